@@ -1,0 +1,180 @@
+from django.contrib.gis.db import models as gis_models
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+from backend.accounts.models import Organization
+from backend.common.models import TimeStampedModel
+
+
+class InvestmentType(models.TextChoices):
+    PRIVATE = "private", "社会投资"
+    FOREIGN = "foreign", "外商投资"
+    STATE_OWNED = "state_owned", "国有投资"
+    GOVERNMENT = "government", "政府投资"
+
+
+class ProjectCategory(models.TextChoices):
+    SOCIAL_INVESTMENT = "social_investment", "社会投资项目"
+    URBAN_CONSTRUCTION = "urban_construction", "城建项目"
+    INDUSTRIAL_FOUR_UPGRADES = "industrial_four_upgrades", "工业“四改”项目"
+
+
+class Priority(models.TextChoices):
+    NONE = "none", "一般项目"
+    DISTRICT = "district", "区重点项目"
+    CITY = "city", "市重点项目"
+    PROVINCIAL = "provincial", "省重点项目"
+
+
+class Project(TimeStampedModel):
+    code = models.CharField(max_length=24, unique=True)
+    name = models.CharField(max_length=300)
+    builder = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="projects")
+    investment_type = models.CharField(max_length=16, choices=InvestmentType.choices)
+    category = models.CharField(max_length=32, choices=ProjectCategory.choices)
+    is_simple_low_risk = models.BooleanField(default=False)
+    priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.NONE)
+    location = gis_models.PointField(srid=4326, null=True, blank=True)
+    # The 6-digit administrative division inside the code, for jurisdiction scoping.
+    region_code = models.CharField(max_length=6, db_index=True, editable=False)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    @property
+    def is_key_project(self) -> bool:
+        return self.priority != Priority.NONE
+
+
+class Stage(models.TextChoices):
+    LAND_USE_PLANNING = "land_use_planning", "立项用地规划许可"
+    ENGINEERING_PLANNING = "engineering_planning", "工程建设许可"
+    CONSTRUCTION_PERMIT = "construction_permit", "施工许可"
+    COMPLETION_ACCEPTANCE = "completion_acceptance", "竣工验收"
+
+
+class Blzt(models.IntegerChoices):
+    """Status codes of the national approval exchange standard (办理状态 BLZT)."""
+
+    RECEIVED = 1, "收件"
+    ACCEPTED = 3, "受理"
+    NOT_ACCEPTED = 4, "不予受理"
+    RETURNED = 5, "退件"
+    CORRECTION_START = 6, "补正开始"
+    CORRECTION_END = 7, "补正结束"
+    DEPARTMENT_ACCEPTED = 8, "部门受理"
+    SPECIAL_PROCEDURE_START = 9, "特别程序开始"
+    SPECIAL_PROCEDURE_END = 10, "特别程序结束"
+    APPROVED = 11, "办结（通过）"
+    APPROVED_WITH_TOLERANCE = 12, "容缺通过"
+    REFUSED = 13, "办结（不予许可）"
+    WITHDRAWN = 14, "撤件"
+    REVOKED = 15, "撤销"
+
+
+TERMINAL_BLZT = frozenset({Blzt.APPROVED, Blzt.APPROVED_WITH_TOLERANCE, Blzt.REFUSED})
+
+
+class ApprovalCase(TimeStampedModel):
+    external_no = models.CharField(max_length=64, unique=True)
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="cases")
+    stage = models.CharField(max_length=32, choices=Stage.choices)
+    is_parallel = models.BooleanField(default=False)
+    status = models.PositiveSmallIntegerField(choices=Blzt.choices, default=Blzt.RECEIVED)
+    opened_at = models.DateTimeField()
+    # Total standard time in days; null means the default for the project's type.
+    standard_days_override = models.PositiveIntegerField(null=True, blank=True)
+    assigned_organizations = models.ManyToManyField(Organization, blank=True, related_name="assigned_cases")
+
+    class Meta:
+        ordering = ["-opened_at"]
+        indexes = [models.Index(fields=["project", "stage"])]
+
+    def __str__(self) -> str:
+        return self.external_no
+
+
+class ItemMode(models.TextChoices):
+    TOLERANCE = "tolerance", "容缺受理"
+    COMMITMENT = "commitment", "告知承诺"
+    SIMULATED = "simulated", "模拟审批"
+    PARALLEL = "parallel", "并联审批"
+
+
+class WarningLevel(models.TextChoices):
+    OK = "ok"
+    WARN7 = "warn7"
+    REMIND5 = "remind5"
+    SUPERVISE3 = "supervise3"
+    OVERDUE = "overdue"
+
+
+class ApprovalItem(TimeStampedModel):
+    case = models.ForeignKey(ApprovalCase, on_delete=models.CASCADE, related_name="items")
+    name = models.CharField(max_length=200)
+    department = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="approval_items")
+    statutory_days = models.PositiveIntegerField()
+    promised_days = models.PositiveIntegerField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    status = models.PositiveSmallIntegerField(choices=Blzt.choices, default=Blzt.RECEIVED)
+    modes = ArrayField(models.CharField(max_length=16, choices=ItemMode.choices), default=list, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Kept by the deadline service; null when not yet accepted or past the calendar.
+    due_date = models.DateField(null=True, blank=True, db_index=True)
+    first_overdue_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["case", "created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ItemStatusEvent(models.Model):
+    """Every BLZT status an item passed through; pauses (6→7, 9→10) are read from here."""
+
+    item = models.ForeignKey(ApprovalItem, on_delete=models.CASCADE, related_name="status_events")
+    status = models.PositiveSmallIntegerField(choices=Blzt.choices)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        indexes = [models.Index(fields=["item", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} {self.status} @ {self.occurred_at}"
+
+
+class Material(TimeStampedModel):
+    item = models.ForeignKey(ApprovalItem, on_delete=models.CASCADE, related_name="materials")
+    name = models.CharField(max_length=200)
+    is_required = models.BooleanField(default=True)
+    is_waivable = models.BooleanField(default=False)
+    received_at = models.DateTimeField(null=True, blank=True)
+    # Tolerance acceptance: the date the applicant promised to supply a missing material.
+    promised_by = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["item", "name"]
+
+
+class CalendarDay(models.Model):
+    """The national working-day calendar, seeded from `chinesecalendar`, overridable by an admin."""
+
+    class Source(models.TextChoices):
+        SEED = "seed", "chinesecalendar"
+        OVERRIDE = "override", "管理员调整"
+
+    date = models.DateField(primary_key=True)
+    is_workday = models.BooleanField()
+    name = models.CharField(max_length=50, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.SEED)
+
+    class Meta:
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date} {'workday' if self.is_workday else 'rest day'}"

@@ -1,0 +1,19 @@
+import factory
+from django.contrib.gis.geos import Polygon
+
+from backend.cases.tests.factories import ApprovalCaseFactory
+from backend.sites.models import Site
+
+# A ~200 m × 150 m plot in the Qingdao West Coast New Area (WGS84).
+DEMO_RING = ((120.1700, 35.9600), (120.1722, 35.9600), (120.1722, 35.9614), (120.1700, 35.9614), (120.1700, 35.9600))
+
+
+class SiteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Site
+
+    case = factory.SubFactory(ApprovalCaseFactory)
+    project = factory.LazyAttribute(lambda o: o.case.project)
+    name = factory.Sequence(lambda n: f"地块{n}")
+    boundary = factory.LazyFunction(lambda: Polygon(DEMO_RING, srid=4326))
+    area_m2 = 30000.0

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class VisitsConfig(AppConfig):
+    name = "backend.visits"
+    label = "visits"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class GisLayersConfig(AppConfig):
+    name = "gis_layers"

@@ -1,0 +1,18 @@
+"""`/api/v1/`: each area of the client contract keeps its own routes."""
+
+from django.urls import include, path
+
+app_name = "api"
+
+urlpatterns = [
+    path("", include("mobile_api.accounts.urls")),
+    path("", include("mobile_api.cases.urls")),
+    path("", include("mobile_api.sites.urls")),
+    path("", include("mobile_api.surveys.urls")),
+    path("", include("mobile_api.utilities.urls")),
+    path("", include("mobile_api.acceptance.urls")),
+    path("", include("mobile_api.visits.urls")),
+    path("", include("mobile_api.evidence.urls")),
+    path("", include("mobile_api.uploads.urls")),
+    path("", include("mobile_api.sync.urls")),
+]
