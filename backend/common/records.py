@@ -1,0 +1,371 @@
+"""What every field record shares: client UUIDs, versions, locks, tombstones and the audit trail.
+
+Record apps (surveys, utilities, acceptance, visits, evidence) subclass `FieldRecord`, register
+their types with `register_record_type`, and build their services on `record_create`,
+`record_update`, `record_delete`, `record_lock` and `record_reopen`, so REST, sync push and the
+admin all get the same rules: exactly-once creation by client id, optimistic concurrency,
+locked records refusing change, and one hash-chained audit entry per change.
+"""
+
+import datetime as dt
+import decimal
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.gis.geos import GEOSGeometry
+from django.db import IntegrityError, models, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from backend.audit.services import audit_append, canonical_json
+from backend.cases.models import ApprovalCase
+from backend.common.errors import IdConflict, RecordLocked, ValidationFailed, VersionMismatch
+
+# Fields managed by the record machinery, never written by clients.
+SYSTEM_FIELDS = frozenset(
+    {
+        "id",
+        "version",
+        "created_at",
+        "updated_at",
+        "created_by",
+        "updated_by",
+        "device_id",
+        "is_locked",
+        "locked_at",
+        "deleted_at",
+        "field_versions",
+        "client_digest",
+    }
+)
+
+
+class LiveRecordManager(models.Manager):
+    def get_queryset(self) -> QuerySet:
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class FieldRecord(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    case = models.ForeignKey(ApprovalCase, on_delete=models.PROTECT, related_name="+")
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    updated_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    device_id = models.CharField(max_length=100, blank=True)
+    is_locked = models.BooleanField(default=False)
+    locked_at = models.DateTimeField(null=True, blank=True)
+    # Tombstone: deleted records stay so devices learn of the deletion.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # {field: version at which it last changed}: lets concurrent edits of different fields merge.
+    field_versions = models.JSONField(default=dict, blank=True)
+    # SHA-256 of the client's create payload: the same id with the same content is a replay.
+    client_digest = models.CharField(max_length=64, blank=True)
+
+    all_objects = models.Manager()
+    objects = LiveRecordManager()
+
+    class Meta:
+        abstract = True
+        base_manager_name = "all_objects"
+
+
+# --- registry --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordType:
+    """A kind of field record, as sync, the timeline, signatures and photos name it."""
+
+    name: str
+    model: type[FieldRecord]
+    visible_to: Callable[..., QuerySet]
+    # Short human label for the timeline, e.g. "联合踏勘".
+    label: str = ""
+    summary: Callable[[Any], str] = field(default=lambda record: "")
+
+
+RECORD_TYPES: dict[str, RecordType] = {}
+
+
+def register_record_type(record_type: RecordType) -> None:
+    RECORD_TYPES[record_type.name] = record_type
+
+
+def record_type_of(instance: FieldRecord) -> str:
+    for name, record_type in RECORD_TYPES.items():
+        if type(instance) is record_type.model:
+            return name
+    return instance._meta.label_lower
+
+
+# --- snapshots -------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, GEOSGeometry):
+        return json.loads(value.geojson)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    return value
+
+
+def record_snapshot(instance: models.Model) -> dict[str, Any]:
+    """Every concrete field as JSON-ready values (foreign keys as ids)."""
+    data = {}
+    for model_field in instance._meta.concrete_fields:
+        data[model_field.attname] = _jsonable(getattr(instance, model_field.attname))
+    return data
+
+
+def payload_digest(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json({k: v for k, v in payload.items() if k != "id"}).encode()).hexdigest()
+
+
+# --- services --------------------------------------------------------------------------
+
+
+def _audit(*, instance: FieldRecord, action: str, by: Any, device_id: str, before: dict | None, reason: str = ""):
+    audit_append(
+        action=action,
+        record_type=record_type_of(instance),
+        record_id=instance.pk,
+        actor=by,
+        device_id=device_id,
+        case_id=instance.case_id,
+        version=instance.version,
+        before=before,
+        after=record_snapshot(instance),
+        reason=reason,
+    )
+
+
+def record_check_case_site(*, case: ApprovalCase, site: Any | None) -> None:
+    """A record's case and site must belong to the same project."""
+    if site is not None and site.project_id != case.project_id:
+        raise ValidationFailed(
+            "The site belongs to another project than the case.",
+            code="case_site_mismatch",
+            errors={"site": ["The site does not belong to the case's project."]},
+        )
+
+
+def _replay_or_conflict(model: type[FieldRecord], record_id: uuid.UUID, digest: str) -> FieldRecord | None:
+    existing = model.all_objects.filter(pk=record_id).first()
+    if existing is None:
+        return None
+    if digest and existing.client_digest == digest:
+        return existing
+    raise IdConflict(f"A record with id {record_id} already exists with other content.")
+
+
+def record_create(
+    *,
+    model: type[FieldRecord],
+    fields: dict[str, Any],
+    by: Any,
+    device_id: str = "",
+    record_id: uuid.UUID | None = None,
+    digest: str = "",
+    after_create: Callable[[FieldRecord], None] | None = None,
+) -> tuple[FieldRecord, bool]:
+    """Create a record once. Returns (record, created).
+
+    With a client id: the same id and content again returns the stored record (created=False);
+    the same id with other content raises IdConflict. Concurrent retries of one create race on
+    the primary key: the loser waits for the winner's commit and then sees it as a replay.
+    """
+    if record_id is not None:
+        existing = _replay_or_conflict(model, record_id, digest)
+        if existing is not None:
+            return existing, False
+    now = timezone.now()
+    instance = model(**fields)
+    if record_id is not None:
+        instance.pk = record_id
+    instance.version = 1
+    instance.created_at = instance.updated_at = now
+    instance.created_by = instance.updated_by = by if getattr(by, "is_authenticated", False) else None
+    instance.device_id = device_id or ""
+    instance.client_digest = digest
+    instance.field_versions = {}
+    try:
+        with transaction.atomic():
+            instance.save(force_insert=True)
+            if after_create is not None:
+                after_create(instance)
+            _audit(instance=instance, action="create", by=by, device_id=device_id, before=None)
+    except IntegrityError:
+        if record_id is not None:
+            existing = _replay_or_conflict(model, record_id, digest)
+            if existing is not None:
+                return existing, False
+        raise
+    return instance, True
+
+
+def _check_version(instance: FieldRecord, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != instance.version:
+        raise VersionMismatch(
+            f"The record is at version {instance.version}, not {expected_version}.",
+            extra={"current_version": instance.version},
+        )
+
+
+def record_lock_for_update(instance: FieldRecord) -> FieldRecord:
+    return type(instance).all_objects.select_for_update().get(pk=instance.pk)
+
+
+@transaction.atomic
+def record_update(
+    *,
+    instance: FieldRecord,
+    changes: dict[str, Any],
+    by: Any,
+    device_id: str = "",
+    expected_version: int | None = None,
+    action: str = "update",
+    allow_locked: bool = False,
+) -> FieldRecord:
+    """Apply `changes` (field → value) to the record under a row lock, bumping its version.
+
+    Refuses a locked or deleted record, and a stale `expected_version`. Fields whose value
+    does not change are not counted as changed.
+    """
+    current = record_lock_for_update(instance)
+    if current.deleted_at is not None:
+        raise ValidationFailed("The record was deleted.", code="record_deleted", status=410)
+    if current.is_locked and not allow_locked:
+        raise RecordLocked("The record is signed off and locked; reopen it to change it.")
+    _check_version(current, expected_version)
+    before = record_snapshot(current)
+    changed = []
+    for name, value in changes.items():
+        if name in SYSTEM_FIELDS:
+            raise ValidationFailed(f"{name} cannot be written.", code="read_only_field", errors={name: ["Read-only."]})
+        if getattr(current, name) != value:
+            setattr(current, name, value)
+            changed.append(name)
+    if not changed:
+        return current
+    current.version += 1
+    current.updated_at = timezone.now()
+    current.updated_by = by if getattr(by, "is_authenticated", False) else None
+    current.device_id = device_id or current.device_id
+    for name in changed:
+        attname = current._meta.get_field(name).attname
+        current.field_versions[attname] = current.version
+    current.save()
+    _audit(instance=current, action=action, by=by, device_id=device_id, before=before)
+    return current
+
+
+@transaction.atomic
+def record_delete(
+    *, instance: FieldRecord, by: Any, device_id: str = "", expected_version: int | None = None
+) -> FieldRecord:
+    """Soft-delete: the row stays as a tombstone with a new version."""
+    current = record_lock_for_update(instance)
+    if current.deleted_at is not None:
+        return current
+    if current.is_locked:
+        raise RecordLocked("The record is signed off and locked; reopen it to delete it.")
+    _check_version(current, expected_version)
+    before = record_snapshot(current)
+    current.deleted_at = current.updated_at = timezone.now()
+    current.version += 1
+    current.updated_by = by if getattr(by, "is_authenticated", False) else None
+    current.save()
+    _audit(instance=current, action="delete", by=by, device_id=device_id, before=before)
+    return current
+
+
+@transaction.atomic
+def record_lock(
+    *, instance: FieldRecord, by: Any, device_id: str = "", reason: str = "signed", changes: dict | None = None
+) -> FieldRecord:
+    """Lock a record (it was signed off); `changes` (e.g. a status) are applied in the same version."""
+    current = record_lock_for_update(instance)
+    before = record_snapshot(current)
+    for name, value in (changes or {}).items():
+        setattr(current, name, value)
+        current.field_versions[current._meta.get_field(name).attname] = current.version + 1
+    current.is_locked = True
+    current.locked_at = current.updated_at = timezone.now()
+    current.version += 1
+    current.save()
+    _audit(instance=current, action="lock", by=by, device_id=device_id, before=before, reason=reason)
+    return current
+
+
+@transaction.atomic
+def record_reopen(
+    *,
+    instance: FieldRecord,
+    by: Any,
+    reason: str,
+    device_id: str = "",
+    changes: dict | None = None,
+    on_reopen: Callable[[FieldRecord], None] | None = None,
+) -> FieldRecord:
+    """Unlock a signed record. `on_reopen` voids its signatures (the evidence app passes it)."""
+    if not reason or not reason.strip():
+        raise ValidationFailed(
+            "A reason is required to reopen.", code="reason_required", errors={"reason": ["Required."]}
+        )
+    current = record_lock_for_update(instance)
+    if not current.is_locked:
+        raise ValidationFailed("The record is not locked.", code="record_not_locked", status=409)
+    before = record_snapshot(current)
+    for name, value in (changes or {}).items():
+        setattr(current, name, value)
+        current.field_versions[current._meta.get_field(name).attname] = current.version + 1
+    current.is_locked = False
+    current.locked_at = None
+    current.version += 1
+    current.updated_at = timezone.now()
+    current.updated_by = by if getattr(by, "is_authenticated", False) else None
+    current.save()
+    if on_reopen is not None:
+        on_reopen(current)
+    _audit(instance=current, action="reopen", by=by, device_id=device_id, before=before, reason=reason)
+    return current
+
+
+def record_transition(
+    *,
+    instance: FieldRecord,
+    field_name: str,
+    to: str,
+    allowed: dict[str, set[str]],
+    by: Any,
+    device_id: str = "",
+    expected_version: int | None = None,
+    extra_changes: dict | None = None,
+) -> FieldRecord:
+    """Move a status field along `allowed` (from → {to, …}); anything else is an IllegalTransition."""
+    from backend.common.errors import IllegalTransition
+
+    current_status = getattr(instance, field_name)
+    if to not in allowed.get(current_status, set()):
+        raise IllegalTransition(
+            f"{type(instance).__name__} cannot go from {current_status} to {to}.",
+            extra={"from": current_status, "to": to},
+        )
+    return record_update(
+        instance=instance,
+        changes={field_name: to, **(extra_changes or {})},
+        by=by,
+        device_id=device_id,
+        expected_version=expected_version,
+        action=f"transition:{to}",
+    )

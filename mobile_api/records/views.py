@@ -1,0 +1,234 @@
+"""The HTTP behaviour every field record shares (API.md, "Field records carry …").
+
+- `POST` with a client `id`: 201 the first time, 200 with the stored record for the same content,
+  409 `id_conflict` for other content.
+- `GET` detail sends `ETag: "<version>"`; `PATCH`/`PUT` need `If-Match`; stale → 412
+  `version_mismatch` with the current record in the body.
+- `POST` actions accept `Idempotency-Key` (see `idempotent`).
+- Locked records refuse changes with 409 `record_locked`; `POST {id}/reopen` unlocks them.
+
+A viewset names its selector and its services; the services carry every rule, so sync push
+calls the very same functions.
+"""
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from backend.common.errors import ApplicationError, VersionMismatch
+from backend.common.records import FieldRecord, payload_digest, record_delete, record_reopen
+from mobile_api.records.idempotency import idempotent
+
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+
+IF_MATCH = OpenApiParameter(
+    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True, description='The record\'s ETag, e.g. "3".'
+)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Replays return the first response; the same key with another body → 422 idempotency_key_reuse.",
+)
+X_COORD_SYSTEM = OpenApiParameter(
+    "X-Coord-System",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    enum=["wgs84", "cgcs2000", "gcj02"],
+    description="Coordinate system of geometry in the request body; stored and returned as WGS84.",
+)
+
+
+def parse_if_match(request: Request) -> int:
+    header = request.headers.get("If-Match")
+    if header is None:
+        raise ApplicationError(
+            'Send If-Match with the record\'s ETag (e.g. If-Match: "3").', code="precondition_required", status=428
+        )
+    match = _ETAG.match(header)
+    if not match:
+        raise ApplicationError(f"If-Match {header!r} is not a record version.", code="invalid_if_match", status=400)
+    return int(match.group(1))
+
+
+def device_id_of(request: Request) -> str:
+    token = getattr(request, "auth", None)
+    return getattr(token, "device_id", "") or request.headers.get("X-Device-Id", "")[:100]
+
+
+class FieldRecordViewSet(viewsets.ModelViewSet):
+    """Subclasses set `serializer_class`, `selector`, `create_service` and `update_service`.
+
+    - `selector(*, user) -> QuerySet`
+    - `create_service(*, by, device_id, record_id, digest, **validated_data) -> (record, created)`
+    - `update_service(*, instance, changes, by, device_id, expected_version) -> record`
+    - `reopen_hook(record)` (optional): what else a reopen undoes, e.g. voiding signatures.
+    """
+
+    selector: Callable[..., Any]
+    create_service: Callable[..., tuple[FieldRecord, bool]]
+    update_service: Callable[..., FieldRecord]
+    reopen_changes: Callable[[FieldRecord], dict] | None = None
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return type(self).selector(user=self.request.user)
+
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        instance = self.get_object()
+        response = Response(self.get_serializer(instance).data)
+        response["ETag"] = f'"{instance.version}"'
+        return response
+
+    @extend_schema(parameters=[X_COORD_SYSTEM])
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        record_id = data.pop("id", None)
+        instance, created = type(self).create_service(
+            by=request.user,
+            device_id=device_id_of(request),
+            record_id=record_id,
+            digest=payload_digest(request.data if isinstance(request.data, dict) else {}),
+            **data,
+        )
+        response = Response(
+            self.get_serializer(instance).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+        response["ETag"] = f'"{instance.version}"'
+        return response
+
+    @extend_schema(parameters=[IF_MATCH, X_COORD_SYSTEM])
+    def update(self, request: Request, *args, **kwargs) -> Response:
+        partial = kwargs.pop("partial", False)
+        instance = self.get_object()
+        expected = parse_if_match(request)
+        if expected != instance.version:
+            raise VersionMismatch(
+                f"The record is at version {instance.version}, not {expected}.",
+                extra={"current": self.get_serializer(instance).data},
+            )
+        serializer = self.get_serializer(instance, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        changes = {k: v for k, v in serializer.validated_data.items() if k != "id"}
+        try:
+            updated = type(self).update_service(
+                instance=instance,
+                changes=changes,
+                by=request.user,
+                device_id=device_id_of(request),
+                expected_version=expected,
+            )
+        except VersionMismatch as error:
+            instance.refresh_from_db()
+            error.extra = {"current": self.get_serializer(instance).data}
+            raise
+        response = Response(self.get_serializer(updated).data)
+        response["ETag"] = f'"{updated.version}"'
+        return response
+
+    @extend_schema(parameters=[IF_MATCH, X_COORD_SYSTEM])
+    def partial_update(self, request: Request, *args, **kwargs) -> Response:
+        kwargs["partial"] = True
+        return self.update(request, *args, **kwargs)
+
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        instance = self.get_object()
+        expected = parse_if_match(request) if "If-Match" in request.headers else None
+        record_delete(instance=instance, by=request.user, device_id=device_id_of(request), expected_version=expected)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, parameters=[IDEMPOTENCY_KEY])
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def reopen(self, request: Request, pk: str | None = None) -> Response:
+        """Unlock a signed record; its signatures are voided. Audited with the reason."""
+        instance = self.get_object()
+        self.check_reopen_permission(instance)
+        reopened = record_reopen(
+            instance=instance,
+            by=request.user,
+            reason=str(request.data.get("reason", "")) if isinstance(request.data, dict) else "",
+            device_id=device_id_of(request),
+            changes=type(self).reopen_changes(instance) if type(self).reopen_changes else None,
+            on_reopen=_reopen_hook(),
+        )
+        return Response(self.get_serializer(reopened).data)
+
+    def check_reopen_permission(self, instance: FieldRecord) -> None:
+        """Only officials and administrators reopen signed records."""
+        from backend.accounts.models import OrganizationKind
+
+        user = self.request.user
+        if not (user.is_administrator or user.organization_kind == OrganizationKind.APPROVAL_DEPARTMENT):
+            from backend.common.errors import PermissionDenied
+
+            raise PermissionDenied("Only approval officials and administrators may reopen a signed record.")
+
+
+def _reopen_hook() -> Callable[[FieldRecord], None] | None:
+    """The evidence app voids signatures on reopen; imported lazily so records work without it."""
+    try:
+        from backend.evidence.services import signatures_void_for_record
+    except ImportError:
+        return None
+
+    def hook(record: FieldRecord) -> None:
+        signatures_void_for_record(record=record, reason="reopened")
+
+    return hook
+
+
+class RecordSerializerMixin(serializers.Serializer):
+    """Adds the shared read-only record fields and lets clients supply `id` on create."""
+
+    id = serializers.UUIDField(required=False)
+    version = serializers.IntegerField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+    created_by = serializers.UUIDField(source="created_by_id", read_only=True)
+    device_id = serializers.CharField(read_only=True)
+    is_locked = serializers.BooleanField(read_only=True)
+
+    RECORD_FIELDS = ["id", "version", "created_at", "updated_at", "created_by", "device_id", "is_locked"]
+
+    def update(self, instance, validated_data):  # pragma: no cover - viewsets call services
+        raise NotImplementedError
+
+    def create(self, validated_data):  # pragma: no cover - viewsets call services
+        raise NotImplementedError
+
+    def validate_id(self, value):
+        if self.instance is not None and value != self.instance.pk:
+            raise serializers.ValidationError("id cannot be changed.")
+        return value
+
+
+def visible_queryset_field(selector: Callable[..., Any], **kwargs) -> serializers.PrimaryKeyRelatedField:
+    """A related field whose choices are what the requesting user may see.
+
+    Something invisible reads exactly like something that does not exist.
+    """
+
+    class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
+        def get_queryset(self):
+            request = self.context.get("request")
+            user = getattr(request, "user", None) or self.context.get("user")
+            return selector(user=user)
+
+    return VisibleRelatedField(**kwargs)
+
+
+def atomic_view(func):
+    return transaction.atomic(func)
