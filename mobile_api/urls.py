@@ -2,9 +2,12 @@
 
 from django.urls import include, path
 
+from mobile_api.timeline import CaseTimelineView
+
 app_name = "api"
 
 urlpatterns = [
+    path("cases/<uuid:case_id>/timeline/", CaseTimelineView.as_view(), name="case-timeline"),
     path("", include("mobile_api.accounts.urls")),
     path("", include("mobile_api.cases.urls")),
     path("", include("mobile_api.sites.urls")),

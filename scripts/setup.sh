@@ -64,6 +64,7 @@ export DJANGO_DEVELOPMENT=${DJANGO_DEVELOPMENT:-1}
 .venv/bin/python scripts/ensure_database.py
 log "migrating"
 .venv/bin/python manage.py migrate --noinput -v 0
+.venv/bin/python manage.py collectstatic --noinput -v 0
 if [ "${SKIP_DEMO:-0}" != 1 ]; then
   log "loading the demo data"
   .venv/bin/python manage.py seed_demo

@@ -1,0 +1,51 @@
+"""Every field record of a case, oldest first, across all registered record types."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import CharField, Value
+
+from backend.cases.models import ApprovalCase
+from backend.common.records import RECORD_TYPES
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    type: str
+    label: str
+    record: Any
+
+
+def case_timeline_page(*, case: ApprovalCase, user: Any, offset: int, limit: int) -> tuple[int, list[TimelineEntry]]:
+    """One page of the case's records visible to `user`, ordered by creation time.
+
+    The order and the page are decided by one UNION ALL query over (created_at, id) only, so
+    the cost is bounded by the page, not by the number of records in the case.
+    """
+    parts = []
+    for name, record_type in RECORD_TYPES.items():
+        parts.append(
+            record_type.visible_to(user=user)
+            .filter(case_id=case.pk)
+            .annotate(record_type=Value(name, output_field=CharField()))
+            .values_list("created_at", "id", "record_type")
+            .order_by()
+        )
+    if not parts:
+        return 0, []
+    union = parts[0].union(*parts[1:], all=True)
+    total = union.count()
+    keys = list(union.order_by("created_at", "id")[offset : offset + limit])
+    by_type: dict[str, list] = {}
+    for _created, record_id, name in keys:
+        by_type.setdefault(name, []).append(record_id)
+    records = {}
+    for name, ids in by_type.items():
+        for record in RECORD_TYPES[name].model.objects.filter(pk__in=ids):
+            records[(name, record.pk)] = record
+    entries = [
+        TimelineEntry(type=name, label=RECORD_TYPES[name].label, record=records[(name, record_id)])
+        for _created, record_id, name in keys
+        if (name, record_id) in records
+    ]
+    return total, entries
