@@ -122,12 +122,23 @@ class ApprovalItem(TimeStampedModel):
     status = models.PositiveSmallIntegerField(choices=Blzt.choices, default=Blzt.RECEIVED)
     modes = ArrayField(models.CharField(max_length=16, choices=ItemMode.choices), default=list, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # The approval system's own id of the item; upserts match items by it (else by name).
+    external_id = models.CharField(max_length=64, blank=True, default="")
     # Kept by the deadline service; null when not yet accepted or past the calendar.
     due_date = models.DateField(null=True, blank=True, db_index=True)
+    # The first day the item was found overdue (due date + 1); set once, never cleared.
     first_overdue_on = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["case", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="approval_item_unique_external_id_per_case",
+            )
+        ]
+        indexes = [models.Index(fields=["department", "due_date"])]
 
     def __str__(self) -> str:
         return self.name
@@ -143,6 +154,10 @@ class ItemStatusEvent(models.Model):
     class Meta:
         ordering = ["occurred_at", "id"]
         indexes = [models.Index(fields=["item", "occurred_at"])]
+        constraints = [
+            # Replaying the approval system's history must not duplicate it.
+            models.UniqueConstraint(fields=["item", "status", "occurred_at"], name="item_status_event_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.item_id} {self.status} @ {self.occurred_at}"
@@ -159,6 +174,9 @@ class Material(TimeStampedModel):
 
     class Meta:
         ordering = ["item", "name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class CalendarDay(models.Model):

@@ -1,7 +1,8 @@
 from django.db.models import Q, QuerySet
 
 from backend.accounts.models import OrganizationKind, User
-from backend.cases.models import ApprovalCase, Project
+from backend.cases.deadlines import CLOCK_STOPPING_STATUSES
+from backend.cases.models import ApprovalCase, ApprovalItem, Project
 
 
 def cases_visible_to(*, user: User) -> QuerySet[ApprovalCase]:
@@ -36,10 +37,44 @@ def cases_visible_to(*, user: User) -> QuerySet[ApprovalCase]:
 
 
 def projects_visible_to(*, user: User) -> QuerySet[Project]:
-    """Projects with a visible case; builders see all of their own; administrators all."""
+    """Projects with a visible case; builders see all of their own; administrators all.
+
+    Approval departments and the approval system also see every project of their region, with
+    or without a case yet (they register projects before the approval system opens cases).
+    """
     qs = Project.objects.select_related("builder")
-    if user.is_authenticated and user.is_administrator:
+    if not user.is_authenticated or not user.is_active:
+        return qs.none()
+    if user.is_administrator:
         return qs
-    if user.is_authenticated and user.organization_id and user.organization.kind == OrganizationKind.BUILDER:
-        return qs.filter(builder=user.organization)
-    return qs.filter(pk__in=cases_visible_to(user=user).values("project_id"))
+    org = user.organization if user.organization_id else None
+    if org is not None and org.kind == OrganizationKind.BUILDER:
+        return qs.filter(builder=org)
+    condition = Q(pk__in=cases_visible_to(user=user).values("project_id"))
+    if org is not None and org.kind in {OrganizationKind.APPROVAL_DEPARTMENT, OrganizationKind.EXTERNAL_SYSTEM}:
+        if org.region:
+            condition |= Q(region_code__startswith=org.region)
+        elif org.kind == OrganizationKind.EXTERNAL_SYSTEM:
+            return qs
+    return qs.filter(condition)
+
+
+def case_items_visible_to(*, user: User, case: ApprovalCase) -> QuerySet[ApprovalItem]:
+    """Items of a case the user can see (the case itself must come from `cases_visible_to`)."""
+    return (
+        ApprovalItem.objects.filter(case=case)
+        .select_related("department")
+        .prefetch_related("status_events", "materials")
+        .order_by("created_at", "id")
+    )
+
+
+def open_items() -> QuerySet[ApprovalItem]:
+    """Items whose clock may still run (for `deadlines_due`; not user-scoped: an operator command)."""
+    return (
+        ApprovalItem.objects.all()
+        .exclude(status__in=CLOCK_STOPPING_STATUSES)
+        .select_related("department", "case", "case__project")
+        .prefetch_related("status_events")
+        .order_by("department__name", "due_date", "id")
+    )

@@ -1,0 +1,516 @@
+"""Working-day deadlines of approval items and standard times of approval cases.
+
+Conventions (the same everywhere: API, `deadlines_due`, admin):
+
+- Dates are local dates in `settings.TIME_ZONE` (Asia/Shanghai).
+- The day an item is accepted is not counted: the clock starts on the next working day, and the
+  item is due at the end (23:59:59 local) of the N-th counted working day, N = `promised_days`.
+- The clock pauses during corrections (BLZT 6→7) and special procedures (9→10). The day a pause
+  starts still counts (the department worked on it); the days after it, up to and including the
+  day the pause ends, do not (like acceptance, the clock restarts the day after). While a pause is
+  still open, the due date is projected as if it ended today, and the remaining working days stay
+  frozen at their value when the pause began.
+- Remaining working days at date T: the counted working days after T up to the due date; 0 on the
+  due day itself (still due, not yet overdue); negative (working days past the due date) once
+  overdue. Overdue means T is after the due date.
+- Warning levels by remaining working days: > WARN → ok; ≤ WARN (7) → warn7; ≤ REMIND (5) →
+  remind5; ≤ SUPERVISE (3, down to 0) → supervise3; past the due date → overdue.
+- The clock stops for good when an item reaches a final state (11–13 approved/tolerance/refused,
+  and also 14/15 withdrawn/revoked and 4/5 not accepted/returned: nothing is left for the
+  department to do). A stopped item is `overdue` if it was finished after its due date, else `ok`.
+- The calendar is the `CalendarDay` table (seeded from `chinesecalendar`, admin overrides win).
+  Its horizon is the last day of the contiguous run of known days; computing past it raises
+  `CalendarHorizonExceeded`, never a guess.
+- Total standard time of a case is in calendar days since `opened_at`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from backend.common.errors import CalendarHorizonExceeded
+
+# --- calendar -------------------------------------------------------------------------------
+
+CORRECTION_START, CORRECTION_END = 6, 7
+SPECIAL_START, SPECIAL_END = 9, 10
+ACCEPTED_STATUSES = frozenset({3, 8})
+# Statuses after which the department has nothing left to do on the item.
+CLOCK_STOPPING_STATUSES = frozenset({4, 5, 11, 12, 13, 14, 15})
+
+HOLIDAY_NAMES = {
+    "New Year's Day": "元旦",
+    "Spring Festival": "春节",
+    "Tomb-sweeping Day": "清明节",
+    "Labour Day": "劳动节",
+    "Dragon Boat Festival": "端午节",
+    "Mid-autumn Festival": "中秋节",
+    "National Day": "国庆节",
+    "Anti-Fascist 70th Day": "抗战胜利70周年纪念日",
+}
+
+
+@dataclass(frozen=True)
+class WorkingCalendar:
+    """Known days `first..last` (inclusive) and which of them are working days."""
+
+    first: dt.date
+    last: dt.date
+    workdays: frozenset[dt.date]
+
+    def is_workday(self, day: dt.date, *, purpose: str = "") -> bool:
+        if day > self.last or day < self.first:
+            raise horizon_error(self, day, purpose=purpose)
+        return day in self.workdays
+
+
+def horizon_error(calendar: WorkingCalendar, day: dt.date, *, purpose: str = "") -> CalendarHorizonExceeded:
+    what = f" ({purpose})" if purpose else ""
+    if day < calendar.first:
+        message = (
+            f"The working-day calendar starts on {calendar.first.isoformat()}; {day.isoformat()}{what} is before it."
+        )
+    else:
+        message = (
+            f"The working-day calendar ends on {calendar.last.isoformat()} (calendar horizon); "
+            f"computing {day.isoformat()}{what} would need days after it. The State Council has not "
+            "published the next year's holidays in the installed calendar: update `chinesecalendar` and run "
+            "`manage.py reseed_calendar`, or enter the days as overrides in the admin."
+        )
+    return CalendarHorizonExceeded(
+        message,
+        extra={
+            "horizon": calendar.last.isoformat(),
+            "calendar_starts": calendar.first.isoformat(),
+            "needed": day.isoformat(),
+        },
+    )
+
+
+def calendar_from_days(days: Iterable[tuple[dt.date, bool]], *, start: dt.date | None = None) -> WorkingCalendar:
+    """A calendar of the contiguous run of `days` (sorted by date) from `start` (or the first day)."""
+    first: dt.date | None = None
+    last: dt.date | None = None
+    workdays: set[dt.date] = set()
+    for day, is_workday in days:
+        if first is None:
+            if start is not None and day != start:
+                break
+            first = day
+        elif day != last + dt.timedelta(days=1):
+            break
+        last = day
+        if is_workday:
+            workdays.add(day)
+    if first is None:
+        first = start or dt.date.min + dt.timedelta(days=1)
+        last = first - dt.timedelta(days=1)
+    return WorkingCalendar(first=first, last=last, workdays=frozenset(workdays))
+
+
+def calendar_load(*, start: dt.date | None = None) -> WorkingCalendar:
+    """The calendar from `start` (default: the first known day) to the horizon, from the database."""
+    from backend.cases.models import CalendarDay
+
+    qs = CalendarDay.objects.order_by("date").values_list("date", "is_workday")
+    if start is not None:
+        qs = qs.filter(date__gte=start)
+    return calendar_from_days(qs.iterator(chunk_size=4000))
+
+
+def calendar_horizon() -> dt.date | None:
+    """The last day of the calendar (`None` when the table is empty)."""
+    calendar = calendar_load()
+    return calendar.last if calendar.last >= calendar.first else None
+
+
+def chinesecalendar_days(*, start_year: int = 2004) -> list[tuple[dt.date, bool, str]]:
+    """Every day of every year the installed `chinesecalendar` knows, from `start_year`."""
+    import chinese_calendar
+
+    rows: list[tuple[dt.date, bool, str]] = []
+    year = start_year
+    while True:
+        try:
+            chinese_calendar.is_workday(dt.date(year, 1, 1))
+        except NotImplementedError:
+            break
+        day = dt.date(year, 1, 1)
+        while day.year == year:
+            is_workday = chinese_calendar.is_workday(day)
+            _, holiday = chinese_calendar.get_holiday_detail(day)
+            name = HOLIDAY_NAMES.get(holiday or "", holiday or "")
+            if name and is_workday:
+                name = f"{name}调休上班"
+            rows.append((day, is_workday, name))
+            day += dt.timedelta(days=1)
+        year += 1
+    return rows
+
+
+def calendar_seed(*, model: Any = None, start_year: int = 2004) -> dict[str, int]:
+    """Write the `chinesecalendar` days into `CalendarDay`, leaving administrators' overrides alone.
+
+    `model` lets the data migration pass its historical model. Returns counts.
+    """
+    if model is None:
+        from backend.cases.models import CalendarDay as model
+    overrides = set(model.objects.filter(source="override").values_list("date", flat=True))
+    rows = [
+        model(date=day, is_workday=is_workday, name=name, source="seed")
+        for day, is_workday, name in chinesecalendar_days(start_year=start_year)
+        if day not in overrides
+    ]
+    model.objects.bulk_create(
+        rows,
+        batch_size=2000,
+        update_conflicts=True,
+        unique_fields=["date"],
+        update_fields=["is_workday", "name", "source"],
+    )
+    return {"seeded": len(rows), "overrides_kept": len(overrides)}
+
+
+# --- pure working-day arithmetic -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Days `after < day <= until` do not count."""
+
+    after: dt.date
+    until: dt.date
+    kind: str  # correction | special_procedure
+    is_open: bool = False
+
+    def covers(self, day: dt.date) -> bool:
+        return self.after < day <= self.until
+
+
+def pauses_from_events(events: Sequence[tuple[int, dt.date]], *, as_of: dt.date) -> list[Pause]:
+    """Pauses from (status, local date) events in time order; an open pause runs until `as_of`."""
+    pauses: list[Pause] = []
+    open_starts: dict[str, dt.date] = {}
+    kinds = {
+        CORRECTION_START: ("correction", True),
+        CORRECTION_END: ("correction", False),
+        SPECIAL_START: ("special_procedure", True),
+        SPECIAL_END: ("special_procedure", False),
+    }
+    for status, day in events:
+        if day > as_of or status not in kinds:
+            continue
+        kind, is_start = kinds[status]
+        if is_start:
+            open_starts.setdefault(kind, day)
+        elif kind in open_starts:
+            pauses.append(Pause(after=open_starts.pop(kind), until=day, kind=kind))
+    for kind, start in open_starts.items():
+        pauses.append(Pause(after=start, until=max(start, as_of), kind=kind, is_open=True))
+    return pauses
+
+
+def _counts(calendar: WorkingCalendar, day: dt.date, pauses: Sequence[Pause], purpose: str) -> bool:
+    return calendar.is_workday(day, purpose=purpose) and not any(p.covers(day) for p in pauses)
+
+
+def add_working_days(
+    calendar: WorkingCalendar, start: dt.date, days: int, *, pauses: Sequence[Pause] = (), purpose: str = ""
+) -> dt.date:
+    """The day on which the `days`-th counted working day after `start` ends (`start` itself not counted)."""
+    day = start
+    counted = 0
+    while counted < days:
+        day += dt.timedelta(days=1)
+        if _counts(calendar, day, pauses, purpose):
+            counted += 1
+    return day
+
+
+def working_days_between(
+    calendar: WorkingCalendar, after: dt.date, until: dt.date, *, pauses: Sequence[Pause] = (), purpose: str = ""
+) -> int:
+    """Counted working days `after < day <= until` (0 when `until <= after`)."""
+    day = after
+    counted = 0
+    while day < until:
+        day += dt.timedelta(days=1)
+        if _counts(calendar, day, pauses, purpose):
+            counted += 1
+    return counted
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    warn: int = 7
+    remind: int = 5
+    supervise: int = 3
+
+    @classmethod
+    def from_settings(cls) -> Thresholds:
+        return cls(
+            warn=settings.DEADLINE_WARN_DAYS,
+            remind=settings.DEADLINE_REMIND_DAYS,
+            supervise=settings.DEADLINE_SUPERVISE_DAYS,
+        )
+
+
+def warning_level_for(remaining: int, *, is_overdue: bool, thresholds: Thresholds) -> str:
+    if is_overdue:
+        return "overdue"
+    if remaining <= thresholds.supervise:
+        return "supervise3"
+    if remaining <= thresholds.remind:
+        return "remind5"
+    if remaining <= thresholds.warn:
+        return "warn7"
+    return "ok"
+
+
+@dataclass(frozen=True)
+class ItemDeadline:
+    clock: str  # not_started | running | paused | stopped | unknown (calendar problem)
+    due_date: dt.date | None = None
+    remaining_working_days: int | None = None
+    warning_level: str | None = None
+    paused_working_days: int = 0
+    pauses: tuple[Pause, ...] = ()
+    error: dict[str, Any] | None = None
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.warning_level == "overdue"
+
+    @property
+    def first_overdue_on(self) -> dt.date | None:
+        return self.due_date + dt.timedelta(days=1) if self.is_overdue and self.due_date else None
+
+    @property
+    def due_at(self) -> dt.datetime | None:
+        if self.due_date is None:
+            return None
+        end = dt.datetime.combine(self.due_date, dt.time(23, 59, 59))
+        return timezone.make_aware(end, timezone.get_default_timezone())
+
+
+def item_deadline(
+    calendar: WorkingCalendar,
+    *,
+    accepted_on: dt.date | None,
+    promised_days: int,
+    events: Sequence[tuple[int, dt.date]],
+    stopped_on: dt.date | None,
+    as_of: dt.date,
+    thresholds: Thresholds,
+) -> ItemDeadline:
+    """The deadline state of one item at `as_of` (pure; raises CalendarHorizonExceeded)."""
+    if accepted_on is None or accepted_on > as_of:
+        return ItemDeadline(clock="not_started")
+    if stopped_on is not None and stopped_on > as_of:
+        stopped_on = None
+    evaluated_on = min(as_of, stopped_on) if stopped_on else as_of
+    pauses = tuple(pauses_from_events(events, as_of=evaluated_on))
+    due = add_working_days(calendar, accepted_on, promised_days, pauses=pauses, purpose="due date")
+    if evaluated_on <= due:
+        remaining = working_days_between(calendar, evaluated_on, due, pauses=pauses, purpose="remaining days")
+    else:
+        remaining = -working_days_between(calendar, due, evaluated_on, purpose="days overdue")
+    is_overdue = evaluated_on > due
+    paused_days = sum(working_days_between(calendar, max(p.after, accepted_on), min(p.until, due)) for p in pauses)
+    if stopped_on is not None:
+        clock = "stopped"
+        level = "overdue" if is_overdue else "ok"
+    else:
+        clock = "paused" if any(p.is_open for p in pauses) else "running"
+        level = warning_level_for(remaining, is_overdue=is_overdue, thresholds=thresholds)
+    return ItemDeadline(
+        clock=clock,
+        due_date=due,
+        remaining_working_days=remaining,
+        warning_level=level,
+        paused_working_days=paused_days,
+        pauses=pauses,
+    )
+
+
+def deadline_error_of(error: CalendarHorizonExceeded) -> dict[str, Any]:
+    return {"code": error.code, "detail": error.message, **error.extra}
+
+
+# --- promises of tolerance acceptance ------------------------------------------------------
+
+
+def promise_state(*, promised_by: dt.date | None, received_on: dt.date | None, as_of: dt.date) -> str | None:
+    """received | pending | overdue for a material promised under tolerance acceptance."""
+    if promised_by is None:
+        return "received" if received_on else None
+    if received_on is not None and received_on <= as_of:
+        return "received" if received_on <= promised_by else "received_late"
+    return "overdue" if as_of > promised_by else "pending"
+
+
+# --- total standard time of a case ---------------------------------------------------------
+
+
+def standard_days_for(*, investment_type: str, is_simple_low_risk: bool, override: int | None) -> int:
+    if override is not None:
+        return override
+    if is_simple_low_risk:
+        return settings.STANDARD_DAYS_SIMPLE_LOW_RISK
+    if investment_type in {"state_owned", "government"}:
+        return settings.STANDARD_DAYS_STATE_OWNED
+    return settings.STANDARD_DAYS_PRIVATE
+
+
+@dataclass
+class CaseDeadline:
+    standard_days: int
+    elapsed_days: int
+    remaining_days: int
+    is_over_standard: bool
+    item_levels: dict[str, int] = field(default_factory=dict)
+    next_due_at: dt.datetime | None = None
+    items_with_errors: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "standard_days": self.standard_days,
+            "elapsed_days": self.elapsed_days,
+            "remaining_days": self.remaining_days,
+            "is_over_standard": self.is_over_standard,
+            "item_levels": self.item_levels,
+            "next_due_at": self.next_due_at,
+            "items_with_errors": self.items_with_errors,
+        }
+
+
+def case_deadline(
+    *, standard_days: int, opened_on: dt.date, as_of: dt.date, items: Iterable[ItemDeadline]
+) -> CaseDeadline:
+    elapsed = max(0, (as_of - opened_on).days)
+    levels = {level: 0 for level in ("ok", "warn7", "remind5", "supervise3", "overdue")}
+    next_due: dt.datetime | None = None
+    errors = 0
+    for item in items:
+        if item.error:
+            errors += 1
+        if item.warning_level:
+            levels[item.warning_level] += 1
+        if item.clock in {"running", "paused"} and item.due_at and (next_due is None or item.due_at < next_due):
+            next_due = item.due_at
+    return CaseDeadline(
+        standard_days=standard_days,
+        elapsed_days=elapsed,
+        remaining_days=standard_days - elapsed,
+        is_over_standard=elapsed > standard_days,
+        item_levels=levels,
+        next_due_at=next_due,
+        items_with_errors=errors,
+    )
+
+
+def local_date(value: dt.datetime | None) -> dt.date | None:
+    return timezone.localdate(value) if value is not None else None
+
+
+# --- services: deadlines of stored items ---------------------------------------------------
+
+
+def _events_of(item: Any) -> list[tuple[int, dt.date, dt.datetime]]:
+    return [
+        (event.status, timezone.localdate(event.occurred_at), event.occurred_at) for event in item.status_events.all()
+    ]
+
+
+def item_accepted_on(item: Any, events: Sequence[tuple[int, dt.date, dt.datetime]] | None = None) -> dt.date | None:
+    if item.accepted_at is not None:
+        return timezone.localdate(item.accepted_at)
+    for status, day, _ in events if events is not None else _events_of(item):
+        if status in ACCEPTED_STATUSES:
+            return day
+    return None
+
+
+def item_stopped_on(
+    item: Any, events: Sequence[tuple[int, dt.date, dt.datetime]] | None, *, as_of: dt.date
+) -> dt.date | None:
+    if item.status not in CLOCK_STOPPING_STATUSES:
+        return None
+    if item.completed_at is not None:
+        return timezone.localdate(item.completed_at)
+    stopping = [day for status, day, _ in (events if events is not None else _events_of(item)) if status == item.status]
+    return stopping[-1] if stopping else as_of
+
+
+def items_deadlines(
+    *, items: Sequence[Any], as_of: dt.date, calendar: WorkingCalendar | None = None
+) -> dict[Any, ItemDeadline]:
+    """Deadline state of each item (status_events prefetched); calendar problems are per item, never raised."""
+    thresholds = Thresholds.from_settings()
+    prepared = []
+    starts = []
+    for item in items:
+        events = _events_of(item)
+        accepted_on = item_accepted_on(item, events)
+        prepared.append((item, events, accepted_on))
+        if accepted_on is not None:
+            starts.append(accepted_on)
+    if calendar is None and starts:
+        calendar = calendar_load(start=min(min(starts), as_of))
+    result: dict[Any, ItemDeadline] = {}
+    for item, events, accepted_on in prepared:
+        try:
+            result[item.pk] = item_deadline(
+                calendar,
+                accepted_on=accepted_on,
+                promised_days=item.promised_days,
+                events=[(status, day) for status, day, _ in events],
+                stopped_on=item_stopped_on(item, events, as_of=as_of),
+                as_of=as_of,
+                thresholds=thresholds,
+            )
+        except CalendarHorizonExceeded as error:
+            result[item.pk] = ItemDeadline(clock="unknown", error=deadline_error_of(error))
+    return result
+
+
+def item_deadlines_record(*, items: Sequence[Any], as_of: dt.date) -> dict[Any, ItemDeadline]:
+    """Compute and store `due_date`, and `first_overdue_on` the first time an item is found overdue."""
+    from backend.cases.models import ApprovalItem
+
+    deadlines = items_deadlines(items=items, as_of=as_of)
+    for item in items:
+        deadline = deadlines[item.pk]
+        changes: dict[str, Any] = {}
+        if deadline.error is None and item.due_date != deadline.due_date:
+            changes["due_date"] = deadline.due_date
+        if item.first_overdue_on is None and deadline.first_overdue_on is not None:
+            changes["first_overdue_on"] = deadline.first_overdue_on
+        if changes:
+            ApprovalItem.objects.filter(pk=item.pk).update(**changes)
+            for name, value in changes.items():
+                setattr(item, name, value)
+    return deadlines
+
+
+def case_standard_days(case: Any) -> int:
+    return standard_days_for(
+        investment_type=case.project.investment_type,
+        is_simple_low_risk=case.project.is_simple_low_risk,
+        override=case.standard_days_override,
+    )
+
+
+def case_deadline_of(*, case: Any, as_of: dt.date, item_deadlines: Iterable[ItemDeadline]) -> CaseDeadline:
+    return case_deadline(
+        standard_days=case_standard_days(case),
+        opened_on=timezone.localdate(case.opened_at),
+        as_of=as_of,
+        items=item_deadlines,
+    )
