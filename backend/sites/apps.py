@@ -5,3 +5,18 @@ class SitesConfig(AppConfig):
     name = "backend.sites"
     label = "sites"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from backend.common.records import RecordType, register_record_type
+        from backend.sites.models import Site
+        from backend.sites.selectors import sites_visible_to
+
+        register_record_type(
+            RecordType(
+                name="site",
+                model=Site,
+                visible_to=sites_visible_to,
+                label="红线地块",
+                summary=lambda site: f"{site.name}（{site.area_m2:.0f} m²）",
+            )
+        )
