@@ -1,14 +1,18 @@
 """RFC 9457 problem+json for every error on every API path."""
 
 import logging
+import math
 from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions as drf
+from rest_framework import serializers
 from rest_framework.response import Response
+from rest_framework.views import set_rollback
 
 from backend.common.errors import ApplicationError
 
@@ -28,6 +32,31 @@ _DRF_CODES = {
     drf.UnsupportedMediaType: "unsupported_media_type",
     drf.Throttled: "throttled",
     drf.ValidationError: "validation_error",
+}
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem details, as every error is rendered (for the OpenAPI document)."""
+
+    type = serializers.CharField(help_text="`/problems/<code>`")
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="Stable snake_case string clients switch on.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Field name → messages, on validation errors.",
+    )
+
+
+# The errors any authenticated endpoint may answer with; spread into `extend_schema(responses=…)`.
+PROBLEM_RESPONSES = {
+    (401, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+        ProblemSerializer, description="not_authenticated, authentication_failed"
+    ),
+    (403, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="permission_denied"),
+    (429, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="throttled"),
 }
 
 
@@ -102,6 +131,7 @@ def _first_code(detail: Any) -> str | None:
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
+        set_rollback()
         body = problem(exc.status, exc.code, exc.message, errors=exc.errors, extra=exc.extra)
         return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, Http404):
@@ -111,6 +141,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     elif isinstance(exc, DjangoValidationError):
         exc = drf.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     if isinstance(exc, drf.APIException):
+        set_rollback()
         status = exc.status_code
         code = _DRF_CODES.get(type(exc))
         if code is None:
@@ -125,8 +156,12 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         else:
             detail = str(exc.detail)
         extra = None
-        if isinstance(exc, drf.Throttled) and exc.wait is not None:
-            extra = {"retry_after": int(exc.wait)}
+        retry_after = None
+        if isinstance(exc, drf.Throttled):
+            # Never tell a client to retry in 0 seconds: round up, at least 1.
+            retry_after = max(1, math.ceil(exc.wait)) if exc.wait is not None else 1
+            extra = {"retry_after": retry_after}
+            detail = f"Too many requests; retry in {retry_after} seconds."
         response = Response(
             problem(status, code, detail, errors=errors, extra=extra),
             status=status,
@@ -134,7 +169,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         )
         if getattr(exc, "auth_header", None):
             response["WWW-Authenticate"] = exc.auth_header
-        if isinstance(exc, drf.Throttled) and exc.wait is not None:
-            response["Retry-After"] = str(int(exc.wait))
+        if retry_after is not None:
+            response["Retry-After"] = str(retry_after)
         return response
     return None

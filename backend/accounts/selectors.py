@@ -19,7 +19,7 @@ def organizations_visible_to(*, user: User) -> QuerySet[Organization]:
 
 
 def users_visible_to(*, user: User) -> QuerySet[User]:
-    qs = User.objects.select_related("organization")
+    qs = User.objects.select_related("organization").order_by("username")
     if user.is_administrator:
         return qs
     return qs.filter(pk=user.pk)

@@ -1,0 +1,47 @@
+import hashlib
+import math
+
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class LoginFailureThrottle(SimpleRateThrottle):
+    """Failed logins per username and client address, at the "login" rate (LOGIN_THROTTLE_RATE).
+
+    Only failures are counted, so a user who logs in correctly is never locked out by their own
+    successes; the history lives in the default cache (Redis when REDIS_URL is set, so all
+    workers share it). The client address is DRF's `get_ident` (REMOTE_ADDR, or X-Forwarded-For
+    according to REST_FRAMEWORK["NUM_PROXIES"]).
+    """
+
+    scope = "login"
+
+    def get_rate(self) -> str:
+        # Read at call time (the class attribute is frozen at import), so settings overrides apply.
+        return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+
+    def get_cache_key(self, request, view=None) -> str:
+        username = str(request.data.get("username", "")).strip().lower()
+        digest = hashlib.sha256(f"{username}\0{self.get_ident(request)}".encode()).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": digest}
+
+    def allow_request(self, request, view=None) -> bool:
+        """True while the scope has fewer failures than the rate allows; records nothing."""
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        self.now = self.timer()
+        self.history = [t for t in self.cache.get(self.key, []) if t > self.now - self.duration]
+        return len(self.history) < self.num_requests
+
+    def record_failure(self) -> None:
+        if self.rate is None:
+            return
+        self.history.insert(0, self.now)
+        self.cache.set(self.key, self.history[: self.num_requests], self.duration)
+
+    def wait(self) -> float:
+        """Seconds until the oldest counted failure falls out of the window."""
+        if not self.history:
+            return 0.0
+        return max(0.0, math.ceil(self.duration - (self.now - self.history[-1])))
