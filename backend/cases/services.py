@@ -136,8 +136,10 @@ def _apply_project_fields(project: Project, data: dict[str, Any]) -> bool:
             value = _clean_choice(value, Priority, name)
         elif name == "location" and value is not None and not isinstance(value, Point):
             raise ValidationFailed("The location is a GeoJSON Point.", errors={"location": ["Expected a Point."]})
-        current = getattr(project, name)
-        if name == "location":
+        current = getattr(project, f"{name}_id" if name == "builder" else name)
+        if name == "builder":
+            same = current == value.pk
+        elif name == "location":
             same = (current is None and value is None) or (
                 current is not None and value is not None and current.equals_exact(value, 1e-9)
             )

@@ -1,1 +1,22 @@
-urlpatterns: list = []
+from django.urls import path, re_path
+from rest_framework.routers import SimpleRouter
+
+from mobile_api.cases import views
+
+router = SimpleRouter()
+router.register("projects", views.ProjectViewSet, basename="project")
+router.register("cases", views.CaseViewSet, basename="case")
+
+items = views.CaseItemViewSet
+
+urlpatterns = [
+    re_path(r"^cases/by-external/(?P<external_no>[^/]{1,64})/?$", views.CaseUpsertView.as_view(), name="case-upsert"),
+    path("cases/<uuid:case_id>/items/", items.as_view({"get": "list"}), name="case-item-list"),
+    path("cases/<uuid:case_id>/items/<uuid:pk>/", items.as_view({"get": "retrieve"}), name="case-item-detail"),
+    path(
+        "cases/<uuid:case_id>/items/<uuid:pk>/status",
+        items.as_view({"post": "change_status"}),
+        name="case-item-status",
+    ),
+    *router.urls,
+]
