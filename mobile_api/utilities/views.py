@@ -1,0 +1,199 @@
+from django.contrib.gis.geos import Point
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from backend.common.geometry import GCJ02, gcj02_to_wgs84
+from backend.utilities.selectors import (
+    utility_applications_visible_to,
+    utility_points_nearby,
+    utility_points_visible_to,
+    utility_requests_visible_to,
+)
+from backend.utilities.services import (
+    utility_application_create,
+    utility_point_create,
+    utility_point_delete,
+    utility_point_transition,
+    utility_point_update,
+    utility_request_create,
+    utility_request_delete,
+    utility_request_mark_connected,
+    utility_request_respond,
+    utility_request_update,
+)
+from mobile_api.geometry import request_coord_system
+from mobile_api.records.idempotency import idempotent
+from mobile_api.records.views import IDEMPOTENCY_KEY, X_COORD_SYSTEM, FieldRecordViewSet, device_id_of, parse_if_match
+from mobile_api.utilities.filters import UtilityApplicationFilter, UtilityPointFilter, UtilityRequestFilter
+from mobile_api.utilities.serializers import (
+    NearbyQuerySerializer,
+    NearbyUtilityPointSerializer,
+    PointTransitionSerializer,
+    RespondSerializer,
+    UtilityApplicationSerializer,
+    UtilityPointSerializer,
+    UtilityRequestSerializer,
+)
+
+OPTIONAL_IF_MATCH = OpenApiParameter(
+    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False, description='Optional ETag, e.g. "3".'
+)
+
+
+def _optional_if_match(request: Request) -> int | None:
+    return parse_if_match(request) if "If-Match" in request.headers else None
+
+
+def _with_etag(response: Response, version: int) -> Response:
+    response["ETag"] = f'"{version}"'
+    return response
+
+
+class UtilityApplicationViewSet(FieldRecordViewSet):
+    """Joint utility applications (联合报装): `POST` with `{case, site, demands: {water: {…}, power: {…}}}`
+    makes one request per utility, each addressed to one company, all or nothing. Not visible to
+    utility companies (they see their own requests). Not changed after creation: change a request."""
+
+    serializer_class = UtilityApplicationSerializer
+    selector = staticmethod(utility_applications_visible_to)
+    create_service = staticmethod(utility_application_create)
+    filterset_class = UtilityApplicationFilter
+    http_method_names = ["get", "post", "head", "options"]
+
+
+class UtilityRequestViewSet(FieldRecordViewSet):
+    """One utility's connection request, addressed to one company, which answers with `respond`."""
+
+    serializer_class = UtilityRequestSerializer
+    selector = staticmethod(utility_requests_visible_to)
+    create_service = staticmethod(utility_request_create)
+    update_service = staticmethod(utility_request_update)
+    filterset_class = UtilityRequestFilter
+
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        instance = self.get_object()
+        utility_request_delete(
+            instance=instance,
+            by=request.user,
+            device_id=device_id_of(request),
+            expected_version=_optional_if_match(request),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=RespondSerializer, responses=UtilityRequestSerializer, parameters=[IDEMPOTENCY_KEY])
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def respond(self, request: Request, pk: str | None = None) -> Response:
+        """The addressed company's answer: accept (plan, planned_connection_date), need_info or reject
+        (both need a note). Other companies get 404, other users who can see the request 403."""
+        instance = self.get_object()
+        serializer = RespondSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        updated = utility_request_respond(
+            request=instance,
+            by=request.user,
+            device_id=device_id_of(request),
+            expected_version=_optional_if_match(request),
+            **serializer.validated_data,
+        )
+        return _with_etag(Response(self.get_serializer(updated).data), updated.version)
+
+    @extend_schema(request=None, responses=UtilityRequestSerializer, parameters=[IDEMPOTENCY_KEY])
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def connect(self, request: Request, pk: str | None = None) -> Response:
+        """The addressed company reports the connection made (accepted → connected)."""
+        instance = self.get_object()
+        updated = utility_request_mark_connected(
+            request=instance,
+            by=request.user,
+            device_id=device_id_of(request),
+            expected_version=_optional_if_match(request),
+        )
+        return _with_etag(Response(self.get_serializer(updated).data), updated.version)
+
+
+class UtilityPointViewSet(FieldRecordViewSet):
+    """Utility access points (接入点); status moves proposed → surveyed → agreed → connected via `transition`."""
+
+    serializer_class = UtilityPointSerializer
+    selector = staticmethod(utility_points_visible_to)
+    create_service = staticmethod(utility_point_create)
+    update_service = staticmethod(utility_point_update)
+    filterset_class = UtilityPointFilter
+
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        instance = self.get_object()
+        utility_point_delete(
+            instance=instance,
+            by=request.user,
+            device_id=device_id_of(request),
+            expected_version=_optional_if_match(request),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request=PointTransitionSerializer,
+        responses=UtilityPointSerializer,
+        parameters=[IDEMPOTENCY_KEY, OPTIONAL_IF_MATCH],
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def transition(self, request: Request, pk: str | None = None) -> Response:
+        """`{status}`: the next status; anything but the next one is 409 illegal_transition."""
+        instance = self.get_object()
+        serializer = PointTransitionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        updated = utility_point_transition(
+            point=instance,
+            to=serializer.validated_data["status"],
+            by=request.user,
+            device_id=device_id_of(request),
+            expected_version=_optional_if_match(request),
+        )
+        return _with_etag(Response(self.get_serializer(updated).data), updated.version)
+
+    @extend_schema(
+        parameters=[NearbyQuerySerializer, X_COORD_SYSTEM],
+        responses=NearbyUtilityPointSerializer(many=True),
+    )
+    @action(detail=False, methods=["get"], filterset_class=None, filter_backends=[])
+    def nearby(self, request: Request) -> Response:
+        """Visible access points within `radius_m` (≤ 50 000 m) of `lon`,`lat`, nearest first, each with
+        `distance_m` (geodesic, metres). `X-Coord-System` declares the query point's coordinates."""
+        query = NearbyQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        lon, lat = params["lon"], params["lat"]
+        if request_coord_system(request) == GCJ02:
+            lon, lat = gcj02_to_wgs84(lon, lat)
+        queryset = utility_points_nearby(
+            user=request.user,
+            point=Point(lon, lat, srid=4326),
+            radius_m=params["radius_m"],
+            utility_type=params.get("utility_type"),
+        )
+        offset, limit = params["offset"], params["limit"]
+        count = queryset.count()
+        # The KNN operator orders on the sphere; distance_m is on the spheroid: re-sort the page
+        # so the published order is exactly ascending distance_m.
+        page = sorted(queryset[offset : offset + limit], key=lambda point: (point.distance_m, str(point.pk)))
+        return Response(
+            {
+                "count": count,
+                "next": self._nearby_link(request, offset + limit, limit) if offset + limit < count else None,
+                "previous": self._nearby_link(request, max(0, offset - limit), limit) if offset > 0 else None,
+                "results": NearbyUtilityPointSerializer(page, many=True, context=self.get_serializer_context()).data,
+            }
+        )
+
+    @staticmethod
+    def _nearby_link(request: Request, offset: int, limit: int) -> str:
+        query = request.query_params.copy()
+        query["offset"] = str(offset)
+        query["limit"] = str(limit)
+        return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
