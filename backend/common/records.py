@@ -21,9 +21,18 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from backend.accounts.models import OrganizationKind, Role
 from backend.audit.services import audit_append, canonical_json
 from backend.cases.models import ApprovalCase
-from backend.common.errors import IdConflict, RecordLocked, ValidationFailed, VersionMismatch
+from backend.common.errors import (
+    IdConflict,
+    IllegalTransition,
+    NotFound,
+    PermissionDenied,
+    RecordLocked,
+    ValidationFailed,
+    VersionMismatch,
+)
 
 # Fields managed by the record machinery, never written by clients.
 SYSTEM_FIELDS = frozenset(
@@ -157,6 +166,49 @@ def record_check_case_site(*, case: ApprovalCase, site: Any | None) -> None:
             code="case_site_mismatch",
             errors={"site": ["The site does not belong to the case's project."]},
         )
+
+
+# Organisation kinds whose members may write field records of the cases they see (officials of
+# approval departments also need an official role); builders, utility companies and others read.
+WRITER_ORGANIZATION_KINDS = frozenset(
+    {OrganizationKind.APPROVAL_DEPARTMENT, OrganizationKind.SURVEY_CREW, OrganizationKind.VEHICLE_TEAM}
+)
+OFFICIAL_ROLES = frozenset({Role.OFFICIAL, Role.BACK_OFFICE})
+
+
+def record_can_write_case(*, user: Any, case: ApprovalCase) -> bool:
+    """Whether `user` may create or change field records of `case` (which they may see).
+
+    Administrators; officials of approval departments; survey crews and vehicle teams (who only
+    see the cases they are assigned to). `None` is system code (demo data, imports).
+    """
+    if user is None:
+        return True
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_administrator:
+        return True
+    kind = user.organization_kind
+    if kind not in WRITER_ORGANIZATION_KINDS:
+        return False
+    if kind == OrganizationKind.APPROVAL_DEPARTMENT and not (OFFICIAL_ROLES & set(user.roles)):
+        return False
+    return True
+
+
+def record_check_can_write(*, user: Any, case: ApprovalCase) -> None:
+    """Raise NotFound when the case is invisible to `user`, PermissionDenied when they may only read it.
+
+    Services call this before every write, so REST, sync push and the admin share the rule.
+    """
+    if user is None:
+        return
+    from backend.cases.selectors import cases_visible_to
+
+    if not cases_visible_to(user=user).filter(pk=case.pk).exists():
+        raise NotFound("No such case.")
+    if not record_can_write_case(user=user, case=case):
+        raise PermissionDenied("You may read the records of this case but not change them.")
 
 
 def _replay_or_conflict(model: type[FieldRecord], record_id: uuid.UUID, digest: str) -> FieldRecord | None:
@@ -295,6 +347,8 @@ def record_lock(
 ) -> FieldRecord:
     """Lock a record (it was signed off); `changes` (e.g. a status) are applied in the same version."""
     current = record_lock_for_update(instance)
+    if current.deleted_at is not None:
+        raise ValidationFailed("The record was deleted.", code="record_deleted", status=410)
     before = record_snapshot(current)
     for name, value in (changes or {}).items():
         setattr(current, name, value)
@@ -302,6 +356,7 @@ def record_lock(
     current.is_locked = True
     current.locked_at = current.updated_at = timezone.now()
     current.version += 1
+    current.updated_by = by if getattr(by, "is_authenticated", False) else None
     current.save()
     _audit(instance=current, action="lock", by=by, device_id=device_id, before=before, reason=reason)
     return current
@@ -351,21 +406,33 @@ def record_transition(
     device_id: str = "",
     expected_version: int | None = None,
     extra_changes: dict | None = None,
+    allow_locked: bool = False,
 ) -> FieldRecord:
-    """Move a status field along `allowed` (from → {to, …}); anything else is an IllegalTransition."""
-    from backend.common.errors import IllegalTransition
+    """Move a status field along `allowed` (from → {to, …}); anything else is an IllegalTransition.
 
-    current_status = getattr(instance, field_name)
-    if to not in allowed.get(current_status, set()):
-        raise IllegalTransition(
-            f"{type(instance).__name__} cannot go from {current_status} to {to}.",
-            extra={"from": current_status, "to": to},
+    The status is read again under the row lock, so two concurrent transitions from the same
+    state cannot both pass (e.g. submit and cancel of one survey). `allow_locked` lets a
+    transition move a signed, locked record on (e.g. signed → closed) without unlocking it.
+    """
+    with transaction.atomic():
+        current = record_lock_for_update(instance)
+        if current.deleted_at is not None:
+            raise ValidationFailed("The record was deleted.", code="record_deleted", status=410)
+        if current.is_locked and not allow_locked:
+            raise RecordLocked("The record is signed off and locked; reopen it to change it.")
+        _check_version(current, expected_version)
+        current_status = getattr(current, field_name)
+        if to not in allowed.get(current_status, set()):
+            raise IllegalTransition(
+                f"{type(instance).__name__} cannot go from {current_status} to {to}.",
+                extra={"from": current_status, "to": to},
+            )
+        return record_update(
+            instance=current,
+            changes={field_name: to, **(extra_changes or {})},
+            by=by,
+            device_id=device_id,
+            expected_version=expected_version,
+            action=f"transition:{to}",
+            allow_locked=allow_locked,
         )
-    return record_update(
-        instance=instance,
-        changes={field_name: to, **(extra_changes or {})},
-        by=by,
-        device_id=device_id,
-        expected_version=expected_version,
-        action=f"transition:{to}",
-    )

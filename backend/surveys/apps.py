@@ -5,3 +5,36 @@ class SurveysConfig(AppConfig):
     name = "backend.surveys"
     label = "surveys"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from backend.common.records import RecordType, register_record_type
+        from backend.surveys.models import Finding, Survey, SurveyParticipant
+        from backend.surveys.selectors import findings_visible_to, survey_participants_visible_to, surveys_visible_to
+
+        register_record_type(
+            RecordType(
+                name="survey",
+                model=Survey,
+                visible_to=surveys_visible_to,
+                label="联合踏勘",
+                summary=lambda survey: f"联合踏勘 {survey.scheduled_at:%Y-%m-%d}（{survey.get_status_display()}）",
+            )
+        )
+        register_record_type(
+            RecordType(
+                name="survey_participant",
+                model=SurveyParticipant,
+                visible_to=survey_participants_visible_to,
+                label="踏勘参加单位",
+                summary=lambda participant: f"{participant.department.name}：{participant.opinion or '未提交意见'}",
+            )
+        )
+        register_record_type(
+            RecordType(
+                name="finding",
+                model=Finding,
+                visible_to=findings_visible_to,
+                label="问题清单",
+                summary=lambda finding: f"{finding.description[:40]}（{finding.get_status_display()}）",
+            )
+        )

@@ -72,12 +72,18 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
     - `selector(*, user) -> QuerySet`
     - `create_service(*, by, device_id, record_id, digest, **validated_data) -> (record, created)`
     - `update_service(*, instance, changes, by, device_id, expected_version) -> record`
-    - `reopen_hook(record)` (optional): what else a reopen undoes, e.g. voiding signatures.
+    - `delete_service(*, instance, by, device_id, expected_version) -> record` (optional; default
+      `record_delete`): set it when deleting has rules of its own (who may, locked parents).
+    - `reopen_service(*, instance, by, reason, device_id, on_reopen) -> record` (optional; default
+      `record_reopen` with `reopen_changes(record)`): set it when a reopen also unlocks children.
+      `on_reopen` voids the record's signatures; the service must call it.
     """
 
     selector: Callable[..., Any]
     create_service: Callable[..., tuple[FieldRecord, bool]]
     update_service: Callable[..., FieldRecord]
+    delete_service: Callable[..., FieldRecord] | None = None
+    reopen_service: Callable[..., FieldRecord] | None = None
     reopen_changes: Callable[[FieldRecord], dict] | None = None
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
@@ -146,7 +152,8 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
     def destroy(self, request: Request, *args, **kwargs) -> Response:
         instance = self.get_object()
         expected = parse_if_match(request) if "If-Match" in request.headers else None
-        record_delete(instance=instance, by=request.user, device_id=device_id_of(request), expected_version=expected)
+        delete = type(self).delete_service or record_delete
+        delete(instance=instance, by=request.user, device_id=device_id_of(request), expected_version=expected)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, parameters=[IDEMPOTENCY_KEY])
@@ -156,15 +163,27 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
         """Unlock a signed record; its signatures are voided. Audited with the reason."""
         instance = self.get_object()
         self.check_reopen_permission(instance)
-        reopened = record_reopen(
-            instance=instance,
-            by=request.user,
-            reason=str(request.data.get("reason", "")) if isinstance(request.data, dict) else "",
-            device_id=device_id_of(request),
-            changes=type(self).reopen_changes(instance) if type(self).reopen_changes else None,
-            on_reopen=_reopen_hook(),
-        )
-        return Response(self.get_serializer(reopened).data)
+        reason = str(request.data.get("reason", "")) if isinstance(request.data, dict) else ""
+        if type(self).reopen_service is not None:
+            reopened = type(self).reopen_service(
+                instance=instance,
+                by=request.user,
+                reason=reason,
+                device_id=device_id_of(request),
+                on_reopen=_reopen_hook(),
+            )
+        else:
+            reopened = record_reopen(
+                instance=instance,
+                by=request.user,
+                reason=reason,
+                device_id=device_id_of(request),
+                changes=type(self).reopen_changes(instance) if type(self).reopen_changes else None,
+                on_reopen=_reopen_hook(),
+            )
+        response = Response(self.get_serializer(reopened).data)
+        response["ETag"] = f'"{reopened.version}"'
+        return response
 
     def check_reopen_permission(self, instance: FieldRecord) -> None:
         """Only officials and administrators reopen signed records."""

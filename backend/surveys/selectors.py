@@ -1,0 +1,53 @@
+"""Reads of surveys, participants and findings, scoped to what the user may see (the case)."""
+
+from django.db.models import QuerySet
+
+from backend.accounts.models import User
+from backend.cases.selectors import cases_visible_to
+from backend.surveys.models import Finding, Survey, SurveyParticipant
+
+
+def surveys_visible_to(*, user: User) -> QuerySet[Survey]:
+    return Survey.objects.filter(case__in=cases_visible_to(user=user)).select_related("case", "site")
+
+
+def survey_participants_visible_to(*, user: User) -> QuerySet[SurveyParticipant]:
+    return SurveyParticipant.objects.filter(case__in=cases_visible_to(user=user)).select_related("survey", "department")
+
+
+def findings_visible_to(*, user: User) -> QuerySet[Finding]:
+    return Finding.objects.filter(case__in=cases_visible_to(user=user)).select_related("responsible_department")
+
+
+def findings_for_department(*, user: User, department_id) -> QuerySet[Finding]:
+    """A department's follow-up list (整改跟踪): the visible findings it is responsible for."""
+    return findings_visible_to(user=user).filter(responsible_department_id=department_id)
+
+
+def survey_missing_participants(*, survey: Survey) -> list[dict]:
+    """The must-attend departments that keep the survey from being complete, and why.
+
+    Complete: attended and gave an opinion, or waived with a (non-blank) reason.
+    """
+    missing = []
+    participants = SurveyParticipant.objects.filter(survey=survey, must_attend=True).select_related("department")
+    for participant in participants.order_by("department__name", "id"):
+        if participant.waiver_requested:
+            if participant.waived_reason.strip():
+                continue
+            reason = "waived_without_reason"
+        elif not participant.attended:
+            reason = "not_attended"
+        elif not participant.opinion.strip():
+            reason = "no_opinion"
+        else:
+            continue
+        missing.append(
+            {
+                "participant": str(participant.pk),
+                "department": str(participant.department_id),
+                "department_name": participant.department.name,
+                "reason": reason,
+            }
+        )
+    return missing

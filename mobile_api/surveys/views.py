@@ -1,0 +1,175 @@
+"""Joint site surveys (`surveys/`), their participants (`survey-participants/`) and findings (`findings/`).
+
+The shared record behaviour (client ids, ETag/If-Match, locks, reopen) comes from
+FieldRecordViewSet; every rule lives in backend.surveys.services.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from backend.surveys import services
+from backend.surveys.selectors import findings_visible_to, survey_participants_visible_to, surveys_visible_to
+from mobile_api.exceptions import PROBLEM_CONTENT_TYPE, ProblemSerializer
+from mobile_api.records.idempotency import idempotent
+from mobile_api.records.views import IDEMPOTENCY_KEY, FieldRecordViewSet, device_id_of
+from mobile_api.records.views import parse_if_match as _parse_if_match
+from mobile_api.surveys.filters import FindingFilter, SurveyFilter, SurveyParticipantFilter
+from mobile_api.surveys.serializers import (
+    FindingResolveSerializer,
+    FindingSerializer,
+    ReasonSerializer,
+    SurveyIncompleteSerializer,
+    SurveyParticipantSerializer,
+    SurveySerializer,
+    SurveyStartSerializer,
+    SurveySubmitSerializer,
+)
+
+OPTIONAL_IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description='Optional on actions: the record\'s ETag (e.g. "3"); a stale one → 412 version_mismatch.',
+)
+
+_CONFLICT = {
+    (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+        ProblemSerializer, description="illegal_transition, record_locked, survey_incomplete"
+    )
+}
+
+
+class _ActionMixin:
+    """Runs a transition service for a detail action and renders the record with its ETag."""
+
+    def _run_action(self, request: Request, body_serializer: type | None, service: Callable[..., Any], **names):
+        instance = self.get_object()
+        body: dict[str, Any] = {}
+        if body_serializer is not None:
+            serializer = body_serializer(data=request.data if isinstance(request.data, dict) else {})
+            serializer.is_valid(raise_exception=True)
+            body = dict(serializer.validated_data)
+        expected = _parse_if_match(request) if "If-Match" in request.headers else None
+        record = service(
+            **{names.get("record", "survey"): instance},
+            by=request.user,
+            device_id=device_id_of(request),
+            expected_version=expected,
+            **body,
+        )
+        response = Response(self.get_serializer(record).data)
+        response["ETag"] = f'"{record.version}"'
+        return response
+
+
+class SurveyViewSet(_ActionMixin, FieldRecordViewSet):
+    """Joint site surveys (联合踏勘).
+
+    Lifecycle: scheduled → in_progress (`start`) → submitted (`submit`) → signed (by the signatures
+    flow; locks the survey and its participants) → closed (`close`); scheduled or in_progress →
+    cancelled (`cancel`). `reopen` puts a signed survey back to submitted and voids its signatures.
+    Filters: `?case=`, `?site=`, `?status=`.
+    """
+
+    serializer_class = SurveySerializer
+    selector = staticmethod(surveys_visible_to)
+    create_service = staticmethod(services.survey_create)
+    update_service = staticmethod(services.survey_update)
+    delete_service = staticmethod(services.survey_delete)
+    reopen_service = staticmethod(services.survey_reopen)
+    reopen_changes = staticmethod(services.survey_reopen_changes)
+    filterset_class = SurveyFilter
+
+    @extend_schema(
+        request=SurveyStartSerializer,
+        parameters=[IDEMPOTENCY_KEY, OPTIONAL_IF_MATCH],
+        responses={200: SurveySerializer, **_CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def start(self, request: Request, pk: str | None = None) -> Response:
+        """scheduled → in_progress: the crew is on site."""
+        return self._run_action(request, SurveyStartSerializer, services.survey_start)
+
+    @extend_schema(
+        request=SurveySubmitSerializer,
+        parameters=[IDEMPOTENCY_KEY, OPTIONAL_IF_MATCH],
+        responses={
+            200: SurveySerializer,
+            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                SurveyIncompleteSerializer, description="survey_incomplete, illegal_transition, record_locked"
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def submit(self, request: Request, pk: str | None = None) -> Response:
+        """in_progress → submitted with the conclusion. Every must-attend department must have attended
+        and given an opinion, or been waived with a reason; else 409 `survey_incomplete` with `missing`."""
+        return self._run_action(request, SurveySubmitSerializer, services.survey_submit)
+
+    @extend_schema(
+        request=ReasonSerializer, parameters=[IDEMPOTENCY_KEY, OPTIONAL_IF_MATCH], responses={200: SurveySerializer}
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """scheduled or in_progress → cancelled; `reason` required."""
+        return self._run_action(request, ReasonSerializer, services.survey_cancel)
+
+    @extend_schema(request=None, parameters=[IDEMPOTENCY_KEY, OPTIONAL_IF_MATCH], responses={200: SurveySerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def close(self, request: Request, pk: str | None = None) -> Response:
+        """signed → closed (archived); stays locked."""
+        return self._run_action(request, None, services.survey_close)
+
+
+class SurveyParticipantViewSet(FieldRecordViewSet):
+    """Departments taking part in a survey. Changed while the survey is scheduled or in progress;
+    locked with the survey when it is signed. Filters: `?survey=`, `?case=`, `?department=`."""
+
+    serializer_class = SurveyParticipantSerializer
+    selector = staticmethod(survey_participants_visible_to)
+    create_service = staticmethod(services.survey_participant_create)
+    update_service = staticmethod(services.survey_participant_update)
+    delete_service = staticmethod(services.survey_participant_delete)
+    reopen_service = staticmethod(services.survey_participant_reopen)
+    filterset_class = SurveyParticipantFilter
+
+
+class FindingViewSet(_ActionMixin, FieldRecordViewSet):
+    """Problems found (问题清单). Filters: `?case=`, `?survey=`, `?responsible_department=`,
+    `?status=open|resolved`, `?mine=true` (my organisation's follow-up list)."""
+
+    serializer_class = FindingSerializer
+    selector = staticmethod(findings_visible_to)
+    create_service = staticmethod(services.finding_create)
+    update_service = staticmethod(services.finding_update)
+    delete_service = staticmethod(services.finding_delete)
+    filterset_class = FindingFilter
+
+    @extend_schema(
+        request=FindingResolveSerializer,
+        parameters=[IDEMPOTENCY_KEY, OPTIONAL_IF_MATCH],
+        responses={200: FindingSerializer, **_CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
+        """open → resolved."""
+        return self._run_action(request, FindingResolveSerializer, services.finding_resolve, record="finding")
+
+    @extend_schema(request=None, parameters=[IDEMPOTENCY_KEY, OPTIONAL_IF_MATCH], responses={200: FindingSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def unresolve(self, request: Request, pk: str | None = None) -> Response:
+        """resolved → open again (the fix did not hold)."""
+        return self._run_action(request, None, services.finding_unresolve, record="finding")
