@@ -1,0 +1,71 @@
+"""Reads for sync: receipts, open conflicts, attachment completeness, scans."""
+
+import uuid
+from collections.abc import Iterable
+
+from django.db.models import Q, QuerySet
+
+from backend.accounts.models import OrganizationKind, Role, User
+from backend.cases.selectors import cases_visible_to
+from backend.sync.models import ConflictStatus, MaterialScan, SyncAttachment, SyncConflict, SyncReceipt
+
+
+def sync_receipt_get(*, user: User, op_id: uuid.UUID) -> SyncReceipt | None:
+    return SyncReceipt.objects.filter(user=user, op_id=op_id).first()
+
+
+def attachments_missing(*, record_type: str, record_id: uuid.UUID) -> list[str]:
+    """SHA-256 of the files the record still waits for, in the order they were declared."""
+    return list(
+        SyncAttachment.objects.filter(record_type=record_type, record_id=record_id, is_arrived=False)
+        .order_by("id")
+        .values_list("sha256", flat=True)
+    )
+
+
+def attachments_missing_by_record(*, record_type: str, record_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """For many records at once: record id → missing SHA-256 (records with none are absent)."""
+    missing: dict[uuid.UUID, list[str]] = {}
+    rows = (
+        SyncAttachment.objects.filter(record_type=record_type, record_id__in=list(record_ids), is_arrived=False)
+        .order_by("id")
+        .values_list("record_id", "sha256")
+    )
+    for record_id, sha256 in rows:
+        missing.setdefault(record_id, []).append(sha256)
+    return missing
+
+
+def record_is_complete(record_type: str, record_id: uuid.UUID) -> bool:
+    """A record is complete when every photo and signature image its device declared is on the server."""
+    return not SyncAttachment.objects.filter(record_type=record_type, record_id=record_id, is_arrived=False).exists()
+
+
+def can_resolve_conflicts(*, user: User) -> bool:
+    """The back office: officials and back-office staff of approval departments, and administrators."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_administrator:
+        return True
+    return user.organization_kind == OrganizationKind.APPROVAL_DEPARTMENT and bool(
+        {Role.OFFICIAL, Role.BACK_OFFICE} & set(user.roles)
+    )
+
+
+def conflicts_visible_to(*, user: User) -> QuerySet[SyncConflict]:
+    """The back office sees the conflicts of the cases it sees; a device user sees their own."""
+    qs = SyncConflict.objects.all()
+    if not user.is_authenticated or not user.is_active:
+        return qs.none()
+    own = Q(pushed_by=user)
+    if can_resolve_conflicts(user=user):
+        return qs.filter(own | Q(case_id__in=cases_visible_to(user=user).values("pk")))
+    return qs.filter(own)
+
+
+def conflicts_open_for_case(*, user: User, case_id: uuid.UUID) -> QuerySet[SyncConflict]:
+    return conflicts_visible_to(user=user).filter(case_id=case_id, status=ConflictStatus.OPEN)
+
+
+def material_scans_visible_to(*, user: User) -> QuerySet[MaterialScan]:
+    return MaterialScan.objects.filter(case__in=cases_visible_to(user=user)).select_related("item", "material")

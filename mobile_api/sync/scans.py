@@ -1,0 +1,56 @@
+"""`material-scans/`: application materials scanned in the service vehicle (PDF or JPEG),
+attached to a case item. Also the sync type `material_scan`."""
+
+from rest_framework import serializers
+
+from backend.cases.models import ApprovalItem, Material
+from backend.cases.selectors import cases_visible_to
+from backend.sync.models import MaterialScan, ScanContentType
+from backend.sync.selectors import material_scans_visible_to, record_is_complete
+from backend.sync.services import material_scan_create, material_scan_update
+from mobile_api.records.views import FieldRecordViewSet, RecordSerializerMixin, visible_queryset_field
+
+
+def _items_visible_to(*, user):
+    return ApprovalItem.objects.filter(case__in=cases_visible_to(user=user))
+
+
+def _materials_visible_to(*, user):
+    return Material.objects.filter(item__case__in=cases_visible_to(user=user))
+
+
+class MaterialScanSerializer(RecordSerializerMixin, serializers.ModelSerializer):
+    case = visible_queryset_field(cases_visible_to)
+    item = visible_queryset_field(_items_visible_to)
+    material = visible_queryset_field(_materials_visible_to, required=False, allow_null=True)
+    sha256 = serializers.RegexField(r"^[0-9a-f]{64}$")
+    content_type = serializers.ChoiceField(choices=ScanContentType.choices)
+    complete = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MaterialScan
+        fields = [
+            *RecordSerializerMixin.RECORD_FIELDS,
+            "case",
+            "item",
+            "material",
+            "sha256",
+            "content_type",
+            "filename",
+            "page_count",
+            "note",
+            "visit_id",
+            "complete",
+        ]
+
+    def get_complete(self, scan: MaterialScan) -> bool:
+        return record_is_complete("material_scan", scan.pk)
+
+
+class MaterialScanViewSet(FieldRecordViewSet):
+    """Scanned materials; a scan is `complete` once its file's upload has arrived."""
+
+    serializer_class = MaterialScanSerializer
+    selector = staticmethod(material_scans_visible_to)
+    create_service = staticmethod(material_scan_create)
+    update_service = staticmethod(material_scan_update)
