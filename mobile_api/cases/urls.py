@@ -10,7 +10,8 @@ router.register("cases", views.CaseViewSet, basename="case")
 items = views.CaseItemViewSet
 
 urlpatterns = [
-    re_path(r"^cases/by-external/(?P<external_no>[^/]{1,64})/?$", views.CaseUpsertView.as_view(), name="case-upsert"),
+    re_path(r"^cases/by-external/(?P<external_no>[^/]{1,64})$", views.CaseUpsertView.as_view(), name="case-upsert"),
+    re_path(r"^cases/by-external/(?P<external_no>[^/]{1,64})/$", views.CaseUpsertTrailingSlashView.as_view()),
     path("cases/<uuid:case_id>/items/", items.as_view({"get": "list"}), name="case-item-list"),
     path("cases/<uuid:case_id>/items/<uuid:pk>/", items.as_view({"get": "retrieve"}), name="case-item-detail"),
     path(

@@ -78,6 +78,7 @@ class ProjectFilter(django_filters.FilterSet):
         summary="Replace a project", responses={200: ProjectSerializer, **VALIDATION, **NOT_FOUND, **PROBLEM_RESPONSES}
     ),
 )
+@extend_schema(tags=["projects"])
 class ProjectViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -142,6 +143,7 @@ def case_context(cases: list[ApprovalCase], *, as_of: dt.date) -> dict[str, Any]
         responses={200: CaseSerializer, **VALIDATION, **NOT_FOUND, **PROBLEM_RESPONSES},
     ),
 )
+@extend_schema(tags=["cases"])
 class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     serializer_class = CaseSerializer
     filterset_class = CaseFilter
@@ -227,6 +229,11 @@ class CaseUpsertView(GenericAPIView):
         return Response(body.data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
+@extend_schema_view(put=extend_schema(exclude=True))
+class CaseUpsertTrailingSlashView(CaseUpsertView):
+    """The same upsert with a trailing slash, for clients that add one (not in the OpenAPI document)."""
+
+
 # --- items ----------------------------------------------------------------------------------
 
 ITEM_FILTERS = [
@@ -238,6 +245,7 @@ ITEM_FILTERS = [
 ]
 
 
+@extend_schema(tags=["cases"])
 class CaseItemViewSet(viewsets.GenericViewSet):
     """Approval items of one visible case, with their computed deadlines."""
 
