@@ -21,7 +21,14 @@ from backend.acceptance.services import (
 from backend.acceptance.tests.factories import department_user, make_inspection
 from backend.accounts.models import OrganizationKind
 from backend.accounts.tests.factories import UserFactory, user_of_kind
-from backend.common.errors import Conflict, IllegalTransition, PermissionDenied, RecordLocked, ValidationFailed
+from backend.common.errors import (
+    Conflict,
+    IllegalTransition,
+    PermissionDenied,
+    RecordLocked,
+    ValidationFailed,
+    VersionMismatch,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -86,7 +93,7 @@ def test_stale_expected_version_is_refused():
     inspection, departments = make_inspection(stage=2)
     item = _item(inspection, "lightning_protection")
 
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(VersionMismatch) as raised:
         inspection_item_update(
             instance=item,
             changes={"result": InspectionResult.PASS},

@@ -1,0 +1,45 @@
+"""Vehicles are managed here; visits and positions are shown read-only (their writes go through
+backend.visits.services, which version, audit and deduplicate them)."""
+
+from django.contrib import admin
+from django.contrib.gis.admin import GISModelAdmin
+
+from backend.visits.models import Vehicle, VehiclePosition, Visit
+
+
+@admin.register(Vehicle)
+class VehicleAdmin(admin.ModelAdmin):
+    list_display = ["plate", "name", "team", "is_active"]
+    list_filter = ["is_active", "team"]
+    search_fields = ["plate", "name"]
+    autocomplete_fields = ["team"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Visit)
+class VisitAdmin(ReadOnlyAdmin):
+    list_display = ["scheduled_for", "vehicle", "case", "status", "booked_via", "started_at", "ended_at"]
+    list_filter = ["status", "booked_via", "vehicle"]
+    search_fields = ["case__external_no", "vehicle__plate", "remarks"]
+    list_select_related = ["vehicle", "case"]
+    date_hierarchy = "scheduled_for"
+
+
+@admin.register(VehiclePosition)
+class VehiclePositionAdmin(ReadOnlyAdmin, GISModelAdmin):
+    list_display = ["vehicle", "recorded_at", "speed", "heading", "accuracy", "received_at"]
+    list_filter = ["vehicle"]
+    list_select_related = ["vehicle"]
+    date_hierarchy = "recorded_at"
+    # Millions of rows: never count them for the paginator.
+    show_full_result_count = False

@@ -1,0 +1,161 @@
+"""Reads of vehicles, visits and tracks, scoped to the user.
+
+- vehicles: administrators and approval officials see all; a vehicle team its own;
+- visits: administrators all; a vehicle team the visits of its vehicles; utility companies none;
+  everyone else the visits of the cases they may see (cases_visible_to);
+- records made during a visit: the case's records created between arrival and completion by the
+  vehicle team or by a team member named in the visit, each type scoped by its own selector.
+"""
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from django.db import connection
+from django.db.models import CharField, Q, QuerySet, Value
+from django.utils import timezone
+
+from backend.accounts.models import OrganizationKind, User
+from backend.cases.selectors import cases_visible_to
+from backend.common.errors import ValidationFailed
+from backend.common.records import RECORD_TYPES
+from backend.visits.models import Vehicle, Visit
+
+TRACK_MAX_RANGE = dt.timedelta(days=7)
+
+
+def vehicles_visible_to(*, user: User) -> QuerySet[Vehicle]:
+    qs = Vehicle.objects.select_related("team")
+    if user is None or not user.is_authenticated or not user.is_active:
+        return qs.none()
+    if user.is_administrator:
+        return qs
+    kind = user.organization_kind
+    if kind == OrganizationKind.VEHICLE_TEAM:
+        return qs.filter(team_id=user.organization_id)
+    if kind == OrganizationKind.APPROVAL_DEPARTMENT:
+        return qs
+    return qs.none()
+
+
+def visits_visible_to(*, user: User) -> QuerySet[Visit]:
+    qs = Visit.objects.select_related("vehicle")
+    if user is None or not user.is_authenticated or not user.is_active:
+        return qs.none()
+    if user.is_administrator:
+        return qs
+    kind = user.organization_kind
+    if kind is None or kind == OrganizationKind.UTILITY_COMPANY:
+        return qs.none()
+    if kind == OrganizationKind.VEHICLE_TEAM:
+        return qs.filter(vehicle__team_id=user.organization_id)
+    return qs.filter(case__in=cases_visible_to(user=user))
+
+
+def _team_user_ids(visit: Visit) -> list[uuid.UUID]:
+    team = visit.team or {}
+    values = [team.get("lead"), *(team.get("agents") or []), *(team.get("approvers") or [])]
+    ids = []
+    for value in values:
+        try:
+            ids.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    return ids
+
+
+def visit_records_page(*, visit: Visit, user: User, offset: int, limit: int) -> tuple[int, list[tuple[str, Any]]]:
+    """The records made during the visit that `user` may see, oldest first: (type, record) pairs.
+
+    Made during the visit = same case, created from arrival on site (`started_at`) until
+    completion (`ended_at`, or now while on site), by a member of the vehicle team's
+    organisation or by a user named in the visit's team. Nothing before arrival.
+    """
+    if visit.started_at is None:
+        return 0, []
+    until = visit.ended_at or timezone.now()
+    made_by = Q(created_by__organization_id=visit.vehicle.team_id)
+    team_ids = _team_user_ids(visit)
+    if team_ids:
+        made_by |= Q(created_by_id__in=team_ids)
+    parts = []
+    for name, record_type in RECORD_TYPES.items():
+        if name == "visit":
+            continue
+        parts.append(
+            record_type.visible_to(user=user)
+            .filter(made_by, case_id=visit.case_id, created_at__gte=visit.started_at, created_at__lte=until)
+            .annotate(record_type=Value(name, output_field=CharField()))
+            .values_list("created_at", "id", "record_type")
+            .order_by()
+        )
+    if not parts:
+        return 0, []
+    union = parts[0].union(*parts[1:], all=True)
+    total = union.count()
+    keys = list(union.order_by("created_at", "id")[offset : offset + limit])
+    wanted: dict[str, list] = {}
+    for _created, record_id, name in keys:
+        wanted.setdefault(name, []).append(record_id)
+    records = {}
+    for name, ids in wanted.items():
+        for record in RECORD_TYPES[name].model.objects.filter(pk__in=ids):
+            records[(name, record.pk)] = record
+    return total, [(name, records[(name, rid)]) for _c, rid, name in keys if (name, rid) in records]
+
+
+def track_range_check(*, start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
+    errors = {}
+    if start is None:
+        errors["from"] = ["Required: an ISO 8601 timestamp with offset."]
+    if end is None:
+        errors["to"] = ["Required: an ISO 8601 timestamp with offset."]
+    if errors:
+        raise ValidationFailed("A track needs a time range (from, to).", code="range_required", errors=errors)
+    if end <= start:
+        raise ValidationFailed("`to` must be after `from`.", code="invalid_range", errors={"to": ["Before from."]})
+    if end - start > TRACK_MAX_RANGE:
+        raise ValidationFailed(
+            f"A track covers at most {TRACK_MAX_RANGE.days} days.",
+            code="range_too_long",
+            errors={"to": [f"At most {TRACK_MAX_RANGE.days} days after from."]},
+        )
+    return start, end
+
+
+_TRACK_SQL = """
+SELECT ST_AsGeoJSON(ST_MakeLine(location ORDER BY recorded_at), 7),
+       count(*),
+       min(recorded_at),
+       max(recorded_at),
+       ST_Length(ST_MakeLine(location ORDER BY recorded_at)::geography)
+FROM visits_vehicleposition
+WHERE vehicle_id = %s AND recorded_at >= %s AND recorded_at <= %s
+"""
+
+
+def vehicle_track_feature(*, vehicle: Vehicle, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    """The vehicle's path in [start, end] as a GeoJSON Feature; the LineString is built in PostGIS.
+
+    Fewer than two positions make no line: the geometry is then null.
+    """
+    start, end = track_range_check(start=start, end=end)
+    with connection.cursor() as cursor:
+        cursor.execute(_TRACK_SQL, [vehicle.pk, start, end])
+        geojson, count, first, last, length = cursor.fetchone()
+    return {
+        "type": "Feature",
+        "id": str(vehicle.pk),
+        "geometry": json.loads(geojson) if geojson and count >= 2 else None,
+        "properties": {
+            "vehicle": str(vehicle.pk),
+            "plate": vehicle.plate,
+            "from": timezone.localtime(start).isoformat(),
+            "to": timezone.localtime(end).isoformat(),
+            "point_count": count,
+            "started_at": timezone.localtime(first).isoformat() if first else None,
+            "ended_at": timezone.localtime(last).isoformat() if last else None,
+            "length_m": round(length, 1) if length is not None and count >= 2 else 0.0,
+        },
+    }

@@ -1,0 +1,410 @@
+"""Writes of vehicle visits and tracks. REST, sync push, the admin and the demo call these.
+
+- A visit is booked for a key project's case (WeChat, phone or on site) with a vehicle and its
+  team; booking assigns the vehicle team to the case. Its status moves
+  booked → en_route → on_site → completed, or to cancelled before arrival.
+- A vehicle's track arrives in batches of up to 10 000 positions, from the vehicle's team; a
+  re-sent batch inserts nothing twice (unique (vehicle, recorded_at), ON CONFLICT DO NOTHING).
+"""
+
+import datetime as dt
+import math
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from backend.accounts.models import OrganizationKind, User
+from backend.cases.models import ApprovalCase
+from backend.cases.selectors import cases_visible_to
+from backend.common.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
+from backend.common.geometry import GCJ02, gcj02_to_wgs84_array, parse_coord_system
+from backend.common.records import (
+    record_check_case_site,
+    record_create,
+    record_delete,
+    record_lock_for_update,
+    record_transition,
+    record_update,
+)
+from backend.visits.models import BookingChannel, Vehicle, Visit, VisitPurpose, VisitStatus
+
+TRACK_MAX_BATCH = 10_000
+# A device clock a little ahead is tolerated; a fix from tomorrow is a broken clock.
+TRACK_MAX_FUTURE = dt.timedelta(minutes=10)
+
+VISIT_TRANSITIONS: dict[str, set[str]] = {
+    VisitStatus.BOOKED: {VisitStatus.EN_ROUTE, VisitStatus.ON_SITE, VisitStatus.CANCELLED},
+    VisitStatus.EN_ROUTE: {VisitStatus.ON_SITE, VisitStatus.CANCELLED},
+    VisitStatus.ON_SITE: {VisitStatus.COMPLETED},
+    VisitStatus.COMPLETED: set(),
+    VisitStatus.CANCELLED: set(),
+}
+VISIT_WRITABLE_FIELDS = frozenset({"site", "scheduled_for", "booked_via", "purpose", "team", "remarks", "vehicle"})
+# Where the visit goes and with which vehicle is fixed once the vehicle has left.
+VISIT_BOOKING_FIELDS = frozenset({"site", "scheduled_for", "booked_via", "vehicle"})
+TEAM_KEYS = ("lead", "agents", "approvers")
+
+
+# --- permissions -------------------------------------------------------------------------
+
+
+def visit_can_manage(*, user: User | None, vehicle: Vehicle) -> bool:
+    """Administrators, approval officials, and the team that drives the vehicle."""
+    if user is None:
+        return True
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_administrator:
+        return True
+    kind = user.organization_kind
+    if kind == OrganizationKind.VEHICLE_TEAM:
+        return user.organization_id == vehicle.team_id
+    return kind == OrganizationKind.APPROVAL_DEPARTMENT
+
+
+def _require_manager(*, user: User | None, vehicle: Vehicle) -> None:
+    if not visit_can_manage(user=user, vehicle=vehicle):
+        raise PermissionDenied("Only approval officials and the vehicle's team manage its visits.")
+
+
+def _require_case_visible(*, user: User | None, case: ApprovalCase) -> None:
+    if user is not None and not cases_visible_to(user=user).filter(pk=case.pk).exists():
+        raise NotFound("No such approval case.")
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def _check_writable(changes: Mapping[str, Any]) -> None:
+    refused = sorted(set(changes) - VISIT_WRITABLE_FIELDS)
+    if refused:
+        raise ValidationFailed(
+            f"These fields cannot be written: {', '.join(refused)}.",
+            code="read_only_field",
+            errors={name: ["Read-only."] for name in refused},
+        )
+
+
+def visit_clean_purpose(purpose: Any) -> list[str]:
+    if not isinstance(purpose, list | tuple) or not purpose:
+        raise ValidationFailed(
+            "Name at least one purpose.", code="validation_error", errors={"purpose": ["At least one purpose."]}
+        )
+    unknown = [value for value in purpose if value not in VisitPurpose.values]
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown purpose: {', '.join(map(str, unknown))[:100]}.",
+            code="validation_error",
+            errors={"purpose": [f"One of: {', '.join(VisitPurpose.values)}."]},
+        )
+    return list(dict.fromkeys(purpose))
+
+
+def visit_clean_team(team: Any) -> dict[str, Any]:
+    """{"lead": str|null, "agents": [str], "approvers": [str]}: user ids or names (班长, 代办员, 审批员)."""
+    if team is None:
+        return {"lead": None, "agents": [], "approvers": []}
+
+    def fail(message: str) -> ValidationFailed:
+        return ValidationFailed(message, code="validation_error", errors={"team": [message]})
+
+    if not isinstance(team, dict):
+        raise fail('team must be an object {"lead", "agents", "approvers"}.')
+    unknown = sorted(set(team) - set(TEAM_KEYS))
+    if unknown:
+        raise fail(f"Unknown team keys: {', '.join(map(str, unknown))[:100]}.")
+    lead = team.get("lead")
+    if lead is not None and (not isinstance(lead, str) or not lead.strip() or len(lead) > 100):
+        raise fail("lead must be a user id or a name (at most 100 characters).")
+    cleaned: dict[str, Any] = {"lead": lead.strip() if lead else None}
+    for key in ("agents", "approvers"):
+        members = team.get(key) or []
+        if not isinstance(members, list) or len(members) > 50:
+            raise fail(f"{key} must be a list of at most 50 user ids or names.")
+        if any(not isinstance(member, str) or not member.strip() or len(member) > 100 for member in members):
+            raise fail(f"{key} must hold user ids or names (at most 100 characters each).")
+        cleaned[key] = [member.strip() for member in members]
+    return cleaned
+
+
+def _check_vehicle(vehicle: Vehicle) -> None:
+    if not vehicle.is_active:
+        raise ValidationFailed(
+            "The vehicle is out of service.", code="vehicle_inactive", errors={"vehicle": ["Out of service."]}
+        )
+
+
+# --- visits ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def visit_create(
+    *,
+    by: User | None,
+    case: ApprovalCase,
+    vehicle: Vehicle,
+    scheduled_for: dt.datetime,
+    booked_via: str,
+    purpose: list[str],
+    site: Any = None,
+    team: Any = None,
+    remarks: str = "",
+    device_id: str = "",
+    record_id: uuid.UUID | None = None,
+    digest: str = "",
+) -> tuple[Visit, bool]:
+    """Book the vehicle for a key project's case; the vehicle team joins the case."""
+    fields = {
+        "case": case,
+        "site": site,
+        "vehicle": vehicle,
+        "scheduled_for": scheduled_for,
+        "booked_via": booked_via,
+        "purpose": purpose,
+        "team": team,
+        "remarks": remarks or "",
+        "status": VisitStatus.BOOKED,
+    }
+    if record_id is not None and Visit.all_objects.filter(pk=record_id).exists():
+        return record_create(model=Visit, fields=fields, by=by, record_id=record_id, digest=digest)
+    _require_case_visible(user=by, case=case)
+    _require_manager(user=by, vehicle=vehicle)
+    record_check_case_site(case=case, site=site)
+    _check_vehicle(vehicle)
+    if booked_via not in BookingChannel.values:
+        raise ValidationFailed(
+            "Unknown booking channel.", code="validation_error", errors={"booked_via": ["wechat, phone or on_site."]}
+        )
+    if not case.project.is_key_project:
+        raise ValidationFailed(
+            "The approval-service vehicle serves key projects (重点项目).",
+            code="not_key_project",
+            errors={"case": ["The case's project is not a key project."]},
+        )
+    fields["purpose"] = visit_clean_purpose(purpose)
+    fields["team"] = visit_clean_team(team)
+
+    def assign_team(visit: Visit) -> None:
+        case.assigned_organizations.add(vehicle.team_id)
+
+    return record_create(
+        model=Visit,
+        fields=fields,
+        by=by,
+        device_id=device_id,
+        record_id=record_id,
+        digest=digest,
+        after_create=assign_team,
+    )
+
+
+@transaction.atomic
+def visit_update(
+    *,
+    instance: Visit,
+    changes: dict[str, Any],
+    by: User | None,
+    device_id: str = "",
+    expected_version: int | None = None,
+) -> Visit:
+    _check_writable(changes)
+    _require_manager(user=by, vehicle=instance.vehicle)
+    changes = dict(changes)
+    if instance.status in (VisitStatus.COMPLETED, VisitStatus.CANCELLED):
+        raise ApplicationError("A finished visit cannot be changed.", code="visit_finished", status=409)
+    booking_changes = sorted(
+        name for name in VISIT_BOOKING_FIELDS & set(changes) if changes[name] != getattr(instance, name)
+    )
+    if booking_changes and instance.status != VisitStatus.BOOKED:
+        raise ApplicationError(
+            f"{', '.join(booking_changes)} cannot change once the vehicle has left.",
+            code="visit_started",
+            status=409,
+        )
+    if "purpose" in changes:
+        changes["purpose"] = visit_clean_purpose(changes["purpose"])
+    if "team" in changes:
+        changes["team"] = visit_clean_team(changes["team"])
+    if "site" in changes:
+        record_check_case_site(case=instance.case, site=changes["site"])
+    if "vehicle" in changes and changes["vehicle"] != instance.vehicle:
+        _require_manager(user=by, vehicle=changes["vehicle"])
+        _check_vehicle(changes["vehicle"])
+        instance.case.assigned_organizations.add(changes["vehicle"].team_id)
+    return record_update(
+        instance=instance, changes=changes, by=by, device_id=device_id, expected_version=expected_version
+    )
+
+
+@transaction.atomic
+def visit_transition(
+    *,
+    visit: Visit,
+    to: str,
+    by: User | None,
+    reason: str = "",
+    device_id: str = "",
+    expected_version: int | None = None,
+) -> Visit:
+    """Move the visit along booked → en_route → on_site → completed (or → cancelled before arrival)."""
+    if to not in VisitStatus.values:
+        raise ValidationFailed(f"Unknown status {to!r:.40}.", code="invalid_status", errors={"status": ["Unknown."]})
+    _require_manager(user=by, vehicle=visit.vehicle)
+    current = record_lock_for_update(visit)
+    now = timezone.now()
+    extra: dict[str, Any] = {}
+    if to == VisitStatus.EN_ROUTE:
+        extra = {"departed_at": now}
+    elif to == VisitStatus.ON_SITE:
+        extra = {"started_at": now}
+    elif to == VisitStatus.COMPLETED:
+        extra = {"ended_at": now}
+    elif to == VisitStatus.CANCELLED:
+        extra = {"cancelled_reason": (reason or "").strip()[:1000]}
+    return record_transition(
+        instance=current,
+        field_name="status",
+        to=to,
+        allowed=VISIT_TRANSITIONS,
+        by=by,
+        device_id=device_id,
+        expected_version=expected_version,
+        extra_changes=extra,
+    )
+
+
+@transaction.atomic
+def visit_delete(*, visit: Visit, by: User | None, device_id: str = "", expected_version: int | None = None) -> Visit:
+    """Only a booking that never started is deleted; otherwise cancel it."""
+    _require_manager(user=by, vehicle=visit.vehicle)
+    if visit.status != VisitStatus.BOOKED:
+        raise ApplicationError(
+            "Only a booked visit can be deleted; cancel it instead.", code="visit_started", status=409
+        )
+    return record_delete(instance=visit, by=by, device_id=device_id, expected_version=expected_version)
+
+
+# --- tracks ----------------------------------------------------------------------------------
+
+
+def _number(value: Any, *, name: str, index: int, errors: dict, low: float, high: float, required: bool):
+    key = f"positions[{index}].{name}"
+    if value is None:
+        if required:
+            errors[key] = ["Required."]
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        errors[key] = ["Must be a finite number."]
+        return None
+    if not low <= value <= high:
+        errors[key] = [f"Must be within {low}..{high}."]
+        return None
+    return float(value)
+
+
+def track_parse_positions(positions: Any, *, coord_system: str | None = None) -> dict[str, list]:
+    """Validate a batch: [{recorded_at, lon, lat, speed?, heading?, accuracy?}, …] → column lists.
+
+    `recorded_at` is ISO 8601 with an offset; lon/lat in the declared coordinate system (GCJ-02
+    is converted to WGS84); speed m/s, heading degrees 0–360, accuracy metres.
+    """
+    coord_system = parse_coord_system(coord_system)
+    if not isinstance(positions, list) or not positions:
+        raise ValidationFailed(
+            "Send a non-empty list of positions.", code="validation_error", errors={"positions": ["Required."]}
+        )
+    if len(positions) > TRACK_MAX_BATCH:
+        raise ApplicationError(
+            f"A batch holds at most {TRACK_MAX_BATCH} positions; got {len(positions)}.",
+            code="batch_too_large",
+            status=413,
+        )
+    errors: dict[str, list[str]] = {}
+    latest = timezone.now() + TRACK_MAX_FUTURE
+    columns: dict[str, list] = {"recorded_at": [], "lon": [], "lat": [], "speed": [], "heading": [], "accuracy": []}
+    for index, position in enumerate(positions):
+        if not isinstance(position, dict):
+            errors[f"positions[{index}]"] = ["Must be an object."]
+            continue
+        raw_time = position.get("recorded_at")
+        recorded_at = parse_datetime(raw_time) if isinstance(raw_time, str) else None
+        if recorded_at is None or recorded_at.tzinfo is None:
+            errors[f"positions[{index}].recorded_at"] = ["An ISO 8601 timestamp with offset."]
+        elif recorded_at > latest:
+            errors[f"positions[{index}].recorded_at"] = ["In the future."]
+        lon = _number(position.get("lon"), name="lon", index=index, errors=errors, low=-180, high=180, required=True)
+        lat = _number(position.get("lat"), name="lat", index=index, errors=errors, low=-90, high=90, required=True)
+        speed = _number(
+            position.get("speed"), name="speed", index=index, errors=errors, low=0, high=150, required=False
+        )
+        heading = _number(
+            position.get("heading"), name="heading", index=index, errors=errors, low=0, high=360, required=False
+        )
+        accuracy = _number(
+            position.get("accuracy"), name="accuracy", index=index, errors=errors, low=0, high=100_000, required=False
+        )
+        if len(errors) >= 20:
+            break
+        columns["recorded_at"].append(recorded_at)
+        columns["lon"].append(lon)
+        columns["lat"].append(lat)
+        columns["speed"].append(speed)
+        columns["heading"].append(heading)
+        columns["accuracy"].append(accuracy)
+    if errors:
+        raise ValidationFailed("Some positions are invalid.", code="invalid_positions", errors=errors)
+    if coord_system == GCJ02:
+        lon, lat = gcj02_to_wgs84_array(np.array(columns["lon"]), np.array(columns["lat"]))
+        columns["lon"], columns["lat"] = lon.tolist(), lat.tolist()
+    return columns
+
+
+_INSERT_SQL = """
+INSERT INTO visits_vehicleposition (vehicle_id, recorded_at, location, speed, heading, accuracy)
+SELECT %s, t.recorded_at, ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326), t.speed, t.heading, t.accuracy
+FROM unnest(%s::timestamptz[], %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::float8[])
+     AS t(recorded_at, lon, lat, speed, heading, accuracy)
+ON CONFLICT (vehicle_id, recorded_at) DO NOTHING
+"""
+
+
+def vehicle_can_post_track(*, user: User | None, vehicle: Vehicle) -> bool:
+    if user is None:
+        return True
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_administrator or user.organization_id == vehicle.team_id
+
+
+@transaction.atomic
+def vehicle_track_append(
+    *, vehicle: Vehicle, positions: Any, by: User | None, coord_system: str | None = None
+) -> dict[str, int]:
+    """Store a batch of positions; a position already stored (same vehicle and time) is skipped.
+
+    Returns {"received", "accepted", "duplicates"}.
+    """
+    if not vehicle_can_post_track(user=by, vehicle=vehicle):
+        raise PermissionDenied("Only the vehicle's team posts its track.")
+    columns = track_parse_positions(positions, coord_system=coord_system)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_SQL,
+            [
+                vehicle.pk,
+                columns["recorded_at"],
+                columns["lon"],
+                columns["lat"],
+                columns["speed"],
+                columns["heading"],
+                columns["accuracy"],
+            ],
+        )
+        accepted = cursor.rowcount
+    received = len(columns["recorded_at"])
+    return {"received": received, "accepted": accepted, "duplicates": received - accepted}
