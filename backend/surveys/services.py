@@ -567,7 +567,7 @@ def survey_participant_reopen(
 ) -> SurveyParticipant:
     """A participant of a signed survey is unlocked by reopening the survey, never on its own."""
     record_check_can_write(user=by, case=instance.case)
-    if instance.survey.is_locked:
+    if record_lock_for_update(instance.survey).is_locked:
         raise RecordLocked("The participant belongs to a signed survey; reopen the survey.")
     return record_reopen(instance=instance, by=by, reason=reason, device_id=device_id, on_reopen=on_reopen)
 
@@ -578,6 +578,8 @@ def survey_participant_reopen(
 def _check_finding_survey(*, case: ApprovalCase, survey: Survey | None) -> None:
     if survey is None:
         return
+    # Read the survey's lock under a row lock: the caller's instance may predate its signing.
+    survey = record_lock_for_update(survey)
     if survey.case_id != case.pk:
         raise ValidationFailed(
             "The survey belongs to another case.",
@@ -636,7 +638,9 @@ def finding_create(
 
 
 def _check_finding_unlocked(finding: Finding, changed: set[str]) -> None:
-    if finding.survey_id is not None and finding.survey.is_locked and changed - FINDING_FOLLOW_UP_FIELDS:
+    if finding.survey_id is None or not changed - FINDING_FOLLOW_UP_FIELDS:
+        return
+    if Survey.all_objects.select_for_update().filter(pk=finding.survey_id, is_locked=True).exists():
         raise RecordLocked(
             "The finding is part of a signed survey; only its due date and meeting can change until the survey is "
             "reopened."

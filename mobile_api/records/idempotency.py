@@ -2,10 +2,12 @@
 
 import functools
 import hashlib
+import json
 
 from django.db import IntegrityError, transaction
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
 
 from backend.audit.services import canonical_json
 from backend.common.errors import ApplicationError
@@ -57,7 +59,8 @@ def idempotent(view_method):
                     transaction.set_rollback(True)
                     return response
                 record.response_status = response.status_code
-                record.response_body = response.data
+                # Serializer output holds UUIDs, Decimals and datetimes: store it as the client saw it.
+                record.response_body = json.loads(json.dumps(response.data, cls=JSONEncoder))
                 record.save(update_fields=["response_status", "response_body"])
                 return response
         except IntegrityError:
