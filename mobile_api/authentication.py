@@ -1,7 +1,10 @@
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from backend.accounts.selectors import device_token_get_active
+
+GIS_PREFIXES = ("/ogc/", "/tiles/")
 
 
 class DeviceTokenAuthentication(authentication.BaseAuthentication):
@@ -32,9 +35,58 @@ class DeviceTokenAuthentication(authentication.BaseAuthentication):
 
 
 class BasicForGisAuthentication(authentication.BasicAuthentication):
-    """HTTP Basic, accepted only on /ogc/ and /tiles/ so desktop GIS can connect."""
+    """HTTP Basic, accepted only on /ogc/ and /tiles/ so desktop GIS (QGIS, GDAL) can connect.
+
+    Failed passwords count against the same per-username-and-address limit as
+    `POST auth/token`, so Basic is no way around login throttling. Put this class FIRST in a
+    GIS view's `authentication_classes` (`[BasicForGisAuthentication, DeviceTokenAuthentication]`):
+    DRF takes the 401's `WWW-Authenticate` from the first class, and only `Basic` makes
+    desktop GIS ask for a password; `Token` headers still work through the second class.
+    """
+
+    www_authenticate_realm = "field-approval"
 
     def authenticate(self, request):
-        if not request.path.startswith(("/ogc/", "/tiles/")):
+        if not request.path.startswith(GIS_PREFIXES):
             return None
         return super().authenticate(request)
+
+    def authenticate_credentials(self, userid, password, request=None):
+        from mobile_api.accounts.throttling import LoginFailureThrottle
+
+        throttle = LoginFailureThrottle()
+        if request is not None and not throttle.allow_request(request, username=userid):
+            raise exceptions.Throttled(wait=throttle.wait())
+        try:
+            return super().authenticate_credentials(userid, password, request)
+        except exceptions.AuthenticationFailed:
+            if request is not None:
+                throttle.record_failure()
+            raise
+
+    def authenticate_header(self, request):
+        if request.path.startswith(GIS_PREFIXES):
+            return super().authenticate_header(request)
+        # Elsewhere Basic is not offered: challenge for the API's own scheme (a 401, not a 403).
+        return DeviceTokenAuthentication.keyword
+
+
+class DeviceTokenScheme(OpenApiAuthenticationExtension):
+    target_class = DeviceTokenAuthentication
+    name = "deviceToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <token>` from `POST /api/v1/auth/token`; one token per device, expiring, revocable.",
+        }
+
+
+class BasicForGisScheme(OpenApiAuthenticationExtension):
+    target_class = BasicForGisAuthentication
+    name = "basicForGis"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "basic", "description": "Only on /ogc/ and /tiles/, for desktop GIS."}

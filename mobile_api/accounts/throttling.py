@@ -20,16 +20,21 @@ class LoginFailureThrottle(SimpleRateThrottle):
         # Read at call time (the class attribute is frozen at import), so settings overrides apply.
         return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
 
-    def get_cache_key(self, request, view=None) -> str:
-        username = str(request.data.get("username", "")).strip().lower()
+    def get_cache_key(self, request, view=None, *, username: str | None = None) -> str:
+        if username is None:
+            username = str(request.data.get("username", ""))
+        username = username.strip().lower()
         digest = hashlib.sha256(f"{username}\0{self.get_ident(request)}".encode()).hexdigest()
         return self.cache_format % {"scope": self.scope, "ident": digest}
 
-    def allow_request(self, request, view=None) -> bool:
-        """True while the scope has fewer failures than the rate allows; records nothing."""
+    def allow_request(self, request, view=None, *, username: str | None = None) -> bool:
+        """True while the scope has fewer failures than the rate allows; records nothing.
+
+        `username` defaults to the one in the request body (`POST auth/token`).
+        """
         if self.rate is None:
             return True
-        self.key = self.get_cache_key(request, view)
+        self.key = self.get_cache_key(request, view, username=username)
         self.now = self.timer()
         self.history = [t for t in self.cache.get(self.key, []) if t > self.now - self.duration]
         return len(self.history) < self.num_requests

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.accounts import selectors, services
-from backend.accounts.models import DeviceToken
+from backend.accounts.models import DeviceToken, Organization, User
 from backend.common.errors import ApplicationError
 from mobile_api.accounts.permissions import IsAdministratorOrReadOnly
 from mobile_api.accounts.serializers import (
@@ -85,6 +85,7 @@ class LogoutView(APIView):
     destroy=extend_schema(summary="Delete an organisation nothing refers to (administrators); else 409 in_use"),
 )
 class OrganizationViewSet(viewsets.ModelViewSet):
+    queryset = Organization.objects.none()  # the real one is scoped per request in get_queryset
     serializer_class = OrganizationSerializer
     permission_classes = [permissions.IsAuthenticated, IsAdministratorOrReadOnly]
     filterset_fields = ["kind", "region"]
@@ -112,6 +113,7 @@ class OrganizationViewSet(viewsets.ModelViewSet):
     destroy=extend_schema(summary="Delete a user without records (administrators); else 409 in_use"),
 )
 class UserViewSet(viewsets.ModelViewSet):
+    queryset = User.objects.none()  # the real one is scoped per request in get_queryset
     serializer_class = UserSerializer
     permission_classes = [permissions.IsAuthenticated, IsAdministratorOrReadOnly]
     filterset_fields = ["organization", "is_active"]
