@@ -73,9 +73,9 @@ class S3Server:
     region: str = REGION
 
     def client(self):
+        """A plain boto3 client for assertions and benchmarks (needs no Django settings)."""
         import boto3
-
-        from backend.evidence.storage import s3_client_config
+        from botocore.config import Config
 
         return boto3.client(
             "s3",
@@ -83,7 +83,13 @@ class S3Server:
             aws_access_key_id=self.access_key_id,
             aws_secret_access_key=self.secret_access_key,
             region_name=self.region,
-            config=s3_client_config().merge(_path_style()),
+            config=Config(
+                connect_timeout=5,
+                read_timeout=60,
+                s3={"addressing_style": "path"},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
         )
 
     def settings_for(self, bucket: str) -> dict[str, Any]:
@@ -94,12 +100,6 @@ class S3Server:
             "S3_SECRET_ACCESS_KEY": self.secret_access_key,
             "S3_REGION": self.region,
         }
-
-
-def _path_style():
-    from botocore.config import Config
-
-    return Config(s3={"addressing_style": "path"})
 
 
 class MotoServerProcess:

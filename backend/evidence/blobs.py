@@ -12,8 +12,8 @@ from typing import IO, BinaryIO
 from django.db import transaction
 
 from backend.common.errors import ApplicationError, ValidationFailed
-from backend.evidence.models import Blob
-from backend.evidence.storage import CHUNK_SIZE, blob_key, blob_store, current_backend
+from backend.evidence.models import Blob, StorageBackend
+from backend.evidence.storage import CHUNK_SIZE, blob_key, blob_store, current_backend, s3_is_configured
 
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 CONTENT_TYPE_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]{0,63}/[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]{0,63}$")
@@ -100,9 +100,16 @@ def blob_store_from_file(
         spooled.unlink(missing_ok=True)
 
 
+def blob_bytes_present(*, blob: Blob) -> bool:
+    """Whether the blob's bytes are in its store (False when that store is no longer configured)."""
+    if blob.storage == StorageBackend.S3 and not s3_is_configured():
+        return False
+    return blob_store(blob.storage).exists(blob_key(blob.sha256))
+
+
 def _blob_put(*, store, path: Path, sha256: str, size: int, content_type: str, move: bool) -> Blob:
     existing = Blob.objects.filter(sha256=sha256).first()
-    if existing is not None and blob_store(existing.storage).exists(blob_key(sha256)):
+    if existing is not None and blob_bytes_present(blob=existing):
         if move:
             path.unlink(missing_ok=True)
         return existing

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 CHUNK_SIZE = 1024 * 1024
 # S3 refuses multipart parts smaller than 5 MiB, except the last one.
 S3_MIN_PART_SIZE = 5 * 1024 * 1024
+S3_MAX_COPY_OBJECT_SIZE = 5 * 1024 * 1024 * 1024
 
 
 def blob_key(sha256: str) -> str:
@@ -269,6 +270,17 @@ class S3BlobStore:
     def copy_in(self, source_key: str, key: str, *, content_type: str) -> None:
         """Server-side copy: the bytes do not pass through this process."""
         if self.exists(key):
+            return
+        size = self.client.head_object(Bucket=self.bucket, Key=source_key)["ContentLength"]
+        if size <= S3_MAX_COPY_OBJECT_SIZE:
+            # One request; the managed copy would split it into many UploadPartCopy calls.
+            self.client.copy_object(
+                CopySource={"Bucket": self.bucket, "Key": source_key},
+                Bucket=self.bucket,
+                Key=key,
+                ContentType=content_type,
+                MetadataDirective="REPLACE",
+            )
             return
         self.client.copy(
             {"Bucket": self.bucket, "Key": source_key},

@@ -23,9 +23,15 @@ from django.utils import timezone
 
 from backend.accounts.models import User
 from backend.common.errors import ApplicationError, Conflict, NotFound, ValidationFailed
-from backend.evidence.blobs import Sha256Mismatch, blob_register, normalize_content_type, normalize_sha256
+from backend.evidence.blobs import (
+    Sha256Mismatch,
+    blob_bytes_present,
+    blob_register,
+    normalize_content_type,
+    normalize_sha256,
+)
 from backend.evidence.models import Blob, Upload, UploadStatus
-from backend.evidence.storage import CHUNK_SIZE, blob_key, blob_store, current_backend, upload_store
+from backend.evidence.storage import CHUNK_SIZE, blob_key, current_backend, upload_store
 
 CHECKSUM_ALGORITHMS = ("sha1", "sha256")
 
@@ -220,7 +226,7 @@ def _upload_finish(*, upload: Upload, store) -> ApplicationError | None:
                 extra={"expected_sha256": upload.expected_sha256, "actual_sha256": sha256},
             )
         blob = Blob.objects.filter(pk=sha256).first()
-        if blob is None or not blob_store(blob.storage).exists(blob_key(sha256)):
+        if blob is None or not blob_bytes_present(blob=blob):
             assembled.store_as_blob(blob_key(sha256), content_type=upload.content_type)
             if blob is None:
                 blob = blob_register(sha256=sha256, size=size, content_type=upload.content_type, storage=upload.storage)
