@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Iterable
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from backend.accounts.models import OrganizationKind, Role, User
 from backend.cases.selectors import cases_visible_to
@@ -14,12 +14,21 @@ def sync_receipt_get(*, user: User, op_id: uuid.UUID) -> SyncReceipt | None:
     return SyncReceipt.objects.filter(user=user, op_id=op_id).first()
 
 
+def _waiting() -> QuerySet[SyncAttachment]:
+    """Declared files not yet on the server. The Blob table is the truth: a file whose blob
+    exists has arrived even if the arrival was not (yet) noted on the manifest row."""
+    qs = SyncAttachment.objects.filter(is_arrived=False)
+    try:
+        from backend.evidence.models import Blob
+    except ImportError:  # evidence not installed
+        return qs
+    return qs.filter(~Exists(Blob.objects.filter(sha256=OuterRef("sha256"))))
+
+
 def attachments_missing(*, record_type: str, record_id: uuid.UUID) -> list[str]:
     """SHA-256 of the files the record still waits for, in the order they were declared."""
     return list(
-        SyncAttachment.objects.filter(record_type=record_type, record_id=record_id, is_arrived=False)
-        .order_by("id")
-        .values_list("sha256", flat=True)
+        _waiting().filter(record_type=record_type, record_id=record_id).order_by("id").values_list("sha256", flat=True)
     )
 
 
@@ -27,7 +36,8 @@ def attachments_missing_by_record(*, record_type: str, record_ids: Iterable[uuid
     """For many records at once: record id → missing SHA-256 (records with none are absent)."""
     missing: dict[uuid.UUID, list[str]] = {}
     rows = (
-        SyncAttachment.objects.filter(record_type=record_type, record_id__in=list(record_ids), is_arrived=False)
+        _waiting()
+        .filter(record_type=record_type, record_id__in=list(record_ids))
         .order_by("id")
         .values_list("record_id", "sha256")
     )
@@ -38,7 +48,7 @@ def attachments_missing_by_record(*, record_type: str, record_ids: Iterable[uuid
 
 def record_is_complete(record_type: str, record_id: uuid.UUID) -> bool:
     """A record is complete when every photo and signature image its device declared is on the server."""
-    return not SyncAttachment.objects.filter(record_type=record_type, record_id=record_id, is_arrived=False).exists()
+    return not _waiting().filter(record_type=record_type, record_id=record_id).exists()
 
 
 def can_resolve_conflicts(*, user: User) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from backend.accounts.models import OrganizationKind, User
@@ -161,6 +162,24 @@ def sync_attachments_arrived(*, sha256: str) -> list[tuple[str, uuid.UUID]]:
         )
         completed.append((record_type, record_id))
     return completed
+
+
+def sync_attachments_reconcile() -> int:
+    """Note arrivals the uploads did not report (any path that stores a blob counts): cheap, it
+    reads only the manifest rows still waiting. Returns how many files were newly noted."""
+    try:
+        from backend.evidence.models import Blob
+    except ImportError:
+        return 0
+    arrived = list(
+        SyncAttachment.objects.filter(is_arrived=False)
+        .filter(Exists(Blob.objects.filter(sha256=OuterRef("sha256"))))
+        .values_list("sha256", flat=True)
+        .distinct()
+    )
+    for sha256 in arrived:
+        sync_attachments_arrived(sha256=sha256)
+    return len(arrived)
 
 
 # --- conflicts -------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from backend.common.errors import ApplicationError, NotFound, ValidationFailed
 from backend.common.records import FieldRecord
 from backend.sync.models import ConflictResolution, ConflictStatus, SyncConflict
 from backend.sync.selectors import conflicts_visible_to
-from backend.sync.services import sync_conflict_resolve
+from backend.sync.services import sync_attachments_reconcile, sync_conflict_resolve
 from mobile_api.exceptions import PROBLEM_RESPONSES
 from mobile_api.records.views import device_id_of
 from mobile_api.sync.pull import parse_cursor, parse_limit, parse_types, pull
@@ -120,6 +120,8 @@ class PullView(APIView):
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
+        # Files that arrived by a path that did not report them complete their records now.
+        sync_attachments_reconcile()
         return Response(
             pull(
                 request=request,
@@ -208,7 +210,7 @@ class ConflictViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         view = sync_type.view(request, "partial_update")
 
         def apply() -> FieldRecord | None:
-            record = view.get_queryset().select_for_update().filter(pk=conflict.record_id).first()
+            record = view.get_queryset().filter(pk=conflict.record_id).first()
             if record is None:
                 raise NotFound("The record no longer exists.")
             if resolution == ConflictResolution.EDIT:
