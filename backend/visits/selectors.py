@@ -1,6 +1,7 @@
 """Reads of vehicles, visits and tracks, scoped to the user.
 
-- vehicles: administrators and approval officials see all; a vehicle team its own;
+- vehicles: administrators all; approval officials those of teams in their jurisdiction (team
+  region under the official's region); a vehicle team its own;
 - visits: administrators all; a vehicle team the visits of its vehicles; utility companies none;
   everyone else the visits of the cases they may see (cases_visible_to);
 - records made during a visit: the case's records created between arrival and completion by the
@@ -35,7 +36,8 @@ def vehicles_visible_to(*, user: User) -> QuerySet[Vehicle]:
     if kind == OrganizationKind.VEHICLE_TEAM:
         return qs.filter(team_id=user.organization_id)
     if kind == OrganizationKind.APPROVAL_DEPARTMENT:
-        return qs
+        region = user.organization.region
+        return qs.filter(team__region__startswith=region) if region else qs
     return qs.none()
 
 
