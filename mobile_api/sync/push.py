@@ -294,6 +294,40 @@ def _apply_delete(*, sync_type: SyncType, op: Operation, request: Request, devic
     return {"status": ReceiptStatus.APPLIED.value, "id": str(existing.pk), "version": existing.version}
 
 
+# --- operations on things that are not field records ----------------------------------------
+
+
+def _apply_track(*, op: Operation, request: Request) -> dict[str, Any]:
+    """`track`: a batch of the vehicle's positions; `id` is the vehicle, `data.positions` the
+    batch (as `POST vehicles/{id}/track/`). Positions already stored are skipped by the service."""
+    from backend.visits.selectors import vehicles_visible_to
+    from backend.visits.services import vehicle_track_append
+
+    if op.action != "upsert":
+        raise Rejected("invalid_operation", "Track positions are only appended.", {"action": ["Use upsert."]})
+    vehicle = vehicles_visible_to(user=request.user).filter(pk=op.id).first()
+    if vehicle is None:
+        raise Rejected("not_found", "No such vehicle.")
+    result = vehicle_track_append(
+        vehicle=vehicle,
+        positions=op.data.get("positions"),
+        by=request.user,
+        coord_system=op.data.get("coord_system") or request.headers.get("X-Coord-System"),
+    )
+    return {"status": ReceiptStatus.APPLIED.value, "id": str(vehicle.pk), "version": None, "track": result}
+
+
+def _track_supported() -> bool:
+    try:
+        from backend.visits.services import vehicle_track_append  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+SPECIAL_TYPES = {"track": (_track_supported, _apply_track)}
+
+
 def push_operation(*, raw: Any, request: Request, device_id: str) -> dict[str, Any]:
     """Apply one operation; returns its receipt (without missing_attachments)."""
     try:
@@ -309,6 +343,9 @@ def push_operation(*, raw: Any, request: Request, device_id: str) -> dict[str, A
     if stored is not None:
         return _replay(stored, op)
     sync_type = sync_type_get(op.type) if isinstance(op.type, str) else None
+    special = SPECIAL_TYPES.get(op.type) if isinstance(op.type, str) else None
+    if special is not None and special[0]():
+        sync_type = special[1]
     if not op.errors and sync_type is None:
         # Not stored: the type may be supported after an upgrade, and the device may retry.
         return _rejected_body(
@@ -337,14 +374,16 @@ def push_operation(*, raw: Any, request: Request, device_id: str) -> dict[str, A
     return body
 
 
-def _apply_in_savepoint(*, op: Operation, sync_type: SyncType | None, request: Request, device_id: str) -> dict:
+def _apply_in_savepoint(*, op: Operation, sync_type: Any, request: Request, device_id: str) -> dict:
     base = {"op_id": str(op.op_id), "type": op.type}
     try:
         if op.errors:
             raise Rejected("invalid_operation", "Invalid operation.", op.errors)
         attachments = sync_attachments_check(attachments=op.attachments_raw)
         with transaction.atomic():
-            if op.action == "delete":
+            if callable(sync_type) and not isinstance(sync_type, SyncType):
+                result = sync_type(op=op, request=request)
+            elif op.action == "delete":
                 result = _apply_delete(sync_type=sync_type, op=op, request=request, device_id=device_id)
             else:
                 result = _apply_upsert(
