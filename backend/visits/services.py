@@ -241,6 +241,29 @@ def visit_update(
     )
 
 
+def _transition_time(*, visit: Visit, to: str, at: dt.datetime | None) -> dt.datetime:
+    now = timezone.now()
+    if at is None:
+        return now
+    if at.tzinfo is None or at > now + TRACK_MAX_FUTURE:
+        raise ValidationFailed(
+            "The time must carry an offset and not be in the future.",
+            code="invalid_time",
+            errors={"at": ["An ISO 8601 timestamp with offset, not in the future."]},
+        )
+    previous = {
+        VisitStatus.ON_SITE: visit.departed_at,
+        VisitStatus.COMPLETED: visit.started_at,
+    }.get(to)
+    if previous is not None and at < previous:
+        raise ValidationFailed(
+            "The time is before the visit's previous step.",
+            code="invalid_time",
+            errors={"at": [f"Not before {timezone.localtime(previous).isoformat()}."]},
+        )
+    return at
+
+
 @transaction.atomic
 def visit_transition(
     *,
@@ -248,15 +271,20 @@ def visit_transition(
     to: str,
     by: User | None,
     reason: str = "",
+    at: dt.datetime | None = None,
     device_id: str = "",
     expected_version: int | None = None,
 ) -> Visit:
-    """Move the visit along booked → en_route → on_site → completed (or → cancelled before arrival)."""
+    """Move the visit along booked → en_route → on_site → completed (or → cancelled before arrival).
+
+    `at` is when it happened on the device (an offline tablet syncs later); default now. It may
+    not be in the future nor before the previous step.
+    """
     if to not in VisitStatus.values:
         raise ValidationFailed(f"Unknown status {to!r:.40}.", code="invalid_status", errors={"status": ["Unknown."]})
     _require_manager(user=by, vehicle=visit.vehicle)
     current = record_lock_for_update(visit)
-    now = timezone.now()
+    now = _transition_time(visit=current, to=to, at=at)
     extra: dict[str, Any] = {}
     if to == VisitStatus.EN_ROUTE:
         extra = {"departed_at": now}

@@ -55,7 +55,13 @@ class VisitSerializer(RecordSerializerMixin, serializers.ModelSerializer):
         return attrs
 
 
-class CancelSerializer(serializers.Serializer):
+class TransitionSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="When it happened on the device (default: now)."
+    )
+
+
+class CancelSerializer(TransitionSerializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=1000)
 
 

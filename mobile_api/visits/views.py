@@ -28,6 +28,7 @@ from mobile_api.visits.serializers import (
     CancelSerializer,
     TrackBatchResultSerializer,
     TrackBatchSerializer,
+    TransitionSerializer,
     VehicleSerializer,
     VisitSerializer,
 )
@@ -122,13 +123,16 @@ class VisitViewSet(FieldRecordViewSet):
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    def _transition(self, request: Request, to: str, reason: str = "") -> Response:
+    def _transition(self, request: Request, to: str) -> Response:
         visit = self.get_object()
+        serializer = (CancelSerializer if to == VisitStatus.CANCELLED else TransitionSerializer)(data=request.data)
+        serializer.is_valid(raise_exception=True)
         updated = visit_transition(
             visit=visit,
             to=to,
             by=request.user,
-            reason=reason,
+            reason=serializer.validated_data.get("reason", ""),
+            at=serializer.validated_data.get("at"),
             device_id=device_id_of(request),
             expected_version=_optional_if_match(request),
         )
@@ -136,19 +140,25 @@ class VisitViewSet(FieldRecordViewSet):
         response["ETag"] = f'"{updated.version}"'
         return response
 
-    @extend_schema(request=None, responses=VisitSerializer, parameters=[IDEMPOTENCY_KEY, IF_MATCH_OPTIONAL])
+    @extend_schema(
+        request=TransitionSerializer, responses=VisitSerializer, parameters=[IDEMPOTENCY_KEY, IF_MATCH_OPTIONAL]
+    )
     @action(detail=True, methods=["post"])
     @idempotent
     def depart(self, request: Request, pk: str | None = None) -> Response:
         return self._transition(request, VisitStatus.EN_ROUTE)
 
-    @extend_schema(request=None, responses=VisitSerializer, parameters=[IDEMPOTENCY_KEY, IF_MATCH_OPTIONAL])
+    @extend_schema(
+        request=TransitionSerializer, responses=VisitSerializer, parameters=[IDEMPOTENCY_KEY, IF_MATCH_OPTIONAL]
+    )
     @action(detail=True, methods=["post"])
     @idempotent
     def arrive(self, request: Request, pk: str | None = None) -> Response:
         return self._transition(request, VisitStatus.ON_SITE)
 
-    @extend_schema(request=None, responses=VisitSerializer, parameters=[IDEMPOTENCY_KEY, IF_MATCH_OPTIONAL])
+    @extend_schema(
+        request=TransitionSerializer, responses=VisitSerializer, parameters=[IDEMPOTENCY_KEY, IF_MATCH_OPTIONAL]
+    )
     @action(detail=True, methods=["post"])
     @idempotent
     def complete(self, request: Request, pk: str | None = None) -> Response:
@@ -158,9 +168,7 @@ class VisitViewSet(FieldRecordViewSet):
     @action(detail=True, methods=["post"])
     @idempotent
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        serializer = CancelSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return self._transition(request, VisitStatus.CANCELLED, reason=serializer.validated_data.get("reason", ""))
+        return self._transition(request, VisitStatus.CANCELLED)
 
     @extend_schema(
         parameters=[OpenApiParameter("limit", int), OpenApiParameter("offset", int)],

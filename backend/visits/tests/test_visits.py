@@ -157,3 +157,20 @@ def test_where_and_when_cannot_change_once_the_vehicle_left():
     with pytest.raises(ValidationFailed) as raised:
         visit_update(instance=updated, changes={"status": "completed"}, by=lead)
     assert raised.value.code == "read_only_field"
+
+
+def test_transition_times_from_an_offline_device_are_kept_in_order():
+    visit = make_visit()
+    lead = team_user(visit.vehicle)
+    departed = dt.datetime(2026, 3, 10, 9, 0, tzinfo=SHANGHAI)
+
+    visit = visit_transition(visit=visit, to=VisitStatus.EN_ROUTE, by=lead, at=departed)
+    with pytest.raises(ValidationFailed) as before:
+        visit_transition(visit=visit, to=VisitStatus.ON_SITE, by=lead, at=departed - dt.timedelta(minutes=1))
+    with pytest.raises(ValidationFailed) as future:
+        visit_transition(visit=visit, to=VisitStatus.ON_SITE, by=lead, at=dt.datetime(2099, 1, 1, tzinfo=SHANGHAI))
+    visit.refresh_from_db()
+    assert (before.value.code, future.value.code, visit.status) == ("invalid_time", "invalid_time", "en_route")
+
+    visit = visit_transition(visit=visit, to=VisitStatus.ON_SITE, by=lead, at=departed + dt.timedelta(minutes=17))
+    assert (visit.departed_at, visit.started_at) == (departed, departed + dt.timedelta(minutes=17))

@@ -249,3 +249,21 @@ def test_visit_scoping():
     assert VehiclePosition.objects.count() == 0
     assert _client(team_user(visit.vehicle)).get("/api/v1/visits/").json()["count"] == 1
     assert _client(UserFactory()).get("/api/v1/visits/").json()["count"] == 1
+
+
+def test_the_visit_track_covers_departure_to_completion():
+    visit = make_visit()
+    client = _client(team_user(visit.vehicle))
+    url = f"/api/v1/visits/{visit.pk}/"
+    client.post(f"/api/v1/vehicles/{visit.vehicle_id}/track/", {"positions": _positions(20)}, format="json")
+
+    not_started = client.get(f"{url}track/")
+    client.post(f"{url}depart/", {"at": "2026-03-10T09:00:10+08:00"}, format="json")
+    client.post(f"{url}arrive/", {"at": "2026-03-10T09:00:40+08:00"}, format="json")
+    client.post(f"{url}complete/", {"at": "2026-03-10T09:01:00+08:00"}, format="json")
+    track = client.get(f"{url}track/")
+
+    assert (not_started.status_code, not_started.json()["code"]) == (409, "visit_not_started")
+    assert track.status_code == 200
+    assert track.json()["properties"]["point_count"] == 11  # 09:00:10 … 09:01:00 every 5 s
+    assert track.json()["geometry"]["coordinates"][0] == [round(120.17 + 0.0002 * 2, 7), round(35.96 - 0.0001 * 2, 7)]
