@@ -1,5 +1,6 @@
 """A real tus client (tuspy) uploads to a live server over HTTP, with filesystem and S3 storage."""
 
+import base64
 import hashlib
 import io
 import os
@@ -62,3 +63,42 @@ def test_tuspy_uploads_a_file_to_completion_on_s3(live_server, s3_storage, setti
     assert Blob.objects.get().storage == "s3"
     assert s3_storage.keys() == [f"blobs/{sha256[:2]}/{sha256[2:4]}/{sha256}"]
     assert s3_storage.multipart_uploads() == []
+
+
+def test_concurrent_patches_on_one_upload_are_serialized(live_server, settings):
+    import threading
+
+    import requests
+
+    raw, _ = device_token_issue(user=UserFactory(), device_id="tablet-race")
+    headers = {"Authorization": f"Token {raw}", "Tus-Resumable": "1.0.0"}
+    first, second = os.urandom(8 * MIB), os.urandom(8 * MIB)
+    metadata = "sha256 " + base64.b64encode(hashlib.sha256(first).hexdigest().encode()).decode()
+    created = requests.post(
+        f"{live_server.url}/api/v1/uploads/",
+        headers={**headers, "Upload-Length": str(16 * MIB), "Upload-Metadata": metadata},
+        timeout=30,
+    )
+    assert created.status_code == 201
+    statuses = {}
+
+    def send(name, data):
+        response = requests.patch(
+            created.headers["Location"],
+            data=data,
+            headers={**headers, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+            timeout=60,
+        )
+        statuses[name] = response.status_code
+
+    threads = [threading.Thread(target=send, args=item) for item in (("first", first), ("second", second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(statuses.values()) == [204, 409]
+    upload = Upload.objects.get()
+    assert upload.offset == 8 * MIB
+    winner = first if statuses["first"] == 204 else second
+    assert (settings.UPLOAD_ROOT / f"{upload.id}.part").read_bytes() == winner
