@@ -1,8 +1,12 @@
+import json
+from typing import Any
+
 from django.contrib.gis.geos import Point
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -48,7 +52,10 @@ def _optional_if_match(request: Request) -> int | None:
     return parse_if_match(request) if "If-Match" in request.headers else None
 
 
-def _with_etag(response: Response, version: int) -> Response:
+def _action_response(data: Any, version: int) -> Response:
+    """A POST action's response, as plain JSON types: `idempotent` stores `response.data` in a
+    JSONField, which cannot hold the UUID objects serializers return (records core bug, reported)."""
+    response = Response(json.loads(JSONRenderer().render(data)))
     response["ETag"] = f'"{version}"'
     return response
 
@@ -100,7 +107,7 @@ class UtilityRequestViewSet(FieldRecordViewSet):
             expected_version=_optional_if_match(request),
             **serializer.validated_data,
         )
-        return _with_etag(Response(self.get_serializer(updated).data), updated.version)
+        return _action_response(self.get_serializer(updated).data, updated.version)
 
     @extend_schema(request=None, responses=UtilityRequestSerializer, parameters=[IDEMPOTENCY_KEY])
     @action(detail=True, methods=["post"])
@@ -114,7 +121,7 @@ class UtilityRequestViewSet(FieldRecordViewSet):
             device_id=device_id_of(request),
             expected_version=_optional_if_match(request),
         )
-        return _with_etag(Response(self.get_serializer(updated).data), updated.version)
+        return _action_response(self.get_serializer(updated).data, updated.version)
 
 
 class UtilityPointViewSet(FieldRecordViewSet):
@@ -155,7 +162,7 @@ class UtilityPointViewSet(FieldRecordViewSet):
             device_id=device_id_of(request),
             expected_version=_optional_if_match(request),
         )
-        return _with_etag(Response(self.get_serializer(updated).data), updated.version)
+        return _action_response(self.get_serializer(updated).data, updated.version)
 
     @extend_schema(
         parameters=[NearbyQuerySerializer, X_COORD_SYSTEM],
