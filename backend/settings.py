@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "backend.acceptance",
     "backend.visits",
     "backend.evidence",
+    "backend.signatures",
     "backend.sync",
     "mobile_api",
     "gis_layers",
@@ -139,6 +140,10 @@ BLOB_ROOT = Path(env("BLOB_ROOT", str(BASE_DIR / "var" / "blobs")))
 UPLOAD_ROOT = Path(env("UPLOAD_ROOT", str(BASE_DIR / "var" / "uploads")))
 UPLOAD_MAX_SIZE = env_int("UPLOAD_MAX_SIZE", 512 * 1024 * 1024)
 UPLOAD_EXPIRY_HOURS = env_int("UPLOAD_EXPIRY_HOURS", 24)
+UPLOAD_S3_PART_SIZE = env_int("UPLOAD_S3_PART_SIZE", 8 * 1024 * 1024)
+BLOB_URL_EXPIRY_SECONDS = env_int("BLOB_URL_EXPIRY_SECONDS", 300)
+S3_CONNECT_TIMEOUT = env_int("S3_CONNECT_TIMEOUT", 5)
+S3_READ_TIMEOUT = env_int("S3_READ_TIMEOUT", 60)
 PHOTO_MAX_PIXELS = env_int("PHOTO_MAX_PIXELS", 64_000_000)
 PHOTO_SITE_TOLERANCE_M = env_float("PHOTO_SITE_TOLERANCE_M", 50.0)
 # Ed25519 private key (PEM or raw 32-byte hex) and its id; rotate by changing both.

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("mobile_api.acceptance.urls")),
     path("", include("mobile_api.visits.urls")),
     path("", include("mobile_api.evidence.urls")),
+    path("", include("mobile_api.signatures.urls")),
     path("", include("mobile_api.uploads.urls")),
     path("", include("mobile_api.sync.urls")),
 ]

@@ -18,6 +18,7 @@ DEMO_MODULES = [
     "backend.acceptance.demo",
     "backend.visits.demo",
     "backend.evidence.demo",
+    "backend.signatures.demo",
 ]
 
 

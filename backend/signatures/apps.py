@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class SignaturesConfig(AppConfig):
+    name = "backend.signatures"
+    label = "signatures"
+    default_auto_field = "django.db.models.BigAutoField"
