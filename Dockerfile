@@ -1,0 +1,35 @@
+# The API server and the background worker share this image (see docker-compose.yml).
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# GeoDjango needs GDAL, GEOS and PROJ at run time; the CJK font is for PDF reports;
+# the PostgreSQL client is for `manage.py dbshell` and health debugging.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        gdal-bin libgdal32 libgeos-c1v5 libproj25 \
+        fonts-wqy-microhei postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+# Only what the server runs (no .venv, var/, tests or benchmarks in the image).
+COPY manage.py ./
+COPY backend backend
+COPY mobile_api mobile_api
+COPY gis_layers gis_layers
+# Static files (admin, API docs) are served by WhiteNoise from var/static.
+RUN DJANGO_DEVELOPMENT=1 python manage.py collectstatic --noinput -v 0 \
+    && useradd --system --uid 10001 --home-dir /app app \
+    && mkdir -p var/media var/blobs var/uploads \
+    && chown -R app:app var
+
+USER app
+EXPOSE 8000
+# GUNICORN_WORKERS / GUNICORN_TIMEOUT are read here, not by Django.
+CMD ["sh", "-c", "exec gunicorn backend.wsgi:application --bind 0.0.0.0:8000 --workers ${GUNICORN_WORKERS:-3} --timeout ${GUNICORN_TIMEOUT:-120} --access-logfile -"]
