@@ -48,8 +48,7 @@ def sync_receipt_create(
     op_digest: str,
     body: dict[str, Any],
 ) -> SyncReceipt:
-    """Store a receipt. Call it inside the operation's transaction, before applying the change:
-    a concurrent replay of the same op_id then waits on the unique index and sees this one."""
+    """Store a receipt, inside the operation's transaction (so both commit or neither does)."""
     return SyncReceipt.objects.create(
         user=user,
         op_id=op_id,
@@ -62,15 +61,6 @@ def sync_receipt_create(
         version=body.get("version"),
         body=body,
     )
-
-
-def sync_receipt_finish(*, receipt: SyncReceipt, body: dict[str, Any]) -> SyncReceipt:
-    receipt.status = body["status"]
-    receipt.version = body.get("version")
-    receipt.record_id = body.get("id") or receipt.record_id
-    receipt.body = body
-    receipt.save(update_fields=["status", "version", "record_id", "body"])
-    return receipt
 
 
 # --- attachments -----------------------------------------------------------------------

@@ -34,7 +34,6 @@ from backend.sync.services import (
     sync_attachments_declare,
     sync_conflict_create,
     sync_receipt_create,
-    sync_receipt_finish,
 )
 from mobile_api.exceptions import _first_code, _flatten_errors
 from mobile_api.sync.registry import SyncType, including_tombstones, sync_type_get
@@ -353,7 +352,10 @@ def push_operation(*, raw: Any, request: Request, device_id: str) -> dict[str, A
         )
     try:
         with transaction.atomic():
-            receipt = sync_receipt_create(
+            body = _apply_in_savepoint(op=op, sync_type=sync_type, request=request, device_id=device_id)
+            # In the change's transaction: both commit or neither does. A concurrent push of the
+            # same op_id collides here on the unique index and its whole transaction rolls back.
+            sync_receipt_create(
                 user=user,
                 op_id=op.op_id,
                 device_id=device_id,
@@ -361,10 +363,8 @@ def push_operation(*, raw: Any, request: Request, device_id: str) -> dict[str, A
                 record_id=op.id,
                 action=op.action if isinstance(op.action, str) else "",
                 op_digest=op.digest,
-                body={"status": ReceiptStatus.REJECTED.value},
+                body=body,
             )
-            body = _apply_in_savepoint(op=op, sync_type=sync_type, request=request, device_id=device_id)
-            sync_receipt_finish(receipt=receipt, body=body)
     except IntegrityError:
         # A concurrent push of the same op_id won the receipt: answer with its receipt.
         stored = sync_receipt_get(user=user, op_id=op.op_id)

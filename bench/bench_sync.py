@@ -1,0 +1,381 @@
+"""Sync throughput beside raw PostgreSQL COPY of the same rows into the same tables.
+
+    .venv/bin/python bench/bench_sync.py [--ops 10000] [--pull 100000] [--batch 500] [--keep]
+
+Push: `--ops` operations (surveys with a location point, and findings on them) through
+POST /api/v1/sync/push in batches, in process (no network), every rule, receipt and audit
+entry included; then COPY of the same number of rows of the same shape into the same tables.
+Pull: grows the feed to `--pull` changes (COPY of rows plus their hash-chained audit entries),
+pages through GET /api/v1/sync/pull with limit 1000, then COPY (SELECT …) TO STDOUT of the same
+rows. Prints a table with rows per second and the ratio COPY / sync.
+
+Uses its own database (BENCH_DATABASE_NAME, default bench_sync; dropped and migrated unless --keep).
+"""
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DB_NAME = os.environ.get("BENCH_DATABASE_NAME", "bench_sync")
+DB_SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgis://postgres@127.0.0.1:5432")
+os.environ["DATABASE_URL"] = f"{DB_SERVER}/{DB_NAME}"
+os.environ.setdefault("DJANGO_DEVELOPMENT", "1")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+os.environ.setdefault("API_THROTTLE_RATE", "100000000/min")
+
+
+def recreate_database(keep: bool) -> None:
+    import psycopg2
+
+    server = psycopg2.connect(f"{DB_SERVER}/postgres".replace("postgis://", "postgresql://"))
+    server.autocommit = True
+    with server.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME])
+        exists = cursor.fetchone() is not None
+        if exists and not keep:
+            cursor.execute(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
+            exists = False
+        if not exists:
+            cursor.execute(f'CREATE DATABASE "{DB_NAME}"')
+    server.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ops", type=int, default=10_000)
+    parser.add_argument("--pull", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--keep", action="store_true", help="reuse the bench database as it is")
+    args = parser.parse_args()
+
+    recreate_database(args.keep)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    run(args)
+
+
+# --- fixtures ----------------------------------------------------------------------------
+
+
+def setup():
+    from backend.accounts.models import Organization, OrganizationKind, Role, User
+    from backend.cases.models import ApprovalCase, Project
+
+    suffix = uuid.uuid4().hex[:8]
+    builder = Organization.objects.create(name=f"建设单位{suffix}", kind=OrganizationKind.BUILDER)
+    crew = Organization.objects.create(name=f"踏勘组{suffix}", kind=OrganizationKind.SURVEY_CREW)
+    department = Organization.objects.create(
+        name=f"规划部门{suffix}", kind=OrganizationKind.APPROVAL_DEPARTMENT, region="370211"
+    )
+    user = User.objects.create(username=f"bench{suffix}", organization=crew, roles=[Role.SURVEYOR])
+    project = Project.objects.create(
+        code=f"2404-370211-04-01-{uuid.uuid4().int % 1_000_000:06d}",
+        name="青岛西海岸新区重点工业项目",
+        builder=builder,
+        investment_type="private",
+        category="social_investment",
+        region_code="370211",
+    )
+    case = ApprovalCase.objects.create(
+        external_no=f"BENCH-{suffix}",
+        project=project,
+        stage="engineering_planning",
+        status=3,
+        opened_at="2026-03-02T09:00:00+08:00",
+    )
+    case.assigned_organizations.add(crew)
+    return user, case, department
+
+
+def operations(*, case, department, count: int):
+    """Pairs: a survey with a location, then a finding on it."""
+    ops = []
+    for n in range(count):
+        if n % 2 == 0:
+            survey_id = str(uuid.uuid4())
+            ops.append(
+                {
+                    "op_id": str(uuid.uuid4()),
+                    "type": "survey",
+                    "action": "upsert",
+                    "id": survey_id,
+                    "base_version": None,
+                    "data": {
+                        "case": str(case.pk),
+                        "scheduled_at": "2026-03-10T09:00:00+08:00",
+                        "summary": f"联合踏勘第{n}次：道路、管线、红线核对",
+                        "location": {
+                            "type": "Point",
+                            "coordinates": [120.17 + (n % 997) * 1e-5, 35.96 + (n % 991) * 1e-5],
+                        },
+                    },
+                }
+            )
+        else:
+            ops.append(
+                {
+                    "op_id": str(uuid.uuid4()),
+                    "type": "finding",
+                    "action": "upsert",
+                    "id": str(uuid.uuid4()),
+                    "base_version": None,
+                    "data": {
+                        "case": str(case.pk),
+                        "survey": survey_id,
+                        "description": f"问题{n}：雨水管线与规划道路冲突",
+                        "responsible_department": str(department.pk),
+                        "due_date": "2026-04-01",
+                        "location": {"type": "Point", "coordinates": [120.171, 35.961]},
+                    },
+                }
+            )
+    return ops
+
+
+# --- raw COPY ----------------------------------------------------------------------------
+
+
+def _text(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, dict | list):
+        value = json.dumps(value, ensure_ascii=False)
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def _copy_in(sql: str, buffer: io.StringIO) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        copy.write(buffer.getvalue())
+
+
+def _copy_out(sql: str) -> int:
+    """Rows COPY sends for `sql` (the bytes are read and dropped)."""
+    from django.db import connection
+
+    lines = 0
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for data in copy:
+            lines += bytes(data).count(b"\n")
+    return lines
+
+
+def copy_rows(model, rows: list[dict]) -> None:
+    """COPY rows (attname → value) into the model's table, every concrete column."""
+
+    columns = [f.attname for f in model._meta.concrete_fields]
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join(_text(row.get(c)) for c in columns) + "\n")
+    buffer.seek(0)
+    column_list = ", ".join(f'"{c}"' for c in columns)
+    _copy_in(f'COPY "{model._meta.db_table}" ({column_list}) FROM STDIN', buffer)
+
+
+def raw_rows(*, case, department, user, count: int):
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC).isoformat()
+    base = {
+        "case_id": case.pk,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "created_by_id": user.pk,
+        "updated_by_id": user.pk,
+        "device_id": "bench",
+        "is_locked": False,
+        "field_versions": {},
+        "client_digest": "",
+    }
+    surveys, findings = [], []
+    for n in range(count):
+        if n % 2 == 0:
+            survey_id = uuid.uuid4()
+            surveys.append(
+                {
+                    **base,
+                    "id": survey_id,
+                    "scheduled_at": "2026-03-10T09:00:00+08:00",
+                    "status": "scheduled",
+                    "summary": f"联合踏勘第{n}次：道路、管线、红线核对",
+                    "conclusion": "",
+                    "conditions": "",
+                    "minutes": "",
+                    "cancel_reason": "",
+                    "location": f"SRID=4326;POINT({120.17 + (n % 997) * 1e-5} {35.96 + (n % 991) * 1e-5})",
+                }
+            )
+        else:
+            findings.append(
+                {
+                    **base,
+                    "id": uuid.uuid4(),
+                    "survey_id": survey_id,
+                    "description": f"问题{n}：雨水管线与规划道路冲突",
+                    "responsible_department_id": department.pk,
+                    "due_date": "2026-04-01",
+                    "status": "open",
+                    "resolution": "",
+                    "meeting_ref": "",
+                    "location": "SRID=4326;POINT(120.171 35.961)",
+                }
+            )
+    return surveys, findings
+
+
+def copy_audit_entries(rows: list[tuple[str, dict]], *, user) -> None:
+    """Hash-chained audit entries for rows written by COPY, so the feed carries them."""
+    import datetime as dt
+
+    from django.db import connection, transaction
+
+    from backend.audit.models import AuditEntry
+    from backend.audit.services import AUDIT_LOCK_KEY, GENESIS_HASH, entry_hash, entry_payload
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
+        prev = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+        entries = []
+        for record_type, row in rows:
+            entry = AuditEntry(
+                occurred_at=dt.datetime.now(dt.UTC),
+                actor_id=user.pk,
+                actor_username=user.username,
+                device_id="bench",
+                action="create",
+                record_type=record_type,
+                record_id=row["id"],
+                case_id=row["case_id"],
+                version=1,
+                before=None,
+                after={"id": str(row["id"])},
+                reason="",
+                prev_hash=prev,
+            )
+            entry.hash = entry_hash(prev_hash=prev, payload=entry_payload(entry))
+            prev = entry.hash
+            entries.append(
+                {f.attname: getattr(entry, f.attname) for f in AuditEntry._meta.concrete_fields if f.attname != "id"}
+            )
+        columns = [f.attname for f in AuditEntry._meta.concrete_fields if f.attname != "id"]
+        buffer = io.StringIO()
+        for entry in entries:
+            values = []
+            for c in columns:
+                value = entry[c]
+                values.append(_text(value.isoformat() if isinstance(value, dt.datetime) else value))
+            buffer.write("\t".join(values) + "\n")
+        buffer.seek(0)
+        _copy_in(f"COPY audit_auditentry ({', '.join(columns)}) FROM STDIN", buffer)
+
+
+# --- the run -----------------------------------------------------------------------------
+
+
+def run(args) -> None:
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    from backend.surveys.models import Finding, Survey
+
+    user, case, department = setup()
+    client = APIClient()
+    client.force_authenticate(user)
+    ops = operations(case=case, department=department, count=args.ops)
+
+    started = time.perf_counter()
+    statuses: dict[str, int] = {}
+    for start in range(0, len(ops), args.batch):
+        response = client.post(
+            "/api/v1/sync/push", {"device_id": "bench", "operations": ops[start : start + args.batch]}, format="json"
+        )
+        assert response.status_code == 200, response.content[:500]
+        for receipt in response.json()["receipts"]:
+            statuses[receipt["status"]] = statuses.get(receipt["status"], 0) + 1
+            if receipt["status"] != "applied":
+                print("not applied:", receipt, file=sys.stderr)
+    push_seconds = time.perf_counter() - started
+    assert statuses == {"applied": args.ops}, statuses
+
+    surveys, findings = raw_rows(case=case, department=department, user=user, count=args.ops)
+    started = time.perf_counter()
+    copy_rows(Survey, surveys)
+    copy_rows(Finding, findings)
+    copy_seconds = time.perf_counter() - started
+
+    # Grow the feed to --pull changes: rows by COPY with their audit entries.
+    extra = max(0, args.pull - args.ops)
+    more_surveys, more_findings = raw_rows(case=case, department=department, user=user, count=extra)
+    copy_rows(Survey, more_surveys)
+    copy_rows(Finding, more_findings)
+    copy_audit_entries(
+        [("survey", row) for row in more_surveys] + [("finding", row) for row in more_findings], user=user
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+    started = time.perf_counter()
+    cursor_value, pulled, pages = "", 0, 0
+    while True:
+        response = client.get("/api/v1/sync/pull", {"cursor": cursor_value, "limit": 1000})
+        assert response.status_code == 200, response.content[:500]
+        body = response.json()
+        pulled += len(body["changes"])
+        pages += 1
+        cursor_value = body["cursor"]
+        if not body["has_more"]:
+            break
+    pull_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    ids_pushed = [op["id"] for op in ops]
+    with connection.cursor() as cursor:
+        for model, extra_rows in ((Survey, more_surveys), (Finding, more_findings)):
+            table = model._meta.db_table
+            cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS bench_ids_{table} (id uuid)")
+            cursor.execute(f"TRUNCATE bench_ids_{table}")
+            ids = io.StringIO("".join(f"{i}\n" for i in ids_pushed + [str(r["id"]) for r in extra_rows]))
+            _copy_in(f"COPY bench_ids_{table} FROM STDIN", ids)
+        copy_started = time.perf_counter()
+        copied = 0
+        for model in (Survey, Finding):
+            table = model._meta.db_table
+            copied += _copy_out(f"COPY (SELECT t.* FROM {table} t JOIN bench_ids_{table} USING (id)) TO STDOUT")
+        copy_out_seconds = time.perf_counter() - copy_started
+
+    print()
+    print(f"sync bench: {args.ops} pushed operations (surveys with points + findings), {pulled} pulled changes")
+    print(f"{'':<24}{'rows':>10}{'seconds':>10}{'rows/s':>12}{'COPY/sync':>12}")
+    push_rate, copy_rate = args.ops / push_seconds, args.ops / copy_seconds
+    print(f"{'sync push':<24}{args.ops:>10}{push_seconds:>10.2f}{push_rate:>12.0f}")
+    print(
+        f"{'COPY FROM (same rows)':<24}{args.ops:>10}{copy_seconds:>10.2f}{copy_rate:>12.0f}{copy_rate / push_rate:>12.1f}"
+    )
+    pull_rate, out_rate = pulled / pull_seconds, copied / copy_out_seconds
+    print(f"{'sync pull (1000/page)':<24}{pulled:>10}{pull_seconds:>10.2f}{pull_rate:>12.0f}")
+    print(
+        f"{'COPY TO (same rows)':<24}{copied:>10}{copy_out_seconds:>10.2f}{out_rate:>12.0f}{out_rate / pull_rate:>12.1f}"
+    )
+    print(f"(pull pages: {pages})")
+
+
+if __name__ == "__main__":
+    main()
