@@ -5,3 +5,18 @@ class EvidenceConfig(AppConfig):
     name = "backend.evidence"
     label = "evidence"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from backend.common.records import RecordType, register_record_type
+        from backend.evidence.models import Photo
+        from backend.evidence.photos import photos_visible_to
+
+        register_record_type(
+            RecordType(
+                name="photo",
+                model=Photo,
+                visible_to=photos_visible_to,
+                label="照片",
+                summary=lambda photo: f"照片 {photo.width}×{photo.height}（{photo.get_location_source_display()}）",
+            )
+        )

@@ -1,7 +1,10 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.gis.db import models as gis_models
 from django.db import models
+
+from backend.common.records import FieldRecord
 
 
 class StorageBackend(models.TextChoices):
@@ -91,4 +94,84 @@ class Upload(models.Model):
     @property
     def sha256(self) -> str | None:
         """The stored file's hash once complete (the Blob's primary key)."""
+        return self.blob_id
+
+
+class LocationSource(models.TextChoices):
+    EXIF = "exif", "照片 EXIF"
+    DEVICE = "device", "设备定位"
+    NONE = "none", "无位置"
+
+
+class PhotoProcessing(models.TextChoices):
+    # The thumbnail and preview are made in the background after the photo is stored.
+    PENDING = "pending", "处理中"
+    READY = "ready", "已完成"
+    FAILED = "failed", "处理失败"
+
+
+class Photo(FieldRecord):
+    """A photo attached to a field record (`record_type`, `record_id`), geotagged and checked
+    against the site's red line. The original bytes are a Blob (content-addressed, private);
+    the thumbnail and preview are JPEG blobs without EXIF, made in the background.
+
+    Written only through backend.evidence.photos, which validates the image before anything
+    is stored. The same bytes attached twice to one record are one photo.
+    """
+
+    record_type = models.CharField(max_length=40)
+    record_id = models.UUIDField()
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="photos")
+    # Detected from the bytes, never taken from the client.
+    content_type = models.CharField(max_length=100)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    taken_at = models.DateTimeField(null=True, blank=True)
+    location = gis_models.PointField(srid=4326, null=True, blank=True)
+    location_source = models.CharField(max_length=8, choices=LocationSource.choices, default=LocationSource.NONE)
+    # Degrees clockwise from north, [0, 360).
+    heading = models.FloatField(null=True, blank=True)
+    # Null when there is no location or no red line to compare with.
+    within_site = models.BooleanField(null=True, blank=True)
+    distance_to_site_m = models.FloatField(null=True, blank=True)
+    thumbnail = models.ForeignKey(Blob, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    preview = models.ForeignKey(Blob, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    processing_status = models.CharField(
+        max_length=16, choices=PhotoProcessing.choices, default=PhotoProcessing.PENDING
+    )
+    processing_error = models.CharField(max_length=500, blank=True)
+
+    class Meta(FieldRecord.Meta):
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["record_type", "record_id"], name="photo_record_idx"),
+            models.Index(fields=["processing_status"], name="photo_processing_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["record_type", "record_id", "blob"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="photo_once_per_record",
+            ),
+            models.CheckConstraint(condition=models.Q(width__gt=0, height__gt=0), name="photo_has_size"),
+            models.CheckConstraint(
+                condition=models.Q(heading__isnull=True) | models.Q(heading__gte=0, heading__lt=360),
+                name="photo_heading_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(distance_to_site_m__isnull=True) | models.Q(distance_to_site_m__gte=0),
+                name="photo_distance_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(location_source="none", location__isnull=True)
+                | models.Q(location_source__in=["exif", "device"], location__isnull=False),
+                name="photo_location_matches_source",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"photo {self.blob_id[:12]} of {self.record_type} {self.record_id}"
+
+    @property
+    def sha256(self) -> str:
         return self.blob_id

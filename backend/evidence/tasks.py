@@ -10,3 +10,15 @@ from backend.evidence.uploads import uploads_expire
 def uploads_expire_task(timestamp: int) -> int:
     """Same as `manage.py uploads_expire`: remove abandoned uploads' data every 30 minutes."""
     return uploads_expire()
+
+
+@app.task(name="evidence.photo_make_derivatives", retry=3)
+def photo_make_derivatives_task(photo_id: str) -> str:
+    """Thumbnail and preview of one photo, queued when the photo is committed."""
+    from backend.evidence.models import Photo
+    from backend.evidence.photos import photo_make_derivatives
+
+    photo = Photo.all_objects.filter(pk=photo_id).first()
+    if photo is None:
+        return "gone"
+    return photo_make_derivatives(photo=photo).processing_status
