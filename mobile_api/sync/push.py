@@ -192,6 +192,10 @@ def _apply_upsert(
         if op.base_version is not None:
             raise Rejected("not_found", "No such record.")
         view = sync_type.view(request, "create")
+        if not callable(getattr(type(view), "create_service", None)):
+            raise Rejected(
+                "create_not_supported", f"A {sync_type.name} is created with its parent record, not on its own."
+            )
         view.check_permissions(request)
         serializer = view.get_serializer(data={**op.data, "id": str(op.id)})
         serializer.is_valid(raise_exception=True)

@@ -69,7 +69,9 @@ def _model_of(viewset: type) -> type | None:
 
 
 def _follows_contract(viewset: type) -> bool:
-    return all(callable(getattr(viewset, name, None)) for name in ("selector", "create_service", "update_service"))
+    """A selector and an update service; `create_service` may be missing (records created only
+    with their parent, e.g. inspection items): creating those is refused per operation."""
+    return all(callable(getattr(viewset, name, None)) for name in ("selector", "update_service"))
 
 
 @functools.cache
