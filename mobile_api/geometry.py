@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.gis.geos import GEOSGeometry
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from backend.common.errors import InvalidGeometry
@@ -23,19 +23,6 @@ def request_coord_system(request: Any) -> str:
     return parse_coord_system(request.headers.get(COORD_SYSTEM_HEADER))
 
 
-_GEOJSON_SCHEMA = {
-    "type": "object",
-    "description": "GeoJSON geometry object, lon/lat. Input in the coordinate system declared by "
-    "X-Coord-System (wgs84 | cgcs2000 | gcj02, default wgs84); output always WGS84.",
-    "properties": {
-        "type": {"type": "string", "enum": list(GEOMETRY_TYPES)},
-        "coordinates": {"type": "array", "items": {}},
-    },
-    "required": ["type", "coordinates"],
-}
-
-
-@extend_schema_field(_GEOJSON_SCHEMA)
 class GeometryInputField(serializers.Field):
     """A GeoJSON geometry object in, a GEOS geometry (WGS84, srid 4326) out; GeoJSON back on output.
 
@@ -78,3 +65,23 @@ class GeometryInputField(serializers.Field):
 
     def to_representation(self, value: GEOSGeometry | None) -> dict[str, Any] | None:
         return geometry_to_geojson(value)
+
+
+class GeometryInputFieldSchema(OpenApiSerializerFieldExtension):
+    """OpenAPI: a GeoJSON geometry object limited to the field's allowed types."""
+
+    target_class = GeometryInputField
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "description": "GeoJSON geometry object, lon/lat. Input in the coordinate system declared by the "
+            "X-Coord-System header (wgs84 | cgcs2000 | gcj02, default wgs84); stored and returned as WGS84. "
+            "Invalid geometry (self-intersection, unclosed ring, out-of-range coordinates, more than "
+            "100 000 vertices) is a 400 with code invalid_geometry.",
+            "properties": {
+                "type": {"type": "string", "enum": list(self.target.allowed_types)},
+                "coordinates": {"type": "array", "items": {}},
+            },
+            "required": ["type", "coordinates"],
+        }

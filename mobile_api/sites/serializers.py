@@ -8,6 +8,8 @@ from mobile_api.records.views import RecordSerializerMixin, visible_queryset_fie
 
 
 class SiteSerializer(RecordSerializerMixin, serializers.ModelSerializer):
+    """A red line (红线): `case` decides the project; give `project` alone for a site without a case yet."""
+
     project = visible_queryset_field(projects_visible_to, required=False)
     case = visible_queryset_field(cases_visible_to, required=False, allow_null=True)
     boundary = GeometryInputField(allowed_types=POLYGONAL)

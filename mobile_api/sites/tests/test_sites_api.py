@@ -250,3 +250,35 @@ def test_delete_by_official_leaves_a_tombstone(client_and_case):
     assert client.delete(f"{URL}{site.pk}/").status_code == 204
     assert client.get(f"{URL}{site.pk}/").status_code == 404
     assert Site.all_objects.get(pk=site.pk).version == 2
+
+
+def test_site_pushed_by_sync_in_gcj02_is_applied_through_the_same_rules(client_and_case):
+    client, case = client_and_case
+    gcj_ring = [list(wgs84_to_gcj02(*p)) for p in DEMO_RING]
+    site_id = "5a0c7d7e-0d5e-4c1b-8f1e-3b2a9c8d7e6f"
+    operation = {
+        "op_id": "1d8f6a3b-2c4e-4f5a-9b7c-8d9e0f1a2b3c",
+        "type": "site",
+        "action": "upsert",
+        "id": site_id,
+        "base_version": None,
+        "data": {"case": str(case.pk), "name": "离线地块", "boundary": {"type": "Polygon", "coordinates": [gcj_ring]}},
+    }
+    bad = {
+        **operation,
+        "op_id": "2e9a7b4c-3d5f-4a6b-8c9d-0e1f2a3b4c5d",
+        "id": "6b1d8e8f-1e6f-4d2c-9a2f-4c3b0d9e8f70",
+        "data": {**operation["data"], "boundary": {"type": "Polygon", "coordinates": [gcj_ring[:-1]]}},
+    }
+    response = client.post(
+        "/api/v1/sync/push",
+        data=json.dumps({"device_id": "tablet-1", "operations": [operation, bad]}),
+        content_type="application/json",
+        headers={"X-Coord-System": "gcj02"},
+    )
+    assert response.status_code == 200, response.content
+    receipts = response.json()["receipts"]
+    assert [r["status"] for r in receipts] == ["applied", "rejected"]
+    site = Site.objects.get()
+    assert str(site.pk) == site_id
+    assert abs(site.boundary.coords[0][0][0] - DEMO_RING[0][0]) < 1e-7
