@@ -11,7 +11,13 @@ from mobile_api.records.views import RecordSerializerMixin
 # Inputs that only make sense when the photo is created.
 CREATE_ONLY = ("file", "upload", "lon", "lat")
 # Fields fixed at creation: accepted unchanged on update (sync sends whole records), refused otherwise.
-FIXED = {"record_type": "record_type", "target_id": "record_id", "case_id": "case_id", "sha256": "blob_id"}
+# (validated name, client name, model attribute)
+FIXED = (
+    ("record_type", "record_type", "record_type"),
+    ("target_id", "record_id", "record_id"),
+    ("case_id", "case", "case_id"),
+    ("sha256", "sha256", "blob_id"),
+)
 
 
 class PhotoSerializer(RecordSerializerMixin, serializers.ModelSerializer):
@@ -117,11 +123,11 @@ class PhotoSerializer(RecordSerializerMixin, serializers.ModelSerializer):
         for name in CREATE_ONLY:
             if attrs.get(name) is not None:
                 errors[name] = ["Only when the photo is created."]
-        for name, attribute in FIXED.items():
+        for name, client_name, attribute in FIXED:
             if name in attrs:
                 value = attrs.pop(name)
                 if value is not None and str(value) != str(getattr(self.instance, attribute)):
-                    errors[name] = ["Cannot be changed."]
+                    errors[client_name] = ["Cannot be changed."]
         if "location" in attrs:
             location = attrs.pop("location")
             if not _same_point(location, self.instance.location):
