@@ -14,6 +14,7 @@ list lengths, before any geometry object is built), then each position, then the
 geometry is built once with shapely and checked with GEOS' validity rules.
 """
 
+import itertools
 import json
 import math
 import re
@@ -23,7 +24,6 @@ from typing import Any
 import numpy as np
 import shapely
 from django.contrib.gis.geos import GEOSGeometry
-from shapely.geometry import shape
 
 from backend.common.errors import InvalidGeometry, ValidationFailed
 
@@ -167,55 +167,92 @@ def _check_position(position: Any, path: str) -> None:
     for value in position:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _fail(f"position {path} contains a non-number: {value!r:.40}.")
-        if not math.isfinite(value):
+        # Not math.isfinite(value) for ints: a huge JSON integer would overflow the float cast.
+        if isinstance(value, float) and not math.isfinite(value):
             raise _fail(f"position {path} contains a non-finite number ({value}).")
     lon, lat = position[0], position[1]
     if not -180.0 <= lon <= 180.0:
-        raise _fail(f"longitude {lon} at {path} is outside -180..180.")
+        raise _fail(f"longitude {str(lon)[:40]} at {path} is outside -180..180.")
     if not -90.0 <= lat <= 90.0:
-        raise _fail(f"latitude {lat} at {path} is outside -90..90.")
+        raise _fail(f"latitude {str(lat)[:40]} at {path} is outside -90..90.")
 
 
-def _check_positions(positions: Sequence[Any], path: str) -> None:
+def _positions_array(positions: Sequence[Any], path: str) -> np.ndarray:
+    """Positions → an (n, 2) float array (height dropped), or InvalidGeometry naming the first bad one.
+
+    The fast path checks a whole list with C-level passes (100 000 vertices in milliseconds);
+    only when it finds a problem does the slow path walk the positions to name it.
+    """
+    if len(positions) == 0:
+        return np.empty((0, 2))
+    if all(type(p) is list and 2 <= len(p) <= 3 for p in positions) and set(
+        map(type, itertools.chain.from_iterable(positions))
+    ) <= {int, float}:
+        try:
+            if len(set(map(len, positions))) == 1:
+                array = np.array(positions, dtype=float)[:, :2]
+            else:
+                array = np.array([p[:2] for p in positions], dtype=float)
+        except OverflowError:
+            array = None
+        if (
+            array is not None
+            and np.isfinite(array).all()
+            and (np.abs(array[:, 0]) <= 180.0).all()
+            and (np.abs(array[:, 1]) <= 90.0).all()
+        ):
+            return array
     for index, position in enumerate(positions):
         _check_position(position, f"{path}[{index}]")
+    return np.array([p[:2] for p in positions], dtype=float)
 
 
-def _check_ring(ring: Sequence[Any], path: str, label: str) -> None:
-    _check_positions(ring, path)
-    if len(ring) < 4:
-        raise _fail(f"{label} has {len(ring)} points; a ring needs at least 4 (the last repeating the first).")
-    if list(ring[0][:2]) != list(ring[-1][:2]):
-        first = f"({ring[0][0]} {ring[0][1]})"
-        last = f"({ring[-1][0]} {ring[-1][1]})"
+def _ring(positions: Sequence[Any], path: str, label: str) -> shapely.LinearRing:
+    array = _positions_array(positions, path)
+    if len(array) < 4:
+        raise _fail(f"{label} has {len(array)} points; a ring needs at least 4 (the last repeating the first).")
+    if not (array[0] == array[-1]).all():
+        first = f"({positions[0][0]} {positions[0][1]})"
+        last = f"({positions[-1][0]} {positions[-1][1]})"
         raise _fail(f"{label} is not closed: it starts at {first} but ends at {last}.")
+    return shapely.linearrings(array)
 
 
-def _check_polygon(rings: Sequence[Any], path: str, label: str) -> None:
+def _polygon(rings: Sequence[Any], path: str, label: str) -> shapely.Polygon:
     if len(rings) == 0:
         raise _fail(f"{label} has no rings.")
+    built = []
     for index, ring in enumerate(rings):
-        ring_label = f"ring {index}" if not label.startswith("polygon ") else f"{label} ring {index}"
-        _check_ring(ring, f"{path}[{index}]", ring_label)
+        ring_label = f"ring {index}" if label == "polygon" else f"{label} ring {index}"
+        built.append(_ring(ring, f"{path}[{index}]", ring_label))
+    return shapely.polygons(built[0], holes=built[1:] or None)
 
 
-def _check_structure(geometry_type: str, coordinates: Any) -> None:
+def _line(positions: Sequence[Any], path: str, label: str) -> shapely.LineString:
+    array = _positions_array(positions, path)
+    if len(array) < 2:
+        raise _fail(f"{label} needs at least 2 points.")
+    return shapely.linestrings(array)
+
+
+def _build(geometry_type: str, coordinates: Any) -> shapely.Geometry:
+    """Check every position, ring and part, and build the shapely geometry from arrays."""
     if geometry_type == "Point":
         _check_position(coordinates, "coordinates")
-    elif geometry_type in ("MultiPoint", "LineString"):
-        _check_positions(coordinates, "coordinates")
-        if geometry_type == "LineString" and len(coordinates) < 2:
-            raise _fail("a LineString needs at least 2 points.")
-    elif geometry_type == "MultiLineString":
-        for index, line in enumerate(coordinates):
-            _check_positions(line, f"coordinates[{index}]")
-            if len(line) < 2:
-                raise _fail(f"line {index} needs at least 2 points.")
-    elif geometry_type == "Polygon":
-        _check_polygon(coordinates, "coordinates", "polygon")
-    elif geometry_type == "MultiPolygon":
-        for index, polygon in enumerate(coordinates):
-            _check_polygon(polygon, f"coordinates[{index}]", f"polygon {index}")
+        return shapely.points(np.array(coordinates[:2], dtype=float))
+    if geometry_type == "MultiPoint":
+        return shapely.multipoints(_positions_array(coordinates, "coordinates"))
+    if geometry_type == "LineString":
+        return _line(coordinates, "coordinates", "a LineString")
+    if geometry_type == "MultiLineString":
+        return shapely.multilinestrings(
+            [_line(line, f"coordinates[{index}]", f"line {index}") for index, line in enumerate(coordinates)]
+        )
+    if geometry_type == "Polygon":
+        return _polygon(coordinates, "coordinates", "polygon")
+    return shapely.multipolygons(
+        [_polygon(polygon, f"coordinates[{index}]", f"polygon {index}") for index, polygon in enumerate(coordinates)]
+    )
 
 
 _REASON = re.compile(r"^(?P<reason>[^\[]+)\[(?P<where>[^\]]*)\]$")
@@ -233,13 +270,6 @@ def _explain(reason: str) -> str:
 def _check_valid(geometry: shapely.Geometry, *, suffix: str = "") -> None:
     if not shapely.is_valid(geometry):
         raise _fail(f"invalid geometry: {_explain(shapely.is_valid_reason(geometry))}{suffix}.")
-
-
-def _drop_height(coordinates: Any, depth: int) -> Any:
-    # Columns are 2D; a third ordinate (height) is accepted on input and dropped.
-    if depth == 0:
-        return [coordinates[0], coordinates[1]]
-    return [_drop_height(part, depth - 1) for part in coordinates]
 
 
 def parse_geometry(
@@ -279,13 +309,10 @@ def parse_geometry(
         raise _fail(f"geometry has more than {MAX_VERTICES} vertices.")
     if vertices == 0:
         raise _fail("geometry is empty.")
-    _check_structure(geometry_type, coordinates)
-
-    coordinates = _drop_height(coordinates, depth)
     try:
-        geometry = shape({"type": geometry_type, "coordinates": coordinates})
+        geometry = _build(geometry_type, coordinates)
     except (ValueError, TypeError, shapely.errors.GEOSException) as error:
-        # Mixed 2D/3D positions and the like; the structure checks above catch the rest.
+        # The checks in _build should leave nothing for shapely to refuse; never a 500 if they do.
         raise _fail(f"malformed coordinates: {error}.") from error
     if geometry.is_empty:
         raise _fail("geometry is empty.")

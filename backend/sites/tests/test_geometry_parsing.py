@@ -156,3 +156,59 @@ def test_cgcs2000_is_taken_as_wgs84():
         {"type": "Polygon", "coordinates": [SQUARE]}, allowed_types=POLYGONAL, coord_system="cgcs2000"
     )
     assert [list(p) for p in geometry.coords[0]] == SQUARE
+
+
+def test_huge_integer_coordinate_is_refused_not_crashing():
+    ring = [[120, 35], [10**400, 35], [121, 36], [120, 35]]
+    message = refusal({"type": "Polygon", "coordinates": [ring]})
+    assert message == f"longitude {str(10**400)[:40]} at coordinates[0][1] is outside -180..180."
+
+
+def test_tuples_from_python_callers_are_accepted():
+    ring = tuple(tuple(p) for p in SQUARE)
+    geometry = parse_geometry({"type": "Polygon", "coordinates": (ring,)}, allowed_types=POLYGONAL)
+    assert [list(p) for p in geometry.coords[0]] == SQUARE
+
+
+def test_polygon_with_hole_and_mixed_heights():
+    hole = [[120.172, 35.962], [120.174, 35.962], [120.174, 35.964, 3.0], [120.172, 35.962]]
+    geometry = parse_geometry({"type": "Polygon", "coordinates": [SQUARE, hole]}, allowed_types=POLYGONAL)
+    assert geometry.num_interior_rings == 1
+    assert [list(p) for p in geometry[1].coords] == [p[:2] for p in hole]
+
+
+def test_hole_outside_shell_is_refused():
+    hole = [[121.0, 36.0], [121.1, 36.0], [121.1, 36.1], [121.0, 36.0]]
+    message = refusal({"type": "Polygon", "coordinates": [SQUARE, hole]})
+    assert message == "invalid geometry: hole lies outside shell at (121 36)."
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed", "wkt"),
+    [
+        ({"type": "Point", "coordinates": [120.17, 35.96]}, POINT, "POINT (120.17 35.96)"),
+        (
+            {"type": "MultiPoint", "coordinates": [[120.17, 35.96], [120.18, 35.97]]},
+            ("MultiPoint",),
+            "MULTIPOINT (120.17 35.96, 120.18 35.97)",
+        ),
+        (
+            {"type": "LineString", "coordinates": [[120.17, 35.96], [120.18, 35.97]]},
+            ("LineString",),
+            "LINESTRING (120.17 35.96, 120.18 35.97)",
+        ),
+        (
+            {"type": "MultiLineString", "coordinates": [[[120.17, 35.96], [120.18, 35.97]]]},
+            ("MultiLineString",),
+            "MULTILINESTRING ((120.17 35.96, 120.18 35.97))",
+        ),
+    ],
+)
+def test_other_geometry_types(value, allowed, wkt):
+    assert parse_geometry(value, allowed_types=allowed).wkt == wkt
+
+
+def test_line_with_one_point_is_refused():
+    assert refusal({"type": "LineString", "coordinates": [[120.17, 35.96]]}, allowed=("LineString",)) == (
+        "a LineString needs at least 2 points."
+    )
