@@ -5,3 +5,21 @@ class SignaturesConfig(AppConfig):
     name = "backend.signatures"
     label = "signatures"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from backend.common.records import RecordType, register_record_type
+        from backend.signatures.models import Signature
+        from backend.signatures.selectors import signatures_visible_to
+
+        register_record_type(
+            RecordType(
+                name="signature",
+                model=Signature,
+                visible_to=signatures_visible_to,
+                label="签名",
+                summary=lambda signature: (
+                    f"{signature.signer_name}（{signature.signer_organization_name}）签名"
+                    f"（{signature.get_status_display()}）"
+                ),
+            )
+        )

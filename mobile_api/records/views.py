@@ -197,9 +197,9 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
 
 
 def _reopen_hook() -> Callable[[FieldRecord], None] | None:
-    """The evidence app voids signatures on reopen; imported lazily so records work without it."""
+    """The signatures app voids signatures on reopen; imported lazily so records work without it."""
     try:
-        from backend.evidence.services import signatures_void_for_record
+        from backend.signatures.services import signatures_void_for_record
     except ImportError:
         return None
 

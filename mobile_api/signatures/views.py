@@ -1,0 +1,219 @@
+"""Signatures over HTTP (`/api/v1/signatures/`) and the joint acceptance opinion PDF
+(`/api/v1/inspections/{id}/report.pdf`). Rules live in backend.signatures.services."""
+
+from __future__ import annotations
+
+import django_filters
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backend.acceptance.report import inspection_report_pdf
+from backend.acceptance.selectors import inspections_visible_to
+from backend.common.errors import NotFound
+from backend.common.records import payload_digest
+from backend.evidence.blobs import blob_local_path, blob_presigned_url
+from backend.evidence.photos import file_sha256, local_file
+from backend.evidence.storage import blob_key, blob_store
+from backend.signatures.models import Signature
+from backend.signatures.selectors import signatures_visible_to
+from backend.signatures.services import (
+    FileTooLarge,
+    max_image_bytes,
+    signature_create,
+    signature_delete,
+    signature_update,
+    signature_verify,
+)
+from mobile_api.records.views import X_COORD_SYSTEM, FieldRecordViewSet, device_id_of
+from mobile_api.signatures.serializers import SignatureSerializer
+
+FORM_OVERHEAD_BYTES = 64 * 1024
+
+
+class SignatureUploadHandler(TemporaryFileUploadHandler):
+    """The image goes to a temporary file, and no further than SIGNATURE_IMAGE_MAX_BYTES."""
+
+    def _too_large(self) -> FileTooLarge:
+        return FileTooLarge(
+            f"The signature image is larger than {max_image_bytes()} bytes.", extra={"max_bytes": max_image_bytes()}
+        )
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        if content_length and content_length > max_image_bytes() + FORM_OVERHEAD_BYTES:
+            raise self._too_large()
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received = getattr(self, "received", 0) + len(raw_data)
+        if self.received > max_image_bytes():
+            raise self._too_large()
+        return super().receive_data_chunk(raw_data, start)
+
+
+class SignatureFilter(django_filters.FilterSet):
+    record_type = django_filters.CharFilter()
+    record_id = django_filters.UUIDFilter()
+    case = django_filters.UUIDFilter(field_name="case_id")
+    status = django_filters.CharFilter()
+
+    class Meta:
+        model = Signature
+        fields = ["record_type", "record_id", "case", "status"]
+
+
+VerifySerializer = inline_serializer(
+    "SignatureVerification",
+    fields={
+        "valid": serializers.BooleanField(),
+        "reason": serializers.ChoiceField(
+            choices=["voided", "unknown_key", "bad_signature", "image_changed", "record_deleted", "record_changed"],
+            allow_null=True,
+        ),
+        "content_hash": serializers.CharField(),
+        "current_hash": serializers.CharField(allow_null=True),
+        "key_id": serializers.CharField(),
+        "signed_at": serializers.DateTimeField(),
+    },
+)
+
+
+class SignatureViewSet(FieldRecordViewSet):
+    """Signatures of field records, visible exactly when their record is. Never changed or
+    deleted: reopening the signed record voids them (`status` `voided`)."""
+
+    serializer_class = SignatureSerializer
+    selector = staticmethod(signatures_visible_to)
+    create_service = staticmethod(signature_create)
+    update_service = staticmethod(signature_update)
+    delete_service = staticmethod(signature_delete)
+    filterset_class = SignatureFilter
+    parser_classes = [JSONParser, MultiPartParser]
+    http_method_names = ["get", "post", "head", "options"]
+
+    def initialize_request(self, request, *args, **kwargs):
+        if request.method == "POST":
+            request.upload_handlers = [SignatureUploadHandler(request)]
+        return super().initialize_request(request, *args, **kwargs)
+
+    def get_queryset(self):
+        return super().get_queryset().order_by("signed_at", "id")
+
+    @extend_schema(
+        request={"multipart/form-data": SignatureSerializer, "application/json": SignatureSerializer},
+        parameters=[X_COORD_SYSTEM],
+    )
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        record_id = data.pop("id", None)
+        instance, created = signature_create(
+            by=request.user,
+            device_id=device_id_of(request),
+            record_id=record_id,
+            digest=self._digest(request, data.get("image")),
+            **data,
+        )
+        response = Response(
+            self.get_serializer(instance).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+        response["ETag"] = f'"{instance.version}"'
+        return response
+
+    @staticmethod
+    def _digest(request: Request, file) -> str:
+        """A file counts by its SHA-256, so a multipart retry and the same image by sha256 match."""
+        fields = {key: request.data.get(key) for key in request.data if key != "image"}
+        if file is not None:
+            with local_file(file) as path:
+                fields["image_sha256"] = file_sha256(path)
+        return payload_digest(fields)
+
+    def reopen(self, request: Request, pk: str | None = None) -> Response:  # not an action here
+        raise MethodNotAllowed("POST")
+
+    @extend_schema(responses=VerifySerializer)
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def verify(self, request: Request, pk: str | None = None) -> Response:
+        """Recompute the record's hash and check the server's signature: `{valid, reason}`."""
+        outcome = signature_verify(signature=self.get_object())
+        return Response(
+            {
+                "valid": outcome["valid"],
+                "reason": outcome["reason"],
+                "content_hash": outcome["content_hash"],
+                "current_hash": outcome["current_hash"],
+                "key_id": outcome["key_id"],
+                "signed_at": outcome["signed_at"].isoformat(),
+            }
+        )
+
+    @extend_schema(responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY), 302: None})
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def image(self, request: Request, pk: str | None = None):
+        """The PNG of the handwritten signature."""
+        signature = self.get_object()
+        blob = signature.image
+        filename = f"{signature.pk}.png"
+        url = blob_presigned_url(blob=blob, filename=filename)
+        if url:
+            response = HttpResponseRedirect(url)
+        else:
+            path = blob_local_path(blob=blob)
+            if path is None or not blob_store(blob.storage).exists(blob_key(blob.sha256)):
+                raise NotFound("The file is not in storage.", code="file_missing")
+            response = FileResponse(open(path, "rb"), content_type="image/png")  # noqa: SIM115 - closed by Django
+            response["Content-Disposition"] = f'inline; filename="{filename}"'
+            response["ETag"] = f'"{blob.sha256}"'
+        response["Cache-Control"] = "private, max-age=300"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def public_verify_url(request, *, record_type: str, record_id, content_hash: str) -> str:
+    """The public page (no login) that says whether a printed document still stands."""
+    try:
+        path = reverse("signature-document-verify", args=[record_type, record_id, content_hash])
+    except NoReverseMatch:
+        # The public routes are mounted at /verify/ (backend/urls.py).
+        path = f"/verify/{record_type}/{record_id}/{content_hash}/"
+    return request.build_absolute_uri(path)
+
+
+class InspectionReportView(APIView):
+    """`GET inspections/{id}/report.pdf`: the joint acceptance opinion (联合验收意见书)."""
+
+    def perform_content_negotiation(self, request, force=False):
+        # The success body is a PDF built here; errors are problem+json whatever Accept says.
+        return JSONRenderer(), JSONRenderer.media_type
+
+    @extend_schema(
+        responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY)}, operation_id="inspection_report_pdf"
+    )
+    def get(self, request: Request, pk) -> HttpResponse:
+        inspection = inspections_visible_to(user=request.user).filter(pk=pk).first()
+        if inspection is None:
+            raise NotFound("No such inspection.")
+        pdf = inspection_report_pdf(
+            inspection=inspection,
+            verify_url_for=lambda content_hash: public_verify_url(
+                request, record_type="inspection", record_id=inspection.pk, content_hash=content_hash
+            ),
+            generated_at=timezone.now(),
+        )
+        response = HttpResponse(pdf, content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="inspection-{inspection.pk}.pdf"'
+        response["Cache-Control"] = "private, no-store"
+        return response
