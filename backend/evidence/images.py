@@ -409,11 +409,10 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 
 def _jpeg_bytes(image: Image.Image) -> bytes:
-    # A fresh image carries no info: nothing of the original's EXIF, XMP or comments is written.
-    clean = Image.new("RGB", image.size)
-    clean.paste(image)
+    # Pillow writes EXIF, XMP and ICC only when asked, but a comment from `info`: drop it all.
+    image.info = {}
     out = io.BytesIO()
-    clean.save(out, "JPEG", quality=85, optimize=True)
+    image.save(out, "JPEG", quality=85)
     return out.getvalue()
 
 
@@ -432,11 +431,12 @@ def image_derivatives(path: Path | str, *, sizes: tuple[int, ...]) -> list[bytes
         finally:
             image.close()
     renditions = []
-    for longest in sizes:
-        current = (
-            current.copy()
-            if current.size == _fit(current.size, longest)
-            else current.resize(_fit(current.size, longest), Image.Resampling.LANCZOS, reducing_gap=3.0)
-        )
-        renditions.append(_jpeg_bytes(current))
+    for index, longest in enumerate(sizes):
+        target = _fit(current.size, longest)
+        if target != current.size:
+            # The first step is a small reduction after DCT scaling: Hamming is ~3× faster than
+            # Lanczos at no visible cost there; the small renditions get Lanczos.
+            resample = Image.Resampling.HAMMING if index == 0 else Image.Resampling.LANCZOS
+            current = current.resize(target, resample, reducing_gap=3.0)
+        renditions.append(_jpeg_bytes(current.copy()))
     return renditions

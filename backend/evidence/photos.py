@@ -11,6 +11,7 @@ file. Thumbnail and preview are made after commit, in the background (`photo_mak
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import logging
@@ -89,6 +90,15 @@ def photo_target(photo: Photo) -> FieldRecord | None:
 
 
 def file_sha256(path: Path | str) -> str:
+    """The file's SHA-256. The view (for the request digest) and the service ask for the same
+    temporary file one after the other; the second answer comes from a cache keyed by the
+    file's identity and modification time."""
+    stat = os.stat(path)
+    return _file_sha256(str(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _file_sha256(path: str, device: int, inode: int, size: int, modified_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK_SIZE):
