@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from backend.cases.selectors import cases_visible_to
 from backend.common.timeline import case_timeline_page
+from backend.sync.selectors import attachments_missing_by_record
 from mobile_api.pagination import LimitOffsetPagination
 
 
@@ -40,6 +41,8 @@ class CaseTimelineView(APIView):
                         "status": serializers.CharField(allow_null=True),
                         "is_locked": serializers.BooleanField(),
                         "created_by": serializers.UUIDField(allow_null=True),
+                        "complete": serializers.BooleanField(),
+                        "missing_attachments": serializers.ListField(child=serializers.CharField()),
                     },
                     many=True,
                 ),
@@ -53,6 +56,11 @@ class CaseTimelineView(APIView):
         offset = paginator.get_offset(request)
         total, entries = case_timeline_page(case=case, user=request.user, offset=offset, limit=limit)
         paginator.count, paginator.limit, paginator.offset, paginator.request = total, limit, offset, request
+        missing: dict = {}
+        for type_name in {entry.type for entry in entries}:
+            ids = [entry.record.pk for entry in entries if entry.type == type_name]
+            for record_id, hashes in attachments_missing_by_record(record_type=type_name, record_ids=ids).items():
+                missing[(type_name, record_id)] = hashes
         results = [
             {
                 "type": entry.type,
@@ -64,6 +72,9 @@ class CaseTimelineView(APIView):
                 "status": _record_status(entry.record),
                 "is_locked": entry.record.is_locked,
                 "created_by": str(entry.record.created_by_id) if entry.record.created_by_id else None,
+                # Complete once every photo and signature image the device declared has arrived.
+                "complete": (entry.type, entry.record.pk) not in missing,
+                "missing_attachments": missing.get((entry.type, entry.record.pk), []),
             }
             for entry in entries
         ]

@@ -27,8 +27,8 @@ def case_timeline_page(*, case: ApprovalCase, user: Any, offset: int, limit: int
         parts.append(
             record_type.visible_to(user=user)
             .filter(case_id=case.pk)
-            .annotate(record_type=Value(name, output_field=CharField()))
-            .values_list("created_at", "id", "record_type")
+            .annotate(timeline_record_type=Value(name, output_field=CharField()))
+            .values_list("created_at", "id", "timeline_record_type")
             .order_by()
         )
     if not parts:
