@@ -88,8 +88,9 @@ def visit_records_page(*, visit: Visit, user: User, offset: int, limit: int) -> 
         parts.append(
             record_type.visible_to(user=user)
             .filter(made_by, case_id=visit.case_id, created_at__gte=visit.started_at, created_at__lte=until)
-            .annotate(record_type=Value(name, output_field=CharField()))
-            .values_list("created_at", "id", "record_type")
+            # Not "record_type": photos and signatures have a field of that name.
+            .annotate(visit_record_kind=Value(name, output_field=CharField()))
+            .values_list("created_at", "id", "visit_record_kind")
             .order_by()
         )
     if not parts:
