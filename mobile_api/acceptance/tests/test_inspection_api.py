@@ -260,4 +260,3 @@ def test_signed_inspection_refuses_changes_with_record_locked():
     assert reopened.status_code == 200
     assert (reopened.json()["status"], reopened.json()["is_locked"]) == ("results_complete", False)
     assert RectificationItem.objects.count() == 0
-
