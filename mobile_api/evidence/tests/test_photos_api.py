@@ -296,3 +296,17 @@ def test_delete_leaves_a_tombstone_and_the_bytes_can_be_attached_again(client, s
     again = _post(client, site, data)
     assert again.status_code == 201
     assert again.json()["id"] != created["id"]
+
+
+def test_a_multipart_file_is_streamed_to_a_temporary_file_however_small(user):
+    from django.core.files.uploadedfile import TemporaryUploadedFile
+    from rest_framework.test import APIRequestFactory
+
+    from mobile_api.evidence.views import PhotoViewSet
+
+    django_request = APIRequestFactory().post(
+        URL, {"record_type": "site", "file": SimpleUploadedFile("a.jpg", jpeg_bytes(), "image/jpeg")}
+    )
+    request = PhotoViewSet(action_map={"post": "create"}).initialize_request(django_request)
+
+    assert isinstance(request.data["file"], TemporaryUploadedFile)
