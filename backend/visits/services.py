@@ -395,7 +395,7 @@ def track_parse_positions(positions: Any, *, coord_system: str | None = None) ->
 _INSERT_SQL = """
 INSERT INTO visits_vehicleposition (vehicle_id, recorded_at, location, speed, heading, accuracy)
 SELECT %s, t.recorded_at, ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326), t.speed, t.heading, t.accuracy
-FROM unnest(%s::timestamptz[], %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::float8[])
+FROM unnest(%s::text[]::timestamptz[], %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::float8[])
      AS t(recorded_at, lon, lat, speed, heading, accuracy)
 ON CONFLICT (vehicle_id, recorded_at) DO NOTHING
 """
@@ -425,7 +425,8 @@ def vehicle_track_append(
             _INSERT_SQL,
             [
                 vehicle.pk,
-                columns["recorded_at"],
+                # As ISO text: PostgreSQL parses it far faster than psycopg adapts 10 000 datetimes.
+                [value.isoformat() for value in columns["recorded_at"]],
                 columns["lon"],
                 columns["lat"],
                 columns["speed"],
