@@ -1,7 +1,7 @@
 import uuid
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from backend.accounts.models import Organization
@@ -12,12 +12,52 @@ from mobile_api.records.views import RecordSerializerMixin
 
 class SignerSerializer(serializers.Serializer):
     """Leave it out (or send only `role`) to sign as yourself for your organisation. Give `name`
-    when another person signs on your device: you are recorded as the witness; `organization` is
+    when another person signs on your device: you are recorded as the `witness`; `organization` is
     an organisation id or, for an unregistered one, its name (default: the `department`)."""
 
     name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     role = serializers.CharField(max_length=100, required=False, allow_blank=True)
     organization = serializers.CharField(max_length=200, required=False, allow_blank=True, allow_null=True)
+    organization_name = serializers.CharField(read_only=True)
+    user = serializers.UUIDField(read_only=True, allow_null=True)
+    witness = serializers.UUIDField(read_only=True, allow_null=True)
+
+    def get_attribute(self, instance: Signature) -> Signature:
+        return instance
+
+    def to_representation(self, instance: Signature) -> dict:
+        return {
+            "name": instance.signer_name,
+            "role": instance.signer_role,
+            "organization": str(instance.signer_organization_id) if instance.signer_organization_id else None,
+            "organization_name": instance.signer_organization_name,
+            "user": str(instance.signer_user_id) if instance.signer_user_id else None,
+            "witness": str(instance.witness_id) if instance.witness_id else None,
+        }
+
+
+class SignatureImageField(serializers.FileField):
+    """In: the PNG file (multipart). Out: `{sha256, url}` of the stored image."""
+
+    def get_attribute(self, instance: Signature) -> Signature:
+        return instance
+
+    def to_representation(self, instance: Signature) -> dict:
+        request = self.context.get("request")
+        path = reverse("api:signature-image", args=[instance.pk])
+        return {"sha256": instance.image_id, "url": request.build_absolute_uri(path) if request else path}
+
+
+class SignatureImageFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = SignatureImageField
+
+    def map_serializer_field(self, auto_schema, direction):
+        if direction == "request":
+            return {"type": "string", "format": "binary"}
+        return {
+            "type": "object",
+            "properties": {"sha256": {"type": "string"}, "url": {"type": "string", "format": "uri"}},
+        }
 
 
 class SignatureSerializer(RecordSerializerMixin, serializers.ModelSerializer):
@@ -31,8 +71,8 @@ class SignatureSerializer(RecordSerializerMixin, serializers.ModelSerializer):
     record_id = serializers.UUIDField()
     case = serializers.UUIDField(source="case_id", required=False, help_text="Derived from the record.")
     department = serializers.PrimaryKeyRelatedField(queryset=Organization.objects.all(), required=False)
-    signer = SignerSerializer(required=False, write_only=True)
-    image = serializers.FileField(write_only=True, required=False, allow_empty_file=False, use_url=False)
+    signer = SignerSerializer(required=False)
+    image = SignatureImageField(required=False, allow_empty_file=False, use_url=False)
     image_sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False)
     location = GeometryInputField(allowed_types=("Point",), required=False, allow_null=True)
     device_signed_at = serializers.DateTimeField(required=False, allow_null=True)
@@ -65,23 +105,8 @@ class SignatureSerializer(RecordSerializerMixin, serializers.ModelSerializer):
 
     def to_representation(self, instance: Signature) -> dict:
         data = super().to_representation(instance)
-        data["signer"] = {
-            "name": instance.signer_name,
-            "role": instance.signer_role,
-            "organization": str(instance.signer_organization_id) if instance.signer_organization_id else None,
-            "organization_name": instance.signer_organization_name,
-            "user": str(instance.signer_user_id) if instance.signer_user_id else None,
-            "witness": str(instance.witness_id) if instance.witness_id else None,
-        }
         data["image_sha256"] = instance.image_id
-        data["image"] = self._image(instance)
         return data
-
-    @extend_schema_field({"type": "object", "properties": {"sha256": {"type": "string"}, "url": {"type": "string"}}})
-    def _image(self, instance: Signature) -> dict:
-        request = self.context.get("request")
-        path = reverse("api:signature-image", args=[instance.pk])
-        return {"sha256": instance.image_id, "url": request.build_absolute_uri(path) if request else path}
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
