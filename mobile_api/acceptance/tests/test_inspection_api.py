@@ -260,3 +260,21 @@ def test_signed_inspection_refuses_changes_with_record_locked():
     assert reopened.status_code == 200
     assert (reopened.json()["status"], reopened.json()["is_locked"]) == ("results_complete", False)
     assert RectificationItem.objects.count() == 0
+
+
+def test_inspections_appear_on_the_case_timeline_scoped_per_department():
+    inspection, departments = make_inspection(stage=2)
+    admin = UserFactory(organization=None, is_superuser=True)
+    department = department_user(departments["lightning_protection"])
+
+    everything = _client(admin).get(f"/api/v1/cases/{inspection.case_id}/timeline/")
+    own = _client(department).get(f"/api/v1/cases/{inspection.case_id}/timeline/")
+
+    assert everything.status_code == 200
+    assert sorted(row["type"] for row in everything.json()["results"]) == [
+        "inspection",
+        "inspection_item",
+        "inspection_item",
+        "inspection_item",
+    ]
+    assert sorted(row["type"] for row in own.json()["results"]) == ["inspection", "inspection_item"]
