@@ -166,6 +166,8 @@ STANDARD_DAYS_STATE_OWNED = env_int("STANDARD_DAYS_STATE_OWNED", 210)
 
 # Sync limits.
 SYNC_MAX_OPERATIONS = env_int("SYNC_MAX_OPERATIONS", 500)
+# Pushed operations commit in chunks of this many (each in its own savepoint).
+SYNC_COMMIT_EVERY = env_int("SYNC_COMMIT_EVERY", 50)
 SYNC_MAX_BODY_BYTES = env_int("SYNC_MAX_BODY_BYTES", 20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = SYNC_MAX_BODY_BYTES
 

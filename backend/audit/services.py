@@ -39,6 +39,16 @@ def entry_hash(*, prev_hash: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical_json(payload)).encode()).hexdigest()
 
 
+def audit_lock() -> None:
+    """Take the chain's lock for the rest of the transaction.
+
+    Record services take it before any row lock, so every writer acquires locks in the same
+    order (chain, then rows) and two writers can never deadlock on each other.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
+
+
 def audit_append(
     *,
     action: str,
@@ -54,8 +64,7 @@ def audit_append(
 ) -> AuditEntry:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_append must run inside the transaction that makes the change")
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
+    audit_lock()
     last = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
     # Round-trip before/after through JSON so the hash is computed over what is stored.
     entry = AuditEntry(

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.audit.services import audit_lock
 from backend.common.errors import ApplicationError, NotFound, ValidationFailed
 from backend.common.records import FieldRecord
 from backend.sync.models import ConflictResolution, ConflictStatus, SyncConflict
@@ -83,10 +84,20 @@ class PushView(APIView):
             )
         device_id, operations = check_push_body(request.data, settings.SYNC_MAX_OPERATIONS)
         device_id = device_id or device_id_of(request)
-        receipts = [
-            with_missing_attachments(push_operation(raw=raw, request=request, device_id=device_id))
-            for raw in operations
-        ]
+        receipts = []
+        # Operations commit in chunks, each operation in its own savepoint: one bad operation never
+        # undoes another, and a crash loses at most the uncommitted chunk, whose receipts the device
+        # never saw, so its retry applies them once. Committing every operation alone would cap the
+        # whole server at one operation per commit latency (the audit chain serialises writers).
+        chunk = settings.SYNC_COMMIT_EVERY
+        for start in range(0, len(operations), chunk):
+            with transaction.atomic():
+                audit_lock()
+                bodies = [
+                    push_operation(raw=raw, request=request, device_id=device_id)
+                    for raw in operations[start : start + chunk]
+                ]
+            receipts.extend(with_missing_attachments(body) for body in bodies)
         return Response({"receipts": receipts})
 
 
