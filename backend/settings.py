@@ -198,6 +198,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
+    # Reverse proxies in front of the app: only then is X-Forwarded-For trusted (login throttling).
+    "NUM_PROXIES": env_int("DJANGO_NUM_PROXIES", 0),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
