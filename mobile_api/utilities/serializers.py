@@ -185,4 +185,4 @@ class NearbyQuerySerializer(serializers.Serializer):
     radius_m = serializers.FloatField(min_value=0.001, max_value=50_000, help_text="At most 50 000 m.")
     utility_type = serializers.ChoiceField(choices=UtilityType.choices, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
-    offset = serializers.IntegerField(min_value=0, max_value=1_000_000, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=9_000, default=0, help_text="offset + limit ≤ 10 000.")

@@ -14,6 +14,7 @@ from backend.common.geometry import GCJ02, gcj02_to_wgs84
 from backend.utilities.selectors import (
     utility_applications_visible_to,
     utility_points_nearby,
+    utility_points_nearby_count,
     utility_points_visible_to,
     utility_requests_visible_to,
 )
@@ -178,17 +179,14 @@ class UtilityPointViewSet(FieldRecordViewSet):
         lon, lat = params["lon"], params["lat"]
         if request_coord_system(request) == GCJ02:
             lon, lat = gcj02_to_wgs84(lon, lat)
-        queryset = utility_points_nearby(
-            user=request.user,
-            point=Point(lon, lat, srid=4326),
-            radius_m=params["radius_m"],
-            utility_type=params.get("utility_type"),
-        )
+        point = Point(lon, lat, srid=4326)
         offset, limit = params["offset"], params["limit"]
-        count = queryset.count()
-        # The KNN operator orders on the sphere; distance_m is on the spheroid: re-sort the page
-        # so the published order is exactly ascending distance_m.
-        page = sorted(queryset[offset : offset + limit], key=lambda point: (point.distance_m, str(point.pk)))
+        common = {"user": request.user, "point": point, "radius_m": params["radius_m"]}
+        common["utility_type"] = params.get("utility_type")
+        page = list(utility_points_nearby(**common, limit=limit, offset=offset))
+        # A short page is the last one: its count is known without counting the radius.
+        is_last_page = len(page) < limit and (page or offset == 0)
+        count = offset + len(page) if is_last_page else utility_points_nearby_count(**common)
         return Response(
             {
                 "count": count,
