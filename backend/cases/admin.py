@@ -2,6 +2,7 @@ import datetime as dt
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.gis.admin import GISModelAdmin
 from django.core.exceptions import ValidationError
 
 from backend.cases.codes import credit_code_problem, project_code_problem, region_code_of
@@ -38,7 +39,7 @@ class ProjectAdminForm(forms.ModelForm):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(GISModelAdmin):
     form = ProjectAdminForm
     list_display = ["code", "name", "builder", "investment_type", "category", "priority", "is_simple_low_risk"]
     list_filter = ["investment_type", "category", "priority", "is_simple_low_risk"]

@@ -420,6 +420,10 @@ def _upsert_item(*, case: ApprovalCase, data: dict[str, Any], index: int) -> App
         if accepted is not None:
             item.accepted_at = accepted.occurred_at
             item.save(update_fields=["accepted_at", "updated_at"])
+    if item.status in CLOCK_STOPPING_STATUSES and item.completed_at is None:
+        # The clock stops when the approval system reports the closing status.
+        item.completed_at = item.status_events.filter(status=item.status).last().occurred_at
+        item.save(update_fields=["completed_at", "updated_at"])
     for material in data.get("materials") or []:
         _upsert_material(item=item, data=material)
     return item
