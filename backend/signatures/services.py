@@ -16,7 +16,10 @@ Slots (the department a signature fills; one valid signature per slot, a second 
   the survey must be `submitted` (or already `signed`, for a late optional signer);
 - inspection: each item's department (required); every item must have its final result;
 - any other record type: any organisation, nothing is locked automatically.
-When the last required slot of a survey or an inspection is filled, the record app's
+Signatures given before a change to a not yet locked record (a survey stays editable until its
+last required signer signed) are voided (reason `record_changed`, audited) when the next person
+signs, so their departments sign again. When the last required slot of a survey or an inspection
+is filled, the record app's
 mark-signed service locks it (`survey_mark_signed`, `inspection_mark_signed`), in the same
 transaction as the signature.
 
@@ -484,6 +487,8 @@ def _create(
     # follows the last signature see one state.
     current = record_lock_for_update(record)
     _check_ready(record_type=record_type, record=current)
+    content_hash = record_content_hash(record_type=record_type, record=current)
+    _void_stale(record_type=record_type, record=current, content_hash=content_hash, by=by, device_id=device_id)
     allowed, _required = signer_slots(record_type=record_type, record=current)
     department = signer["department"]
     if allowed is not None and department.pk not in allowed:
@@ -509,7 +514,7 @@ def _create(
         "location": location,
         "image": blob,
         "strokes": strokes,
-        "content_hash": record_content_hash(record_type=record_type, record=current),
+        "content_hash": content_hash,
         "key_id": key.key_id,
         "status": SignatureStatus.VALID,
     }
@@ -528,6 +533,24 @@ def _create(
             record_type=record_type, record=record_lock_for_update(current), by=by, device_id=device_id
         )
     return signature, created
+
+
+def _void_stale(*, record_type: str, record: FieldRecord, content_hash: str, by: Any, device_id: str) -> None:
+    """Signatures given before the record changed (it is locked only once every required signer
+    signed, and may change in between) no longer cover it: void them, so their departments sign
+    the record as it is now; never let one locked record carry signatures of different content."""
+    stale = signatures_of_record(record_type=record_type, record_id=record.pk, valid_only=True).exclude(
+        content_hash=content_hash
+    )
+    now = timezone.now()
+    for signature in stale.select_for_update(of=("self",)):
+        record_update(
+            instance=signature,
+            changes={"status": SignatureStatus.VOIDED, "voided_at": now, "void_reason": "record_changed"},
+            by=by,
+            device_id=device_id,
+            action="void",
+        )
 
 
 def signature_update(

@@ -252,3 +252,22 @@ def test_void_for_record_voids_and_audits():
     assert Inspection.objects.get(pk=inspection.pk).is_locked is False
     # Slots are free again: the departments may sign the reopened (and re-resulted) record.
     assert signatures_void_for_record(record=inspection, reason="again") == 0
+
+
+def test_change_between_signatures_voids_the_earlier_ones_before_locking():
+    survey, (first, second), _ = submitted_survey(attending=2, absent=0)
+    early = sign("survey", survey, official_of(first), seed=1)
+    survey_services.survey_update(
+        instance=Survey.objects.get(pk=survey.pk), changes={"minutes": "纪要：补充意见。"}, by=official_of(first)
+    )
+    sign("survey", survey, official_of(second), seed=2)
+    early.refresh_from_db()
+    assert (early.status, early.void_reason) == ("voided", "record_changed")
+    stored = Survey.objects.get(pk=survey.pk)
+    # The first department's slot is open again: the survey waits for it.
+    assert (stored.status, stored.is_locked) == ("submitted", False)
+    again = sign("survey", survey, official_of(first), seed=3)
+    assert Survey.objects.get(pk=survey.pk).is_locked is True
+    valid = Signature.objects.filter(record_id=survey.pk, status="valid")
+    assert {s.content_hash for s in valid} == {again.content_hash}
+    assert AuditEntry.objects.filter(record_type="signature", record_id=early.pk, action="void").count() == 1
