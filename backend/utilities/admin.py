@@ -66,12 +66,22 @@ class UtilityPointAdminForm(forms.ModelForm):
         model = UtilityPoint
         fields = POINT_ADMIN_CREATE_FIELDS
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "company" in self.fields:
+            # Empty: the request's company or the company serving the type in the region.
+            self.fields["company"].required = False
+        if "attributes" in self.fields:
+            self.fields["attributes"].required = False
+
     def clean(self):
         cleaned = super().clean()
         utility_type = cleaned.get("utility_type") or (self.instance.utility_type if self.instance.pk else None)
         if utility_type and "attributes" in cleaned:
             try:
-                cleaned["attributes"] = validate_attributes(utility_type=utility_type, attributes=cleaned["attributes"])
+                cleaned["attributes"] = validate_attributes(
+                    utility_type=utility_type, attributes=cleaned["attributes"] or {}
+                )
             except ApplicationError as error:
                 self.add_error("attributes", "; ".join(f"{k}: {' '.join(v)}" for k, v in (error.errors or {}).items()))
         if not self.instance.pk and utility_type and cleaned.get("case") and cleaned.get("request") is None:
