@@ -148,7 +148,12 @@ PHOTO_MAX_PIXELS = env_int("PHOTO_MAX_PIXELS", 64_000_000)
 PHOTO_SITE_TOLERANCE_M = env_float("PHOTO_SITE_TOLERANCE_M", 50.0)
 # Ed25519 private key (PEM or raw 32-byte hex) and its id; rotate by changing both.
 SIGNING_KEY = env("SIGNING_KEY")
-SIGNING_KEY_ID = env("SIGNING_KEY_ID", "dev-1")
+# Empty: derived from the public key ("ed25519:<16 hex of its SHA-256>").
+SIGNING_KEY_ID = env("SIGNING_KEY_ID", "")
+# Rotated-out public keys still needed to verify old signatures: JSON {key_id: hex or PEM}.
+SIGNING_PUBLIC_KEYS = env("SIGNING_PUBLIC_KEYS", "{}")
+SIGNATURE_IMAGE_MAX_BYTES = env_int("SIGNATURE_IMAGE_MAX_BYTES", 1024 * 1024)
+REPORT_FONT_PATH = env("REPORT_FONT_PATH", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 
 # Device tokens and login throttling.

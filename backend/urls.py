@@ -13,6 +13,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # Public: the QR code on a printed acceptance opinion points here; no login.
+    path("verify/", include("mobile_api.signatures.public_urls")),
     path("", include("gis_layers.urls")),
 ]
 
