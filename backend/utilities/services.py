@@ -24,7 +24,6 @@ from backend.common.errors import (
     ValidationFailed,
 )
 from backend.common.records import (
-    SYSTEM_FIELDS,
     FieldRecord,
     record_check_case_site,
     record_create,
@@ -79,6 +78,11 @@ def utility_can_record_points(*, user: User | None) -> bool:
 
 def _is_member_of(by: User | None, company_id: Any) -> bool:
     return by is not None and by.is_authenticated and by.organization_id == company_id
+
+
+def _check_site_live(site: Site) -> None:
+    if site.deleted_at is not None:
+        raise ValidationFailed("The site was deleted.", errors={"site": ["The site was deleted."]})
 
 
 def _check_case_visible(*, case: ApprovalCase, by: User | None) -> None:
@@ -265,6 +269,7 @@ def utility_request_create(
     if not utility_can_apply(user=by):
         raise PermissionDenied("Only applicants, officials and the vehicle team make utility requests.")
     _check_case_visible(case=case, by=by)
+    _check_site_live(site)
     record_check_case_site(case=case, site=site)
     demand = validate_demand(utility_type=utility_type, demand=demand)
     company = utility_company_for(utility_type=utility_type, case=case, named=company)
@@ -431,6 +436,7 @@ def utility_application_create(
     if not utility_can_apply(user=by):
         raise PermissionDenied("Only applicants, officials and the vehicle team make utility applications.")
     _check_case_visible(case=case, by=by)
+    _check_site_live(site)
     record_check_case_site(case=case, site=site)
     if not isinstance(demands, dict) or not demands:
         raise ValidationFailed(
@@ -709,7 +715,3 @@ def utility_point_delete(
     if instance.status == UtilityPointStatus.CONNECTED:
         raise Conflict("A connected access point cannot be deleted.", code="point_connected")
     return record_delete(instance=instance, by=by, device_id=device_id, expected_version=expected_version)
-
-
-# Names the records core refuses; exported so API layers can mark the same fields read-only.
-READ_ONLY_FIELDS = SYSTEM_FIELDS | {"status", "company"}

@@ -80,11 +80,13 @@ class UtilityRequestViewSet(FieldRecordViewSet):
     selector = staticmethod(utility_requests_visible_to)
     create_service = staticmethod(utility_request_create)
     update_service = staticmethod(utility_request_update)
+    # Sync push deletes through this too (mobile_api.sync.push looks for `delete_service`).
+    delete_service = staticmethod(utility_request_delete)
     filterset_class = UtilityRequestFilter
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
         instance = self.get_object()
-        utility_request_delete(
+        type(self).delete_service(
             instance=instance,
             by=request.user,
             device_id=device_id_of(request),
@@ -132,11 +134,12 @@ class UtilityPointViewSet(FieldRecordViewSet):
     selector = staticmethod(utility_points_visible_to)
     create_service = staticmethod(utility_point_create)
     update_service = staticmethod(utility_point_update)
+    delete_service = staticmethod(utility_point_delete)
     filterset_class = UtilityPointFilter
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
         instance = self.get_object()
-        utility_point_delete(
+        type(self).delete_service(
             instance=instance,
             by=request.user,
             device_id=device_id_of(request),
