@@ -107,7 +107,8 @@ DATABASES = {
         engine="django.contrib.gis.db.backends.postgis",
     )
 }
-DATABASES["default"]["OPTIONS"] = {"connect_timeout": 10}
+# JIT compilation costs seconds on the planner's misjudged spatial plans and saves nothing here.
+DATABASES["default"]["OPTIONS"] = {"connect_timeout": 10, "options": env("DATABASE_OPTIONS", "-c jit=off")}
 # Parallel developers and CI runs may share one server: let each pick its test database.
 if env("TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME")}
@@ -118,6 +119,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# The test suite creates hundreds of users; PBKDF2's deliberate slowness buys nothing there.
+if env_bool("DJANGO_TEST_FAST_PASSWORD_HASHER", False):
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 LANGUAGE_CODE = "zh-hans"
 TIME_ZONE = env("DJANGO_TIME_ZONE", "Asia/Shanghai")

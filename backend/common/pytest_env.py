@@ -3,3 +3,4 @@
 import os
 
 os.environ.setdefault("DJANGO_DEVELOPMENT", "1")
+os.environ.setdefault("DJANGO_TEST_FAST_PASSWORD_HASHER", "1")
