@@ -347,8 +347,10 @@ def test_derivatives_are_jpegs_without_exif(user, site, settings):
     assert photo_make_derivatives(photo=photo).thumbnail_id == photo.thumbnail_id
 
 
-def test_derivatives_are_queued_on_commit(user, site, django_capture_on_commit_callbacks):
+def test_derivatives_are_queued_on_commit(user, site, settings, django_capture_on_commit_callbacks):
     from procrastinate.contrib.django.models import ProcrastinateJob
+
+    settings.PHOTO_DERIVATIVES_INLINE = False
 
     with django_capture_on_commit_callbacks(execute=True):
         photo, _ = _create(user, site, jpeg_bytes())
