@@ -17,7 +17,8 @@ def env(name: str, default: str = "") -> str:
 
 
 def env_bool(name: str, default: bool = False) -> bool:
-    return env(name, "1" if default else "0").strip().lower() in {"1", "true", "yes", "on"}
+    value = env(name).strip().lower()
+    return default if not value else value in {"1", "true", "yes", "on"}
 
 
 def env_int(name: str, default: int) -> int:
@@ -150,6 +151,11 @@ BLOB_URL_EXPIRY_SECONDS = env_int("BLOB_URL_EXPIRY_SECONDS", 300)
 S3_CONNECT_TIMEOUT = env_int("S3_CONNECT_TIMEOUT", 5)
 S3_READ_TIMEOUT = env_int("S3_READ_TIMEOUT", 60)
 PHOTO_MAX_PIXELS = env_int("PHOTO_MAX_PIXELS", 64_000_000)
+PHOTO_MAX_BYTES = env_int("PHOTO_MAX_BYTES", 50 * 1024 * 1024)
+# Bytes allowed after an image's end marker (phones append small trailers; polyglots are longer).
+PHOTO_MAX_TRAILING_BYTES = env_int("PHOTO_MAX_TRAILING_BYTES", 4096)
+# Make thumbnails on commit instead of queueing them for the worker (on in development).
+PHOTO_DERIVATIVES_INLINE = env_bool("PHOTO_DERIVATIVES_INLINE", DEVELOPMENT)
 PHOTO_SITE_TOLERANCE_M = env_float("PHOTO_SITE_TOLERANCE_M", 50.0)
 # Ed25519 private key (PEM or raw 32-byte hex) and its id; rotate by changing both.
 SIGNING_KEY = env("SIGNING_KEY")
@@ -228,6 +234,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    # procrastinate announces every task registration at INFO on each command.
+    "loggers": {"procrastinate": {"level": "WARNING"}},
 }
 
 SECURE_CONTENT_TYPE_NOSNIFF = True

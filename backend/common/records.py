@@ -82,6 +82,8 @@ class FieldRecord(models.Model):
     class Meta:
         abstract = True
         base_manager_name = "all_objects"
+        # Related managers (inspection.items, survey.participants …) must skip tombstones.
+        default_manager_name = "objects"
 
 
 # --- registry --------------------------------------------------------------------------

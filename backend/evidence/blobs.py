@@ -60,10 +60,15 @@ def _check_expected(sha256: str, expected_sha256: str | None) -> None:
 @transaction.atomic
 def blob_register(*, sha256: str, size: int, content_type: str, storage: str) -> Blob:
     """The Blob row for bytes already in the store (the first registration wins)."""
-    blob, _ = Blob.objects.get_or_create(
+    blob, created = Blob.objects.get_or_create(
         sha256=sha256,
         defaults={"size": size, "content_type": normalize_content_type(content_type), "storage": storage},
     )
+    if created:
+        # Records whose manifests were waiting for these bytes become complete now.
+        from backend.sync.services import sync_attachments_arrived  # sync imports evidence: import late
+
+        sync_attachments_arrived(sha256=sha256)
     return blob
 
 

@@ -290,8 +290,11 @@ class SyncClient:
                 return applied
 
     def sync(self) -> dict[str, Any]:
-        pushed = self.push()
+        # Files first: a photo or signature operation needs its image on the server; then the
+        # push; then whatever the receipts still report missing; then the pull.
         uploaded = self.upload()
+        pushed = self.push()
+        uploaded += self.upload()
         pulled = self.pull()
         return {"pushed": pushed, "uploaded": uploaded, "pulled": pulled}
 
