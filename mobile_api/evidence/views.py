@@ -12,12 +12,10 @@ import django_filters
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import FileResponse, HttpResponseRedirect
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
-from rest_framework.response import Response
 
 from backend.common.errors import NotFound
 from backend.common.records import payload_digest
@@ -35,7 +33,7 @@ from backend.evidence.photos import (
 )
 from backend.evidence.storage import blob_key, blob_store
 from mobile_api.evidence.serializers import PhotoSerializer
-from mobile_api.records.views import X_COORD_SYSTEM, FieldRecordViewSet, device_id_of
+from mobile_api.records.views import X_COORD_SYSTEM, FieldRecordViewSet
 
 # Multipart overhead allowed on top of the file itself.
 FORM_OVERHEAD_BYTES = 64 * 1024
@@ -70,7 +68,32 @@ class PhotoFilter(django_filters.FilterSet):
         fields = ["record_type", "record_id", "case"]
 
 
-class PhotoViewSet(FieldRecordViewSet):
+class FileRecordViewSet(FieldRecordViewSet):
+    """A record created with a file (multipart) or by the SHA-256 of one already uploaded.
+
+    The file counts by its SHA-256, so a multipart retry and the same file sent by hash are
+    the same content for client-id replays.
+    """
+
+    file_field = "file"
+    file_hash_key = "sha256"
+
+    def create_digest(self, request: Request, validated: dict) -> str:
+        fields = {key: request.data.get(key) for key in request.data if key != self.file_field}
+        file = validated.get(self.file_field)
+        if file is not None:
+            with local_file(file) as path:
+                fields[self.file_hash_key] = file_sha256(path)
+        return payload_digest(fields)
+
+
+@extend_schema_view(
+    create=extend_schema(
+        request={"multipart/form-data": PhotoSerializer, "application/json": PhotoSerializer},
+        parameters=[X_COORD_SYSTEM],
+    )
+)
+class PhotoViewSet(FileRecordViewSet):
     """Photos of field records: visible exactly when their record is. `urls.thumbnail` and
     `urls.preview` are null until the background job has made them (`processing_status`)."""
 
@@ -89,38 +112,6 @@ class PhotoViewSet(FieldRecordViewSet):
 
     def get_queryset(self):
         return super().get_queryset().order_by("created_at", "id")
-
-    @extend_schema(
-        request={"multipart/form-data": PhotoSerializer, "application/json": PhotoSerializer},
-        parameters=[X_COORD_SYSTEM],
-    )
-    def create(self, request: Request, *args, **kwargs) -> Response:
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        record_id = data.pop("id", None)
-        instance, created = photo_create(
-            by=request.user,
-            device_id=device_id_of(request),
-            record_id=record_id,
-            digest=self._digest(request, data.get("file")),
-            **data,
-        )
-        response = Response(
-            self.get_serializer(instance).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
-        response["ETag"] = f'"{instance.version}"'
-        return response
-
-    @staticmethod
-    def _digest(request: Request, file) -> str:
-        """The client's create payload; a file counts by its SHA-256, so a multipart retry and
-        the same photo sent by sha256 are the same content."""
-        fields = {key: request.data.get(key) for key in request.data if key != "file"}
-        if file is not None:
-            with local_file(file) as path:
-                fields["sha256"] = file_sha256(path)
-        return payload_digest(fields)
 
     def _serve(self, blob: Blob | None, *, content_type: str, filename: str):
         if blob is None:

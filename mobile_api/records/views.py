@@ -90,6 +90,10 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
     def get_queryset(self):
         return type(self).selector(user=self.request.user)
 
+    def create_digest(self, request: Request, validated: dict) -> str:
+        """What makes two creates with one client id "the same content" (a replay, not a 409)."""
+        return payload_digest(request.data if isinstance(request.data, dict) else {})
+
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
         instance = self.get_object()
         response = Response(self.get_serializer(instance).data)
@@ -106,7 +110,7 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
             by=request.user,
             device_id=device_id_of(request),
             record_id=record_id,
-            digest=payload_digest(request.data if isinstance(request.data, dict) else {}),
+            digest=self.create_digest(request, data),
             **data,
         )
         response = Response(

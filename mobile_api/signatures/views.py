@@ -9,8 +9,8 @@ from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -22,9 +22,7 @@ from rest_framework.views import APIView
 from backend.acceptance.report import inspection_report_pdf
 from backend.acceptance.selectors import inspections_visible_to
 from backend.common.errors import NotFound
-from backend.common.records import payload_digest
 from backend.evidence.blobs import blob_local_path, blob_presigned_url
-from backend.evidence.photos import file_sha256, local_file
 from backend.evidence.storage import blob_key, blob_store
 from backend.signatures.models import Signature
 from backend.signatures.selectors import signatures_visible_to
@@ -36,7 +34,8 @@ from backend.signatures.services import (
     signature_update,
     signature_verify,
 )
-from mobile_api.records.views import X_COORD_SYSTEM, FieldRecordViewSet, device_id_of
+from mobile_api.evidence.views import FileRecordViewSet
+from mobile_api.records.views import X_COORD_SYSTEM
 from mobile_api.signatures.serializers import SignatureSerializer
 
 FORM_OVERHEAD_BYTES = 64 * 1024
@@ -89,7 +88,13 @@ VerifySerializer = inline_serializer(
 )
 
 
-class SignatureViewSet(FieldRecordViewSet):
+@extend_schema_view(
+    create=extend_schema(
+        request={"multipart/form-data": SignatureSerializer, "application/json": SignatureSerializer},
+        parameters=[X_COORD_SYSTEM],
+    )
+)
+class SignatureViewSet(FileRecordViewSet):
     """Signatures of field records, visible exactly when their record is. Never changed or
     deleted: reopening the signed record voids them (`status` `voided`)."""
 
@@ -100,6 +105,8 @@ class SignatureViewSet(FieldRecordViewSet):
     delete_service = staticmethod(signature_delete)
     filterset_class = SignatureFilter
     parser_classes = [JSONParser, MultiPartParser]
+    file_field = "image"
+    file_hash_key = "image_sha256"
     http_method_names = ["get", "post", "head", "options"]
 
     def initialize_request(self, request, *args, **kwargs):
@@ -109,37 +116,6 @@ class SignatureViewSet(FieldRecordViewSet):
 
     def get_queryset(self):
         return super().get_queryset().order_by("signed_at", "id")
-
-    @extend_schema(
-        request={"multipart/form-data": SignatureSerializer, "application/json": SignatureSerializer},
-        parameters=[X_COORD_SYSTEM],
-    )
-    def create(self, request: Request, *args, **kwargs) -> Response:
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        record_id = data.pop("id", None)
-        instance, created = signature_create(
-            by=request.user,
-            device_id=device_id_of(request),
-            record_id=record_id,
-            digest=self._digest(request, data.get("image")),
-            **data,
-        )
-        response = Response(
-            self.get_serializer(instance).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
-        response["ETag"] = f'"{instance.version}"'
-        return response
-
-    @staticmethod
-    def _digest(request: Request, file) -> str:
-        """A file counts by its SHA-256, so a multipart retry and the same image by sha256 match."""
-        fields = {key: request.data.get(key) for key in request.data if key != "image"}
-        if file is not None:
-            with local_file(file) as path:
-                fields["image_sha256"] = file_sha256(path)
-        return payload_digest(fields)
 
     def reopen(self, request: Request, pk: str | None = None) -> Response:  # not an action here
         raise MethodNotAllowed("POST")
