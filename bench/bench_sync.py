@@ -49,13 +49,14 @@ def recreate_database(keep: bool) -> None:
     server.close()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bench.bench_sync [--ops N ...]` passes options; the bench runner passes none."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--ops", type=int, default=10_000)
     parser.add_argument("--pull", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--keep", action="store_true", help="reuse the bench database as it is")
-    args = parser.parse_args()
+    args = parser.parse_args(argv if argv is not None else [])
 
     recreate_database(args.keep)
     import django
@@ -378,4 +379,6 @@ def run(args) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])

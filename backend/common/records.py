@@ -366,6 +366,18 @@ def record_lock(
     return current
 
 
+def record_check_can_reopen(*, user: Any) -> None:
+    """`user=None` is the system itself (commands, other services); people need the office."""
+    from backend.accounts.models import OrganizationKind
+
+    if user is None:
+        return
+    if not getattr(user, "is_authenticated", False) or not (
+        user.is_administrator or user.organization_kind == OrganizationKind.APPROVAL_DEPARTMENT
+    ):
+        raise PermissionDenied("Only approval officials and administrators may reopen a signed record.")
+
+
 @transaction.atomic
 def record_reopen(
     *,
@@ -376,7 +388,12 @@ def record_reopen(
     changes: dict | None = None,
     on_reopen: Callable[[FieldRecord], None] | None = None,
 ) -> FieldRecord:
-    """Unlock a signed record. `on_reopen` voids its signatures (the evidence app passes it)."""
+    """Unlock a signed record. `on_reopen` voids its signatures (the signatures app passes it).
+
+    Only approval officials and administrators may reopen: a signed record is the departments'
+    joint word, and undoing it is theirs to decide.
+    """
+    record_check_can_reopen(user=by)
     if not reason or not reason.strip():
         raise ValidationFailed(
             "A reason is required to reopen.", code="reason_required", errors={"reason": ["Required."]}

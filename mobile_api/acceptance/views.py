@@ -44,7 +44,7 @@ from backend.acceptance.services import (
     rectification_update,
 )
 from backend.common.errors import Conflict
-from backend.common.records import payload_digest
+from backend.common.records import payload_digest, record_check_can_reopen
 from mobile_api.acceptance.serializers import (
     CatalogueItemSerializer,
     InspectionItemSerializer,
@@ -189,7 +189,7 @@ class InspectionViewSet(FieldRecordViewSet):
     def reopen(self, request: Request, pk: str | None = None) -> Response:
         """Unlock a signed inspection with its items and rectifications; signatures are voided."""
         instance = self.get_object()
-        self.check_reopen_permission(instance)
+        record_check_can_reopen(user=request.user)  # before any other answer: 403, not 400
         reopened = inspection_reopen(
             inspection=instance,
             by=request.user,

@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backend.common.errors import ApplicationError, VersionMismatch
-from backend.common.records import FieldRecord, payload_digest, record_delete, record_reopen
+from backend.common.records import FieldRecord, payload_digest, record_check_can_reopen, record_delete, record_reopen
 from mobile_api.records.idempotency import idempotent
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
@@ -166,7 +166,7 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
     def reopen(self, request: Request, pk: str | None = None) -> Response:
         """Unlock a signed record; its signatures are voided. Audited with the reason."""
         instance = self.get_object()
-        self.check_reopen_permission(instance)
+        record_check_can_reopen(user=request.user)  # before any other answer: 403, not 400
         reason = str(request.data.get("reason", "")) if isinstance(request.data, dict) else ""
         if type(self).reopen_service is not None:
             reopened = type(self).reopen_service(
@@ -188,16 +188,6 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
         response = Response(self.get_serializer(reopened).data)
         response["ETag"] = f'"{reopened.version}"'
         return response
-
-    def check_reopen_permission(self, instance: FieldRecord) -> None:
-        """Only officials and administrators reopen signed records."""
-        from backend.accounts.models import OrganizationKind
-
-        user = self.request.user
-        if not (user.is_administrator or user.organization_kind == OrganizationKind.APPROVAL_DEPARTMENT):
-            from backend.common.errors import PermissionDenied
-
-            raise PermissionDenied("Only approval officials and administrators may reopen a signed record.")
 
 
 def _reopen_hook() -> Callable[[FieldRecord], None] | None:
