@@ -226,6 +226,23 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status` or `stage`: give each choice set its own schema name.
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStageEnum": "backend.cases.models.Stage",
+        "AcceptanceStageEnum": "backend.acceptance.models.AcceptanceStage",
+        "BlztStatusEnum": "backend.cases.models.Blzt",
+        "SurveyStatusEnum": "backend.surveys.models.SurveyStatus",
+        "FindingStatusEnum": "backend.surveys.models.FindingStatus",
+        "UtilityRequestStatusEnum": "backend.utilities.models.UtilityRequestStatus",
+        "UtilityPointStatusEnum": "backend.utilities.models.UtilityPointStatus",
+        "InspectionStatusEnum": "backend.acceptance.models.InspectionStatus",
+        "RectificationStatusEnum": "backend.acceptance.models.RectificationStatus",
+        "VisitStatusEnum": "backend.visits.models.VisitStatus",
+        "SignatureStatusEnum": "backend.signatures.models.SignatureStatus",
+        "UploadStatusEnum": "backend.evidence.models.UploadStatus",
+        "ConflictStatusEnum": "backend.sync.models.ConflictStatus",
+        "UtilityTypeEnum": "backend.accounts.models.UtilityType",
+    },
 }
 
 

@@ -15,6 +15,9 @@ import re
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.utils.http import http_date
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -114,6 +117,24 @@ def _expires_header(upload: Upload) -> dict[str, str]:
     return {"Upload-Expires": http_date(upload.expires_at.timestamp())}
 
 
+def _header(name: str, description: str, *, required: bool = False) -> OpenApiParameter:
+    return OpenApiParameter(name, OpenApiTypes.STR, OpenApiParameter.HEADER, required=required, description=description)
+
+
+TUS_RESUMABLE = _header("Tus-Resumable", "Always 1.0.0.", required=True)
+TUS_DOC = "tus 1.0.0 (core, creation, checksum, termination, expiration): https://tus.io/protocols/resumable-upload"
+UPLOAD_STATE = inline_serializer(
+    "UploadState",
+    {
+        "id": serializers.UUIDField(),
+        "status": serializers.CharField(),
+        "length": serializers.IntegerField(),
+        "offset": serializers.IntegerField(),
+        "sha256": serializers.CharField(allow_null=True),
+    },
+)
+
+
 class TusView(APIView):
     authentication_classes = [DeviceTokenAuthentication]
     parser_classes: list = []
@@ -132,6 +153,12 @@ class TusView(APIView):
         if request.method not in {"OPTIONS", "GET"} and request.headers.get("Tus-Resumable") != TUS_VERSION:
             raise TusVersionUnsupported(f"Send Tus-Resumable: {TUS_VERSION}.")
 
+    @extend_schema(
+        summary="tus discovery: Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm",
+        description=TUS_DOC,
+        request=None,
+        responses={204: OpenApiResponse(description="Capabilities in the headers.")},
+    )
     def options(self, request, *args, **kwargs):
         response = HttpResponse(status=204)
         response["Tus-Version"] = TUS_VERSION
@@ -155,6 +182,18 @@ class TusView(APIView):
 
 
 class UploadCollectionView(TusView):
+    @extend_schema(
+        summary="tus creation: start a resumable upload",
+        description=TUS_DOC + ". Metadata: filename, content_type, sha256 (base64 values, per tus); "
+        "sha256 is required and verified when the last byte arrives.",
+        parameters=[
+            TUS_RESUMABLE,
+            _header("Upload-Length", "Total size in bytes (at most UPLOAD_MAX_SIZE, else 413).", required=True),
+            _header("Upload-Metadata", "filename, content_type, sha256 — each `key base64(value)`.", required=True),
+        ],
+        request=None,
+        responses={201: OpenApiResponse(description="Location: the upload's URL; Upload-Offset: 0; Upload-Expires.")},
+    )
     def post(self, request):
         if "Upload-Defer-Length" in request.headers:
             raise _bad_header("Upload-Defer-Length", "Not supported: send Upload-Length.")
@@ -179,6 +218,12 @@ class UploadCollectionView(TusView):
 
 
 class UploadDetailView(TusView):
+    @extend_schema(
+        summary="tus: how much has arrived (Upload-Offset)",
+        parameters=[TUS_RESUMABLE],
+        request=None,
+        responses={200: OpenApiResponse(description="Upload-Offset, Upload-Length, Upload-Expires."), 410: None},
+    )
     def head(self, request, upload_id):
         upload = upload_get(user=request.user, upload_id=upload_id)
         if upload.status == UploadStatus.FAILED or upload_is_expired(upload):
@@ -192,6 +237,7 @@ class UploadDetailView(TusView):
             response[name] = value
         return response
 
+    @extend_schema(summary="The upload's state as JSON (not part of tus)", responses=UPLOAD_STATE)
     def get(self, request, upload_id):
         """Not part of tus: the upload's state as JSON, for clients and the photo endpoint."""
         upload = upload_get(user=request.user, upload_id=upload_id)
@@ -211,6 +257,19 @@ class UploadDetailView(TusView):
             }
         )
 
+    @extend_schema(
+        summary="tus: append bytes at Upload-Offset",
+        description="Content-Type application/offset+octet-stream. A wrong offset → 409 offset_mismatch, "
+        "nothing written; a bad Upload-Checksum → 460 checksum_mismatch, the offset does not move; the last "
+        "byte checks the whole file's sha256 (460 sha256_mismatch, nothing kept).",
+        parameters=[
+            TUS_RESUMABLE,
+            _header("Upload-Offset", "Where these bytes start.", required=True),
+            _header("Upload-Checksum", "`sha1 <base64>` or `sha256 <base64>` of this chunk."),
+        ],
+        request={"application/offset+octet-stream": OpenApiTypes.BINARY},
+        responses={204: OpenApiResponse(description="Upload-Offset: the new offset.")},
+    )
     def patch(self, request, upload_id):
         content_type = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         if content_type != OFFSET_CONTENT_TYPE:
@@ -235,6 +294,12 @@ class UploadDetailView(TusView):
             response[name] = value
         return response
 
+    @extend_schema(
+        summary="tus termination: discard the upload and its bytes",
+        parameters=[TUS_RESUMABLE],
+        request=None,
+        responses={204: None},
+    )
     def delete(self, request, upload_id):
         upload_terminate(upload_id=upload_id, by=request.user)
         return HttpResponse(status=204)
