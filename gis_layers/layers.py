@@ -1,0 +1,264 @@
+"""The map layers (OGC API collections and vector tile layers) and the SQL that reads them.
+
+Every layer starts from its record type's selector (`RECORD_TYPES[name].visible_to(user=…)`),
+so a map shows exactly what REST shows the same user; the views never filter permissions.
+Features are built in PostGIS (ST_AsGeoJSON / json_build_object, ST_AsMVT): one query per
+page or tile, never one Python object per feature.
+"""
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+from django.db.models import Model
+
+from backend.common.records import RECORD_TYPES
+
+# Tile envelopes in Web Mercator reach ±85.0511°.
+WORLD_BOUNDS = [-180.0, -85.0511287798066, 180.0, 85.0511287798066]
+MAX_ZOOM = 22
+MVT_EXTENT = 4096
+MVT_BUFFER = 64
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    record_type: str
+    title: str
+    description: str
+    # Published properties: model field names (foreign keys as their attname, e.g. case_id).
+    properties: tuple[str, ...]
+    # SQL over alias `t` (the record table) and, when `join_site`, `s` (its site).
+    geometry_sql: str
+    time_sql: str
+    geometry_type: str
+    join_site: bool = False
+
+    @property
+    def model(self) -> type[Model]:
+        return RECORD_TYPES[self.record_type].model
+
+
+COMMON = ("case_id", "version", "created_at", "updated_at", "is_locked")
+
+LAYERS: dict[str, Layer] = {
+    layer.name: layer
+    for layer in [
+        Layer(
+            name="sites",
+            record_type="site",
+            title="红线地块 Sites",
+            description="Red-line boundaries of projects (polygons).",
+            properties=("project_id", "name", "address", "area_m2", *COMMON),
+            geometry_sql="t.boundary",
+            time_sql="t.created_at",
+            geometry_type="Polygon",
+        ),
+        Layer(
+            name="surveys",
+            record_type="survey",
+            title="联合踏勘 Surveys",
+            description="Joint site surveys at their meeting point; time is the scheduled time.",
+            properties=("site_id", "scheduled_at", "started_at", "ended_at", "status", "conclusion", *COMMON),
+            geometry_sql="t.location",
+            time_sql="t.scheduled_at",
+            geometry_type="Point",
+        ),
+        Layer(
+            name="findings",
+            record_type="finding",
+            title="问题清单 Findings",
+            description="Problems found on surveys.",
+            properties=(
+                "survey_id",
+                "description",
+                "responsible_department_id",
+                "due_date",
+                "status",
+                "resolved_at",
+                *COMMON,
+            ),
+            geometry_sql="t.location",
+            time_sql="t.created_at",
+            geometry_type="Point",
+        ),
+        Layer(
+            name="utility_points",
+            record_type="utility_point",
+            title="接入点 Utility access points",
+            description="Utility connection points (water, power, gas, heat, telecom …).",
+            properties=("utility_type", "company_id", "request_id", "name", "status", "note", *COMMON),
+            geometry_sql="t.location",
+            time_sql="t.created_at",
+            geometry_type="Point",
+        ),
+        Layer(
+            name="inspections",
+            record_type="inspection",
+            title="联合验收 Inspections",
+            description="Joint acceptance inspections at their location, else a point on their site's red line; "
+            "time is the scheduled time, else the creation time.",
+            properties=("site_id", "stage", "status", "scheduled_at", "remarks", *COMMON),
+            geometry_sql="COALESCE(t.location, ST_PointOnSurface(s.boundary))",
+            time_sql="COALESCE(t.scheduled_at, t.created_at)",
+            geometry_type="Point",
+            join_site=True,
+        ),
+        Layer(
+            name="photos",
+            record_type="photo",
+            title="照片 Photos",
+            description="Geotagged photos; time is when taken, else when stored.",
+            properties=(
+                "record_type",
+                "record_id",
+                "width",
+                "height",
+                "taken_at",
+                "heading",
+                "location_source",
+                "within_site",
+                "distance_to_site_m",
+                *COMMON,
+            ),
+            geometry_sql="t.location",
+            time_sql="COALESCE(t.taken_at, t.created_at)",
+            geometry_type="Point",
+        ),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Query:
+    """A layer's features visible to a user, narrowed by bbox and time."""
+
+    layer: Layer
+    user: Any
+    bbox: tuple[float, float, float, float] | None = None
+    # (start, end), either may be None (open); equal for an instant.
+    interval: tuple[dt.datetime | None, dt.datetime | None] | None = None
+    feature_id: uuid.UUID | None = None
+
+    def features_cte(
+        self, columns: str, *, extra_where: str | None = None, extra_params: tuple = ()
+    ) -> tuple[str, list[Any]]:
+        """`SELECT <columns> FROM <table> t … WHERE <scoped and filtered>` and its params.
+
+        `columns` must not hold placeholders; `extra_where` (with `extra_params`) comes first.
+        """
+        layer = self.layer
+        scoped = RECORD_TYPES[layer.record_type].visible_to(user=self.user).values("pk")
+        scoped_sql, scoped_params = scoped.query.sql_with_params()
+        table = connection.ops.quote_name(layer.model._meta.db_table)
+        sql = f"SELECT {columns} FROM {table} t"
+        if layer.join_site:
+            site_table = connection.ops.quote_name(RECORD_TYPES["site"].model._meta.db_table)
+            sql += f" LEFT JOIN {site_table} s ON s.id = t.site_id"
+        where = [extra_where] if extra_where else []
+        params: list[Any] = list(extra_params)
+        where.append(f"t.id IN ({scoped_sql})")
+        params.extend(scoped_params)
+        if self.feature_id is not None:
+            where.append("t.id = %s")
+            params.append(self.feature_id)
+        if self.bbox is not None:
+            where.append(f"ST_Intersects({layer.geometry_sql}, ST_MakeEnvelope(%s, %s, %s, %s, 4326))")
+            params.extend(self.bbox)
+        if self.interval is not None:
+            start, end = self.interval
+            if start is not None and start == end:
+                where.append(f"{layer.time_sql} = %s")
+                params.append(start)
+            else:
+                if start is not None:
+                    where.append(f"{layer.time_sql} >= %s")
+                    params.append(start)
+                if end is not None:
+                    where.append(f"{layer.time_sql} <= %s")
+                    params.append(end)
+        return sql + " WHERE " + " AND ".join(where), params
+
+    def _properties_sql(self) -> str:
+        fields = {f.attname: f.column for f in self.layer.model._meta.concrete_fields}
+        pairs = ", ".join(f"'{name}', t.{connection.ops.quote_name(fields[name])}" for name in self.layer.properties)
+        return f"json_build_object({pairs})"
+
+    def page(self, *, limit: int, offset: int) -> tuple[int, int, str]:
+        """(numberMatched, numberReturned, features as a JSON array text) in one query."""
+        feature = (
+            "json_build_object('type', 'Feature', 'id', t.id::text, "
+            f"'geometry', ST_AsGeoJSON({self.layer.geometry_sql}, 7)::json, "
+            f"'properties', {self._properties_sql()})"
+        )
+        inner, params = self.features_cte(f"t.id, t.created_at, {feature} AS feature")
+        sql = (
+            f"WITH f AS ({inner}), "
+            "p AS (SELECT feature FROM f ORDER BY created_at, id LIMIT %s OFFSET %s) "
+            "SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM p), "
+            "(SELECT COALESCE(json_agg(feature), '[]'::json)::text FROM p)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, limit, offset])
+            matched, returned, features = cursor.fetchone()
+        return matched, returned, features
+
+    def one(self) -> str | None:
+        feature = (
+            "json_build_object('type', 'Feature', 'id', t.id::text, "
+            f"'geometry', ST_AsGeoJSON({self.layer.geometry_sql}, 7)::json, "
+            f"'properties', {self._properties_sql()})::text"
+        )
+        sql, params = self.features_cte(feature)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        return row[0] if row else None
+
+    def extent(self) -> list[float] | None:
+        inner, params = self.features_cte(f"{self.layer.geometry_sql} AS geom")
+        sql = (
+            f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+            f"FROM (SELECT ST_Extent(geom)::geometry AS e FROM ({inner}) f) x"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None or row[0] is None:
+            return None
+        return [round(v, 7) for v in row]
+
+    def tile(self, *, z: int, x: int, y: int) -> bytes:
+        """The layer's Mapbox vector tile z/x/y (empty bytes when nothing is there)."""
+        fields = {f.attname: f.column for f in self.layer.model._meta.concrete_fields}
+        columns = ", ".join(
+            f"t.{connection.ops.quote_name(fields[name])}{'::text' if _needs_text(self.layer, name) else ''} "
+            f"AS {connection.ops.quote_name(name)}"
+            for name in self.layer.properties
+        )
+        # The tile's envelope (with the buffer) in WGS84, for the spatial index.
+        envelope = (
+            f"{self.layer.geometry_sql} && ST_Transform(ST_TileEnvelope({z:d}, {x:d}, {y:d}, "
+            f"margin => {MVT_BUFFER / MVT_EXTENT}), 4326)"
+        )
+        inner, params = self.features_cte(
+            f"t.id::text AS id, ST_AsMVTGeom(ST_Transform({self.layer.geometry_sql}, 3857), "
+            f"ST_TileEnvelope({z:d}, {x:d}, {y:d}), {MVT_EXTENT}, {MVT_BUFFER}, true) AS geom, {columns}",
+            extra_where=envelope,
+        )
+        sql = f"SELECT ST_AsMVT(m.*, %s, {MVT_EXTENT}, 'geom') FROM ({inner}) m WHERE m.geom IS NOT NULL"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [self.layer.name, *params])
+            row = cursor.fetchone()
+        return bytes(row[0]) if row and row[0] is not None else b""
+
+
+def _needs_text(layer: Layer, name: str) -> bool:
+    """ST_AsMVT takes numbers, text and booleans; uuids, dates and times go as text."""
+    field = next(f for f in layer.model._meta.concrete_fields if f.attname == name)
+    if field.is_relation:
+        return True
+    return field.get_internal_type() in {"UUIDField", "DateTimeField", "DateField"}

@@ -1,0 +1,371 @@
+"""OGC API – Features (/ogc/) and Mapbox vector tiles (/tiles/) over the field records.
+
+Authentication: HTTP Basic first (so the 401 challenge is `Basic` and QGIS/GDAL ask for a
+password), device tokens second. The landing page and conformance are public (GDAL reads the
+landing page before it sends credentials); collections, items and tiles need a login, and show
+exactly what the user's REST selectors show.
+"""
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import HttpResponse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.views import APIView
+
+from backend.common.errors import NotFound, ValidationFailed
+from gis_layers.layers import LAYERS, MAX_ZOOM, WORLD_BOUNDS, Layer, Query
+from mobile_api.authentication import BasicForGisAuthentication, DeviceTokenAuthentication
+
+GEOJSON = "application/geo+json"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+MVT = "application/vnd.mapbox-vector-tile"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+]
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+
+
+class IgnoreAccept(BaseContentNegotiation):
+    """Desktop GIS sends `Accept: application/geo+json` (and more); we answer in one format."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class GisView(APIView):
+    authentication_classes = [BasicForGisAuthentication, DeviceTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    content_negotiation_class = IgnoreAccept
+
+
+def _json(body: Any, content_type: str = "application/json", status: int = 200) -> HttpResponse:
+    return HttpResponse(json.dumps(body, ensure_ascii=False), content_type=content_type, status=status)
+
+
+def _url(request, path: str, params: dict[str, Any] | None = None) -> str:
+    url = request.build_absolute_uri(path)
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def _layer(collection_id: str) -> Layer:
+    layer = LAYERS.get(collection_id)
+    if layer is None:
+        raise NotFound(f"No collection {collection_id!r}.", code="collection_not_found")
+    return layer
+
+
+# --- query parameters ------------------------------------------------------------------
+
+
+def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
+    if raw is None:
+        return None
+    parts = raw.split(",")
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4 or any(v != v or v in (float("inf"), float("-inf")) for v in values):
+        raise ValidationFailed("bbox must be four numbers: minx,miny,maxx,maxy (WGS84).", code="invalid_bbox")
+    minx, miny, maxx, maxy = values
+    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise ValidationFailed("bbox is outside WGS84 or its miny exceeds maxy.", code="invalid_bbox")
+    if minx > maxx:
+        # Crosses the antimeridian: nothing of ours is there; keep the query simple.
+        raise ValidationFailed("bbox crossing the antimeridian is not supported.", code="invalid_bbox")
+    return minx, miny, maxx, maxy
+
+
+def parse_limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed(f"limit must be an integer from 1 to {MAX_LIMIT}.", code="invalid_limit")
+    return limit
+
+
+def parse_offset(raw: str | None) -> int:
+    if raw is None:
+        return 0
+    try:
+        offset = int(raw)
+    except ValueError:
+        offset = -1
+    if offset < 0:
+        raise ValidationFailed("offset must be a non-negative integer.", code="invalid_offset")
+    return offset
+
+
+def _instant(raw: str, *, end: bool) -> dt.datetime:
+    value = parse_datetime(raw) if "T" in raw.upper() else None
+    if value is not None:
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value, dt.UTC)
+        return value
+    day = parse_date(raw) if len(raw) == 10 else None
+    if day is None:
+        raise ValueError(raw)
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+    return start + dt.timedelta(days=1, microseconds=-1) if end else start
+
+
+def parse_datetime_param(raw: str | None) -> tuple[dt.datetime | None, dt.datetime | None] | None:
+    """RFC 3339 instant (a date means the whole day, UTC) or interval `start/end`, `..` or '' open."""
+    if raw is None:
+        return None
+    try:
+        if "/" in raw:
+            first, _, second = raw.partition("/")
+            if "/" in second:
+                raise ValueError(raw)
+            start = None if first in ("", "..") else _instant(first, end=False)
+            end = None if second in ("", "..") else _instant(second, end=True)
+            if start is None and end is None:
+                return None
+            if start is not None and end is not None and start > end:
+                raise ValueError(raw)
+            return start, end
+        if "T" in raw.upper():
+            instant = _instant(raw, end=False)
+            return instant, instant
+        return _instant(raw, end=False), _instant(raw, end=True)
+    except (ValueError, OverflowError) as error:
+        raise ValidationFailed(
+            "datetime must be an RFC 3339 date-time or an interval start/end with '..' for an open end.",
+            code="invalid_datetime",
+        ) from error
+
+
+# --- OGC API – Features ------------------------------------------------------------------
+
+ITEMS_PARAMETERS = [
+    OpenApiParameter("bbox", str, description="minx,miny,maxx,maxy in WGS84 (CRS84)."),
+    OpenApiParameter("limit", int, description=f"1–{MAX_LIMIT}, default {DEFAULT_LIMIT}."),
+    OpenApiParameter("offset", int, description="Paging; follow the `next` link."),
+    OpenApiParameter("datetime", str, description="RFC 3339 instant or interval (`start/end`, `..` open)."),
+]
+
+
+class LandingView(GisView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(tags=["ogc"], responses={200: OpenApiTypes.OBJECT}, summary="OGC API – Features landing page")
+    def get(self, request):
+        return _json(
+            {
+                "title": "Field approval map layers",
+                "description": "Sites, surveys, findings, utility points, inspections and photos the user may see.",
+                "links": [
+                    {"href": _url(request, "/ogc/"), "rel": "self", "type": "application/json", "title": "This page"},
+                    {
+                        "href": _url(request, "/api/schema/", {"format": "json"}),
+                        "rel": "service-desc",
+                        "type": OPENAPI,
+                        "title": "The API definition",
+                    },
+                    {"href": _url(request, "/api/docs/"), "rel": "service-doc", "type": "text/html"},
+                    {
+                        "href": _url(request, "/ogc/conformance"),
+                        "rel": "conformance",
+                        "type": "application/json",
+                        "title": "Conformance classes",
+                    },
+                    {
+                        "href": _url(request, "/ogc/collections"),
+                        "rel": "data",
+                        "type": "application/json",
+                        "title": "Collections",
+                    },
+                ],
+            }
+        )
+
+
+class ConformanceView(GisView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(tags=["ogc"], responses={200: OpenApiTypes.OBJECT}, summary="OGC API conformance classes")
+    def get(self, request):
+        return _json({"conformsTo": CONFORMANCE})
+
+
+def _collection(request, layer: Layer) -> dict[str, Any]:
+    base = f"/ogc/collections/{layer.name}"
+    bbox = Query(layer=layer, user=request.user).extent() or WORLD_BOUNDS
+    return {
+        "id": layer.name,
+        "title": layer.title,
+        "description": layer.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "extent": {"spatial": {"bbox": [bbox], "crs": CRS84}},
+        "links": [
+            {"href": _url(request, base), "rel": "self", "type": "application/json"},
+            {"href": _url(request, base + "/items"), "rel": "items", "type": GEOJSON, "title": layer.title},
+        ],
+    }
+
+
+class CollectionsView(GisView):
+    @extend_schema(tags=["ogc"], responses={200: OpenApiTypes.OBJECT}, summary="Feature collections")
+    def get(self, request):
+        return _json(
+            {
+                "links": [{"href": _url(request, "/ogc/collections"), "rel": "self", "type": "application/json"}],
+                "collections": [_collection(request, layer) for layer in LAYERS.values()],
+            }
+        )
+
+
+class CollectionView(GisView):
+    @extend_schema(tags=["ogc"], responses={200: OpenApiTypes.OBJECT}, summary="One feature collection")
+    def get(self, request, collection_id: str):
+        return _json(_collection(request, _layer(collection_id)))
+
+
+class ItemsView(GisView):
+    @extend_schema(
+        tags=["ogc"],
+        parameters=ITEMS_PARAMETERS,
+        responses={(200, GEOJSON): OpenApiTypes.OBJECT},
+        summary="Features of a collection (GeoJSON FeatureCollection)",
+    )
+    def get(self, request, collection_id: str):
+        layer = _layer(collection_id)
+        params = request.query_params
+        limit = parse_limit(params.get("limit"))
+        offset = parse_offset(params.get("offset"))
+        query = Query(
+            layer=layer,
+            user=request.user,
+            bbox=parse_bbox(params.get("bbox")),
+            interval=parse_datetime_param(params.get("datetime")),
+        )
+        matched, returned, features = query.page(limit=limit, offset=offset)
+        path = f"/ogc/collections/{layer.name}/items"
+        kept = {k: v for k, v in params.items() if k in ("bbox", "datetime")} | {"limit": limit}
+        links = [
+            {"href": _url(request, path, kept | {"offset": offset}), "rel": "self", "type": GEOJSON},
+            {"href": _url(request, f"/ogc/collections/{layer.name}"), "rel": "collection", "type": "application/json"},
+        ]
+        if offset + returned < matched:
+            links.append(
+                {"href": _url(request, path, kept | {"offset": offset + limit}), "rel": "next", "type": GEOJSON}
+            )
+        if offset > 0:
+            links.append(
+                {"href": _url(request, path, kept | {"offset": max(0, offset - limit)}), "rel": "prev", "type": GEOJSON}
+            )
+        rest = {
+            "numberMatched": matched,
+            "numberReturned": returned,
+            "timeStamp": timezone.now().astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            "links": links,
+        }
+        # The features arrive as JSON text from PostGIS: splice them in, do not parse them.
+        body = '{"type": "FeatureCollection", "features": ' + features + ", " + json.dumps(rest)[1:]
+        return HttpResponse(body, content_type=GEOJSON)
+
+
+class ItemView(GisView):
+    @extend_schema(tags=["ogc"], responses={(200, GEOJSON): OpenApiTypes.OBJECT}, summary="One feature")
+    def get(self, request, collection_id: str, feature_id: str):
+        layer = _layer(collection_id)
+        try:
+            pk = uuid.UUID(feature_id)
+        except ValueError:
+            pk = None
+        feature = Query(layer=layer, user=request.user, feature_id=pk).one() if pk else None
+        if feature is None:
+            raise NotFound("No such feature.", code="feature_not_found")
+        links = [
+            {"href": _url(request, f"/ogc/collections/{layer.name}/items/{pk}"), "rel": "self", "type": GEOJSON},
+            {"href": _url(request, f"/ogc/collections/{layer.name}"), "rel": "collection", "type": "application/json"},
+        ]
+        body = feature[:-1] + ', "links": ' + json.dumps(links) + "}"
+        return HttpResponse(body, content_type=GEOJSON)
+
+
+# --- vector tiles ------------------------------------------------------------------------
+
+
+class TileView(GisView):
+    @extend_schema(
+        tags=["tiles"],
+        responses={(200, MVT): OpenApiTypes.BINARY, 204: None},
+        summary="Mapbox vector tile of a layer (204 when the tile is empty)",
+    )
+    def get(self, request, layer_name: str, z: int, x: int, y: int):
+        layer = LAYERS.get(layer_name)
+        if layer is None:
+            raise NotFound(f"No layer {layer_name!r}.", code="layer_not_found")
+        if not 0 <= z <= MAX_ZOOM:
+            raise ValidationFailed(f"z must be from 0 to {MAX_ZOOM}.", code="invalid_tile")
+        if not (0 <= x < 2**z and 0 <= y < 2**z):
+            raise NotFound(f"No tile {z}/{x}/{y}: x and y must be below {2**z}.", code="tile_not_found")
+        body = Query(layer=layer, user=request.user).tile(z=z, x=x, y=y)
+        response = HttpResponse(body, content_type=MVT, status=200 if body else 204)
+        response["Cache-Control"] = "private, max-age=60"
+        return response
+
+
+class TileJsonView(GisView):
+    @extend_schema(tags=["tiles"], responses={200: OpenApiTypes.OBJECT}, summary="TileJSON 3.0.0 of a layer")
+    def get(self, request, layer_name: str):
+        layer = LAYERS.get(layer_name)
+        if layer is None:
+            raise NotFound(f"No layer {layer_name!r}.", code="layer_not_found")
+        bounds = Query(layer=layer, user=request.user).extent() or WORLD_BOUNDS
+        fields = {"id": "String"}
+        for name in layer.properties:
+            internal = next(f for f in layer.model._meta.concrete_fields if f.attname == name).get_internal_type()
+            fields[name] = (
+                "Number"
+                if internal in {"FloatField", "IntegerField", "PositiveIntegerField", "PositiveSmallIntegerField"}
+                else "Boolean"
+                if internal in {"BooleanField"}
+                else "String"
+            )
+        template = request.build_absolute_uri(f"/tiles/{layer.name}/") + "{z}/{x}/{y}.mvt"
+        return _json(
+            {
+                "tilejson": "3.0.0",
+                "name": layer.title,
+                "description": layer.description,
+                "scheme": "xyz",
+                "tiles": [template],
+                "minzoom": 0,
+                "maxzoom": MAX_ZOOM,
+                "bounds": bounds,
+                "center": [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2, 14],
+                "vector_layers": [
+                    {
+                        "id": layer.name,
+                        "description": layer.description,
+                        "minzoom": 0,
+                        "maxzoom": MAX_ZOOM,
+                        "fields": fields,
+                    }
+                ],
+            }
+        )
