@@ -45,6 +45,7 @@ from backend.common.records import (
     record_transition,
     record_update,
 )
+from backend.sync.services import sync_case_access_granted
 
 FINAL_RESULTS = frozenset({InspectionResult.PASS, InspectionResult.FILED})
 RECORDABLE_RESULTS = frozenset({InspectionResult.PASS, InspectionResult.FAIL, InspectionResult.FILED})
@@ -179,6 +180,7 @@ def _resolve_departments(
 
 
 def _assign_to_case(*, case: ApprovalCase, organizations: Sequence[Organization]) -> None:
+    sync_case_access_granted(case=case, organizations=organizations)
     case.assigned_organizations.add(*organizations)
 
 

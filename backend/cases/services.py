@@ -34,6 +34,7 @@ from backend.common.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from backend.sync.services import sync_case_access_granted
 
 PAUSE_ENDS = {Blzt.CORRECTION_START: Blzt.CORRECTION_END, Blzt.SPECIAL_PROCEDURE_START: Blzt.SPECIAL_PROCEDURE_END}
 # Closed for good: terminal results (11–13) and the closed-without-result states.
@@ -219,6 +220,7 @@ def case_assign_organizations(
     if bad:
         message = f"Builders and external systems are not assigned to cases: {', '.join(bad)}."
         raise ValidationFailed(message, errors={"assigned_organizations": [message]})
+    sync_case_access_granted(case=case, organizations=organizations)
     if replace:
         case.assigned_organizations.set(organizations)
     else:

@@ -47,6 +47,7 @@ from backend.surveys.models import (
     SurveyStatus,
 )
 from backend.surveys.selectors import survey_missing_participants
+from backend.sync.services import sync_case_access_granted
 
 SURVEY_TRANSITIONS: dict[str, set[str]] = {
     SurveyStatus.SCHEDULED: {SurveyStatus.IN_PROGRESS, SurveyStatus.CANCELLED},
@@ -115,6 +116,7 @@ def _exists(model: type, record_id: uuid.UUID | None) -> bool:
 
 def _assign_to_case(case: ApprovalCase, organization: Organization) -> None:
     """The organisation a record is addressed to must see the case (cases_visible_to)."""
+    sync_case_access_granted(case=case, organizations=[organization])
     case.assigned_organizations.add(organization)
 
 

@@ -33,6 +33,7 @@ from backend.common.records import (
     record_update,
 )
 from backend.sites.models import Site
+from backend.sync.services import sync_case_access_granted
 from backend.utilities.demand import validate_attributes, validate_demand
 from backend.utilities.models import (
     UtilityApplication,
@@ -159,6 +160,7 @@ def utility_company_for(*, utility_type: str, case: ApprovalCase, named: Organiz
 
 def _assign_company(case: ApprovalCase, company: Organization) -> None:
     # The company must see the case its records belong to (cases_visible_to reads this).
+    sync_case_access_granted(case=case, organizations=[company])
     case.assigned_organizations.add(company)
 
 

@@ -31,6 +31,7 @@ from backend.common.records import (
     record_transition,
     record_update,
 )
+from backend.sync.services import sync_case_access_granted
 from backend.visits.models import BookingChannel, Vehicle, Visit, VisitPurpose, VisitStatus
 
 TRACK_MAX_BATCH = 10_000
@@ -190,6 +191,7 @@ def visit_create(
     fields["team"] = visit_clean_team(team)
 
     def assign_team(visit: Visit) -> None:
+        sync_case_access_granted(case=case, organizations=[vehicle.team_id])
         case.assigned_organizations.add(vehicle.team_id)
 
     return record_create(
@@ -235,6 +237,7 @@ def visit_update(
     if "vehicle" in changes and changes["vehicle"] != instance.vehicle:
         _require_manager(user=by, vehicle=changes["vehicle"])
         _check_vehicle(changes["vehicle"])
+        sync_case_access_granted(case=instance.case, organizations=[changes["vehicle"].team_id])
         instance.case.assigned_organizations.add(changes["vehicle"].team_id)
     return record_update(
         instance=instance, changes=changes, by=by, device_id=device_id, expected_version=expected_version

@@ -272,20 +272,37 @@ class SyncClient:
             self.progress(f"upload {index}/{len(files)} files")
         return done
 
-    def pull(self, *, types: list[str] | None = None, limit: int = 500) -> int:
-        """Fetch every change after the stored cursor; returns how many were applied."""
+    def pull(self, *, types: list[str] | None = None, limit: int = 500, case: str | None = None) -> int:
+        """Fetch every change after the stored cursor; returns how many were applied.
+
+        A `case_access` change means the user was given a case whose older records lie before the
+        cursor: the whole case is pulled (`?case=`, from an empty cursor) before the page's cursor
+        is stored, so a crash in between repeats it. With `case`, only that case, from the start;
+        the stored cursor is neither read nor moved.
+        """
         applied = 0
+        cursor = self.store.get("cursor", "") if case is None else ""
         while True:
-            params: dict[str, Any] = {"cursor": self.store.get("cursor", ""), "limit": limit}
+            params: dict[str, Any] = {"cursor": cursor, "limit": limit}
             if types:
                 params["types"] = ",".join(types)
+            if case is not None:
+                params["case"] = case
             body = self._check(self.request("GET", "/api/v1/sync/pull", params=params), "pull")
-            with self.store.transaction():
+            records = [change for change in body["changes"] if change["type"] != "case_access"]
+            if case is None:
                 for change in body["changes"]:
+                    if change["type"] == "case_access":
+                        applied += self.pull(types=types, limit=limit, case=change["data"]["case"])
+            with self.store.transaction():
+                for change in records:
                     self.store.apply_change(change)
-                self.store.set("cursor", body["cursor"])
-            applied += len(body["changes"])
-            self.progress(f"pull {applied} changes (cursor {body['cursor']})")
+                if case is None:
+                    self.store.set("cursor", body["cursor"])
+            cursor = body["cursor"]
+            applied += len(records)
+            where = f" of case {case}" if case is not None else ""
+            self.progress(f"pull {applied} changes{where} (cursor {body['cursor']})")
             if not body["has_more"]:
                 return applied
 

@@ -9,6 +9,11 @@ later simply gets a later id, and is never skipped.
 
 Each change carries the record's current state, serialized by the type's REST serializer and
 scoped by its REST selector (with tombstones), so a record changed twice is sent once.
+
+When the caller's organisation is given a case (backend.sync.services.sync_case_access_granted),
+the case's older records lie before the device's cursor: the feed then carries a `case_access`
+change, and the device pulls that case from the start with `?case=<id>` (only that case's entries,
+read through the (case_id, id) index, same scoping).
 """
 
 import uuid
@@ -21,6 +26,7 @@ from backend.audit.models import AuditEntry
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import ValidationFailed
 from backend.sync.selectors import attachments_missing_by_record
+from backend.sync.services import CASE_ACCESS_GRANTED
 from mobile_api.sync.push import jsonable, tombstone_data
 from mobile_api.sync.registry import including_tombstones, sync_types
 
@@ -28,6 +34,7 @@ DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
 # Audit entries read per query while filling a page.
 _SCAN_CHUNK = 2000
+CASE_ACCESS = "case_access"
 
 
 def parse_cursor(raw: str | None) -> int:
@@ -63,16 +70,60 @@ def parse_types(raw: str | None) -> list[str]:
     return names
 
 
-def _entries(*, user: Any, after: int, types: list[str]):
-    qs = AuditEntry.objects.filter(id__gt=after, record_type__in=types)
+def parse_case(raw: str | None) -> uuid.UUID | None:
+    if raw in (None, ""):
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError as error:
+        raise ValidationFailed(
+            "case must be a UUID.", code="invalid_case", errors={"case": ["Expected a UUID."]}
+        ) from error
+
+
+def _entries(*, user: Any, after: int, types: list[str], case_id: uuid.UUID | None = None):
+    condition = Q(record_type__in=types)
+    organization_id = getattr(user, "organization_id", None)
+    if case_id is None and organization_id is not None:
+        # Cases given to the caller's organisation; always sent, whatever `types`, since the device
+        # would otherwise never learn of the case's older records.
+        condition |= Q(
+            action=CASE_ACCESS_GRANTED, record_type="case", after__contains={"organizations": [str(organization_id)]}
+        )
+    qs = AuditEntry.objects.filter(condition, id__gt=after)
+    if case_id is not None:
+        qs = qs.filter(case_id=case_id)
     if not user.is_administrator:
         # Only a cheap pre-filter; the type's own selector decides below.
         qs = qs.filter(Q(case_id__in=cases_visible_to(user=user).values("pk")) | Q(case_id__isnull=True))
     return qs.order_by("id")
 
 
-def pull(*, request: Request, cursor: int, limit: int, types: list[str]) -> dict[str, Any]:
+def _case_access_changes(*, user: Any, case_ids: list[uuid.UUID]) -> dict[tuple[str, uuid.UUID], dict[str, Any]]:
+    visible = cases_visible_to(user=user).filter(pk__in=case_ids).values_list("pk", flat=True)
+    return {
+        (CASE_ACCESS, case_id): {
+            "type": CASE_ACCESS,
+            "id": str(case_id),
+            "version": 0,
+            "deleted": False,
+            "data": {"case": str(case_id), "resync": True},
+            "complete": True,
+            "missing_attachments": [],
+        }
+        for case_id in visible
+    }
+
+
+def pull(
+    *, request: Request, cursor: int, limit: int, types: list[str], case_id: uuid.UUID | None = None
+) -> dict[str, Any]:
     user = request.user
+    # A pull from the start reads every entry of every case visible when its scan began: access
+    # granted before then needs no resync. Entries committed from now on are after this id.
+    granted_before_scan = 0
+    if cursor == 0 and case_id is None:
+        granted_before_scan = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
     # (type, id) → last audit id seen; dict order is re-established below by that id.
     latest: dict[tuple[str, uuid.UUID], int] = {}
     after = cursor
@@ -80,12 +131,18 @@ def pull(*, request: Request, cursor: int, limit: int, types: list[str]) -> dict
     filled = False
     while not filled:
         chunk = list(
-            _entries(user=user, after=after, types=types).values_list("id", "record_type", "record_id")[:_SCAN_CHUNK]
+            _entries(user=user, after=after, types=types, case_id=case_id).values_list(
+                "id", "record_type", "record_id"
+            )[:_SCAN_CHUNK]
         )
         if not chunk:
             break
         for entry_id, record_type, record_id in chunk:
-            key = (record_type, record_id)
+            # Only case_access_granted entries have the record type "case" here (see _entries).
+            if record_type == "case" and entry_id <= granted_before_scan:
+                after = entry_id
+                continue
+            key = (CASE_ACCESS if record_type == "case" else record_type, record_id)
             if key not in latest and len(latest) >= limit:
                 filled = True
                 break
@@ -96,13 +153,15 @@ def pull(*, request: Request, cursor: int, limit: int, types: list[str]) -> dict
     if filled:
         has_more = True
     elif latest or after > cursor:
-        has_more = _entries(user=user, after=after, types=types).exists()
+        has_more = _entries(user=user, after=after, types=types, case_id=case_id).exists()
 
     available = sync_types()
     by_type: dict[str, list[uuid.UUID]] = {}
     for record_type, record_id in latest:
         by_type.setdefault(record_type, []).append(record_id)
     rendered: dict[tuple[str, uuid.UUID], dict[str, Any]] = {}
+    if CASE_ACCESS in by_type:
+        rendered.update(_case_access_changes(user=user, case_ids=by_type.pop(CASE_ACCESS)))
     for record_type, ids in by_type.items():
         sync_type = available[record_type]
         view = sync_type.view(request, "list")

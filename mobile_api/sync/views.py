@@ -21,7 +21,7 @@ from backend.sync.selectors import conflicts_visible_to
 from backend.sync.services import sync_attachments_reconcile, sync_conflict_resolve
 from mobile_api.exceptions import PROBLEM_RESPONSES
 from mobile_api.records.views import device_id_of
-from mobile_api.sync.pull import parse_cursor, parse_limit, parse_types, pull
+from mobile_api.sync.pull import parse_case, parse_cursor, parse_limit, parse_types, pull
 from mobile_api.sync.push import check_push_body, push_operation, with_missing_attachments
 from mobile_api.sync.registry import sync_type_get
 from mobile_api.sync.scans import MaterialScanViewSet  # noqa: F401 - registers the material_scan viewset
@@ -102,7 +102,9 @@ class PushView(APIView):
 
 
 class ChangeSerializer(serializers.Serializer):
-    type = serializers.CharField()
+    type = serializers.CharField(
+        help_text="A sync type, or `case_access`: the caller was given the case; pull it with `?case=<id>`."
+    )
     id = serializers.UUIDField()
     version = serializers.IntegerField()
     deleted = serializers.BooleanField()
@@ -126,6 +128,11 @@ class PullView(APIView):
             OpenApiParameter("cursor", OpenApiTypes.STR, description="Empty for everything."),
             OpenApiParameter("limit", OpenApiTypes.INT, description="Changes per page (max 1000, default 500)."),
             OpenApiParameter("types", OpenApiTypes.STR, description="Comma-separated sync types; default all."),
+            OpenApiParameter(
+                "case",
+                OpenApiTypes.UUID,
+                description="Only this case's records (after a `case_access` change, from an empty cursor).",
+            ),
         ],
         responses={200: PullResponseSerializer, **PROBLEM_RESPONSES},
     )
@@ -139,6 +146,7 @@ class PullView(APIView):
                 cursor=parse_cursor(params.get("cursor")),
                 limit=parse_limit(params.get("limit")),
                 types=parse_types(params.get("types")),
+                case_id=parse_case(params.get("case")),
             )
         )
 
