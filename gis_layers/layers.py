@@ -153,11 +153,7 @@ class Query:
         layer = self.layer
         scoped = RECORD_TYPES[layer.record_type].visible_to(user=self.user).values("pk")
         scoped_sql, scoped_params = scoped.query.sql_with_params()
-        table = connection.ops.quote_name(layer.model._meta.db_table)
-        sql = f"SELECT {columns} FROM {table} t"
-        if layer.join_site:
-            site_table = connection.ops.quote_name(RECORD_TYPES["site"].model._meta.db_table)
-            sql += f" LEFT JOIN {site_table} s ON s.id = t.site_id"
+        sql = f"SELECT {columns} FROM {self._from_sql()}"
         where = [extra_where] if extra_where else []
         params: list[Any] = list(extra_params)
         where.append(f"t.id IN ({scoped_sql})")
@@ -182,6 +178,14 @@ class Query:
                     params.append(end)
         return sql + " WHERE " + " AND ".join(where), params
 
+    def _from_sql(self) -> str:
+        """The record table as `t` and, for layers placed by their site, the site as `s`."""
+        sql = f"{connection.ops.quote_name(self.layer.model._meta.db_table)} t"
+        if self.layer.join_site:
+            site_table = connection.ops.quote_name(RECORD_TYPES["site"].model._meta.db_table)
+            sql += f" LEFT JOIN {site_table} s ON s.id = t.site_id"
+        return sql
+
     def _properties_sql(self) -> str:
         fields = {f.attname: f.column for f in self.layer.model._meta.concrete_fields}
         pairs = ", ".join(f"'{name}', t.{connection.ops.quote_name(fields[name])}" for name in self.layer.properties)
@@ -194,12 +198,14 @@ class Query:
             f"'geometry', ST_AsGeoJSON({self.layer.geometry_sql}, 7)::json, "
             f"'properties', {self._properties_sql()})"
         )
-        inner, params = self.features_cte(f"t.id, t.created_at, {feature} AS feature")
+        # Filter and count on ids alone; build JSON only for the page's rows.
+        inner, params = self.features_cte("t.id, t.created_at")
         sql = (
             f"WITH f AS ({inner}), "
-            "p AS (SELECT feature FROM f ORDER BY created_at, id LIMIT %s OFFSET %s) "
+            "p AS (SELECT id, created_at FROM f ORDER BY created_at, id LIMIT %s OFFSET %s), "
+            f"j AS (SELECT p.id, p.created_at, {feature} AS feature FROM p JOIN {self._from_sql()} ON t.id = p.id) "
             "SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM p), "
-            "(SELECT COALESCE(json_agg(feature), '[]'::json)::text FROM p)"
+            "(SELECT COALESCE(json_agg(feature ORDER BY created_at, id), '[]'::json)::text FROM j)"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [*params, limit, offset])

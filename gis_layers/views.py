@@ -160,8 +160,14 @@ def parse_datetime_param(raw: str | None) -> tuple[dt.datetime | None, dt.dateti
 
 ITEMS_PARAMETERS = [
     OpenApiParameter("bbox", str, description="minx,miny,maxx,maxy in WGS84 (CRS84)."),
-    OpenApiParameter("limit", int, description=f"1–{MAX_LIMIT}, default {DEFAULT_LIMIT}."),
-    OpenApiParameter("offset", int, description="Paging; follow the `next` link."),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        description=f"1–{MAX_LIMIT}, default {DEFAULT_LIMIT}.",
+    ),
+    OpenApiParameter(
+        "offset", {"type": "integer", "minimum": 0, "default": 0}, description="Paging; follow the `next` link."
+    ),
     OpenApiParameter("datetime", str, description="RFC 3339 instant or interval (`start/end`, `..` open)."),
 ]
 
@@ -169,7 +175,12 @@ ITEMS_PARAMETERS = [
 class LandingView(GisView):
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=["ogc"], responses={200: OpenApiTypes.OBJECT}, summary="OGC API – Features landing page")
+    @extend_schema(
+        tags=["ogc"],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="OGC API – Features landing page",
+        operation_id="ogc_landing",
+    )
     def get(self, request):
         return _json(
             {
@@ -204,7 +215,12 @@ class LandingView(GisView):
 class ConformanceView(GisView):
     permission_classes = [AllowAny]
 
-    @extend_schema(tags=["ogc"], responses={200: OpenApiTypes.OBJECT}, summary="OGC API conformance classes")
+    @extend_schema(
+        tags=["ogc"],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="OGC API conformance classes",
+        operation_id="ogc_conformance",
+    )
     def get(self, request):
         return _json({"conformsTo": CONFORMANCE})
 
@@ -227,7 +243,12 @@ def _collection(request, layer: Layer) -> dict[str, Any]:
 
 
 class CollectionsView(GisView):
-    @extend_schema(tags=["ogc"], responses={200: OpenApiTypes.OBJECT}, summary="Feature collections")
+    @extend_schema(
+        tags=["ogc"],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="Feature collections",
+        operation_id="ogc_collections",
+    )
     def get(self, request):
         return _json(
             {
@@ -238,7 +259,12 @@ class CollectionsView(GisView):
 
 
 class CollectionView(GisView):
-    @extend_schema(tags=["ogc"], responses={200: OpenApiTypes.OBJECT}, summary="One feature collection")
+    @extend_schema(
+        tags=["ogc"],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="One feature collection",
+        operation_id="ogc_collection",
+    )
     def get(self, request, collection_id: str):
         return _json(_collection(request, _layer(collection_id)))
 
@@ -249,6 +275,7 @@ class ItemsView(GisView):
         parameters=ITEMS_PARAMETERS,
         responses={(200, GEOJSON): OpenApiTypes.OBJECT},
         summary="Features of a collection (GeoJSON FeatureCollection)",
+        operation_id="ogc_items",
     )
     def get(self, request, collection_id: str):
         layer = _layer(collection_id)
@@ -288,7 +315,9 @@ class ItemsView(GisView):
 
 
 class ItemView(GisView):
-    @extend_schema(tags=["ogc"], responses={(200, GEOJSON): OpenApiTypes.OBJECT}, summary="One feature")
+    @extend_schema(
+        tags=["ogc"], responses={(200, GEOJSON): OpenApiTypes.OBJECT}, summary="One feature", operation_id="ogc_item"
+    )
     def get(self, request, collection_id: str, feature_id: str):
         layer = _layer(collection_id)
         try:
@@ -314,6 +343,7 @@ class TileView(GisView):
         tags=["tiles"],
         responses={(200, MVT): OpenApiTypes.BINARY, 204: None},
         summary="Mapbox vector tile of a layer (204 when the tile is empty)",
+        operation_id="tiles_tile",
     )
     def get(self, request, layer_name: str, z: int, x: int, y: int):
         layer = LAYERS.get(layer_name)
@@ -330,7 +360,12 @@ class TileView(GisView):
 
 
 class TileJsonView(GisView):
-    @extend_schema(tags=["tiles"], responses={200: OpenApiTypes.OBJECT}, summary="TileJSON 3.0.0 of a layer")
+    @extend_schema(
+        tags=["tiles"],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="TileJSON 3.0.0 of a layer",
+        operation_id="tiles_tilejson",
+    )
     def get(self, request, layer_name: str):
         layer = LAYERS.get(layer_name)
         if layer is None:
