@@ -28,7 +28,7 @@ from backend.audit.services import canonical_json
 from backend.common.errors import ApplicationError, ValidationFailed
 from backend.common.records import FieldRecord, payload_digest, record_delete
 from backend.sync.models import ReceiptStatus
-from backend.sync.selectors import attachments_missing, sync_receipt_get
+from backend.sync.selectors import attachments_missing_by_record, sync_receipt_get
 from backend.sync.services import (
     sync_attachments_check,
     sync_attachments_declare,
@@ -412,15 +412,31 @@ def _replay(stored: Any, op: Operation) -> dict[str, Any]:
     return body
 
 
-def with_missing_attachments(body: dict[str, Any]) -> dict[str, Any]:
-    """Add the files the record still waits for (computed now, so replays show progress)."""
-    missing: list[str] = []
-    if body.get("id") and body.get("type") and body.get("status") != ReceiptStatus.REJECTED.value:
-        try:
-            missing = attachments_missing(record_type=body["type"], record_id=uuid.UUID(body["id"]))
-        except ValueError:
-            missing = []
-    return {**body, "missing_attachments": missing}
+def with_missing_attachments(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add to each receipt the files its record still waits for (computed now, so replays show
+    progress), with one query per record type for the whole chunk."""
+    wanted: dict[str, set[uuid.UUID]] = {}
+    for body in bodies:
+        if body.get("id") and isinstance(body.get("type"), str) and body.get("status") != ReceiptStatus.REJECTED.value:
+            try:
+                wanted.setdefault(body["type"], set()).add(uuid.UUID(str(body["id"])))
+            except ValueError:
+                continue
+    missing = {
+        (record_type, record_id): hashes
+        for record_type, ids in wanted.items()
+        for record_id, hashes in attachments_missing_by_record(record_type=record_type, record_ids=ids).items()
+    }
+    out = []
+    for body in bodies:
+        key = None
+        if body.get("status") != ReceiptStatus.REJECTED.value and isinstance(body.get("type"), str):
+            try:
+                key = (body["type"], uuid.UUID(str(body.get("id"))))
+            except ValueError:
+                key = None
+        out.append({**body, "missing_attachments": missing.get(key, []) if key else []})
+    return out
 
 
 def check_push_body(data: Any, max_operations: int) -> tuple[str, list]:
