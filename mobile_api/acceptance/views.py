@@ -3,15 +3,11 @@
 Every rule lives in backend.acceptance.services; these views parse, call one service, render.
 """
 
-import json
-from typing import Any
-
 import django_filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.exceptions import MethodNotAllowed
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -59,7 +55,8 @@ from mobile_api.records.views import (
     FieldRecordViewSet,
     _reopen_hook,
     device_id_of,
-    parse_if_match,
+    optional_if_match,
+    record_response,
 )
 
 IF_MATCH_OPTIONAL = OpenApiParameter(
@@ -69,21 +66,6 @@ IF_MATCH_OPTIONAL = OpenApiParameter(
     required=False,
     description='Optional on actions: the record\'s ETag (e.g. "3"); stale → 412 version_mismatch.',
 )
-
-
-def _optional_if_match(request: Request) -> int | None:
-    return parse_if_match(request) if "If-Match" in request.headers else None
-
-
-def _plain(data: Any) -> Any:
-    """Serializer output as plain JSON values: @idempotent stores the body in a JSONField, which
-    cannot take the UUID objects related fields produce."""
-    return json.loads(JSONRenderer().render(data))
-
-
-def _with_etag(response: Response, version: int) -> Response:
-    response["ETag"] = f'"{version}"'
-    return response
 
 
 class InspectionFilter(django_filters.FilterSet):
@@ -139,7 +121,7 @@ class InspectionViewSet(FieldRecordViewSet):
             inspection=instance,
             by=request.user,
             device_id=device_id_of(request),
-            expected_version=_optional_if_match(request),
+            expected_version=optional_if_match(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -175,12 +157,10 @@ class InspectionViewSet(FieldRecordViewSet):
                 {"reinspection_of": str(inspection.pk), **(request.data if isinstance(request.data, dict) else {})}
             ),
         )
-        return _with_etag(
-            Response(
-                _plain(self.get_serializer(reinspection).data),
-                status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-            ),
+        return record_response(
+            self.get_serializer(reinspection).data,
             reinspection.version,
+            status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
     @extend_schema(request=None, parameters=[IDEMPOTENCY_KEY])
@@ -197,7 +177,7 @@ class InspectionViewSet(FieldRecordViewSet):
             device_id=device_id_of(request),
             on_reopen=_reopen_hook(),
         )
-        return _with_etag(Response(_plain(self.get_serializer(reopened).data)), reopened.version)
+        return record_response(self.get_serializer(reopened).data, reopened.version)
 
 
 class InspectionItemViewSet(FieldRecordViewSet):
@@ -236,9 +216,9 @@ class InspectionItemViewSet(FieldRecordViewSet):
             remarks=serializer.validated_data.get("remarks"),
             by=request.user,
             device_id=device_id_of(request),
-            expected_version=_optional_if_match(request),
+            expected_version=optional_if_match(request),
         )
-        return _with_etag(Response(_plain(self.get_serializer(updated).data)), updated.version)
+        return record_response(self.get_serializer(updated).data, updated.version)
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
@@ -267,7 +247,7 @@ class RectificationViewSet(FieldRecordViewSet):
             rectification=instance,
             by=request.user,
             device_id=device_id_of(request),
-            expected_version=_optional_if_match(request),
+            expected_version=optional_if_match(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -278,9 +258,9 @@ class RectificationViewSet(FieldRecordViewSet):
             to=to,
             by=request.user,
             device_id=device_id_of(request),
-            expected_version=_optional_if_match(request),
+            expected_version=optional_if_match(request),
         )
-        return _with_etag(Response(_plain(self.get_serializer(updated).data)), updated.version)
+        return record_response(self.get_serializer(updated).data, updated.version)
 
     @extend_schema(request=None, parameters=[IDEMPOTENCY_KEY, IF_MATCH_OPTIONAL])
     @action(detail=True, methods=["post"])

@@ -61,6 +61,18 @@ def parse_if_match(request: Request) -> int:
     return int(match.group(1))
 
 
+def optional_if_match(request: Request) -> int | None:
+    """Actions may send If-Match; when they do, a stale version is refused like on PATCH."""
+    return parse_if_match(request) if "If-Match" in request.headers else None
+
+
+def record_response(data: Any, version: int, status_code: int = status.HTTP_200_OK) -> Response:
+    """A record's representation with its ETag (the version a following If-Match names)."""
+    response = Response(data, status=status_code)
+    response["ETag"] = f'"{version}"'
+    return response
+
+
 def device_id_of(request: Request) -> str:
     token = getattr(request, "auth", None)
     return getattr(token, "device_id", "") or request.headers.get("X-Device-Id", "")[:100]
@@ -155,7 +167,7 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
         instance = self.get_object()
-        expected = parse_if_match(request) if "If-Match" in request.headers else None
+        expected = optional_if_match(request)
         delete = type(self).delete_service or record_delete
         delete(instance=instance, by=request.user, device_id=device_id_of(request), expected_version=expected)
         return Response(status=status.HTTP_204_NO_CONTENT)

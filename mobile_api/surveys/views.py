@@ -17,8 +17,13 @@ from backend.surveys import services
 from backend.surveys.selectors import findings_visible_to, survey_participants_visible_to, surveys_visible_to
 from mobile_api.exceptions import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from mobile_api.records.idempotency import idempotent
-from mobile_api.records.views import IDEMPOTENCY_KEY, FieldRecordViewSet, device_id_of
-from mobile_api.records.views import parse_if_match as _parse_if_match
+from mobile_api.records.views import (
+    IDEMPOTENCY_KEY,
+    FieldRecordViewSet,
+    device_id_of,
+    optional_if_match,
+    record_response,
+)
 from mobile_api.surveys.filters import FindingFilter, SurveyFilter, SurveyParticipantFilter
 from mobile_api.surveys.serializers import (
     FindingResolveSerializer,
@@ -56,7 +61,7 @@ class _ActionMixin:
             serializer = body_serializer(data=request.data if isinstance(request.data, dict) else {})
             serializer.is_valid(raise_exception=True)
             body = dict(serializer.validated_data)
-        expected = _parse_if_match(request) if "If-Match" in request.headers else None
+        expected = optional_if_match(request)
         record = service(
             **{names.get("record", "survey"): instance},
             by=request.user,
@@ -64,9 +69,7 @@ class _ActionMixin:
             expected_version=expected,
             **body,
         )
-        response = Response(self.get_serializer(record).data)
-        response["ETag"] = f'"{record.version}"'
-        return response
+        return record_response(self.get_serializer(record).data, record.version)
 
 
 class SurveyViewSet(_ActionMixin, FieldRecordViewSet):

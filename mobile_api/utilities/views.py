@@ -1,12 +1,8 @@
-import json
-from typing import Any
-
 from django.contrib.gis.geos import Point
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -32,7 +28,14 @@ from backend.utilities.services import (
 )
 from mobile_api.geometry import request_coord_system
 from mobile_api.records.idempotency import idempotent
-from mobile_api.records.views import IDEMPOTENCY_KEY, X_COORD_SYSTEM, FieldRecordViewSet, device_id_of, parse_if_match
+from mobile_api.records.views import (
+    IDEMPOTENCY_KEY,
+    X_COORD_SYSTEM,
+    FieldRecordViewSet,
+    device_id_of,
+    optional_if_match,
+    record_response,
+)
 from mobile_api.utilities.filters import UtilityApplicationFilter, UtilityPointFilter, UtilityRequestFilter
 from mobile_api.utilities.serializers import (
     NearbyQuerySerializer,
@@ -47,18 +50,6 @@ from mobile_api.utilities.serializers import (
 OPTIONAL_IF_MATCH = OpenApiParameter(
     "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False, description='Optional ETag, e.g. "3".'
 )
-
-
-def _optional_if_match(request: Request) -> int | None:
-    return parse_if_match(request) if "If-Match" in request.headers else None
-
-
-def _action_response(data: Any, version: int) -> Response:
-    """A POST action's response, as plain JSON types: `idempotent` stores `response.data` in a
-    JSONField, which cannot hold the UUID objects serializers return (records core bug, reported)."""
-    response = Response(json.loads(JSONRenderer().render(data)))
-    response["ETag"] = f'"{version}"'
-    return response
 
 
 class UtilityApplicationViewSet(FieldRecordViewSet):
@@ -90,7 +81,7 @@ class UtilityRequestViewSet(FieldRecordViewSet):
             instance=instance,
             by=request.user,
             device_id=device_id_of(request),
-            expected_version=_optional_if_match(request),
+            expected_version=optional_if_match(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -107,10 +98,10 @@ class UtilityRequestViewSet(FieldRecordViewSet):
             request=instance,
             by=request.user,
             device_id=device_id_of(request),
-            expected_version=_optional_if_match(request),
+            expected_version=optional_if_match(request),
             **serializer.validated_data,
         )
-        return _action_response(self.get_serializer(updated).data, updated.version)
+        return record_response(self.get_serializer(updated).data, updated.version)
 
     @extend_schema(request=None, responses=UtilityRequestSerializer, parameters=[IDEMPOTENCY_KEY])
     @action(detail=True, methods=["post"])
@@ -122,9 +113,9 @@ class UtilityRequestViewSet(FieldRecordViewSet):
             request=instance,
             by=request.user,
             device_id=device_id_of(request),
-            expected_version=_optional_if_match(request),
+            expected_version=optional_if_match(request),
         )
-        return _action_response(self.get_serializer(updated).data, updated.version)
+        return record_response(self.get_serializer(updated).data, updated.version)
 
 
 class UtilityPointViewSet(FieldRecordViewSet):
@@ -143,7 +134,7 @@ class UtilityPointViewSet(FieldRecordViewSet):
             instance=instance,
             by=request.user,
             device_id=device_id_of(request),
-            expected_version=_optional_if_match(request),
+            expected_version=optional_if_match(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -164,9 +155,9 @@ class UtilityPointViewSet(FieldRecordViewSet):
             to=serializer.validated_data["status"],
             by=request.user,
             device_id=device_id_of(request),
-            expected_version=_optional_if_match(request),
+            expected_version=optional_if_match(request),
         )
-        return _action_response(self.get_serializer(updated).data, updated.version)
+        return record_response(self.get_serializer(updated).data, updated.version)
 
     @extend_schema(
         parameters=[NearbyQuerySerializer, X_COORD_SYSTEM],

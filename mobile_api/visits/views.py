@@ -1,9 +1,7 @@
 """Vehicle visits (直通车上门服务) and vehicle tracks over HTTP. Rules live in backend.visits.services."""
 
 import datetime as dt
-import json
 import re
-from typing import Any
 
 import django_filters
 from django.utils import timezone
@@ -12,7 +10,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -23,7 +20,14 @@ from backend.visits.services import vehicle_track_append, visit_create, visit_de
 from mobile_api.geometry import COORD_SYSTEM_HEADER
 from mobile_api.pagination import LimitOffsetPagination
 from mobile_api.records.idempotency import idempotent
-from mobile_api.records.views import IDEMPOTENCY_KEY, X_COORD_SYSTEM, FieldRecordViewSet, device_id_of, parse_if_match
+from mobile_api.records.views import (
+    IDEMPOTENCY_KEY,
+    X_COORD_SYSTEM,
+    FieldRecordViewSet,
+    device_id_of,
+    optional_if_match,
+    record_response,
+)
 from mobile_api.visits.serializers import (
     CancelSerializer,
     TrackBatchResultSerializer,
@@ -68,15 +72,6 @@ def _query_datetime(request: Request, name: str) -> dt.datetime | None:
     return value
 
 
-def _plain(data: Any) -> Any:
-    """Plain JSON values: @idempotent stores the body in a JSONField, which cannot take UUID objects."""
-    return json.loads(JSONRenderer().render(data))
-
-
-def _optional_if_match(request: Request) -> int | None:
-    return parse_if_match(request) if "If-Match" in request.headers else None
-
-
 class VisitFilter(django_filters.FilterSet):
     case = django_filters.UUIDFilter(field_name="case_id")
     vehicle = django_filters.UUIDFilter(field_name="vehicle_id")
@@ -119,7 +114,7 @@ class VisitViewSet(FieldRecordViewSet):
             visit=instance,
             by=request.user,
             device_id=device_id_of(request),
-            expected_version=_optional_if_match(request),
+            expected_version=optional_if_match(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -134,11 +129,9 @@ class VisitViewSet(FieldRecordViewSet):
             reason=serializer.validated_data.get("reason", ""),
             at=serializer.validated_data.get("at"),
             device_id=device_id_of(request),
-            expected_version=_optional_if_match(request),
+            expected_version=optional_if_match(request),
         )
-        response = Response(_plain(self.get_serializer(updated).data))
-        response["ETag"] = f'"{updated.version}"'
-        return response
+        return record_response(self.get_serializer(updated).data, updated.version)
 
     @extend_schema(
         request=TransitionSerializer, responses=VisitSerializer, parameters=[IDEMPOTENCY_KEY, IF_MATCH_OPTIONAL]
