@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backend.accounts.models import Organization, OrganizationKind, User
+from backend.audit.services import audit_lock
 from backend.cases.codes import normalize_credit_code, normalize_project_code, region_code_of
 from backend.cases.deadlines import CLOCK_STOPPING_STATUSES, item_deadlines_record
 from backend.cases.models import (
@@ -462,6 +463,7 @@ def case_upsert_by_external(*, external_no: str, data: dict[str, Any], by: User)
     code = normalize_project_code(data["project"].get("code", ""), field="project.code")
     _require_region_writer(user=by, region_code=region_code_of(code))
     _clean_choice(data["stage"], Stage, "stage")
+    audit_lock()  # before any row lock, like every writer (backend.audit.services.audit_lock)
     case = ApprovalCase.objects.select_for_update().filter(external_no=external_no).first()
     if case is not None and not user_may_write_in_region(user=by, region_code=case.project.region_code):
         raise NotFound("No such case.")
