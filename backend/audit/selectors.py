@@ -24,7 +24,3 @@ def _entries(batch_size: int) -> Iterator[AuditEntry]:
             return
         yield from batch
         last_id = batch[-1].id
-
-
-def audit_entries_for_record(*, record_type: str, record_id):
-    return AuditEntry.objects.filter(record_type=record_type, record_id=record_id).order_by("id")

@@ -25,13 +25,6 @@ def _waiting() -> QuerySet[SyncAttachment]:
     return qs.filter(~Exists(Blob.objects.filter(sha256=OuterRef("sha256"))))
 
 
-def attachments_missing(*, record_type: str, record_id: uuid.UUID) -> list[str]:
-    """SHA-256 of the files the record still waits for, in the order they were declared."""
-    return list(
-        _waiting().filter(record_type=record_type, record_id=record_id).order_by("id").values_list("sha256", flat=True)
-    )
-
-
 def attachments_missing_by_record(*, record_type: str, record_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
     """For many records at once: record id → missing SHA-256 (records with none are absent)."""
     missing: dict[uuid.UUID, list[str]] = {}

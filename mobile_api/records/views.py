@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
@@ -253,7 +252,3 @@ def visible_queryset_field(selector: Callable[..., Any], **kwargs) -> serializer
             return selector(user=user)
 
     return VisibleRelatedField(**kwargs)
-
-
-def atomic_view(func):
-    return transaction.atomic(func)
