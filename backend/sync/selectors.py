@@ -71,4 +71,10 @@ def conflicts_open_for_case(*, user: User, case_id: uuid.UUID) -> QuerySet[SyncC
 
 
 def material_scans_visible_to(*, user: User) -> QuerySet[MaterialScan]:
-    return MaterialScan.objects.filter(case__in=cases_visible_to(user=user)).select_related("item", "material")
+    """Scans of visible cases, each with `is_complete` (its file has arrived) computed in the same query."""
+    waiting = _waiting().filter(record_type="material_scan", record_id=OuterRef("pk"))
+    return (
+        MaterialScan.objects.filter(case__in=cases_visible_to(user=user))
+        .select_related("item", "material")
+        .annotate(is_complete=~Exists(waiting))
+    )

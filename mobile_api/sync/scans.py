@@ -44,6 +44,9 @@ class MaterialScanSerializer(RecordSerializerMixin, serializers.ModelSerializer)
         ]
 
     def get_complete(self, scan: MaterialScan) -> bool:
+        # Listed and fetched scans carry the selector's annotation; a scan just written does not.
+        if hasattr(scan, "is_complete"):
+            return scan.is_complete
         return record_is_complete("material_scan", scan.pk)
 
 
