@@ -4,6 +4,7 @@ their writes go through backend.acceptance.services (versions, audit, locks), ne
 from django.contrib import admin
 
 from backend.acceptance.models import CatalogueItem, Inspection, InspectionItem, RectificationItem
+from backend.common.admin_readonly import ReadOnlyAdmin
 
 
 @admin.register(CatalogueItem)
@@ -13,17 +14,6 @@ class CatalogueItemAdmin(admin.ModelAdmin):
     list_filter = ["stage", "is_active"]
     search_fields = ["code", "name", "default_department_name"]
     autocomplete_fields = ["default_department"]
-
-
-class ReadOnlyRecordAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class InspectionItemInline(admin.TabularInline):
@@ -40,7 +30,7 @@ class InspectionItemInline(admin.TabularInline):
 
 
 @admin.register(Inspection)
-class InspectionAdmin(ReadOnlyRecordAdmin):
+class InspectionAdmin(ReadOnlyAdmin):
     list_display = ["id", "case", "stage", "status", "scheduled_at", "reinspection_of", "is_locked", "version"]
     list_filter = ["stage", "status", "is_locked"]
     search_fields = ["case__external_no", "case__project__name"]
@@ -49,7 +39,7 @@ class InspectionAdmin(ReadOnlyRecordAdmin):
 
 
 @admin.register(InspectionItem)
-class InspectionItemAdmin(ReadOnlyRecordAdmin):
+class InspectionItemAdmin(ReadOnlyAdmin):
     list_display = ["name", "inspection", "department", "result", "is_final", "recorded_at", "is_locked"]
     list_filter = ["result", "is_final", "code"]
     search_fields = ["name", "code", "department__name", "case__external_no"]
@@ -57,7 +47,7 @@ class InspectionItemAdmin(ReadOnlyRecordAdmin):
 
 
 @admin.register(RectificationItem)
-class RectificationItemAdmin(ReadOnlyRecordAdmin):
+class RectificationItemAdmin(ReadOnlyAdmin):
     list_display = ["description", "inspection_item", "status", "due_date", "fixed_at", "verified_at"]
     list_filter = ["status"]
     search_fields = ["description", "case__external_no"]

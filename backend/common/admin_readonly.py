@@ -2,7 +2,7 @@ from django.contrib import admin
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Evidence is written by its services only (hashes, signatures, storage); the admin shows it."""
+    """For records written only through their services (locks, hashes, audit): the admin shows them."""
 
     def has_add_permission(self, request):
         return False

@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
 
+from backend.common.admin_readonly import ReadOnlyAdmin
 from backend.common.errors import ApplicationError
 from backend.utilities.demand import validate_attributes
 from backend.utilities.models import UtilityApplication, UtilityPoint, UtilityRequest
@@ -17,17 +18,6 @@ from backend.utilities.services import (
 )
 
 RECORD_READONLY = ["id", "version", "created_at", "updated_at", "created_by", "updated_by", "device_id", "deleted_at"]
-
-
-class ReadOnlyRecordAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class UtilityRequestInline(admin.TabularInline):
@@ -42,7 +32,7 @@ class UtilityRequestInline(admin.TabularInline):
 
 
 @admin.register(UtilityApplication)
-class UtilityApplicationAdmin(ReadOnlyRecordAdmin):
+class UtilityApplicationAdmin(ReadOnlyAdmin):
     list_display = ["id", "case", "site", "applicant_name", "created_at"]
     list_select_related = ["case", "site"]
     search_fields = ["applicant_name", "case__external_no", "site__name"]
@@ -50,7 +40,7 @@ class UtilityApplicationAdmin(ReadOnlyRecordAdmin):
 
 
 @admin.register(UtilityRequest)
-class UtilityRequestAdmin(ReadOnlyRecordAdmin):
+class UtilityRequestAdmin(ReadOnlyAdmin):
     list_display = ["id", "utility_type", "company", "status", "case", "site", "planned_connection_date", "updated_at"]
     list_filter = ["utility_type", "status"]
     list_select_related = ["company", "case", "site"]

@@ -4,6 +4,7 @@ backend.visits.services, which version, audit and deduplicate them)."""
 from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
 
+from backend.common.admin_readonly import ReadOnlyAdmin
 from backend.visits.models import Vehicle, VehiclePosition, Visit
 
 
@@ -13,17 +14,6 @@ class VehicleAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "team"]
     search_fields = ["plate", "name"]
     autocomplete_fields = ["team"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Visit)
