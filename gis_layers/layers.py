@@ -11,8 +11,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Model
+from django.utils import timezone
 
 from backend.common.records import RECORD_TYPES
 
@@ -36,10 +38,18 @@ class Layer:
     time_sql: str
     geometry_type: str
     join_site: bool = False
+    # Publish every geometry as its Multi type, so the layer has one geometry type (GDAL and
+    # QGIS type a layer mixing Polygon and MultiPolygon as Unknown).
+    is_multi: bool = False
 
     @property
     def model(self) -> type[Model]:
         return RECORD_TYPES[self.record_type].model
+
+    @property
+    def published_geometry_sql(self) -> str:
+        """The geometry as features carry it; filters keep `geometry_sql`, which the GiST index covers."""
+        return f"ST_Multi({self.geometry_sql})" if self.is_multi else self.geometry_sql
 
 
 COMMON = ("case_id", "version", "created_at", "updated_at", "is_locked")
@@ -55,7 +65,8 @@ LAYERS: dict[str, Layer] = {
             properties=("project_id", "name", "address", "area_m2", *COMMON),
             geometry_sql="t.boundary",
             time_sql="t.created_at",
-            geometry_type="Polygon",
+            geometry_type="MultiPolygon",
+            is_multi=True,
         ),
         Layer(
             name="surveys",
@@ -152,12 +163,18 @@ class Query:
         """
         layer = self.layer
         scoped = RECORD_TYPES[layer.record_type].visible_to(user=self.user).values("pk")
-        scoped_sql, scoped_params = scoped.query.sql_with_params()
         sql = f"SELECT {columns} FROM {self._from_sql()}"
         where = [extra_where] if extra_where else []
         params: list[Any] = list(extra_params)
-        where.append(f"t.id IN ({scoped_sql})")
-        params.extend(scoped_params)
+        try:
+            scoped_sql, scoped_params = scoped.query.sql_with_params()
+        except EmptyResultSet:
+            # A selector that knows the user sees nothing (`.none()`, or a filter on an empty
+            # queryset) compiles to no SQL at all: the layer is empty for them, not an error.
+            where.append("FALSE")
+        else:
+            where.append(f"t.id IN ({scoped_sql})")
+            params.extend(scoped_params)
         if self.feature_id is not None:
             where.append("t.id = %s")
             params.append(self.feature_id)
@@ -187,15 +204,16 @@ class Query:
         return sql
 
     def _properties_sql(self) -> str:
-        fields = {f.attname: f.column for f in self.layer.model._meta.concrete_fields}
-        pairs = ", ".join(f"'{name}', t.{connection.ops.quote_name(fields[name])}" for name in self.layer.properties)
+        pairs = ", ".join(
+            f"'{name}', {property_sql(self.layer, name, as_text=False)}" for name in self.layer.properties
+        )
         return f"json_build_object({pairs})"
 
     def page(self, *, limit: int, offset: int) -> tuple[int, int, str]:
         """(numberMatched, numberReturned, features as a JSON array text) in one query."""
         feature = (
             "json_build_object('type', 'Feature', 'id', t.id::text, "
-            f"'geometry', ST_AsGeoJSON({self.layer.geometry_sql}, 7)::json, "
+            f"'geometry', ST_AsGeoJSON({self.layer.published_geometry_sql}, 7)::json, "
             f"'properties', {self._properties_sql()})"
         )
         # Filter and count on ids alone; build JSON only for the page's rows.
@@ -215,7 +233,7 @@ class Query:
     def one(self) -> str | None:
         feature = (
             "json_build_object('type', 'Feature', 'id', t.id::text, "
-            f"'geometry', ST_AsGeoJSON({self.layer.geometry_sql}, 7)::json, "
+            f"'geometry', ST_AsGeoJSON({self.layer.published_geometry_sql}, 7)::json, "
             f"'properties', {self._properties_sql()})::text"
         )
         sql, params = self.features_cte(feature)
@@ -239,10 +257,8 @@ class Query:
 
     def tile(self, *, z: int, x: int, y: int) -> bytes:
         """The layer's Mapbox vector tile z/x/y (empty bytes when nothing is there)."""
-        fields = {f.attname: f.column for f in self.layer.model._meta.concrete_fields}
         columns = ", ".join(
-            f"t.{connection.ops.quote_name(fields[name])}{'::text' if _needs_text(self.layer, name) else ''} "
-            f"AS {connection.ops.quote_name(name)}"
+            f"{property_sql(self.layer, name, as_text=True)} AS {connection.ops.quote_name(name)}"
             for name in self.layer.properties
         )
         # The tile's envelope (with the buffer) in WGS84, for the spatial index.
@@ -251,7 +267,7 @@ class Query:
             f"margin => {MVT_BUFFER / MVT_EXTENT}), 4326)"
         )
         inner, params = self.features_cte(
-            f"t.id::text AS id, ST_AsMVTGeom(ST_Transform({self.layer.geometry_sql}, 3857), "
+            f"t.id::text AS id, ST_AsMVTGeom(ST_Transform({self.layer.published_geometry_sql}, 3857), "
             f"ST_TileEnvelope({z:d}, {x:d}, {y:d}), {MVT_EXTENT}, {MVT_BUFFER}, true) AS geom, {columns}",
             extra_where=envelope,
         )
@@ -262,9 +278,33 @@ class Query:
         return bytes(row[0]) if row and row[0] is not None else b""
 
 
-def _needs_text(layer: Layer, name: str) -> bool:
-    """ST_AsMVT takes numbers, text and booleans; uuids, dates and times go as text."""
+def property_sql(layer: Layer, name: str, *, as_text: bool) -> str:
+    """A published property of row `t`: date-times as REST renders them (ISO 8601 in the
+    server's time zone, with its offset); with `as_text`, also uuids, foreign keys and dates as
+    text, because ST_AsMVT takes only numbers, text and booleans."""
     field = next(f for f in layer.model._meta.concrete_fields if f.attname == name)
-    if field.is_relation:
-        return True
-    return field.get_internal_type() in {"UUIDField", "DateTimeField", "DateField"}
+    column = f"t.{connection.ops.quote_name(field.column)}"
+    kind = field.get_internal_type()
+    if kind == "DateTimeField":
+        return iso8601_sql(column)
+    if as_text and (field.is_relation or kind in {"UUIDField", "DateField"}):
+        return f"{column}::text"
+    return column
+
+
+def iso8601_sql(column: str) -> str:
+    """`column` (timestamptz) as DRF's DateTimeField renders it in the current time zone:
+    `2026-03-01T16:00:00+08:00`, microseconds only when non-zero, `Z` for UTC. Spelt out with
+    to_char because PostgreSQL's own JSON of a timestamptz uses the session's zone (UTC here)
+    and trims trailing zeros of the fraction."""
+    zone = "'" + timezone.get_current_timezone_name().replace("'", "''") + "'"
+    local = f"({column} AT TIME ZONE {zone})"
+    offset = f"({local} - ({column} AT TIME ZONE 'UTC'))"
+    size = f"(CASE WHEN {offset} < interval '0' THEN -{offset} ELSE {offset} END)"
+    return (
+        f"(to_char({local}, 'YYYY-MM-DD\"T\"HH24:MI:SS') "
+        f"|| CASE WHEN to_char({local}, 'US') = '000000' THEN '' ELSE to_char({local}, '.US') END "
+        f"|| CASE WHEN {offset} = interval '0' THEN 'Z' ELSE "
+        f"CASE WHEN {offset} < interval '0' THEN '-' ELSE '+' END || to_char({size}, 'HH24:MI') "
+        f"|| CASE WHEN extract(second FROM {offset}) = 0 THEN '' ELSE to_char({size}, ':SS') END END)"
+    )

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.renderers import OpenApiJsonRenderer
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
@@ -26,7 +27,9 @@ from gis_layers.layers import LAYERS, MAX_ZOOM, WORLD_BOUNDS, Layer, Query
 from mobile_api.authentication import BasicForGisAuthentication, DeviceTokenAuthentication
 
 GEOJSON = "application/geo+json"
-OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+# What /api/schema/?format=json answers with (its renderer's media type, no parameters):
+# GDAL refuses a service-desc whose Content-Type differs from the link's `type`.
+OPENAPI = OpenApiJsonRenderer.media_type
 MVT = "application/vnd.mapbox-vector-tile"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [
@@ -93,15 +96,19 @@ def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
 
 
 def parse_limit(raw: str | None) -> int:
+    """OGC API – Features Part 1 (7.15.3): a limit above the server's maximum is served as the
+    maximum, not refused; the `next` link then pages on."""
     if raw is None:
         return DEFAULT_LIMIT
     try:
         limit = int(raw)
     except ValueError:
         limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationFailed(f"limit must be an integer from 1 to {MAX_LIMIT}.", code="invalid_limit")
-    return limit
+    if limit < 1:
+        raise ValidationFailed(
+            f"limit must be a positive integer (above {MAX_LIMIT} serves {MAX_LIMIT}).", code="invalid_limit"
+        )
+    return min(limit, MAX_LIMIT)
 
 
 def parse_offset(raw: str | None) -> int:
@@ -162,8 +169,8 @@ ITEMS_PARAMETERS = [
     OpenApiParameter("bbox", str, description="minx,miny,maxx,maxy in WGS84 (CRS84)."),
     OpenApiParameter(
         "limit",
-        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-        description=f"1–{MAX_LIMIT}, default {DEFAULT_LIMIT}.",
+        {"type": "integer", "minimum": 1, "default": DEFAULT_LIMIT},
+        description=f"Default {DEFAULT_LIMIT}; above {MAX_LIMIT} serves {MAX_LIMIT}.",
     ),
     OpenApiParameter(
         "offset", {"type": "integer", "minimum": 0, "default": 0}, description="Paging; follow the `next` link."

@@ -18,6 +18,11 @@ def _record_status(record) -> str | None:
     return None
 
 
+def _timestamp(value) -> str:
+    """As every REST serializer renders a date-time: in the server's time zone, with its offset."""
+    return serializers.DateTimeField().to_representation(value)
+
+
 class CaseTimelineView(APIView):
     """`GET cases/{id}/timeline/`: every record linked to the case, oldest first."""
 
@@ -66,8 +71,8 @@ class CaseTimelineView(APIView):
                 "type": entry.type,
                 "label": entry.label,
                 "id": str(entry.record.pk),
-                "created_at": entry.record.created_at.isoformat(),
-                "updated_at": entry.record.updated_at.isoformat(),
+                "created_at": _timestamp(entry.record.created_at),
+                "updated_at": _timestamp(entry.record.updated_at),
                 "version": entry.record.version,
                 "status": _record_status(entry.record),
                 "is_locked": entry.record.is_locked,
