@@ -171,6 +171,9 @@ PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 TOKEN_TTL_DAYS = env_int("TOKEN_TTL_DAYS", 30)
 LOGIN_THROTTLE_RATE = env("LOGIN_THROTTLE_RATE", "10/min")
 API_THROTTLE_RATE = env("API_THROTTLE_RATE", "6000/min")
+# Seconds a verified HTTP Basic credential (/ogc/, /tiles/) is remembered, so desktop GIS does not
+# pay the password hash on every tile; 0 verifies every request.
+BASIC_AUTH_CACHE_SECONDS = env_int("BASIC_AUTH_CACHE_SECONDS", 300)
 
 # Deadlines: warning thresholds in working days before the limit.
 DEADLINE_WARN_DAYS = env_int("DEADLINE_WARN_DAYS", 7)

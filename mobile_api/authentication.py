@@ -1,4 +1,8 @@
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
@@ -57,18 +61,59 @@ class BasicForGisAuthentication(authentication.BasicAuthentication):
         throttle = LoginFailureThrottle()
         if request is not None and not throttle.allow_request(request, username=userid):
             raise exceptions.Throttled(wait=throttle.wait())
+        seconds = settings.BASIC_AUTH_CACHE_SECONDS
+        key = _credential_cache_key(userid, password)
+        user = _remembered_user(key) if seconds > 0 else None
+        if user is not None:
+            return user, None
         try:
-            return super().authenticate_credentials(userid, password, request)
+            user, auth = super().authenticate_credentials(userid, password, request)
         except exceptions.AuthenticationFailed:
             if request is not None:
                 throttle.record_failure()
             raise
+        if seconds > 0:
+            cache.set(key, (str(user.pk), _user_fingerprint(user)), seconds)
+        return user, auth
 
     def authenticate_header(self, request):
         if request.path.startswith(GIS_PREFIXES):
             return super().authenticate_header(request)
         # Elsewhere Basic is not offered: challenge for the API's own scheme (a 401, not a 403).
         return DeviceTokenAuthentication.keyword
+
+
+# Desktop GIS sends Basic credentials with every tile, and the password hash (PBKDF2, by design
+# ~100-300 ms) would then dominate each request. A verified credential is remembered briefly in the
+# cache under an HMAC (keyed with SECRET_KEY) of username and password, never the password itself;
+# the entry holds the user's id and a fingerprint of the row's stored hash, username and is_active,
+# re-checked against the row (one primary-key query, which the request needs anyway) so that a
+# password change, a rename or a deactivation ends it at once. Failures are never remembered.
+
+
+def _credential_cache_key(userid: str, password: str) -> str:
+    digest = salted_hmac(
+        "mobile_api.basic-credential", f"{len(userid)}:{userid}:{password}", algorithm="sha256"
+    ).hexdigest()
+    return f"basic-credential:{digest}"
+
+
+def _user_fingerprint(user) -> str:
+    state = f"{user.pk}\0{user.get_username()}\0{user.password}\0{user.is_active}"
+    return salted_hmac("mobile_api.basic-user-state", state, algorithm="sha256").hexdigest()
+
+
+def _remembered_user(key: str):
+    """The user a cached credential still stands for, or None (the entry is then dropped)."""
+    entry = cache.get(key)
+    if entry is None:
+        return None
+    user_id, fingerprint = entry
+    user = get_user_model()._default_manager.select_related("organization").filter(pk=user_id).first()
+    if user is not None and user.is_active and constant_time_compare(_user_fingerprint(user), fingerprint):
+        return user
+    cache.delete(key)
+    return None
 
 
 class DeviceTokenScheme(OpenApiAuthenticationExtension):
