@@ -13,7 +13,8 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Model
+from django.db.models import BooleanField, Model
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from backend.common.records import RECORD_TYPES
@@ -37,6 +38,10 @@ class Layer:
     geometry_sql: str
     time_sql: str
     geometry_type: str
+    # Bounding-box test of a candidate row that the GiST index answers, over `{table}` (the
+    # record table as the selector's query names it) and a box `{box}`; for layers placed by
+    # their site also `{site_table}`. Must hold every row whose geometry_sql meets the box.
+    candidate_sql: str = '{table}."location" && {box}'
     join_site: bool = False
     # Publish every geometry as its Multi type, so the layer has one geometry type (GDAL and
     # QGIS type a layer mixing Polygon and MultiPolygon as Unknown).
@@ -45,6 +50,15 @@ class Layer:
     @property
     def model(self) -> type[Model]:
         return RECORD_TYPES[self.record_type].model
+
+    def candidates(self, box_sql: str, box_params: list[Any]) -> RawSQL:
+        """A filter for the selector's queryset: the rows whose geometry's box meets the box."""
+        sql = self.candidate_sql.format(
+            table=connection.ops.quote_name(self.model._meta.db_table),
+            site_table=connection.ops.quote_name(RECORD_TYPES["site"].model._meta.db_table),
+            box=box_sql,
+        )
+        return RawSQL(sql, box_params * self.candidate_sql.count("{box}"), output_field=BooleanField())
 
     @property
     def published_geometry_sql(self) -> str:
@@ -66,6 +80,7 @@ LAYERS: dict[str, Layer] = {
             geometry_sql="t.boundary",
             time_sql="t.created_at",
             geometry_type="MultiPolygon",
+            candidate_sql='{table}."boundary" && {box}',
             is_multi=True,
         ),
         Layer(
@@ -116,6 +131,10 @@ LAYERS: dict[str, Layer] = {
             geometry_sql="COALESCE(t.location, ST_PointOnSurface(s.boundary))",
             time_sql="COALESCE(t.scheduled_at, t.created_at)",
             geometry_type="Point",
+            # Both arms are index scans (GiST on location; the site_id index with the ids of the
+            # sites whose red line meets the box, found by the sites' GiST index).
+            candidate_sql='({table}."location" && {box} OR ({table}."location" IS NULL AND {table}."site_id" = '
+            'ANY(ARRAY(SELECT "id" FROM {site_table} WHERE "boundary" && {box}))))',
             join_site=True,
         ),
         Layer(
@@ -154,20 +173,33 @@ class Query:
     interval: tuple[dt.datetime | None, dt.datetime | None] | None = None
     feature_id: uuid.UUID | None = None
 
-    def features_cte(
-        self, columns: str, *, extra_where: str | None = None, extra_params: tuple = ()
-    ) -> tuple[str, list[Any]]:
+    def features_cte(self, columns: str, *, envelope_sql: str | None = None) -> tuple[str, list[Any]]:
         """`SELECT <columns> FROM <table> t … WHERE <scoped and filtered>` and its params.
 
-        `columns` must not hold placeholders; `extra_where` (with `extra_params`) comes first.
+        `columns` must not hold placeholders; `envelope_sql` (no placeholders either) is a
+        WGS84 box the features' bounding boxes must meet (a tile's, with its buffer).
+
+        The scope is applied to the candidate rows: the selector's own query gets the bounding
+        box (and id) conditions, so the planner starts from the geometry's GiST index and checks
+        visibility on the few rows it finds, instead of reading every visible row of the table
+        (an `id IN (selector)` over the whole table) before the box applies.
         """
         layer = self.layer
-        scoped = RECORD_TYPES[layer.record_type].visible_to(user=self.user).values("pk")
+        envelopes: list[tuple[str, list[Any]]] = []
+        if self.bbox is not None:
+            envelopes.append(("ST_MakeEnvelope(%s, %s, %s, %s, 4326)", list(self.bbox)))
+        if envelope_sql is not None:
+            envelopes.append((envelope_sql, []))
+        scoped = RECORD_TYPES[layer.record_type].visible_to(user=self.user).order_by()
+        if self.feature_id is not None:
+            scoped = scoped.filter(pk=self.feature_id)
+        for box_sql, box_params in envelopes:
+            scoped = scoped.filter(layer.candidates(box_sql, box_params))
         sql = f"SELECT {columns} FROM {self._from_sql()}"
-        where = [extra_where] if extra_where else []
-        params: list[Any] = list(extra_params)
+        where: list[str] = []
+        params: list[Any] = []
         try:
-            scoped_sql, scoped_params = scoped.query.sql_with_params()
+            scoped_sql, scoped_params = scoped.values("pk").query.sql_with_params()
         except EmptyResultSet:
             # A selector that knows the user sees nothing (`.none()`, or a filter on an empty
             # queryset) compiles to no SQL at all: the layer is empty for them, not an error.
@@ -175,12 +207,12 @@ class Query:
         else:
             where.append(f"t.id IN ({scoped_sql})")
             params.extend(scoped_params)
-        if self.feature_id is not None:
-            where.append("t.id = %s")
-            params.append(self.feature_id)
+        # The exact tests on the published geometry (the candidates may be a superset of them).
         if self.bbox is not None:
             where.append(f"ST_Intersects({layer.geometry_sql}, ST_MakeEnvelope(%s, %s, %s, %s, 4326))")
             params.extend(self.bbox)
+        if envelope_sql is not None:
+            where.append(f"{layer.geometry_sql} && {envelope_sql}")
         if self.interval is not None:
             start, end = self.interval
             if start is not None and start == end:
@@ -211,6 +243,13 @@ class Query:
 
     def page(self, *, limit: int, offset: int) -> tuple[int, int, str]:
         """(numberMatched, numberReturned, features as a JSON array text) in one query."""
+        sql, params = self.page_sql(limit=limit, offset=offset)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            matched, returned, features = cursor.fetchone()
+        return matched, returned, features
+
+    def page_sql(self, *, limit: int, offset: int) -> tuple[str, list[Any]]:
         feature = (
             "json_build_object('type', 'Feature', 'id', t.id::text, "
             f"'geometry', ST_AsGeoJSON({self.layer.published_geometry_sql}, 7)::json, "
@@ -225,10 +264,7 @@ class Query:
             "SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM p), "
             "(SELECT COALESCE(json_agg(feature ORDER BY created_at, id), '[]'::json)::text FROM j)"
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, limit, offset])
-            matched, returned, features = cursor.fetchone()
-        return matched, returned, features
+        return sql, [*params, limit, offset]
 
     def one(self) -> str | None:
         feature = (
@@ -257,25 +293,26 @@ class Query:
 
     def tile(self, *, z: int, x: int, y: int) -> bytes:
         """The layer's Mapbox vector tile z/x/y (empty bytes when nothing is there)."""
+        sql, params = self.tile_sql(z=z, x=x, y=y)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        return bytes(row[0]) if row and row[0] is not None else b""
+
+    def tile_sql(self, *, z: int, x: int, y: int) -> tuple[str, list[Any]]:
         columns = ", ".join(
             f"{property_sql(self.layer, name, as_text=True)} AS {connection.ops.quote_name(name)}"
             for name in self.layer.properties
         )
         # The tile's envelope (with the buffer) in WGS84, for the spatial index.
-        envelope = (
-            f"{self.layer.geometry_sql} && ST_Transform(ST_TileEnvelope({z:d}, {x:d}, {y:d}, "
-            f"margin => {MVT_BUFFER / MVT_EXTENT}), 4326)"
-        )
+        envelope = f"ST_Transform(ST_TileEnvelope({z:d}, {x:d}, {y:d}, margin => {MVT_BUFFER / MVT_EXTENT}), 4326)"
         inner, params = self.features_cte(
             f"t.id::text AS id, ST_AsMVTGeom(ST_Transform({self.layer.published_geometry_sql}, 3857), "
             f"ST_TileEnvelope({z:d}, {x:d}, {y:d}), {MVT_EXTENT}, {MVT_BUFFER}, true) AS geom, {columns}",
-            extra_where=envelope,
+            envelope_sql=envelope,
         )
         sql = f"SELECT ST_AsMVT(m.*, %s, {MVT_EXTENT}, 'geom') FROM ({inner}) m WHERE m.geom IS NOT NULL"
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [self.layer.name, *params])
-            row = cursor.fetchone()
-        return bytes(row[0]) if row and row[0] is not None else b""
+        return sql, [self.layer.name, *params]
 
 
 def property_sql(layer: Layer, name: str, *, as_text: bool) -> str:

@@ -35,7 +35,14 @@ REST_PATHS = {
     "inspections": "/api/v1/inspections/",
     "photos": "/api/v1/photos/",
 }
-USERS = ["utility_company", "unassigned_utility_company", "no_organisation"]
+USERS = [
+    "administrator",
+    "department_official",
+    "survey_crew",
+    "utility_company",
+    "unassigned_utility_company",
+    "no_organisation",
+]
 
 
 def _world() -> SimpleNamespace:
@@ -69,7 +76,15 @@ def _world() -> SimpleNamespace:
     }
     # Another company's point on the same case: the water company must not see it.
     UtilityPoint.objects.create(case=case, utility_type=UtilityType.POWER, company=power, location=here)
+    crew = OrganizationFactory(kind=OrganizationKind.SURVEY_CREW)
+    case.assigned_organizations.add(crew)
     users = {
+        "administrator": UserFactory(organization=None, roles=[Role.ADMINISTRATOR]),
+        "department_official": UserFactory(
+            organization=OrganizationFactory(kind=OrganizationKind.APPROVAL_DEPARTMENT, region="370211"),
+            roles=[Role.OFFICIAL],
+        ),
+        "survey_crew": UserFactory(organization=crew, roles=[Role.SURVEYOR]),
         "utility_company": UserFactory(organization=water, roles=[Role.UTILITY_STAFF]),
         "unassigned_utility_company": UserFactory(organization=UtilityCompanyFactory(), roles=[Role.UTILITY_STAFF]),
         "no_organisation": UserFactory(organization=None, roles=[Role.OFFICIAL]),
@@ -97,6 +112,9 @@ def _rest_ids(client: APIClient, layer_name: str) -> set[str]:
 
 
 EXPECTED_VISIBLE = {
+    "administrator": set(LAYERS),
+    "department_official": set(LAYERS),
+    "survey_crew": set(LAYERS),
     # The water company is assigned to the case: it sees the case's records, only its own type of
     # utility point, and no acceptance records (nor their photos).
     "utility_company": {"sites", "surveys", "findings", "utility_points", "photos"},
@@ -113,7 +131,14 @@ def test_the_layer_answers_and_shows_what_rest_shows(layer_name, user_kind):
     record = world.records[layer_name]
     rest_ids = _rest_ids(client, layer_name)
     is_visible = layer_name in EXPECTED_VISIBLE[user_kind]
-    assert rest_ids == ({str(record.pk)} if is_visible else set())
+    assert (str(record.pk) in rest_ids) is is_visible
+    # Only the water company itself is kept from the power company's point.
+    sees_both_points = layer_name == "utility_points" and user_kind in {
+        "administrator",
+        "department_official",
+        "survey_crew",
+    }
+    assert len(rest_ids) == (2 if sees_both_points else int(is_visible))
 
     items = client.get(f"/ogc/collections/{layer_name}/items")
     assert items.status_code == 200, items.content
@@ -121,6 +146,10 @@ def test_the_layer_answers_and_shows_what_rest_shows(layer_name, user_kind):
     body = items.json()
     assert {feature["id"] for feature in body["features"]} == rest_ids
     assert body["numberMatched"] == len(rest_ids)
+    boxed = client.get(f"/ogc/collections/{layer_name}/items", {"bbox": "120.17,35.96,120.18,35.97"}).json()
+    assert {feature["id"] for feature in boxed["features"]} == rest_ids
+    elsewhere = client.get(f"/ogc/collections/{layer_name}/items", {"bbox": "121,36,122,37"}).json()
+    assert elsewhere["features"] == []
     assert body["numberReturned"] == len(rest_ids)
 
     one = client.get(f"/ogc/collections/{layer_name}/items/{record.pk}")
@@ -152,6 +181,8 @@ def test_the_layer_answers_and_shows_what_rest_shows(layer_name, user_kind):
         assert tile.status_code == 200
         assert tile["Content-Type"] == "application/vnd.mapbox-vector-tile"
         assert layer_name.encode() in tile.content[:40]
+        # MVT keeps every feature's id (a string property) verbatim.
+        assert all(feature_id.encode() in tile.content for feature_id in rest_ids)
     else:
         assert tile.status_code == 204
         assert tile.content == b""
