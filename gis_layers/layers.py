@@ -38,10 +38,8 @@ class Layer:
     geometry_sql: str
     time_sql: str
     geometry_type: str
-    # Bounding-box test of a candidate row that the GiST index answers, over `{table}` (the
-    # record table as the selector's query names it) and a box `{box}`; for layers placed by
-    # their site also `{site_table}`. Must hold every row whose geometry_sql meets the box.
-    candidate_sql: str = '{table}."location" && {box}'
+    # The geometry column the GiST index covers (geometry_sql is built from it).
+    geometry_column: str = "location"
     join_site: bool = False
     # Publish every geometry as its Multi type, so the layer has one geometry type (GDAL and
     # QGIS type a layer mixing Polygon and MultiPolygon as Unknown).
@@ -51,14 +49,32 @@ class Layer:
     def model(self) -> type[Model]:
         return RECORD_TYPES[self.record_type].model
 
-    def candidates(self, box_sql: str, box_params: list[Any]) -> RawSQL:
-        """A filter for the selector's queryset: the rows whose geometry's box meets the box."""
-        sql = self.candidate_sql.format(
-            table=connection.ops.quote_name(self.model._meta.db_table),
-            site_table=connection.ops.quote_name(RECORD_TYPES["site"].model._meta.db_table),
-            box=box_sql,
+    def candidates(self, box_sql: str, box_params: list[Any], *, exact: bool) -> RawSQL:
+        """A filter for the selector's queryset: rows whose geometry_sql intersects the box
+        (`exact`), or whose bounding box meets it (tiles clip with ST_AsMVTGeom anyway).
+
+        Written on the stored columns so the GiST index answers it. A layer placed by its site
+        has two arms, both index-led: its own location, or, without one, a point on the red
+        line of a site the sites' GiST index finds in the box (that point lies in the red line,
+        so the red line meets the box whenever the point does).
+        """
+        table = connection.ops.quote_name(self.model._meta.db_table)
+
+        def meets(geometry: str) -> str:
+            return f"ST_Intersects({geometry}, {box_sql})" if exact else f"{geometry} && {box_sql}"
+
+        if not self.join_site:
+            sql = meets(f"{table}.{connection.ops.quote_name(self.geometry_column)}")
+            return RawSQL(sql, box_params, output_field=BooleanField())
+        # A UNION rather than an OR: the planner estimates each arm (an OR with the sites' ids
+        # would look like half the table to it, and it would scan the table).
+        site_table = connection.ops.quote_name(RECORD_TYPES["site"].model._meta.db_table)
+        sql = (
+            f'{table}."id" IN (SELECT "id" FROM {table} WHERE {meets("location")} UNION ALL '
+            f"SELECT i.id FROM {table} i JOIN {site_table} s ON s.id = i.site_id "
+            f"WHERE i.location IS NULL AND s.boundary && {box_sql} AND {meets('ST_PointOnSurface(s.boundary)')})"
         )
-        return RawSQL(sql, box_params * self.candidate_sql.count("{box}"), output_field=BooleanField())
+        return RawSQL(sql, box_params * 3, output_field=BooleanField())
 
     @property
     def published_geometry_sql(self) -> str:
@@ -80,7 +96,7 @@ LAYERS: dict[str, Layer] = {
             geometry_sql="t.boundary",
             time_sql="t.created_at",
             geometry_type="MultiPolygon",
-            candidate_sql='{table}."boundary" && {box}',
+            geometry_column="boundary",
             is_multi=True,
         ),
         Layer(
@@ -131,10 +147,6 @@ LAYERS: dict[str, Layer] = {
             geometry_sql="COALESCE(t.location, ST_PointOnSurface(s.boundary))",
             time_sql="COALESCE(t.scheduled_at, t.created_at)",
             geometry_type="Point",
-            # Both arms are index scans (GiST on location; the site_id index with the ids of the
-            # sites whose red line meets the box, found by the sites' GiST index).
-            candidate_sql='({table}."location" && {box} OR ({table}."location" IS NULL AND {table}."site_id" = '
-            'ANY(ARRAY(SELECT "id" FROM {site_table} WHERE "boundary" && {box}))))',
             join_site=True,
         ),
         Layer(
@@ -185,17 +197,14 @@ class Query:
         (an `id IN (selector)` over the whole table) before the box applies.
         """
         layer = self.layer
-        envelopes: list[tuple[str, list[Any]]] = []
-        if self.bbox is not None:
-            envelopes.append(("ST_MakeEnvelope(%s, %s, %s, %s, 4326)", list(self.bbox)))
-        if envelope_sql is not None:
-            envelopes.append((envelope_sql, []))
         scoped = RECORD_TYPES[layer.record_type].visible_to(user=self.user).order_by()
         if self.feature_id is not None:
             scoped = scoped.filter(pk=self.feature_id)
-        for box_sql, box_params in envelopes:
-            scoped = scoped.filter(layer.candidates(box_sql, box_params))
-        sql = f"SELECT {columns} FROM {self._from_sql()}"
+        if self.bbox is not None:
+            box = ("ST_MakeEnvelope(%s, %s, %s, %s, 4326)", list(self.bbox))
+            scoped = scoped.filter(layer.candidates(*box, exact=True))
+        if envelope_sql is not None:
+            scoped = scoped.filter(layer.candidates(envelope_sql, [], exact=False))
         where: list[str] = []
         params: list[Any] = []
         try:
@@ -203,16 +212,13 @@ class Query:
         except EmptyResultSet:
             # A selector that knows the user sees nothing (`.none()`, or a filter on an empty
             # queryset) compiles to no SQL at all: the layer is empty for them, not an error.
+            sql = f"SELECT {columns} FROM {self._from_sql()}"
             where.append("FALSE")
         else:
-            where.append(f"t.id IN ({scoped_sql})")
+            # Joined, not `t.id IN (…)`: the planner cannot start a semi-join from a subquery
+            # that holds the scope's own semi-joins, and would scan the table instead.
+            sql = f"SELECT {columns} FROM ({scoped_sql}) visible (id) JOIN {self._from_sql('visible')}"
             params.extend(scoped_params)
-        # The exact tests on the published geometry (the candidates may be a superset of them).
-        if self.bbox is not None:
-            where.append(f"ST_Intersects({layer.geometry_sql}, ST_MakeEnvelope(%s, %s, %s, %s, 4326))")
-            params.extend(self.bbox)
-        if envelope_sql is not None:
-            where.append(f"{layer.geometry_sql} && {envelope_sql}")
         if self.interval is not None:
             start, end = self.interval
             if start is not None and start == end:
@@ -225,11 +231,14 @@ class Query:
                 if end is not None:
                     where.append(f"{layer.time_sql} <= %s")
                     params.append(end)
-        return sql + " WHERE " + " AND ".join(where), params
+        return sql + (" WHERE " + " AND ".join(where) if where else ""), params
 
-    def _from_sql(self) -> str:
-        """The record table as `t` and, for layers placed by their site, the site as `s`."""
+    def _from_sql(self, ids: str | None = None) -> str:
+        """The record table as `t` (joined on `<ids>.id` when given) and, for layers placed by
+        their site, the site as `s`."""
         sql = f"{connection.ops.quote_name(self.layer.model._meta.db_table)} t"
+        if ids is not None:
+            sql += f" ON t.id = {ids}.id"
         if self.layer.join_site:
             site_table = connection.ops.quote_name(RECORD_TYPES["site"].model._meta.db_table)
             sql += f" LEFT JOIN {site_table} s ON s.id = t.site_id"

@@ -218,3 +218,20 @@ def test_an_organisation_kind_without_cases_sees_empty_layers():
         response = client.get(f"/ogc/collections/{name}/items")
         assert response.status_code == 200, name
         assert response.json()["numberMatched"] == 0, name
+
+
+def test_an_inspection_without_a_location_is_found_on_its_sites_red_line():
+    site = SiteFactory()
+    placed = Inspection.objects.create(case=site.case, site=site, stage=1)
+    Inspection.objects.create(case=site.case, stage=1)  # neither location nor site: not on the map
+    client = _client(UserFactory(organization=None, roles=[Role.ADMINISTRATOR]))
+    inside = client.get("/ogc/collections/inspections/items", {"bbox": "120.169,35.959,120.173,35.962"}).json()
+    assert [feature["id"] for feature in inside["features"]] == [str(placed.pk)]
+    point = inside["features"][0]["geometry"]["coordinates"]
+    assert 120.17 <= point[0] <= 120.1722 and 35.96 <= point[1] <= 35.9614
+    outside = client.get("/ogc/collections/inspections/items", {"bbox": "120.18,35.95,120.19,35.97"}).json()
+    assert outside["features"] == []
+    x, y = _tile_of(*INSIDE, 14)
+    tile = client.get(f"/tiles/inspections/14/{x}/{y}.mvt")
+    assert tile.status_code == 200
+    assert str(placed.pk).encode() in tile.content
