@@ -1,7 +1,9 @@
 """The map layers (OGC API collections and vector tile layers) and the SQL that reads them.
 
 Every layer starts from its record type's selector (`RECORD_TYPES[name].visible_to(user=…)`),
-so a map shows exactly what REST shows the same user; the views never filter permissions.
+so a map shows exactly what REST shows the same user; the views never filter permissions. The
+bounding box goes into the selector's query, so the spatial index leads and visibility is
+checked on the candidate rows only.
 Features are built in PostGIS (ST_AsGeoJSON / json_build_object, ST_AsMVT): one query per
 page or tile, never one Python object per feature.
 """
@@ -78,7 +80,7 @@ class Layer:
 
     @property
     def published_geometry_sql(self) -> str:
-        """The geometry as features carry it; filters keep `geometry_sql`, which the GiST index covers."""
+        """The geometry as features carry it (filters test the stored `geometry_column`)."""
         return f"ST_Multi({self.geometry_sql})" if self.is_multi else self.geometry_sql
 
 
