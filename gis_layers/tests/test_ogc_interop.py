@@ -78,7 +78,7 @@ def test_sites_are_published_as_multipolygons_whatever_they_are_stored_as():
     [
         None,
         "*/*",
-        # What GDAL's OAPIF driver sends for the service-desc.
+        # A client listing the OpenAPI media types it takes, JSON last.
         "application/vnd.oai.openapi+json;version=3.0, application/openapi+json;version=3.0, application/json",
     ],
 )
