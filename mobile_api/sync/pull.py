@@ -169,7 +169,7 @@ def pull(
         live = [record for record in records if record.deleted_at is None]
         data = jsonable(view.get_serializer(live, many=True).data) if live else []
         data_by_id = {str(item.get("id")): item for item in data}
-        missing = attachments_missing_by_record(record_type=record_type, record_ids=[r.pk for r in records])
+        missing = attachments_missing_by_record(record_type=record_type, record_ids=[r.pk for r in records], user=user)
         for record in records:
             deleted = record.deleted_at is not None
             rendered[(record_type, record.pk)] = {

@@ -409,7 +409,7 @@ def _replay(stored: Any, op: Operation) -> dict[str, Any]:
     return body
 
 
-def with_missing_attachments(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def with_missing_attachments(bodies: list[dict[str, Any]], *, user: Any) -> list[dict[str, Any]]:
     """Add to each receipt the files its record still waits for (computed now, so replays show
     progress), with one query per record type for the whole chunk."""
     wanted: dict[str, set[uuid.UUID]] = {}
@@ -422,7 +422,9 @@ def with_missing_attachments(bodies: list[dict[str, Any]]) -> list[dict[str, Any
     missing = {
         (record_type, record_id): hashes
         for record_type, ids in wanted.items()
-        for record_id, hashes in attachments_missing_by_record(record_type=record_type, record_ids=ids).items()
+        for record_id, hashes in attachments_missing_by_record(
+            record_type=record_type, record_ids=ids, user=user
+        ).items()
     }
     out = []
     for body in bodies:

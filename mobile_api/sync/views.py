@@ -97,7 +97,7 @@ class PushView(APIView):
                     push_operation(raw=raw, request=request, device_id=device_id)
                     for raw in operations[start : start + chunk]
                 ]
-            receipts.extend(with_missing_attachments(bodies))
+            receipts.extend(with_missing_attachments(bodies, user=request.user))
         return Response({"receipts": receipts})
 
 
