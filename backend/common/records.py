@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import IntegrityError, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -280,6 +281,46 @@ def record_check_can_write(*, user: Any, case: ApprovalCase) -> None:
         raise PermissionDenied("You may read the records of this case but not change them.")
 
 
+def _record_type_name(model: type[FieldRecord]) -> str:
+    for name, record_type in RECORD_TYPES.items():
+        if record_type.model is model:
+            return name
+    return model._meta.label_lower
+
+
+def record_text_limit(model: type[FieldRecord], model_field: models.Field) -> int | None:
+    """The most characters a text field of a record holds: its own `max_length`, else the
+    per-field setting (`survey.minutes`), else RECORD_TEXT_MAX_CHARS."""
+    if not isinstance(model_field, models.CharField | models.TextField):
+        return None
+    overrides = settings.RECORD_TEXT_MAX_CHARS_BY_FIELD
+    key = f"{_record_type_name(model)}.{model_field.name}"
+    limit = overrides.get(key, settings.RECORD_TEXT_MAX_CHARS)
+    # A column's own length still holds (a longer override would only move the refusal to the database).
+    return min(limit, model_field.max_length) if model_field.max_length else limit
+
+
+def record_check_text_sizes(*, model: type[FieldRecord], values: dict[str, Any]) -> None:
+    """Refuse text longer than its field's limit, naming every such field (400 validation_error).
+
+    The kernel checks what every create and update writes, so REST, sync push and the admin
+    refuse alike, before anything is stored.
+    """
+    errors: dict[str, list[str]] = {}
+    for name, value in values.items():
+        if not isinstance(value, str):
+            continue
+        try:
+            model_field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            continue
+        limit = record_text_limit(model, model_field)
+        if limit is not None and len(value) > limit:
+            errors[name] = [f"At most {limit} characters (this has {len(value)})."]
+    if errors:
+        raise ValidationFailed(f"Text too long: {', '.join(sorted(errors))}.", code="validation_error", errors=errors)
+
+
 def _replay_or_conflict(model: type[FieldRecord], record_id: uuid.UUID, digest: str) -> FieldRecord | None:
     existing = model.all_objects.filter(pk=record_id).first()
     if existing is None:
@@ -309,6 +350,7 @@ def record_create(
         existing = _replay_or_conflict(model, record_id, digest)
         if existing is not None:
             return existing, False
+    record_check_text_sizes(model=model, values=fields)
     now = timezone.now()
     instance = model(**fields)
     if record_id is not None:
@@ -364,6 +406,7 @@ def record_update(
     Refuses a locked or deleted record, and a stale `expected_version`. Fields whose value
     does not change are not counted as changed.
     """
+    record_check_text_sizes(model=type(instance), values=changes)
     current = record_lock_for_update(instance)
     if current.deleted_at is not None:
         raise ValidationFailed("The record was deleted.", code="record_deleted", status=410)
