@@ -188,6 +188,18 @@ SYNC_MAX_OPERATIONS = env_int("SYNC_MAX_OPERATIONS", 500)
 # Pushed operations commit in chunks of this many (each in its own savepoint).
 SYNC_COMMIT_EVERY = env_int("SYNC_COMMIT_EVERY", 50)
 SYNC_MAX_BODY_BYTES = env_int("SYNC_MAX_BODY_BYTES", 20 * 1024 * 1024)
+# Free text of field records (descriptions, remarks, minutes …): characters per field, with
+# per-field overrides as "record_type.field=chars,…" (the minutes of a survey run long).
+RECORD_TEXT_MAX_CHARS = env_int("RECORD_TEXT_MAX_CHARS", 10_000)
+RECORD_TEXT_MAX_CHARS_BY_FIELD = {
+    key.strip(): int(value)
+    for key, _, value in (
+        pair.partition("=") for pair in env("RECORD_TEXT_MAX_CHARS_BY_FIELD", "survey.minutes=100000").split(",")
+    )
+    if key.strip() and value.strip()
+}
+# A pull page stops at SYNC_PULL_MAX_BYTES of changes' JSON (always at least one change).
+SYNC_PULL_MAX_BYTES = env_int("SYNC_PULL_MAX_BYTES", 2 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = SYNC_MAX_BODY_BYTES
 
 CACHES = {

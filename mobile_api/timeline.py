@@ -64,7 +64,9 @@ class CaseTimelineView(APIView):
         missing: dict = {}
         for type_name in {entry.type for entry in entries}:
             ids = [entry.record.pk for entry in entries if entry.type == type_name]
-            for record_id, hashes in attachments_missing_by_record(record_type=type_name, record_ids=ids).items():
+            for record_id, hashes in attachments_missing_by_record(
+                record_type=type_name, record_ids=ids, user=request.user
+            ).items():
                 missing[(type_name, record_id)] = hashes
         results = [
             {

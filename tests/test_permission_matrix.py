@@ -5,14 +5,20 @@ of every organisation kind who belong elsewhere: another region, another builder
 company with no requests, crews and teams assigned to nothing.
 """
 
+import uuid
+
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 from rest_framework.test import APIClient
 
+from backend.acceptance.models import Inspection
+from backend.acceptance.services import inspection_create
 from backend.accounts.models import OrganizationKind, Role, User, UtilityType
 from backend.accounts.tests.factories import user_of_kind
 from backend.audit.models import AuditEntry
 from backend.cases.models import ApprovalCase, Project
+from backend.cases.selectors import cases_visible_to
 from backend.common.records import RECORD_TYPES
 from backend.visits.models import Vehicle
 
@@ -128,3 +134,134 @@ def test_no_outsider_gets_a_2xx_on_anything_of_the_demo_world():
             violations.append((who, "LIST", "cases", len(listed_cases)))
     assert violations == []
     assert AuditEntry.objects.count() == audit_before
+
+
+# --- role x record type x action x transport -------------------------------------------------
+
+# A change of one field each record type's own writers may make (what REST PATCHes, and what a
+# device pushes as an upsert).
+MATRIX_CHANGES = {
+    "site": {"name": "矩阵地块"},
+    "survey": {"summary": "矩阵"},
+    "survey_participant": {"person_name": "矩阵"},
+    "finding": {"due_date": "2027-01-31"},
+    "utility_request": {"contact_phone": "13800000000"},
+    "utility_point": {"note": "矩阵"},
+    "inspection": {"remarks": "矩阵"},
+    "inspection_item": {"remarks": "矩阵"},
+    "rectification": {"description": "矩阵整改"},
+    "visit": {"remarks": "矩阵"},
+    "photo": {"heading": 90},
+    "signature": {"signer_name": "矩阵"},
+    "material_scan": {"note": "矩阵"},
+}
+# Rows no one may do, by the record type's design (so they have no positive control).
+REFUSED_TO_ALL = {("inspection_item", "delete"), ("signature", "update"), ("signature", "delete")}
+# Roles that read the demo case but write none of its field records by update or delete.
+READ_ONLY_INSIDERS = ("builder", "approval_system", "water")
+MATRIX_OUTSIDERS = ("official_elsewhere", "survey_crew", "other_builder")
+
+
+class _Rollback(Exception):
+    def __init__(self, outcome):
+        self.outcome = outcome
+
+
+def _undone(attempt, *args):
+    """Run `attempt` and roll back whatever it wrote, so every cell starts from the same world."""
+    try:
+        with transaction.atomic():
+            raise _Rollback(attempt(*args))
+    except _Rollback as rollback:
+        return rollback.outcome
+
+
+def _rest(client, name, record, action):
+    url = f"/api/v1/{ENDPOINTS[name][0]}/{record.pk}/"
+    if action == "delete":
+        response = client.delete(url, HTTP_IF_MATCH=f'"{record.version}"')
+    else:
+        response = client.patch(url, MATRIX_CHANGES[name], format="json", HTTP_IF_MATCH=f'"{record.version}"')
+    return 200 <= response.status_code < 300, response.status_code
+
+
+def _sync(client, name, record, action):
+    op = {"op_id": str(uuid.uuid4()), "type": name, "id": str(record.pk)}
+    if action == "delete":
+        op |= {"action": "delete"}
+    else:
+        op |= {"action": "upsert", "base_version": record.version, "data": MATRIX_CHANGES[name]}
+    receipt = client.post("/api/v1/sync/push", {"device_id": "matrix", "operations": [op]}, format="json").json()[
+        "receipts"
+    ][0]
+    # A no-op upsert (nothing the serializer writes differs) is `applied` without a write: only
+    # a new version counts as a change.
+    changed = receipt["status"] in ("applied", "merged") and (receipt.get("version") or 0) > record.version
+    return changed, receipt.get("code") or receipt["status"]
+
+
+def _client_of(user):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.mark.django_db
+def test_every_role_gets_the_same_answer_over_rest_and_sync_for_every_record_type_and_action():
+    call_command("seed_demo", verbosity=0)
+    # A withdrawable inspection (the demo ones have results recorded), so its delete row has a
+    # positive control.
+    builder = User.objects.get(username="builder")
+    case = cases_visible_to(user=builder).exclude(pk__in=Inspection.objects.values("case_id")).first()
+    inspection_create(by=None, case=case, stage=2)
+    synced = {name for name, record_type in RECORD_TYPES.items() if record_type.is_synced}
+    assert set(MATRIX_CHANGES) == synced, "a new synced record type needs its change in this matrix"
+    admin = _client_of(User.objects.get(username="admin"))
+    # For each row, the first demo record the administrator may change that way (the positive control).
+    rows = {}
+    for name in sorted(synced):
+        candidates = list(RECORD_TYPES[name].model.objects.order_by("-created_at")[:4])
+        for action in ("update", "delete"):
+            chosen = next((r for r in candidates if _undone(_rest, admin, name, r, action)[0]), None)
+            if not candidates:
+                continue  # a type the demo has no record of (yet) has no row
+            if chosen is None:
+                assert (name, action) in REFUSED_TO_ALL, f"no positive control for {name} {action}"
+                chosen = candidates[0]
+            rows[(name, action)] = chosen
+    populated = {name for name, _action in rows}
+    assert {"site", "survey", "finding", "utility_request", "utility_point", "inspection", "visit"} <= populated
+    assert {"survey_participant", "inspection_item", "rectification"} <= populated
+    # Writers of each kind, the read-only insiders, and outsiders of three kinds.
+    names = ["admin", "official", "fire", "surveyor", "inspector", "vehicle_lead", *READ_ONLY_INSIDERS]
+    people = {user.username: user for user in User.objects.filter(username__in=names)}
+    people |= {who: user for who, user in outsiders().items() if who in MATRIX_OUTSIDERS}
+    mismatches, successes, insider_cells = [], {}, 0
+    for who, user in people.items():
+        client = _client_of(user)
+        for (name, action), record in rows.items():
+            rest = _undone(_rest, client, name, record, action)
+            sync = _undone(_sync, client, name, record, action)
+            if rest[0] != sync[0]:
+                mismatches.append((who, name, action, rest, sync))
+            if rest[0] and sync[0]:
+                successes.setdefault((name, action), set()).add(who)
+            if (
+                who in READ_ONLY_INSIDERS
+                and client.get(f"/api/v1/{ENDPOINTS[name][0]}/{record.pk}/").status_code == 200
+            ):
+                insider_cells += 1
+    assert mismatches == [], "\n".join(map(str, mismatches))
+    # Positive controls: every row someone may do is done by both transports.
+    assert {row for row in rows if row not in REFUSED_TO_ALL} == set(successes)
+    # No read-only insider, and no outsider, changed or deleted anything by either transport
+    # (the builder is the applicant of its utility requests: there it writes).
+    offending = {
+        (who, name, action)
+        for (name, action), whos in successes.items()
+        for who in whos & (set(READ_ONLY_INSIDERS) | set(MATRIX_OUTSIDERS))
+        if (who, name) != ("builder", "utility_request")
+    }
+    assert offending == set()
+    # The read-only insiders did see what they were refused (they are insiders, not outsiders).
+    assert insider_cells >= len(READ_ONLY_INSIDERS)

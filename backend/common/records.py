@@ -9,14 +9,18 @@ locked records refusing change, and one hash-chained audit entry per change.
 
 import datetime as dt
 import decimal
+import functools
 import hashlib
+import inspect
 import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import IntegrityError, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -88,24 +92,88 @@ class FieldRecord(models.Model):
 
 # --- registry --------------------------------------------------------------------------
 
+# The writes of a record type, one keyword-only signature each, so that every entry point
+# (REST, sync push, the admin, imports) calls them the same way:
+#   create(*, by, device_id, record_id, digest, **fields) -> (record, created)
+#   update(*, instance, changes, by, device_id, expected_version) -> record
+#   delete(*, instance, by, device_id, expected_version) -> record
+CreateService = Callable[..., tuple["FieldRecord", bool]]
+UpdateService = Callable[..., "FieldRecord"]
+DeleteService = Callable[..., "FieldRecord"]
 
-@dataclass(frozen=True)
+SERVICE_KEYWORDS = {
+    "create": ("by", "device_id", "record_id", "digest"),
+    "update": ("instance", "changes", "by", "device_id", "expected_version"),
+    "delete": ("instance", "by", "device_id", "expected_version"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
 class RecordType:
-    """A kind of field record, as sync, the timeline, signatures and photos name it."""
+    """A kind of field record, as sync, the timeline, signatures and photos name it.
+
+    `create`, `update` and `delete` have no default: a type states its services, or `None` where
+    the action is refused for it (inspection items are created and withdrawn with their
+    inspection), so no entry point can fall back to the bare `record_*` kernel and skip a rule.
+    """
 
     name: str
     model: type[FieldRecord]
     visible_to: Callable[..., QuerySet]
+    create: CreateService | None
+    update: UpdateService | None
+    delete: DeleteService | None
     # Short human label for the timeline, e.g. "联合踏勘".
     label: str = ""
     summary: Callable[[Any], str] = field(default=lambda record: "")
+    # Offered to devices by sync push and pull (API.md, "Sync", lists the types).
+    is_synced: bool = True
+
+    def service(self, action: str) -> Callable[..., Any] | None:
+        return getattr(self, action)
 
 
 RECORD_TYPES: dict[str, RecordType] = {}
 
 
+def _check_service(record_type: RecordType, action: str) -> None:
+    service = record_type.service(action)
+    if service is None:
+        return
+    if not callable(service):
+        raise ImproperlyConfigured(f"{record_type.name}.{action} is not callable.")
+    parameters = inspect.signature(service).parameters
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    missing = [
+        name
+        for name in SERVICE_KEYWORDS[action]
+        if not (name in parameters and parameters[name].kind is inspect.Parameter.KEYWORD_ONLY) and not accepts_any
+    ]
+    if missing:
+        raise ImproperlyConfigured(
+            f"{record_type.name}.{action} ({getattr(service, '__qualname__', service)}) must take the keyword-only "
+            f"arguments {', '.join(SERVICE_KEYWORDS[action])}; missing {', '.join(missing)}."
+        )
+
+
 def register_record_type(record_type: RecordType) -> None:
+    """Fails at startup when a service does not take the registry's keywords."""
+    if record_type.name in RECORD_TYPES and RECORD_TYPES[record_type.name].model is not record_type.model:
+        raise ImproperlyConfigured(f"Two models claim the record type {record_type.name}.")
+    for action in SERVICE_KEYWORDS:
+        _check_service(record_type, action)
     RECORD_TYPES[record_type.name] = record_type
+
+
+def naming_the_record(keyword: str, service: Callable[..., Any]) -> Callable[..., Any]:
+    """Adapt a service that names its record (`inspection=`) to the registry's `instance=`."""
+
+    @functools.wraps(service)
+    def adapted(*, instance: FieldRecord, by: Any, device_id: str = "", expected_version: int | None = None) -> Any:
+        return service(**{keyword: instance}, by=by, device_id=device_id, expected_version=expected_version)
+
+    del adapted.__wrapped__  # its own signature is the registry's, not the wrapped one's
+    return adapted
 
 
 def record_type_of(instance: FieldRecord) -> str:
@@ -213,6 +281,46 @@ def record_check_can_write(*, user: Any, case: ApprovalCase) -> None:
         raise PermissionDenied("You may read the records of this case but not change them.")
 
 
+def _record_type_name(model: type[FieldRecord]) -> str:
+    for name, record_type in RECORD_TYPES.items():
+        if record_type.model is model:
+            return name
+    return model._meta.label_lower
+
+
+def record_text_limit(model: type[FieldRecord], model_field: models.Field) -> int | None:
+    """The most characters a text field of a record holds: its own `max_length`, else the
+    per-field setting (`survey.minutes`), else RECORD_TEXT_MAX_CHARS."""
+    if not isinstance(model_field, models.CharField | models.TextField):
+        return None
+    overrides = settings.RECORD_TEXT_MAX_CHARS_BY_FIELD
+    key = f"{_record_type_name(model)}.{model_field.name}"
+    limit = overrides.get(key, settings.RECORD_TEXT_MAX_CHARS)
+    # A column's own length still holds (a longer override would only move the refusal to the database).
+    return min(limit, model_field.max_length) if model_field.max_length else limit
+
+
+def record_check_text_sizes(*, model: type[FieldRecord], values: dict[str, Any]) -> None:
+    """Refuse text longer than its field's limit, naming every such field (400 validation_error).
+
+    The kernel checks what every create and update writes, so REST, sync push and the admin
+    refuse alike, before anything is stored.
+    """
+    errors: dict[str, list[str]] = {}
+    for name, value in values.items():
+        if not isinstance(value, str):
+            continue
+        try:
+            model_field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            continue
+        limit = record_text_limit(model, model_field)
+        if limit is not None and len(value) > limit:
+            errors[name] = [f"At most {limit} characters (this has {len(value)})."]
+    if errors:
+        raise ValidationFailed(f"Text too long: {', '.join(sorted(errors))}.", code="validation_error", errors=errors)
+
+
 def _replay_or_conflict(model: type[FieldRecord], record_id: uuid.UUID, digest: str) -> FieldRecord | None:
     existing = model.all_objects.filter(pk=record_id).first()
     if existing is None:
@@ -242,6 +350,7 @@ def record_create(
         existing = _replay_or_conflict(model, record_id, digest)
         if existing is not None:
             return existing, False
+    record_check_text_sizes(model=model, values=fields)
     now = timezone.now()
     instance = model(**fields)
     if record_id is not None:
@@ -297,6 +406,7 @@ def record_update(
     Refuses a locked or deleted record, and a stale `expected_version`. Fields whose value
     does not change are not counted as changed.
     """
+    record_check_text_sizes(model=type(instance), values=changes)
     current = record_lock_for_update(instance)
     if current.deleted_at is not None:
         raise ValidationFailed("The record was deleted.", code="record_deleted", status=410)

@@ -9,13 +9,16 @@ class EvidenceConfig(AppConfig):
     def ready(self) -> None:
         from backend.common.records import RecordType, register_record_type
         from backend.evidence.models import Photo
-        from backend.evidence.photos import photos_visible_to
+        from backend.evidence.photos import photo_create, photo_delete, photo_update, photos_visible_to
 
         register_record_type(
             RecordType(
                 name="photo",
                 model=Photo,
                 visible_to=photos_visible_to,
+                create=photo_create,
+                update=photo_update,
+                delete=photo_delete,
                 label="照片",
                 summary=lambda photo: f"照片 {photo.width}×{photo.height}（{photo.get_location_source_display()}）",
             )

@@ -10,12 +10,16 @@ class SignaturesConfig(AppConfig):
         from backend.common.records import RecordType, register_record_type
         from backend.signatures.models import Signature
         from backend.signatures.selectors import signatures_visible_to
+        from backend.signatures.services import signature_create, signature_delete, signature_update
 
         register_record_type(
             RecordType(
                 name="signature",
                 model=Signature,
                 visible_to=signatures_visible_to,
+                create=signature_create,
+                update=signature_update,
+                delete=signature_delete,
                 label="签名",
                 summary=lambda signature: (
                     f"{signature.signer_name}（{signature.signer_organization_name}）签名"

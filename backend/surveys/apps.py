@@ -8,6 +8,7 @@ class SurveysConfig(AppConfig):
 
     def ready(self) -> None:
         from backend.common.records import RecordType, register_record_type
+        from backend.surveys import services
         from backend.surveys.models import Finding, Survey, SurveyParticipant
         from backend.surveys.selectors import findings_visible_to, survey_participants_visible_to, surveys_visible_to
 
@@ -16,6 +17,9 @@ class SurveysConfig(AppConfig):
                 name="survey",
                 model=Survey,
                 visible_to=surveys_visible_to,
+                create=services.survey_create,
+                update=services.survey_update,
+                delete=services.survey_delete,
                 label="联合踏勘",
                 summary=lambda survey: f"联合踏勘 {survey.scheduled_at:%Y-%m-%d}（{survey.get_status_display()}）",
             )
@@ -25,6 +29,9 @@ class SurveysConfig(AppConfig):
                 name="survey_participant",
                 model=SurveyParticipant,
                 visible_to=survey_participants_visible_to,
+                create=services.survey_participant_create,
+                update=services.survey_participant_update,
+                delete=services.survey_participant_delete,
                 label="踏勘参加单位",
                 summary=lambda participant: f"{participant.department.name}：{participant.opinion or '未提交意见'}",
             )
@@ -34,6 +41,9 @@ class SurveysConfig(AppConfig):
                 name="finding",
                 model=Finding,
                 visible_to=findings_visible_to,
+                create=services.finding_create,
+                update=services.finding_update,
+                delete=services.finding_delete,
                 label="问题清单",
                 summary=lambda finding: f"{finding.description[:40]}（{finding.get_status_display()}）",
             )

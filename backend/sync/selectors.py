@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
@@ -25,16 +26,59 @@ def _waiting() -> QuerySet[SyncAttachment]:
     return qs.filter(~Exists(Blob.objects.filter(sha256=OuterRef("sha256"))))
 
 
-def attachments_missing_by_record(*, record_type: str, record_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
-    """For many records at once: record id → missing SHA-256 (records with none are absent)."""
-    missing: dict[uuid.UUID, list[str]] = {}
-    rows = (
-        _waiting()
-        .filter(record_type=record_type, record_id__in=list(record_ids))
+def _blobs_usable_by(*, user: User, sha256s: set[str]) -> set[str]:
+    """Of `sha256s`, the stored files `user` may use: attached to a photo or signature they can
+    see. (Uploads are counted per record, see below.) Evidence and signatures import sync, so
+    they are imported here, when called."""
+    from backend.evidence.photos import photos_visible_to
+    from backend.signatures.selectors import signatures_visible_to
+
+    if not sha256s:
+        return set()
+    usable = set(photos_visible_to(user=user).filter(blob_id__in=sha256s).values_list("blob_id", flat=True))
+    usable |= set(signatures_visible_to(user=user).filter(image_id__in=sha256s).values_list("image_id", flat=True))
+    return usable
+
+
+def attachments_missing_by_record(
+    *, record_type: str, record_ids: Iterable[uuid.UUID], user: User
+) -> dict[uuid.UUID, list[str]]:
+    """For many records at once: record id → the declared SHA-256 not (yet) usable, as `user` sees it.
+
+    A file counts as there only when `user` may use its bytes: their own finished upload, the
+    record's author's finished upload (the device that declared it sent it), or a photo or
+    signature of it they can see. Bytes stored for another organisation count as missing, exactly
+    like bytes nobody has, so a declared hash tells nothing of what others stored.
+    """
+    from backend.common.records import RECORD_TYPES
+    from backend.evidence.models import Upload, UploadStatus
+
+    record_ids = list(record_ids)
+    rows = list(
+        SyncAttachment.objects.filter(record_type=record_type, record_id__in=record_ids)
         .order_by("id")
         .values_list("record_id", "sha256")
     )
+    if not rows:
+        return {}
+    sha256s = {sha256 for _record_id, sha256 in rows}
+    registered = RECORD_TYPES.get(record_type)
+    authors: dict[uuid.UUID, Any] = (
+        dict(registered.model.all_objects.filter(pk__in=record_ids).values_list("pk", "created_by_id"))
+        if registered is not None
+        else {}
+    )
+    uploaders = {user.pk, *authors.values()} - {None}
+    uploaded = set(
+        Upload.objects.filter(status=UploadStatus.COMPLETE, blob_id__in=sha256s, owner_id__in=uploaders).values_list(
+            "owner_id", "blob_id"
+        )
+    )
+    usable = _blobs_usable_by(user=user, sha256s=sha256s)
+    missing: dict[uuid.UUID, list[str]] = {}
     for record_id, sha256 in rows:
+        if sha256 in usable or (user.pk, sha256) in uploaded or (authors.get(record_id), sha256) in uploaded:
+            continue
         missing.setdefault(record_id, []).append(sha256)
     return missing
 

@@ -19,7 +19,7 @@ from backend.audit.services import audit_append, audit_lock
 from backend.cases.models import ApprovalCase, ApprovalItem, Material
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from backend.common.records import RECORD_TYPES, FieldRecord, record_create, record_update
+from backend.common.records import RECORD_TYPES, FieldRecord, record_create, record_delete, record_update
 from backend.sync.models import (
     AttachmentKind,
     ConflictResolution,
@@ -391,3 +391,12 @@ def material_scan_update(
     return record_update(
         instance=instance, changes=changes, by=by, device_id=device_id, expected_version=expected_version
     )
+
+
+def material_scan_delete(
+    *, instance: MaterialScan, by: User | None, device_id: str = "", expected_version: int | None = None
+) -> MaterialScan:
+    """Withdraw a scan (a tombstone); the same people as may make one."""
+    if not _can_scan(by):
+        raise PermissionDenied("Only the vehicle team and approval officials withdraw scanned materials.")
+    return record_delete(instance=instance, by=by, device_id=device_id, expected_version=expected_version)

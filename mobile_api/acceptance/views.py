@@ -27,17 +27,10 @@ from backend.acceptance.selectors import (
     rectifications_visible_to,
 )
 from backend.acceptance.services import (
-    inspection_create,
-    inspection_delete,
     inspection_item_record_result,
-    inspection_item_update,
     inspection_reinspect,
     inspection_reopen,
-    inspection_update,
-    rectification_create,
-    rectification_delete,
     rectification_transition,
-    rectification_update,
 )
 from backend.common.errors import Conflict
 from backend.common.records import payload_digest, record_check_can_reopen
@@ -111,19 +104,8 @@ class InspectionViewSet(FieldRecordViewSet):
 
     serializer_class = InspectionSerializer
     selector = staticmethod(inspections_visible_to)
-    create_service = staticmethod(inspection_create)
-    update_service = staticmethod(inspection_update)
+    record_type = "inspection"
     filterset_class = InspectionFilter
-
-    def destroy(self, request: Request, *args, **kwargs) -> Response:
-        instance = self.get_object()
-        inspection_delete(
-            inspection=instance,
-            by=request.user,
-            device_id=device_id_of(request),
-            expected_version=optional_if_match(request),
-        )
-        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         parameters=[OpenApiParameter("stage", int, enum=[1, 2])],
@@ -190,14 +172,11 @@ class InspectionItemViewSet(FieldRecordViewSet):
 
     serializer_class = InspectionItemSerializer
     selector = staticmethod(inspection_items_visible_to)
-    update_service = staticmethod(inspection_item_update)
+    record_type = "inspection_item"
     filterset_class = InspectionItemFilter
 
     def create(self, request: Request, *args, **kwargs) -> Response:
         raise MethodNotAllowed("POST", detail="Items are created with their inspection.")
-
-    def destroy(self, request: Request, *args, **kwargs) -> Response:
-        raise MethodNotAllowed("DELETE", detail="Items are withdrawn with their inspection.")
 
     @extend_schema(
         request=RecordResultSerializer,
@@ -237,19 +216,8 @@ class RectificationViewSet(FieldRecordViewSet):
 
     serializer_class = RectificationSerializer
     selector = staticmethod(rectifications_visible_to)
-    create_service = staticmethod(rectification_create)
-    update_service = staticmethod(rectification_update)
+    record_type = "rectification"
     filterset_class = RectificationFilter
-
-    def destroy(self, request: Request, *args, **kwargs) -> Response:
-        instance = self.get_object()
-        rectification_delete(
-            rectification=instance,
-            by=request.user,
-            device_id=device_id_of(request),
-            expected_version=optional_if_match(request),
-        )
-        return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _transition(self, request: Request, to: str) -> Response:
         rectification = self.get_object()

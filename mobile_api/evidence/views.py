@@ -26,9 +26,6 @@ from backend.evidence.photos import (
     file_sha256,
     local_file,
     max_photo_bytes,
-    photo_create,
-    photo_delete,
-    photo_update,
     photos_visible_to,
 )
 from backend.evidence.storage import blob_key, blob_store
@@ -99,9 +96,7 @@ class PhotoViewSet(FileRecordViewSet):
 
     serializer_class = PhotoSerializer
     selector = staticmethod(photos_visible_to)
-    create_service = staticmethod(photo_create)
-    update_service = staticmethod(photo_update)
-    delete_service = staticmethod(photo_delete)
+    record_type = "photo"
     filterset_class = PhotoFilter
     parser_classes = [JSONParser, MultiPartParser]
 

@@ -15,15 +15,24 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backend.common.errors import ApplicationError, VersionMismatch
-from backend.common.records import FieldRecord, payload_digest, record_check_can_reopen, record_delete, record_reopen
+from backend.common.records import (
+    RECORD_TYPES,
+    FieldRecord,
+    RecordType,
+    payload_digest,
+    record_check_can_reopen,
+    record_reopen,
+)
 from mobile_api.records.idempotency import idempotent
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
@@ -77,26 +86,51 @@ def device_id_of(request: Request) -> str:
     return getattr(token, "device_id", "") or request.headers.get("X-Device-Id", "")[:100]
 
 
-class FieldRecordViewSet(viewsets.ModelViewSet):
-    """Subclasses set `serializer_class`, `selector`, `create_service` and `update_service`.
+# Record type name → the viewset that serves it over REST; sync push validates with its serializer.
+RECORD_VIEWSETS: dict[str, type["FieldRecordViewSet"]] = {}
 
-    - `selector(*, user) -> QuerySet`
-    - `create_service(*, by, device_id, record_id, digest, **validated_data) -> (record, created)`
-    - `update_service(*, instance, changes, by, device_id, expected_version) -> record`
-    - `delete_service(*, instance, by, device_id, expected_version) -> record` (optional; default
-      `record_delete`): set it when deleting has rules of its own (who may, locked parents).
+
+class FieldRecordViewSet(viewsets.ModelViewSet):
+    """Subclasses set `serializer_class`, `selector` and `record_type` (a name in the domain's
+    `RECORD_TYPES`), whose `create` / `update` / `delete` services this viewset calls, exactly as
+    sync push does. An action the record type declares `None` answers 405.
+
     - `reopen_service(*, instance, by, reason, device_id, on_reopen) -> record` (optional; default
       `record_reopen` with `reopen_changes(record)`): set it when a reopen also unlocks children.
       `on_reopen` voids the record's signatures; the service must call it.
     """
 
+    record_type: str | None = None
     selector: Callable[..., Any]
-    create_service: Callable[..., tuple[FieldRecord, bool]]
-    update_service: Callable[..., FieldRecord]
-    delete_service: Callable[..., FieldRecord] | None = None
     reopen_service: Callable[..., FieldRecord] | None = None
     reopen_changes: Callable[[FieldRecord], dict] | None = None
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        stray = [name for name in ("create_service", "update_service", "delete_service") if name in vars(cls)]
+        if stray:
+            # A service set here would serve REST only; the record type's registry entry serves all.
+            raise ImproperlyConfigured(
+                f"{cls.__qualname__} sets {', '.join(stray)}: declare services in the record type's RecordType."
+            )
+        name = vars(cls).get("record_type")
+        if name is None:
+            return
+        other = RECORD_VIEWSETS.get(name)
+        if other is not None and other.__qualname__ != cls.__qualname__:
+            raise ImproperlyConfigured(f"{other.__qualname__} and {cls.__qualname__} both serve {name}.")
+        RECORD_VIEWSETS[name] = cls
+
+    @classmethod
+    def services(cls) -> RecordType:
+        return RECORD_TYPES[cls.record_type]
+
+    def _service(self, action: str, method: str) -> Callable[..., Any]:
+        service = type(self).services().service(action)
+        if service is None:
+            raise MethodNotAllowed(method, detail=f"A {type(self).record_type} cannot be {action}d here.")
+        return service
 
     def get_queryset(self):
         return type(self).selector(user=self.request.user)
@@ -117,7 +151,7 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         record_id = data.pop("id", None)
-        instance, created = type(self).create_service(
+        instance, created = self._service("create", "POST")(
             by=request.user,
             device_id=device_id_of(request),
             record_id=record_id,
@@ -144,7 +178,7 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         changes = {k: v for k, v in serializer.validated_data.items() if k != "id"}
         try:
-            updated = type(self).update_service(
+            updated = self._service("update", request.method)(
                 instance=instance,
                 changes=changes,
                 by=request.user,
@@ -165,9 +199,9 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
         return self.update(request, *args, **kwargs)
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
+        delete = self._service("delete", "DELETE")
         instance = self.get_object()
         expected = optional_if_match(request)
-        delete = type(self).delete_service or record_delete
         delete(instance=instance, by=request.user, device_id=device_id_of(request), expected_version=expected)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -29,9 +29,6 @@ from backend.signatures.selectors import signatures_visible_to
 from backend.signatures.services import (
     FileTooLarge,
     max_image_bytes,
-    signature_create,
-    signature_delete,
-    signature_update,
     signature_verify,
 )
 from mobile_api.evidence.views import FileRecordViewSet
@@ -100,9 +97,7 @@ class SignatureViewSet(FileRecordViewSet):
 
     serializer_class = SignatureSerializer
     selector = staticmethod(signatures_visible_to)
-    create_service = staticmethod(signature_create)
-    update_service = staticmethod(signature_update)
-    delete_service = staticmethod(signature_delete)
+    record_type = "signature"
     filterset_class = SignatureFilter
     parser_classes = [JSONParser, MultiPartParser]
     file_field = "image"

@@ -1,7 +1,6 @@
 from django_filters.rest_framework import DjangoFilterBackend
 
 from backend.sites.selectors import sites_visible_to
-from backend.sites.services import site_create, site_delete, site_update
 from mobile_api.records.views import FieldRecordViewSet
 from mobile_api.sites.filters import CheckedInBBoxFilter, SiteFilter
 from mobile_api.sites.serializers import SiteSerializer
@@ -15,9 +14,7 @@ class SiteViewSet(FieldRecordViewSet):
 
     serializer_class = SiteSerializer
     selector = staticmethod(sites_visible_to)
-    create_service = staticmethod(site_create)
-    update_service = staticmethod(site_update)
-    delete_service = staticmethod(site_delete)
+    record_type = "site"
     filter_backends = [DjangoFilterBackend, CheckedInBBoxFilter]
     filterset_class = SiteFilter
     bbox_filter_field = "boundary"

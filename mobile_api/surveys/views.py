@@ -83,9 +83,7 @@ class SurveyViewSet(_ActionMixin, FieldRecordViewSet):
 
     serializer_class = SurveySerializer
     selector = staticmethod(surveys_visible_to)
-    create_service = staticmethod(services.survey_create)
-    update_service = staticmethod(services.survey_update)
-    delete_service = staticmethod(services.survey_delete)
+    record_type = "survey"
     reopen_service = staticmethod(services.survey_reopen)
     reopen_changes = staticmethod(services.survey_reopen_changes)
     filterset_class = SurveyFilter
@@ -141,9 +139,7 @@ class SurveyParticipantViewSet(FieldRecordViewSet):
 
     serializer_class = SurveyParticipantSerializer
     selector = staticmethod(survey_participants_visible_to)
-    create_service = staticmethod(services.survey_participant_create)
-    update_service = staticmethod(services.survey_participant_update)
-    delete_service = staticmethod(services.survey_participant_delete)
+    record_type = "survey_participant"
     reopen_service = staticmethod(services.survey_participant_reopen)
     filterset_class = SurveyParticipantFilter
 
@@ -154,9 +150,7 @@ class FindingViewSet(_ActionMixin, FieldRecordViewSet):
 
     serializer_class = FindingSerializer
     selector = staticmethod(findings_visible_to)
-    create_service = staticmethod(services.finding_create)
-    update_service = staticmethod(services.finding_update)
-    delete_service = staticmethod(services.finding_delete)
+    record_type = "finding"
     filterset_class = FindingFilter
 
     @extend_schema(

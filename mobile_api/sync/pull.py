@@ -16,9 +16,11 @@ change, and the device pulls that case from the start with `?case=<id>` (only th
 read through the (case_id, id) index, same scoping).
 """
 
+import json
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 from rest_framework.request import Request
 
@@ -169,7 +171,7 @@ def pull(
         live = [record for record in records if record.deleted_at is None]
         data = jsonable(view.get_serializer(live, many=True).data) if live else []
         data_by_id = {str(item.get("id")): item for item in data}
-        missing = attachments_missing_by_record(record_type=record_type, record_ids=[r.pk for r in records])
+        missing = attachments_missing_by_record(record_type=record_type, record_ids=[r.pk for r in records], user=user)
         for record in records:
             deleted = record.deleted_at is not None
             rendered[(record_type, record.pk)] = {
@@ -181,5 +183,16 @@ def pull(
                 "complete": not missing.get(record.pk),
                 "missing_attachments": missing.get(record.pk, []),
             }
-    changes = [rendered[key] for key, _entry in sorted(latest.items(), key=lambda kv: kv[1]) if key in rendered]
+    ordered = [(rendered[key], entry) for key, entry in sorted(latest.items(), key=lambda kv: kv[1]) if key in rendered]
+    changes = []
+    size = 0
+    for change, entry_id in ordered:
+        size += len(json.dumps(change, ensure_ascii=False).encode())
+        if changes and size > settings.SYNC_PULL_MAX_BYTES:
+            # The rest comes on the next page: every later change's last entry is at or after
+            # this one, and what lies before it was sent or is not the caller's.
+            after = entry_id - 1
+            has_more = True
+            break
+        changes.append(change)
     return {"changes": changes, "cursor": str(after), "has_more": has_more}

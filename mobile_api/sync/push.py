@@ -26,7 +26,7 @@ from rest_framework.request import Request
 
 from backend.audit.services import canonical_json
 from backend.common.errors import ApplicationError, ValidationFailed
-from backend.common.records import FieldRecord, payload_digest, record_delete
+from backend.common.records import FieldRecord, payload_digest
 from backend.sync.models import ReceiptStatus
 from backend.sync.selectors import attachments_missing_by_record, sync_receipt_get
 from backend.sync.services import (
@@ -35,6 +35,8 @@ from backend.sync.services import (
     sync_conflict_create,
     sync_receipt_create,
 )
+from backend.visits.selectors import vehicles_visible_to
+from backend.visits.services import vehicle_track_append
 from mobile_api.exceptions import _first_code, _flatten_errors
 from mobile_api.sync.registry import SyncType, including_tombstones, sync_type_get
 
@@ -191,17 +193,18 @@ def _apply_upsert(
     if existing is None:
         if op.base_version is not None:
             raise Rejected("not_found", "No such record.")
-        view = sync_type.view(request, "create")
-        if not callable(getattr(type(view), "create_service", None)):
+        create = sync_type.record_type.create
+        if create is None:
             raise Rejected(
                 "create_not_supported", f"A {sync_type.name} is created with its parent record, not on its own."
             )
+        view = sync_type.view(request, "create")
         view.check_permissions(request)
         serializer = view.get_serializer(data={**op.data, "id": str(op.id)})
         serializer.is_valid(raise_exception=True)
         validated = dict(serializer.validated_data)
         validated.pop("id", None)
-        record, _created = type(view).create_service(
+        record, _created = create(
             by=user, device_id=device_id, record_id=op.id, digest=payload_digest(op.data), **validated
         )
         sync_attachments_declare(record=record, record_type=sync_type.name, attachments=attachments)
@@ -272,7 +275,10 @@ def _apply_upsert(
     moved_on = op.base_version is None or existing.version > op.base_version
     record = existing
     if client_changed:
-        record = type(view).update_service(
+        update = sync_type.record_type.update
+        if update is None:
+            raise Rejected("update_not_supported", f"A {sync_type.name} is not changed after it was made.")
+        record = update(
             instance=existing,
             changes={name: changes[name] for name in client_changed},
             by=user,
@@ -290,9 +296,11 @@ def _apply_delete(*, sync_type: SyncType, op: Operation, request: Request, devic
     if existing is None or not _visible(sync_type, view, op.id):
         raise Rejected("not_found", "No such record.")
     if existing.deleted_at is None:
+        delete = sync_type.record_type.delete
+        if delete is None:
+            raise Rejected("delete_not_supported", f"A {sync_type.name} is withdrawn with its parent record.")
         view.check_permissions(request)
         view.check_object_permissions(request, existing)
-        delete = getattr(type(view), "delete_service", None) or record_delete
         existing = delete(instance=existing, by=request.user, device_id=device_id, expected_version=None)
     return {"status": ReceiptStatus.APPLIED.value, "id": str(existing.pk), "version": existing.version}
 
@@ -303,9 +311,6 @@ def _apply_delete(*, sync_type: SyncType, op: Operation, request: Request, devic
 def _apply_track(*, op: Operation, request: Request) -> dict[str, Any]:
     """`track`: a batch of the vehicle's positions; `id` is the vehicle, `data.positions` the
     batch (as `POST vehicles/{id}/track/`). Positions already stored are skipped by the service."""
-    from backend.visits.selectors import vehicles_visible_to
-    from backend.visits.services import vehicle_track_append
-
     if op.action != "upsert":
         raise Rejected("invalid_operation", "Track positions are only appended.", {"action": ["Use upsert."]})
     vehicle = vehicles_visible_to(user=request.user).filter(pk=op.id).first()
@@ -320,15 +325,7 @@ def _apply_track(*, op: Operation, request: Request) -> dict[str, Any]:
     return {"status": ReceiptStatus.APPLIED.value, "id": str(vehicle.pk), "version": None, "track": result}
 
 
-def _track_supported() -> bool:
-    try:
-        from backend.visits.services import vehicle_track_append  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-SPECIAL_TYPES = {"track": (_track_supported, _apply_track)}
+SPECIAL_TYPES = {"track": _apply_track}
 
 
 def push_operation(*, raw: Any, request: Request, device_id: str) -> dict[str, Any]:
@@ -347,8 +344,8 @@ def push_operation(*, raw: Any, request: Request, device_id: str) -> dict[str, A
         return _replay(stored, op)
     sync_type = sync_type_get(op.type) if isinstance(op.type, str) else None
     special = SPECIAL_TYPES.get(op.type) if isinstance(op.type, str) else None
-    if special is not None and special[0]():
-        sync_type = special[1]
+    if special is not None:
+        sync_type = special
     if not op.errors and sync_type is None:
         # Not stored: the type may be supported after an upgrade, and the device may retry.
         return _rejected_body(
@@ -412,7 +409,7 @@ def _replay(stored: Any, op: Operation) -> dict[str, Any]:
     return body
 
 
-def with_missing_attachments(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def with_missing_attachments(bodies: list[dict[str, Any]], *, user: Any) -> list[dict[str, Any]]:
     """Add to each receipt the files its record still waits for (computed now, so replays show
     progress), with one query per record type for the whole chunk."""
     wanted: dict[str, set[uuid.UUID]] = {}
@@ -425,7 +422,9 @@ def with_missing_attachments(bodies: list[dict[str, Any]]) -> list[dict[str, Any
     missing = {
         (record_type, record_id): hashes
         for record_type, ids in wanted.items()
-        for record_id, hashes in attachments_missing_by_record(record_type=record_type, record_ids=ids).items()
+        for record_id, hashes in attachments_missing_by_record(
+            record_type=record_type, record_ids=ids, user=user
+        ).items()
     }
     out = []
     for body in bodies:

@@ -1,51 +1,35 @@
-"""Which REST viewset serves each sync type.
+"""The sync types: every record type the domain registers (`RECORD_TYPES`) as synced.
 
-Push and pull go through the record type's own REST viewset: its serializer validates (with
-the same context), its selector scopes, its create/update services apply every rule. A type
-whose app is not (yet) installed, or whose viewset does not follow the field-record contract,
-is reported as unsupported instead of being half supported.
+Push writes through the record type's own services (`RecordType.create/update/delete`), the very
+functions REST and the admin call, so every rule holds whichever way a change arrives. The REST
+viewset that names the record type (`record_type = …`) lends its serializer, so an operation's
+`data` is parsed exactly as a REST body is, and its selector scopes. A synced type without
+such a viewset is a configuration error, not a type silently left out.
 """
 
 import functools
 import importlib
-import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
 from django.db.models.lookups import IsNull
 from django.db.models.sql.where import AND
 
-from backend.common.records import RECORD_TYPES, FieldRecord
-
-logger = logging.getLogger(__name__)
-
-# The types of the client contract (API.md, "Sync"), plus the vehicle's scanned materials.
-SYNC_TYPE_NAMES = (
-    "site",
-    "survey",
-    "survey_participant",
-    "finding",
-    "utility_request",
-    "utility_point",
-    "inspection",
-    "inspection_item",
-    "rectification",
-    "visit",
-    "photo",
-    "signature",
-    "material_scan",
-)
-
-# Areas whose `mobile_api.<area>.views` may hold record viewsets.
-_AREAS = ("sites", "surveys", "utilities", "acceptance", "visits", "evidence", "sync")
+from backend.common.records import RECORD_TYPES, FieldRecord, RecordType
 
 
 @dataclass(frozen=True)
 class SyncType:
     name: str
-    model: type[FieldRecord]
+    record_type: RecordType
     viewset: type
+
+    @property
+    def model(self) -> type[FieldRecord]:
+        return self.record_type.model
 
     def view(self, request: Any, action: str) -> Any:
         """A viewset instance bound to the push/pull request, as the router would make it."""
@@ -54,57 +38,25 @@ class SyncType:
         return view
 
 
-def _all_subclasses(cls: type) -> list[type]:
-    out = []
-    for sub in cls.__subclasses__():
-        out.append(sub)
-        out.extend(_all_subclasses(sub))
-    return out
-
-
-def _model_of(viewset: type) -> type | None:
-    serializer = getattr(viewset, "serializer_class", None)
-    meta = getattr(serializer, "Meta", None)
-    return getattr(meta, "model", None)
-
-
-def _follows_contract(viewset: type) -> bool:
-    """A selector and an update service; `create_service` may be missing (records created only
-    with their parent, e.g. inspection items): creating those is refused per operation."""
-    return all(callable(getattr(viewset, name, None)) for name in ("selector", "update_service"))
-
-
 @functools.cache
 def sync_types() -> dict[str, SyncType]:
-    from mobile_api.records.views import FieldRecordViewSet
+    from mobile_api.records.views import RECORD_VIEWSETS
 
-    for area in _AREAS:
-        try:
-            importlib.import_module(f"mobile_api.{area}.views")
-        except ImportError:
-            logger.info("sync: mobile_api.%s.views is not there; its types are unsupported", area)
-    by_model: dict[type, type] = {}
-    for viewset in _all_subclasses(FieldRecordViewSet):
-        model = _model_of(viewset)
-        if model is not None and _follows_contract(viewset):
-            # The most derived viewset wins (subclasses come after their parents).
-            by_model[model] = viewset
+    # The viewsets register themselves when defined; the URLconf imports every routed one.
+    importlib.import_module(settings.ROOT_URLCONF)
     found = {}
-    for name in SYNC_TYPE_NAMES:
-        record_type = RECORD_TYPES.get(name)
-        if record_type is None or record_type.model not in by_model:
+    for name, record_type in RECORD_TYPES.items():
+        if not record_type.is_synced:
             continue
-        found[name] = SyncType(name=name, model=record_type.model, viewset=by_model[record_type.model])
+        viewset = RECORD_VIEWSETS.get(name)
+        if viewset is None:
+            raise ImproperlyConfigured(f"The synced record type {name} has no REST viewset naming it (record_type).")
+        found[name] = SyncType(name=name, record_type=record_type, viewset=viewset)
     return found
 
 
 def sync_type_get(name: str) -> SyncType | None:
-    types = sync_types()
-    if name not in types and name in SYNC_TYPE_NAMES:
-        # An app that was not importable at first may be now (e.g. during development).
-        sync_types.cache_clear()
-        types = sync_types()
-    return types.get(name)
+    return sync_types().get(name)
 
 
 def including_tombstones(queryset: QuerySet) -> QuerySet:

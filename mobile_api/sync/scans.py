@@ -7,7 +7,6 @@ from backend.cases.models import ApprovalItem, Material
 from backend.cases.selectors import cases_visible_to
 from backend.sync.models import MaterialScan, ScanContentType
 from backend.sync.selectors import material_scans_visible_to, record_is_complete
-from backend.sync.services import material_scan_create, material_scan_update
 from mobile_api.records.views import FieldRecordViewSet, RecordSerializerMixin, visible_queryset_field
 
 
@@ -55,5 +54,4 @@ class MaterialScanViewSet(FieldRecordViewSet):
 
     serializer_class = MaterialScanSerializer
     selector = staticmethod(material_scans_visible_to)
-    create_service = staticmethod(material_scan_create)
-    update_service = staticmethod(material_scan_update)
+    record_type = "material_scan"

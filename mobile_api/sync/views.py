@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from backend.audit.services import audit_lock
 from backend.common.errors import ApplicationError, NotFound, ValidationFailed
-from backend.common.records import FieldRecord
+from backend.common.records import RECORD_TYPES, FieldRecord
 from backend.sync.models import ConflictResolution, ConflictStatus, SyncConflict
 from backend.sync.selectors import conflicts_visible_to
 from backend.sync.services import sync_attachments_reconcile, sync_conflict_resolve
@@ -97,7 +97,7 @@ class PushView(APIView):
                     push_operation(raw=raw, request=request, device_id=device_id)
                     for raw in operations[start : start + chunk]
                 ]
-            receipts.extend(with_missing_attachments(bodies))
+            receipts.extend(with_missing_attachments(bodies, user=request.user))
         return Response({"receipts": receipts})
 
 
@@ -256,6 +256,9 @@ def _apply_changes(*, view: Any, record: FieldRecord, data: dict[str, Any], requ
     serializer = view.get_serializer(record, data=data, partial=True)
     serializer.is_valid(raise_exception=True)
     changes = {k: v for k, v in serializer.validated_data.items() if k != "id"}
-    return type(view).update_service(
+    update = RECORD_TYPES[type(view).record_type].update
+    if update is None:
+        raise ApplicationError("This record type cannot be changed here.", code="unsupported_type", status=409)
+    return update(
         instance=record, changes=changes, by=request.user, device_id=device_id_of(request), expected_version=None
     )

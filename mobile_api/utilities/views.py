@@ -1,7 +1,6 @@
 from django.contrib.gis.geos import Point
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,16 +14,9 @@ from backend.utilities.selectors import (
     utility_requests_visible_to,
 )
 from backend.utilities.services import (
-    utility_application_create,
-    utility_point_create,
-    utility_point_delete,
     utility_point_transition,
-    utility_point_update,
-    utility_request_create,
-    utility_request_delete,
     utility_request_mark_connected,
     utility_request_respond,
-    utility_request_update,
 )
 from mobile_api.geometry import request_coord_system
 from mobile_api.records.idempotency import idempotent
@@ -59,7 +51,7 @@ class UtilityApplicationViewSet(FieldRecordViewSet):
 
     serializer_class = UtilityApplicationSerializer
     selector = staticmethod(utility_applications_visible_to)
-    create_service = staticmethod(utility_application_create)
+    record_type = "utility_application"
     filterset_class = UtilityApplicationFilter
     http_method_names = ["get", "post", "head", "options"]
 
@@ -69,21 +61,8 @@ class UtilityRequestViewSet(FieldRecordViewSet):
 
     serializer_class = UtilityRequestSerializer
     selector = staticmethod(utility_requests_visible_to)
-    create_service = staticmethod(utility_request_create)
-    update_service = staticmethod(utility_request_update)
-    # Sync push deletes through this too (mobile_api.sync.push looks for `delete_service`).
-    delete_service = staticmethod(utility_request_delete)
+    record_type = "utility_request"
     filterset_class = UtilityRequestFilter
-
-    def destroy(self, request: Request, *args, **kwargs) -> Response:
-        instance = self.get_object()
-        type(self).delete_service(
-            instance=instance,
-            by=request.user,
-            device_id=device_id_of(request),
-            expected_version=optional_if_match(request),
-        )
-        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=RespondSerializer, responses=UtilityRequestSerializer, parameters=[IDEMPOTENCY_KEY])
     @action(detail=True, methods=["post"])
@@ -123,20 +102,8 @@ class UtilityPointViewSet(FieldRecordViewSet):
 
     serializer_class = UtilityPointSerializer
     selector = staticmethod(utility_points_visible_to)
-    create_service = staticmethod(utility_point_create)
-    update_service = staticmethod(utility_point_update)
-    delete_service = staticmethod(utility_point_delete)
+    record_type = "utility_point"
     filterset_class = UtilityPointFilter
-
-    def destroy(self, request: Request, *args, **kwargs) -> Response:
-        instance = self.get_object()
-        type(self).delete_service(
-            instance=instance,
-            by=request.user,
-            device_id=device_id_of(request),
-            expected_version=optional_if_match(request),
-        )
-        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         request=PointTransitionSerializer,

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status, viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from backend.common.errors import ApplicationError, ValidationFailed
 from backend.visits.models import Vehicle, Visit, VisitStatus
 from backend.visits.selectors import vehicle_track_feature, vehicles_visible_to, visit_records_page, visits_visible_to
-from backend.visits.services import vehicle_track_append, visit_create, visit_delete, visit_transition, visit_update
+from backend.visits.services import vehicle_track_append, visit_transition
 from mobile_api.geometry import COORD_SYSTEM_HEADER
 from mobile_api.pagination import LimitOffsetPagination
 from mobile_api.records.idempotency import idempotent
@@ -104,19 +104,8 @@ class VisitViewSet(FieldRecordViewSet):
 
     serializer_class = VisitSerializer
     selector = staticmethod(visits_visible_to)
-    create_service = staticmethod(visit_create)
-    update_service = staticmethod(visit_update)
+    record_type = "visit"
     filterset_class = VisitFilter
-
-    def destroy(self, request: Request, *args, **kwargs) -> Response:
-        instance = self.get_object()
-        visit_delete(
-            visit=instance,
-            by=request.user,
-            device_id=device_id_of(request),
-            expected_version=optional_if_match(request),
-        )
-        return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _transition(self, request: Request, to: str) -> Response:
         visit = self.get_object()
