@@ -26,7 +26,7 @@ from backend.common.errors import ApplicationError, VersionMismatch
 from backend.common.records import FieldRecord, payload_digest, record_check_can_reopen, record_delete, record_reopen
 from mobile_api.records.idempotency import idempotent
 
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+_ETAG = re.compile(r'^\s*(?:W/)?"?([0-9]{1,19})"?\s*$')
 
 IF_MATCH = OpenApiParameter(
     "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True, description='The record\'s ETag, e.g. "3".'

@@ -364,3 +364,19 @@ def test_the_scan_of_a_full_size_push_body_is_cheap():
     json.loads(body)
     parse = time.perf_counter() - parse_started
     assert elapsed < max(1.0, 2 * parse), (elapsed, parse)
+
+
+# --- headers read as numbers -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("etag", ['"' + "9" * 5000 + '"', '"99999999999999999999"', '"²"', '"1_0"'])
+def test_an_if_match_that_is_not_a_version_is_400_and_changes_nothing(administrator, etag):
+    site = SiteFactory(name="原名")
+
+    response = authenticated(administrator).patch(
+        f"/api/v1/sites/{site.pk}/", {"name": "新名"}, format="json", headers={"If-Match": etag}
+    )
+
+    assert_problem(response, 400, "invalid_if_match")
+    site.refresh_from_db()
+    assert (site.name, site.version) == ("原名", 1)
