@@ -253,7 +253,7 @@ def test_a_form_encoded_body_with_nul_is_400(administrator):
 # --- REST pagination ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("limit", ["-1", "0", "abc", "²", "1.5", "1_0", " 5", "000"])
+@pytest.mark.parametrize("limit", ["-1", "0", "abc", "²", "1.5", "1_0", " 5", "5\n", "000"])
 def test_a_limit_that_is_not_a_positive_integer_is_400(administrator, limit):
     response = authenticated(administrator).get("/api/v1/sites/", {"limit": limit})
 
@@ -270,7 +270,7 @@ def test_a_limit_above_the_maximum_is_clamped_to_1000(administrator, limit):
     assert response.json()["previous"] == "http://testserver/api/v1/sites/?limit=1000"
 
 
-@pytest.mark.parametrize("offset", ["-1", "abc", "²", "99999999999999999999", "9223372036854775807"])
+@pytest.mark.parametrize("offset", ["-1", "abc", "²", "1\n", "99999999999999999999", "9223372036854775807"])
 def test_an_offset_out_of_range_is_400(administrator, offset):
     SiteFactory()
 
