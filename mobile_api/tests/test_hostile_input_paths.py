@@ -380,3 +380,11 @@ def test_an_if_match_that_is_not_a_version_is_400_and_changes_nothing(administra
     assert_problem(response, 400, "invalid_if_match")
     site.refresh_from_db()
     assert (site.name, site.version) == ("原名", 1)
+
+
+def test_basic_credentials_hiding_a_nul_are_400_on_the_gis_paths():
+    credentials = base64.b64encode(b"user\x00:password").decode()
+
+    response = APIClient().get("/ogc/collections", headers={"Authorization": f"Basic {credentials}"})
+
+    assert_problem(response, 400, "invalid_text", "Authorization")
