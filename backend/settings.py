@@ -73,6 +73,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "mobile_api.middleware.HostileInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -202,6 +203,9 @@ RECORD_TEXT_MAX_CHARS_BY_FIELD = {
 SYNC_PULL_MAX_BYTES = env_int("SYNC_PULL_MAX_BYTES", 2 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = SYNC_MAX_BODY_BYTES
 
+# Deepest nesting of arrays/objects accepted in a JSON body (deeper → 400 json_too_deep).
+JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 64)
+
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}
@@ -225,9 +229,9 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
+        "mobile_api.parsers.JSONParser",
+        "mobile_api.parsers.MultiPartParser",
+        "mobile_api.parsers.FormParser",
     ],
     # Reverse proxies in front of the app: only then is X-Forwarded-For trusted (login throttling).
     "NUM_PROXIES": env_int("DJANGO_NUM_PROXIES", 0),

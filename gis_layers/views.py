@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from backend.common.errors import NotFound, ValidationFailed
 from gis_layers.layers import LAYERS, MAX_ZOOM, WORLD_BOUNDS, Layer, Query
 from mobile_api.authentication import BasicForGisAuthentication, DeviceTokenAuthentication
+from mobile_api.parsers import parse_non_negative_int
 
 GEOJSON = "application/geo+json"
 # What /api/schema/?format=json answers with (its renderer's media type, no parameters):
@@ -114,11 +115,8 @@ def parse_limit(raw: str | None) -> int:
 def parse_offset(raw: str | None) -> int:
     if raw is None:
         return 0
-    try:
-        offset = int(raw)
-    except ValueError:
-        offset = -1
-    if offset < 0:
+    offset = parse_non_negative_int(raw)  # None beyond what PostgreSQL's OFFSET can take
+    if offset is None:
         raise ValidationFailed("offset must be a non-negative integer.", code="invalid_offset")
     return offset
 

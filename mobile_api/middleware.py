@@ -1,12 +1,18 @@
-"""Make sure no API path ever answers with Django's HTML error pages."""
+"""Make sure no API path ever answers with Django's HTML error pages, and that query strings and
+headers PostgreSQL could not store never reach a view."""
 
+import base64
+import binascii
 import logging
 from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
+from backend.common.errors import ApplicationError, ValidationFailed
 from mobile_api.exceptions import problem_response
+from mobile_api.parsers import check_text, has_invalid_character, invalid_text, parse_non_negative_int
 
 logger = logging.getLogger(__name__)
 
@@ -58,3 +64,77 @@ class ProblemJsonMiddleware:
             return problem_response(413, "payload_too_large", "The request body is larger than allowed.")
         logger.exception("Unhandled error on %s %s", request.method, request.path)
         return problem_response(500, "server_error", "An unexpected error occurred; it has been logged.")
+
+
+def _header_name(meta_key: str) -> str:
+    return meta_key.removeprefix("HTTP_").replace("_", "-").title()
+
+
+def _basic_credentials(header: str) -> bytes:
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "basic":
+        return b""
+    try:
+        return base64.b64decode(credentials.strip())
+    except (binascii.Error, ValueError):
+        return b""  # malformed: the authentication class answers 401
+
+
+def check_headers(meta: dict) -> None:
+    for key, value in meta.items():
+        if not (key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH")) or not isinstance(value, str):
+            continue
+        if has_invalid_character(value):
+            raise invalid_text(_header_name(key))
+    if _basic_credentials(meta.get("HTTP_AUTHORIZATION", "")).count(b"\x00"):
+        # Base64 hides a NUL from the check above; the username reaches a database lookup.
+        raise invalid_text("Authorization")
+    length = meta.get("CONTENT_LENGTH")
+    if length and parse_non_negative_int(length) is None:
+        # `str.isdigit()` accepts `²`, which `int()` then refuses; readers of this header trust it.
+        message = "Must be ASCII digits."
+        raise ValidationFailed(
+            f"Content-Length: {message}", code="invalid_header", errors={"Content-Length": [message]}
+        )
+
+
+def check_query_string(query_string: str) -> None:
+    """Every name and value, percent-decoded as the strict UTF-8 Django would decode leniently."""
+    try:
+        raw = query_string.encode("latin-1")  # WSGI and ASGI both hand the bytes over as latin-1
+    except UnicodeEncodeError as error:
+        raise invalid_text("query string") from error
+    for pair in raw.split(b"&"):
+        if not pair:
+            continue
+        raw_name, _, raw_value = pair.partition(b"=")
+        try:
+            name = unquote_to_bytes(raw_name.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise invalid_text("query string", "A parameter name is not valid UTF-8.") from error
+        try:
+            value = unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise invalid_text(name, "Not valid UTF-8.") from error
+        check_text(name, name, in_query=True)
+        check_text(name, value, in_query=True)
+
+
+class HostileInputMiddleware:
+    """Refuse NUL, lone surrogates, invalid UTF-8 and impossible offsets in the path, query string and
+    headers, on every path (the admin's search box reaches the database as much as the API does)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            if has_invalid_character(request.path):
+                raise invalid_text("path")
+            check_query_string(request.META.get("QUERY_STRING", ""))
+            check_headers(request.META)
+        except ApplicationError as error:
+            if is_api_path(request.path):
+                return problem_response(error.status, error.code, error.message, errors=error.errors)
+            return HttpResponseBadRequest(error.message, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

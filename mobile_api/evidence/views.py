@@ -14,7 +14,6 @@ from django.http import FileResponse, HttpResponseRedirect
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 
 from backend.common.errors import NotFound
@@ -30,6 +29,7 @@ from backend.evidence.photos import (
 )
 from backend.evidence.storage import blob_key, blob_store
 from mobile_api.evidence.serializers import PhotoSerializer
+from mobile_api.parsers import JSONParser, MultiPartParser
 from mobile_api.records.views import X_COORD_SYSTEM, FieldRecordViewSet
 
 # Multipart overhead allowed on top of the file itself.

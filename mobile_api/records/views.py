@@ -35,7 +35,7 @@ from backend.common.records import (
 )
 from mobile_api.records.idempotency import idempotent
 
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+_ETAG = re.compile(r'^\s*(?:W/)?"?([0-9]{1,19})"?\s*$')
 
 IF_MATCH = OpenApiParameter(
     "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True, description='The record\'s ETag, e.g. "3".'

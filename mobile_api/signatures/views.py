@@ -13,7 +13,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import MethodNotAllowed
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,6 +31,7 @@ from backend.signatures.services import (
     signature_verify,
 )
 from mobile_api.evidence.views import FileRecordViewSet
+from mobile_api.parsers import JSONParser, MultiPartParser
 from mobile_api.records.views import X_COORD_SYSTEM
 from mobile_api.signatures.serializers import SignatureSerializer
 

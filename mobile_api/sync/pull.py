@@ -29,6 +29,7 @@ from backend.cases.selectors import cases_visible_to
 from backend.common.errors import ValidationFailed
 from backend.sync.selectors import attachments_missing_by_record
 from backend.sync.services import CASE_ACCESS_GRANTED
+from mobile_api.parsers import parse_non_negative_int
 from mobile_api.sync.push import jsonable, tombstone_data
 from mobile_api.sync.registry import including_tombstones, sync_types
 
@@ -42,19 +43,23 @@ CASE_ACCESS = "case_access"
 def parse_cursor(raw: str | None) -> int:
     if raw in (None, ""):
         return 0
-    if not raw.isdigit() or len(raw) > 19:
+    cursor = parse_non_negative_int(raw)
+    if cursor is None:
         raise ValidationFailed("Unknown cursor; use the cursor of a previous pull.", code="invalid_cursor")
-    return int(raw)
+    return cursor
 
 
 def parse_limit(raw: str | None) -> int:
     if raw in (None, ""):
         return DEFAULT_LIMIT
-    if not raw.isdigit() or int(raw) < 1:
+    limit = parse_non_negative_int(raw)
+    if limit is None and raw.isascii() and raw.isdigit() and raw.strip("0"):
+        limit = MAX_LIMIT  # more digits than bigint is still more than the maximum
+    if limit is None or limit < 1:
         raise ValidationFailed(
             "limit must be a positive integer.", code="invalid_limit", errors={"limit": ["Invalid."]}
         )
-    return min(int(raw), MAX_LIMIT)
+    return min(limit, MAX_LIMIT)
 
 
 def parse_types(raw: str | None) -> list[str]:

@@ -34,6 +34,7 @@ from backend.evidence.uploads import (
     upload_terminate,
 )
 from mobile_api.authentication import DeviceTokenAuthentication
+from mobile_api.parsers import has_invalid_character, invalid_text, parse_non_negative_int
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,checksum,termination,expiration"
@@ -75,9 +76,12 @@ def parse_metadata(raw: str) -> dict[str, str]:
         if not METADATA_KEY.match(key) or key in metadata:
             raise _bad_header("Upload-Metadata", f"Invalid or repeated key {key[:40]!r}.")
         try:
-            metadata[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8") if value.strip() else ""
+            text = base64.b64decode(value.strip(), validate=True).decode("utf-8") if value.strip() else ""
         except (binascii.Error, UnicodeDecodeError) as error:
             raise _bad_header("Upload-Metadata", f"The value of {key!r} is not base64 of UTF-8 text.") from error
+        if has_invalid_character(text):
+            raise invalid_text(f"Upload-Metadata.{key}")
+        metadata[key] = text
     return metadata
 
 
@@ -88,10 +92,11 @@ def sha256_from_metadata(value: str | None) -> str:
     return value.strip()
 
 
-def parse_non_negative_int(name: str, value: str | None) -> int:
-    if value is None or not value.isdigit() or len(value) > 19:
-        raise _bad_header(name, "Required: a non-negative integer.")
-    return int(value)
+def parse_header_int(name: str, value: str | None) -> int:
+    number = parse_non_negative_int(value.strip()) if value is not None else None
+    if number is None:
+        raise _bad_header(name, "Required: a non-negative integer (ASCII digits, at most 2^63-1).")
+    return number
 
 
 def parse_checksum(value: str | None) -> tuple[str, bytes] | None:
@@ -197,7 +202,7 @@ class UploadCollectionView(TusView):
     def post(self, request):
         if "Upload-Defer-Length" in request.headers:
             raise _bad_header("Upload-Defer-Length", "Not supported: send Upload-Length.")
-        length = parse_non_negative_int("Upload-Length", request.headers.get("Upload-Length"))
+        length = parse_header_int("Upload-Length", request.headers.get("Upload-Length"))
         raw_metadata = request.headers.get("Upload-Metadata", "")
         metadata = parse_metadata(raw_metadata)
         upload = upload_create(
@@ -276,10 +281,10 @@ class UploadDetailView(TusView):
             raise ApplicationError(
                 f"Content-Type must be {OFFSET_CONTENT_TYPE}.", code="unsupported_media_type", status=415
             )
-        offset = parse_non_negative_int("Upload-Offset", request.headers.get("Upload-Offset"))
+        offset = parse_header_int("Upload-Offset", request.headers.get("Upload-Offset"))
         checksum = parse_checksum(request.headers.get("Upload-Checksum"))
         raw_length = request.headers.get("Content-Length")
-        content_length = int(raw_length) if raw_length and raw_length.isdigit() else None
+        content_length = parse_non_negative_int(raw_length) if raw_length else None
         upload = upload_append(
             upload_id=upload_id,
             by=request.user,
