@@ -10,6 +10,7 @@ import threading
 from typing import ClassVar
 
 from django.http import HttpResponse
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
 
 OPENAPI_JSON_CONTENT_TYPE = "application/vnd.oai.openapi+json;version=3.0"
@@ -28,6 +29,7 @@ class CachedSchemaView(SpectacularAPIView):
     _rendered: ClassVar[dict[str, bytes]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
+    @extend_schema(exclude=True)
     def get(self, request, *args, **kwargs):
         renderer = request.accepted_renderer
         body = self._rendered.get(renderer.format)

@@ -98,9 +98,7 @@ def test_token_request_from_the_allowed_origin(client):
     )
     assert login.status_code == 200
     assert login["Access-Control-Allow-Origin"] == MAP_ORIGIN
-    me = client.get(
-        "/api/v1/users/me/", HTTP_ORIGIN=MAP_ORIGIN, HTTP_AUTHORIZATION=f"Token {login.json()['token']}"
-    )
+    me = client.get("/api/v1/users/me/", HTTP_ORIGIN=MAP_ORIGIN, HTTP_AUTHORIZATION=f"Token {login.json()['token']}")
     assert me.status_code == 200
     assert me["Access-Control-Allow-Origin"] == MAP_ORIGIN
 
