@@ -363,6 +363,14 @@ CONTENT_SECURITY_POLICY = env(
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
     "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
 )
+# /admin/ only (staff): GeoDjango's map widget runs an inline script, loads OpenLayers from
+# jsDelivr and shows OpenStreetMap tiles.
+CONTENT_SECURITY_POLICY_ADMIN = env(
+    "DJANGO_CONTENT_SECURITY_POLICY_ADMIN",
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: blob: https://tile.openstreetmap.org; "
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
 
 # GDAL 3.6 (Debian 12) cannot block network access from spatial references; clients never
 # send SRS definitions here (only the declared wgs84/cgcs2000/gcj02 allow-list), so the

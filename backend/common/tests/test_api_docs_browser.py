@@ -1,4 +1,5 @@
-"""Swagger UI and ReDoc render in a real browser with nothing fetched from the internet.
+"""Swagger UI and ReDoc render in a real browser with nothing fetched from the internet, and
+the admin's map widget is not blocked by the admin's Content-Security-Policy.
 
 Headless Chromium (the Debian package scripts/setup.sh installs) driven by Playwright against a
 live server; every request for another host is aborted and recorded, and the page's
@@ -12,6 +13,8 @@ from urllib.request import urlopen
 
 import pytest
 from playwright.sync_api import sync_playwright
+
+from backend.accounts.tests.factories import PASSWORD, UserFactory
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -94,3 +97,25 @@ def test_redoc_renders_the_operations_offline(live_server, browser_page):
     assert page.evaluate("window.cspViolations") == ["img-src https://cdn.redoc.ly/redoc/logo-mini.svg"]
     assert page.outside_requests == []
     assert any("/static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js" in url for url in page.requested)
+
+
+@pytest.fixture
+def staff_user(live_server):
+    """Created before the browser starts: Django refuses queries while Playwright's loop runs."""
+    return UserFactory(username="boss", is_staff=True, is_superuser=True)
+
+
+def test_the_admin_map_widget_is_allowed_by_the_admin_policy(live_server, staff_user, browser_page):
+    page = browser_page
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/sites/site/add/")
+    page.fill("#id_username", "boss")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.locator(".dj_map_wrapper").first.wait_for(timeout=60_000)
+    assert page.url == f"{live_server.url}/admin/sites/site/add/"
+    assert page.evaluate("window.cspViolations") == []
+    # Only GeoDjango's OpenLayers from jsDelivr wants the internet (refused here by the test).
+    assert sorted(page.outside_requests) == [
+        "https://cdn.jsdelivr.net/npm/ol@v7.2.2/dist/ol.js",
+        "https://cdn.jsdelivr.net/npm/ol@v7.2.2/ol.css",
+    ]

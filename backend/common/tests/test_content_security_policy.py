@@ -12,10 +12,22 @@ DEFAULT_POLICY = (
 )
 
 
+ADMIN_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: blob: https://tile.openstreetmap.org; "
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
 def test_every_page_gets_the_default_policy(client, settings):
     assert settings.CONTENT_SECURITY_POLICY == DEFAULT_POLICY
-    for path in ("/admin/login/", "/api/docs/", "/api/redoc/", "/ogc/", "/api/v1/users/me/"):
+    for path in ("/api/docs/", "/api/redoc/", "/ogc/", "/api/v1/users/me/", "/healthz"):
         assert client.get(path)["Content-Security-Policy"] == DEFAULT_POLICY, path
+
+
+def test_the_admin_gets_the_policy_its_map_widget_needs(client, settings):
+    assert settings.CONTENT_SECURITY_POLICY_ADMIN == ADMIN_POLICY
+    assert client.get("/admin/login/")["Content-Security-Policy"] == ADMIN_POLICY
 
 
 def test_a_view_with_its_own_policy_keeps_it():
@@ -30,4 +42,6 @@ def test_a_view_with_its_own_policy_keeps_it():
 
 def test_an_empty_setting_sends_no_header(client, settings):
     settings.CONTENT_SECURITY_POLICY = ""
+    settings.CONTENT_SECURITY_POLICY_ADMIN = ""
+    assert "Content-Security-Policy" not in client.get("/ogc/")
     assert "Content-Security-Policy" not in client.get("/admin/login/")

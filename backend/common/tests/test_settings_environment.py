@@ -198,3 +198,37 @@ def _no_checkout_env_file_changes():
 def test_setup_writes_the_env_file_before_migrating():
     script = (Path(BASE_DIR) / "scripts" / "setup.sh").read_text()
     assert script.index('scripts/write_dev_env.py "$DB_URL"') < script.index("manage.py migrate")
+
+
+@pytest.mark.django_db
+def test_createsuperuser_and_the_operations_commands_work_with_only_the_env_file(tmp_path, settings):
+    """What the README tells a developer to run after `make run`, with no variable exported."""
+    database = settings.DATABASES["default"]["NAME"]
+    env_file = tmp_path / ".env"
+    write_dev_env(env_file, f"postgis://postgres@127.0.0.1:5432/{database}")
+    environment = clean_environment(DJANGO_ENV_FILE=str(env_file), DJANGO_SUPERUSER_PASSWORD="a-long-admin-pass-2026")
+    try:
+        created = manage(
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            "envadmin",
+            "--email",
+            "a@example.org",
+            environment=environment,
+        )
+        assert created.returncode == 0, created.stderr
+        assert created.stdout == "Superuser created successfully.\n"
+        for command in (["deadlines_due", "--json"], ["audit_verify"], ["print_demo_credentials"]):
+            result = manage(*command, environment=environment)
+            assert result.returncode == 0, (command, result.stderr)
+    finally:
+        removed = manage(
+            "shell",
+            "-v",
+            "0",
+            "-c",
+            "from backend.accounts.models import User; print(User.objects.filter(username='envadmin').delete()[0])",
+            environment=environment,
+        )
+        assert removed.stdout == "1\n", removed.stderr
