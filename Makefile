@@ -8,7 +8,7 @@ setup:
 	bash scripts/setup.sh
 
 run: setup
-	DJANGO_DEVELOPMENT=$${DJANGO_DEVELOPMENT:-1} .venv/bin/python manage.py print_demo_credentials
+	DJANGO_DEVELOPMENT=$${DJANGO_DEVELOPMENT:-1} .venv/bin/python manage.py print_demo_credentials --host $(HOST) --port $(PORT)
 	DJANGO_DEVELOPMENT=$${DJANGO_DEVELOPMENT:-1} .venv/bin/python manage.py runserver $(HOST):$(PORT)
 
 test:

@@ -12,6 +12,33 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def load_env_file(path: Path) -> None:
+    """Read `KEY=VALUE` lines into the environment; variables already set win over the file.
+
+    `scripts/setup.sh` writes `.env` so that `manage.py` works in the checkout `make run` set
+    up. Blank lines and `#` comments are skipped; one pair of surrounding quotes is removed.
+    """
+    if not path.is_file():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, separator, value = line.removeprefix("export ").partition("=")
+        if not separator:
+            raise ImproperlyConfigured(f"{path}: expected NAME=value, got {line!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        os.environ.setdefault(name.strip(), value)
+
+
+# Empty: read no file (tests that must not see the checkout's own .env).
+_env_file = os.environ.get("DJANGO_ENV_FILE", str(BASE_DIR / ".env"))
+if _env_file:
+    load_env_file(Path(_env_file))
+
+
 def env(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
@@ -43,7 +70,8 @@ ALLOWED_HOSTS = [h.strip() for h in env("DJANGO_ALLOWED_HOSTS", "127.0.0.1,local
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the login form throttled like the API login.
+    "backend.apps.FieldApprovalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -54,6 +82,8 @@ INSTALLED_APPS = [
     "rest_framework_gis",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "corsheaders",
     "procrastinate.contrib.django",
     "backend.common",
     "backend.accounts",
@@ -72,7 +102,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so preflights are answered before authentication or any other middleware can refuse them.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "backend.common.middleware.ContentSecurityPolicyMiddleware",
     "mobile_api.middleware.HostileInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -102,9 +135,17 @@ TEMPLATES = [
     }
 ]
 
+DATABASE_URL = env("DATABASE_URL")
+if not DATABASE_URL:
+    # A production process must never fall back to a database nobody chose.
+    if not (DEBUG or DEVELOPMENT):
+        raise ImproperlyConfigured(
+            "DATABASE_URL is required outside development, e.g. postgis://user:password@host:5432/fieldapproval"
+        )
+    DATABASE_URL = "postgis://postgres@127.0.0.1:5432/fieldapproval"
 DATABASES = {
     "default": dj_database_url.parse(
-        env("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/fieldapproval"),
+        DATABASE_URL,
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         engine="django.contrib.gis.db.backends.postgis",
     )
@@ -244,6 +285,12 @@ SPECTACULAR_SETTINGS = {
     "linked to approval cases. Errors are RFC 9457 problem+json with a stable `code`.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc from our own static files: the docs work without internet access.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Swagger UI would otherwise send the document to validator.swagger.io for a badge.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a `status` or `stage`: give each choice set its own schema name.
     "ENUM_NAME_OVERRIDES": {
@@ -277,6 +324,72 @@ LOGGING = {
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Browsers: CORS, HTTPS, CSP --------------------------------------------------------------
+# Web maps on other origins read the API, the layers and the tiles with a token (no cookies).
+CORS_ALLOWED_ORIGINS = [o.strip() for o in env("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()]
+CORS_URLS_REGEX = r"^/(api|ogc|tiles)/"
+CORS_ALLOW_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
+CORS_ALLOW_HEADERS = [
+    "accept",
+    "accept-language",
+    "authorization",
+    "content-type",
+    "if-match",
+    "if-none-match",
+    "idempotency-key",
+    "x-coord-system",
+    "x-requested-with",
+    "tus-resumable",
+    "upload-checksum",
+    "upload-concat",
+    "upload-defer-length",
+    "upload-length",
+    "upload-metadata",
+    "upload-offset",
+    "x-http-method-override",
+]
+CORS_EXPOSE_HEADERS = [
+    "ETag",
+    "Location",
+    "Retry-After",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Metadata",
+    "Upload-Expires",
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+]
+
+# Production behind HTTPS turns these on (see .env.example); development serves plain HTTP.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+# Container health checks call these over plain HTTP from inside.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# Only behind a proxy that sets X-Forwarded-Proto itself; otherwise any client could claim HTTPS.
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", False)
+# Sent with every response that has none of its own. Swagger UI, ReDoc and the admin need inline
+# styles and data: images; ReDoc and map libraries run workers from blob: URLs. Empty: no header.
+CONTENT_SECURITY_POLICY = env(
+    "DJANGO_CONTENT_SECURITY_POLICY",
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
+# /admin/ only (staff): GeoDjango's map widget runs an inline script, loads OpenLayers from
+# jsDelivr and shows OpenStreetMap tiles.
+CONTENT_SECURITY_POLICY_ADMIN = env(
+    "DJANGO_CONTENT_SECURITY_POLICY_ADMIN",
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: blob: https://tile.openstreetmap.org; "
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
 
 # GDAL 3.6 (Debian 12) cannot block network access from spatial references; clients never
 # send SRS definitions here (only the declared wgs84/cgcs2000/gcj02 allow-list), so the

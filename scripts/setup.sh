@@ -9,7 +9,11 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
-DB_URL=${DATABASE_URL:-postgis://postgres@127.0.0.1:5432/fieldapproval}
+LOCAL_DB_URL=postgis://postgres@127.0.0.1:5432/fieldapproval
+# The environment first, then the .env an earlier run wrote (settings.py reads it the same way).
+DB_URL=${DATABASE_URL:-}
+[ -n "$DB_URL" ] || [ ! -f .env ] || DB_URL=$(sed -n 's/^DATABASE_URL=//p' .env | tail -1)
+DB_URL=${DB_URL:-$LOCAL_DB_URL}
 
 # --- system packages -----------------------------------------------------------------
 need=()
@@ -20,7 +24,8 @@ dpkg -s libgeos-dev >/dev/null 2>&1 || need+=(libgeos-dev)
 dpkg -s libproj-dev >/dev/null 2>&1 || need+=(libproj-dev)
 dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || need+=(fonts-wqy-microhei)
 dpkg -s postgresql-client-15 >/dev/null 2>&1 || need+=(postgresql-client-15)
-if [ -z "${DATABASE_URL:-}" ] && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+dpkg -s chromium >/dev/null 2>&1 || need+=(chromium)
+if [ "$DB_URL" = "$LOCAL_DB_URL" ] && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   dpkg -s postgresql-15 >/dev/null 2>&1 || need+=(postgresql-15)
 fi
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
@@ -31,7 +36,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # --- PostgreSQL ----------------------------------------------------------------------
-if [ -z "${DATABASE_URL:-}" ] && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+if [ "$DB_URL" = "$LOCAL_DB_URL" ] && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   log "starting the local PostgreSQL"
   version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
   if [ -z "$version" ]; then
@@ -57,6 +62,9 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   .venv/bin/pip install -q -r requirements-dev.txt
   echo "$want" > "$stamp"
 fi
+
+# --- .env: manage.py in this checkout uses what setup used -----------------------------
+.venv/bin/python scripts/write_dev_env.py "$DB_URL"
 
 # --- database ------------------------------------------------------------------------
 export DATABASE_URL="$DB_URL"

@@ -1,0 +1,50 @@
+"""The admin site: Django's, with the login form behind the API login's failure limiter.
+
+Without it the admin form is a way around `LOGIN_THROTTLE_RATE`, and an admin session also
+works on /api/v1/.
+"""
+
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import ValidationError
+
+from mobile_api.accounts.throttling import LoginFailureThrottle
+
+
+class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+    """Counts a failure per username and client address, shared with `POST /api/v1/auth/token`.
+
+    While the limit is reached the password is not even checked, so the right one does not
+    log in either; `retry_after` tells the site to answer 429.
+    """
+
+    retry_after: int | None = None
+
+    def clean(self):
+        throttle = LoginFailureThrottle()
+        username = self.cleaned_data.get("username") or ""
+        if not throttle.allow_request(self.request, username=username):
+            self.retry_after = int(throttle.wait())
+            raise ValidationError(
+                "Too many failed logins for this username from your address. Try again in %(seconds)d seconds.",
+                code="throttled",
+                params={"seconds": self.retry_after},
+            )
+        try:
+            return super().clean()
+        except ValidationError:
+            throttle.record_failure()
+            raise
+
+
+class FieldApprovalAdminSite(admin.AdminSite):
+    login_form = ThrottledAdminAuthenticationForm
+
+    def login(self, request, extra_context=None):
+        response = super().login(request, extra_context)
+        form = (getattr(response, "context_data", None) or {}).get("form")
+        retry_after = getattr(form, "retry_after", None)
+        if retry_after is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(retry_after)
+        return response
