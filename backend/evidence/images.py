@@ -88,6 +88,9 @@ class ImageInfo:
     exif_location: tuple[float, float] | None = None
     exif_taken_at: dt.datetime | None = None
     exif_heading: float | None = None
+    # EXIF values that were there but unusable: ({code, detail}, …), codes `exif_gps_invalid`,
+    # `exif_heading_invalid`. The photo says so instead of silently using the device's values.
+    exif_warnings: tuple[dict[str, str], ...] = ()
 
 
 def max_pixels() -> int:
@@ -156,14 +159,17 @@ def _inspect_open(image: Image.Image, path: Path, detected: str) -> ImageInfo:
     _check_structure(path, detected, extra_images)
     if detected == PNG:
         _verify_png(path)
+    location, location_problem = _exif_location(exif.get("gps", {}))
+    heading, heading_problem = _exif_heading(exif.get("gps", {}))
     return ImageInfo(
         format=detected,
         content_type=CONTENT_TYPES[detected],
         width=width,
         height=height,
-        exif_location=_exif_location(exif.get("gps", {})),
+        exif_location=location,
         exif_taken_at=_exif_taken_at(exif.get("exif", {})),
-        exif_heading=_exif_heading(exif.get("gps", {})),
+        exif_heading=heading,
+        exif_warnings=_exif_warnings(location_problem, heading_problem),
     )
 
 
@@ -328,15 +334,20 @@ def _rational(value: Any) -> float | None:
     return result if math.isfinite(result) else None
 
 
-def _degrees(value: Any, reference: Any, positive: str, negative: str, limit: float) -> float | None:
+class MalformedGps(ValueError):
+    """An EXIF GPS value that is present but cannot be a position (its message says why)."""
+
+
+def _degrees(name: str, value: Any, reference: Any, positive: str, negative: str, limit: float) -> float:
     if not isinstance(value, tuple | list) or len(value) != 3:
-        return None
+        raise MalformedGps(f"EXIF GPS {name} is not three numbers (degrees, minutes, seconds)")
     parts = [_rational(part) for part in value]
     if any(part is None or part < 0 for part in parts):
-        return None
+        raise MalformedGps(f"EXIF GPS {name} has a part that is not a non-negative number")
     degrees, minutes, seconds = parts
-    if minutes >= 60 or seconds >= 60:
-        return None
+    for label, part in (("minutes", minutes), ("seconds", seconds)):
+        if part >= 60:
+            raise MalformedGps(f"EXIF GPS {name} {label} is {part:g} (must be below 60)")
     result = degrees + minutes / 60 + seconds / 3600
     if isinstance(reference, bytes):
         reference = reference.decode("ascii", "replace")
@@ -344,25 +355,43 @@ def _degrees(value: Any, reference: Any, positive: str, negative: str, limit: fl
     if reference == negative:
         result = -result
     elif reference != positive:
-        return None
-    return result if abs(result) <= limit else None
+        raise MalformedGps(f"EXIF GPS {name} reference is {reference[:8]!r} (must be {positive} or {negative})")
+    if abs(result) > limit:
+        raise MalformedGps(f"EXIF GPS {name} is {result:g}° (beyond ±{limit:g}°)")
+    return result
 
 
-def _exif_location(gps: dict[int, Any]) -> tuple[float, float] | None:
-    latitude = _degrees(gps.get(GPS_LATITUDE), gps.get(GPS_LATITUDE_REF), "N", "S", 90)
-    longitude = _degrees(gps.get(GPS_LONGITUDE), gps.get(GPS_LONGITUDE_REF), "E", "W", 180)
-    if latitude is None or longitude is None:
-        return None
+def _exif_location(gps: dict[int, Any]) -> tuple[tuple[float, float] | None, str | None]:
+    """((lon, lat) or None, why a position that is there was not usable)."""
+    if gps.get(GPS_LATITUDE) is None and gps.get(GPS_LONGITUDE) is None:
+        return None, None
+    try:
+        latitude = _degrees("latitude", gps.get(GPS_LATITUDE), gps.get(GPS_LATITUDE_REF), "N", "S", 90)
+        longitude = _degrees("longitude", gps.get(GPS_LONGITUDE), gps.get(GPS_LONGITUDE_REF), "E", "W", 180)
+    except MalformedGps as error:
+        return None, str(error)
     if latitude == 0 and longitude == 0:
-        return None  # cameras without a fix write zeros
-    return longitude, latitude
+        return None, None  # cameras without a fix write zeros
+    return (longitude, latitude), None
 
 
-def _exif_heading(gps: dict[int, Any]) -> float | None:
-    heading = _rational(gps.get(GPS_IMG_DIRECTION))
+def _exif_heading(gps: dict[int, Any]) -> tuple[float | None, str | None]:
+    value = gps.get(GPS_IMG_DIRECTION)
+    if value is None:
+        return None, None
+    heading = _rational(value)
     if heading is None or heading < 0 or heading > 360:
-        return None
-    return heading % 360
+        return None, "EXIF GPS image direction is not a number from 0 to 360"
+    return heading % 360, None
+
+
+def _exif_warnings(location_problem: str | None, heading_problem: str | None) -> tuple[dict[str, str], ...]:
+    warnings = []
+    if location_problem:
+        warnings.append({"code": "exif_gps_invalid", "detail": location_problem})
+    if heading_problem:
+        warnings.append({"code": "exif_heading_invalid", "detail": heading_problem})
+    return tuple(warnings)
 
 
 _OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")

@@ -1,6 +1,6 @@
 from django.contrib.gis.geos import Point
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from backend.common.geometry import parse_geometry
@@ -37,6 +37,21 @@ class PhotoSerializer(RecordSerializerMixin, serializers.ModelSerializer):
     heading = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=360)
     taken_at = serializers.DateTimeField(required=False, allow_null=True)
     urls = serializers.SerializerMethodField()
+    location_warnings = serializers.ListField(
+        child=inline_serializer(
+            "PhotoLocationWarning",
+            fields={
+                "code": serializers.ChoiceField(choices=["exif_gps_invalid", "exif_heading_invalid"]),
+                "detail": serializers.CharField(),
+            },
+        ),
+        read_only=True,
+        help_text=(
+            "Why EXIF values in the file were not used: `exif_gps_invalid` (the EXIF position is "
+            "malformed, e.g. seconds = 60; `location` is then the device fix, or none), "
+            "`exif_heading_invalid`. Empty when the file's values were used or absent."
+        ),
+    )
 
     class Meta:
         model = Photo
@@ -59,6 +74,7 @@ class PhotoSerializer(RecordSerializerMixin, serializers.ModelSerializer):
             "heading",
             "within_site",
             "distance_to_site_m",
+            "location_warnings",
             "processing_status",
             "urls",
         ]
