@@ -72,18 +72,40 @@ class SignatureFilter(django_filters.FilterSet):
         fields = ["record_type", "record_id", "case", "status"]
 
 
+VERIFY_REASONS = [
+    "voided",
+    "unknown_key",
+    "bad_signature",
+    "image_changed",
+    "record_deleted",
+    "record_changed",
+    "photo_changed",
+    "photo_missing",
+]
 VerifySerializer = inline_serializer(
     "SignatureVerification",
     fields={
         "valid": serializers.BooleanField(),
         "reason": serializers.ChoiceField(
-            choices=["voided", "unknown_key", "bad_signature", "image_changed", "record_deleted", "record_changed"],
+            choices=VERIFY_REASONS,
             allow_null=True,
+            help_text="Why it is not valid (null when valid). `photo_changed` / `photo_missing`: a photo the "
+            "signed content lists has other bytes in storage than its hash, or none (see `photos`).",
         ),
         "content_hash": serializers.CharField(),
         "current_hash": serializers.CharField(allow_null=True),
         "key_id": serializers.CharField(),
         "signed_at": serializers.DateTimeField(),
+        "photos": serializers.ListField(
+            child=inline_serializer(
+                "SignatureVerificationPhoto",
+                fields={
+                    "sha256": serializers.CharField(),
+                    "state": serializers.ChoiceField(choices=["changed", "missing"]),
+                },
+            ),
+            help_text="The signed photos whose stored bytes do not match (empty otherwise).",
+        ),
     },
 )
 
@@ -123,7 +145,8 @@ class SignatureViewSet(FileRecordViewSet):
     @extend_schema(responses=VerifySerializer)
     @action(detail=True, methods=["get"], filterset_class=None)
     def verify(self, request: Request, pk: str | None = None) -> Response:
-        """Recompute the record's hash and check the server's signature: `{valid, reason}`."""
+        """Check the server's signature, recompute the record's hash and re-hash the stored bytes of
+        the signature image and of every photo the signed content lists: `{valid, reason}`."""
         outcome = signature_verify(signature=self.get_object())
         return Response(
             {
@@ -133,6 +156,7 @@ class SignatureViewSet(FileRecordViewSet):
                 "current_hash": outcome["current_hash"],
                 "key_id": outcome["key_id"],
                 "signed_at": outcome["signed_at"].isoformat(),
+                "photos": outcome["photos"],
             }
         )
 
