@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import django_filters
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
-from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -22,8 +22,6 @@ from rest_framework.views import APIView
 from backend.acceptance.report import inspection_report_pdf
 from backend.acceptance.selectors import inspections_visible_to
 from backend.common.errors import NotFound
-from backend.evidence.blobs import blob_local_path, blob_presigned_url
-from backend.evidence.storage import blob_key, blob_store
 from backend.signatures.models import Signature
 from backend.signatures.selectors import signatures_visible_to
 from backend.signatures.services import (
@@ -34,7 +32,7 @@ from backend.signatures.services import (
     signature_update,
     signature_verify,
 )
-from mobile_api.evidence.views import FileRecordViewSet
+from mobile_api.evidence.views import FileRecordViewSet, serve_blob
 from mobile_api.records.views import X_COORD_SYSTEM
 from mobile_api.signatures.serializers import SignatureSerializer
 
@@ -163,23 +161,11 @@ class SignatureViewSet(FileRecordViewSet):
     @extend_schema(responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY), 302: None})
     @action(detail=True, methods=["get"], filterset_class=None)
     def image(self, request: Request, pk: str | None = None):
-        """The PNG of the handwritten signature."""
+        """The PNG of the handwritten signature, as the device sent it (a sandboxed download)."""
         signature = self.get_object()
-        blob = signature.image
-        filename = f"{signature.pk}.png"
-        url = blob_presigned_url(blob=blob, filename=filename)
-        if url:
-            response = HttpResponseRedirect(url)
-        else:
-            path = blob_local_path(blob=blob)
-            if path is None or not blob_store(blob.storage).exists(blob_key(blob.sha256)):
-                raise NotFound("The file is not in storage.", code="file_missing")
-            response = FileResponse(open(path, "rb"), content_type="image/png")  # noqa: SIM115 - closed by Django
-            response["Content-Disposition"] = f'inline; filename="{filename}"'
-            response["ETag"] = f'"{blob.sha256}"'
-        response["Cache-Control"] = "private, max-age=300"
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return serve_blob(
+            signature.image, content_type="image/png", filename=f"{signature.pk}.png", disposition="attachment"
+        )
 
 
 def public_verify_url(request, *, record_type: str, record_id, content_hash: str) -> str:
