@@ -1,6 +1,6 @@
 from django.contrib.gis.geos import Point
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema_field, inline_serializer
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from backend.common.geometry import parse_geometry
@@ -18,6 +18,11 @@ FIXED = (
     ("case_id", "case", "case_id"),
     ("sha256", "sha256", "blob_id"),
 )
+
+
+class PhotoLocationWarningSerializer(serializers.Serializer):
+    code = serializers.CharField(read_only=True, help_text="`exif_gps_invalid` or `exif_heading_invalid`.")
+    detail = serializers.CharField(read_only=True, help_text="What was wrong and what was used instead.")
 
 
 class PhotoSerializer(RecordSerializerMixin, serializers.ModelSerializer):
@@ -38,13 +43,7 @@ class PhotoSerializer(RecordSerializerMixin, serializers.ModelSerializer):
     taken_at = serializers.DateTimeField(required=False, allow_null=True)
     urls = serializers.SerializerMethodField()
     location_warnings = serializers.ListField(
-        child=inline_serializer(
-            "PhotoLocationWarning",
-            fields={
-                "code": serializers.ChoiceField(choices=["exif_gps_invalid", "exif_heading_invalid"]),
-                "detail": serializers.CharField(),
-            },
-        ),
+        child=PhotoLocationWarningSerializer(),
         read_only=True,
         help_text=(
             "Why EXIF values in the file were not used: `exif_gps_invalid` (the EXIF position is "

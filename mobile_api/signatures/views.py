@@ -99,7 +99,7 @@ VerifySerializer = inline_serializer(
                 "SignatureVerificationPhoto",
                 fields={
                     "sha256": serializers.CharField(),
-                    "state": serializers.ChoiceField(choices=["changed", "missing"]),
+                    "state": serializers.CharField(help_text="`changed` or `missing`."),
                 },
             ),
             help_text="The signed photos whose stored bytes do not match (empty otherwise).",
