@@ -196,6 +196,8 @@ PHOTO_MAX_PIXELS = env_int("PHOTO_MAX_PIXELS", 64_000_000)
 PHOTO_MAX_BYTES = env_int("PHOTO_MAX_BYTES", 50 * 1024 * 1024)
 # Bytes allowed after an image's end marker (phones append small trailers; polyglots are longer).
 PHOTO_MAX_TRAILING_BYTES = env_int("PHOTO_MAX_TRAILING_BYTES", 4096)
+# Metadata (JPEG APPn/COM, PNG ancillary chunks, WebP EXIF/XMP/ICC) allowed in one image, bytes.
+PHOTO_MAX_METADATA_BYTES = env_int("PHOTO_MAX_METADATA_BYTES", 1024 * 1024)
 # Make thumbnails on commit instead of queueing them for the worker (on in development).
 PHOTO_DERIVATIVES_INLINE = env_bool("PHOTO_DERIVATIVES_INLINE", DEVELOPMENT)
 PHOTO_SITE_TOLERANCE_M = env_float("PHOTO_SITE_TOLERANCE_M", 50.0)

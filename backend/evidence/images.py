@@ -8,7 +8,14 @@ and confirmed by Pillow), the size, and the EXIF location, time and heading. It 
 - a file that starts like an image but is not one, or carries another file after its end
   (a JPEG with a ZIP or HTML appended) → 400 `invalid_image`;
 - more pixels than PHOTO_MAX_PIXELS (decompression bombs: a small file declaring huge
-  dimensions) → 413 `image_too_large`.
+  dimensions) → 413 `image_too_large`;
+- metadata that hides another file → 422 `image_rejected` with a `reason`: a JPEG APPn, COM or
+  JPGn segment, a PNG ancillary chunk or a WebP metadata chunk carrying the signature of an
+  archive, a document, an executable or markup (`archive_in_metadata`, `document_in_metadata`,
+  `executable_in_metadata`, `markup_in_metadata`; `<?xml` is markup too, except inside an
+  XMP packet, where it belongs), or more metadata in all than PHOTO_MAX_METADATA_BYTES
+  (`metadata_too_large`). Such a file is a valid image and would be served byte-identical:
+  polyglots (a ZIP in a JPEG comment opens as a ZIP holding HTML) are refused at the door.
 
 Trailing data rule: after the image's end (JPEG EOI, PNG IEND, the WebP RIFF length) at most
 PHOTO_MAX_TRAILING_BYTES (4 KiB) may follow — phones append small vendor trailers — and even
@@ -58,6 +65,25 @@ FOREIGN_SIGNATURES = re.compile(
     rb"|<\s*(?:html|script|svg|iframe|body|head|object|embed|\?php|!doctype)",
     re.IGNORECASE,
 )
+# What no metadata segment of a photo has reason to carry, by the reason it is refused. (Not gzip:
+# its three-byte signature turns up by chance in binary EXIF thumbnails and ICC profiles.)
+METADATA_SIGNATURES = (
+    ("archive_in_metadata", re.compile(rb"PK\x03\x04|PK\x05\x06|PK\x01\x02|Rar!\x1a\x07|7z\xbc\xaf\x27\x1c")),
+    ("document_in_metadata", re.compile(rb"%PDF-")),
+    ("executable_in_metadata", re.compile(rb"MZ\x90\x00|\x7fELF")),
+    (
+        "markup_in_metadata",
+        re.compile(rb"<\s*(?:html|script|svg|iframe|body|head|object|embed|\?php|!doctype)", re.IGNORECASE),
+    ),
+)
+XML_DECLARATION = re.compile(rb"<\?xml", re.IGNORECASE)
+# XMP packets: JPEG APP1 namespaces (main and extended), the PNG iTXt keyword, the WebP chunk.
+JPEG_XMP_PREFIXES = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
+PNG_XMP_KEYWORD = b"XML:com.adobe.xmp\x00"
+# JPEG segments that are metadata: APP0-APP15, JPG0-JPG13 extensions, COM.
+JPEG_METADATA_MARKERS = frozenset({*range(0xE0, 0xF0), *range(0xF0, 0xFE), 0xFE})
+PNG_IMAGE_CHUNKS = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND"})
+WEBP_IMAGE_CHUNKS = frozenset({b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF"})
 # A JPEG marker in entropy-coded data: 0xFF followed by neither a stuffed 0x00, a restart marker nor fill.
 JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 MAX_PNG_CHUNKS = 100_000
@@ -78,6 +104,23 @@ class ImageTooLarge(ApplicationError):
     code = "image_too_large"
 
 
+class ImageRejected(ApplicationError):
+    """A valid image refused for what its metadata carries (`extra.reason`, `extra.segment`)."""
+
+    status = 422
+    code = "image_rejected"
+
+
+@dataclass(frozen=True)
+class MetadataSegment:
+    """Where one metadata segment's payload lies in the file, and what to call it in errors."""
+
+    name: str
+    start: int
+    end: int
+    is_xmp: bool = False
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     format: str
@@ -88,6 +131,9 @@ class ImageInfo:
     exif_location: tuple[float, float] | None = None
     exif_taken_at: dt.datetime | None = None
     exif_heading: float | None = None
+    # EXIF values that were there but unusable: ({code, detail}, …), codes `exif_gps_invalid`,
+    # `exif_heading_invalid`. The photo says so instead of silently using the device's values.
+    exif_warnings: tuple[dict[str, str], ...] = ()
 
 
 def max_pixels() -> int:
@@ -96,6 +142,10 @@ def max_pixels() -> int:
 
 def max_trailing_bytes() -> int:
     return int(getattr(settings, "PHOTO_MAX_TRAILING_BYTES", 4096))
+
+
+def max_metadata_bytes() -> int:
+    return int(settings.PHOTO_MAX_METADATA_BYTES)
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -156,14 +206,17 @@ def _inspect_open(image: Image.Image, path: Path, detected: str) -> ImageInfo:
     _check_structure(path, detected, extra_images)
     if detected == PNG:
         _verify_png(path)
+    location, location_problem = _exif_location(exif.get("gps", {}))
+    heading, heading_problem = _exif_heading(exif.get("gps", {}))
     return ImageInfo(
         format=detected,
         content_type=CONTENT_TYPES[detected],
         width=width,
         height=height,
-        exif_location=_exif_location(exif.get("gps", {})),
+        exif_location=location,
         exif_taken_at=_exif_taken_at(exif.get("exif", {})),
-        exif_heading=_exif_heading(exif.get("gps", {})),
+        exif_heading=heading,
+        exif_warnings=_exif_warnings(location_problem, heading_problem),
     )
 
 
@@ -201,20 +254,53 @@ def _mpo_extra_images(image: Image.Image) -> list[tuple[int, int]]:
 def _check_structure(path: Path, detected: str, extra_images: list[tuple[int, int]]) -> None:
     size = path.stat().st_size
     with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        metadata: list[MetadataSegment] = []
         if detected == JPEG:
-            end = _jpeg_end(data)
-            end = _after_declared_images(data, end, extra_images)
+            end = _jpeg_end(data, metadata=metadata)
+            end = _after_declared_images(data, end, extra_images, metadata=metadata)
         elif detected == PNG:
-            end = _png_end(data)
+            end = _png_end(data, metadata=metadata)
         else:
-            end = _webp_end(data)
+            end = _webp_end(data, metadata=metadata)
+        _check_metadata(data, metadata)
         _check_trailing(data, end, size)
 
 
-def _jpeg_end(data: mmap.mmap) -> int:
+def _check_metadata(data: mmap.mmap, segments: list[MetadataSegment]) -> None:
+    total = sum(segment.end - segment.start for segment in segments)
+    if total > max_metadata_bytes():
+        raise ImageRejected(
+            f"The image carries {total} bytes of metadata; at most {max_metadata_bytes()} are allowed.",
+            extra={"reason": "metadata_too_large", "metadata_bytes": total, "max_metadata_bytes": max_metadata_bytes()},
+        )
+    for segment in segments:
+        payload = data[segment.start : segment.end]
+        for reason, pattern in METADATA_SIGNATURES:
+            if pattern.search(payload):
+                raise ImageRejected(
+                    f"The image's {segment.name} metadata holds another file ({reason.replace('_', ' ')}).",
+                    extra={"reason": reason, "segment": segment.name},
+                )
+        if not segment.is_xmp and XML_DECLARATION.search(payload):
+            raise ImageRejected(
+                f"The image's {segment.name} metadata holds an XML document outside an XMP packet.",
+                extra={"reason": "markup_in_metadata", "segment": segment.name},
+            )
+
+
+def _jpeg_segment_name(marker: int) -> str:
+    if marker == 0xFE:
+        return "COM"
+    if marker >= 0xF0:
+        return f"JPG{marker - 0xF0}"
+    return f"APP{marker - 0xE0}"
+
+
+def _jpeg_end(data: mmap.mmap, *, metadata: list[MetadataSegment], start: int = 0) -> int:
     """The offset just after the EOI marker, walking segments up to the first scan and the
-    entropy-coded data after it (progressive JPEGs have several scans)."""
-    position = 2
+    entropy-coded data after it (progressive JPEGs have several scans). Notes the metadata
+    segments' payloads in `metadata`."""
+    position = start + 2
     size = len(data)
     in_scan = False
     while True:
@@ -242,22 +328,34 @@ def _jpeg_end(data: mmap.mmap) -> int:
         length = int.from_bytes(data[position : position + 2], "big")
         if length < 2 or position + length > size:
             raise InvalidImage("The JPEG is truncated.")
+        if marker in JPEG_METADATA_MARKERS:
+            payload_start = position + 2
+            is_xmp = marker == 0xE1 and bytes(data[payload_start : payload_start + 35]).startswith(JPEG_XMP_PREFIXES)
+            metadata.append(
+                MetadataSegment(_jpeg_segment_name(marker), payload_start, position + length, is_xmp=is_xmp)
+            )
         position += length
         if marker == 0xDA:
             in_scan = True
 
 
-def _after_declared_images(data: mmap.mmap, end: int, extra_images: list[tuple[int, int]]) -> int:
+def _after_declared_images(
+    data: mmap.mmap, end: int, extra_images: list[tuple[int, int]], *, metadata: list[MetadataSegment]
+) -> int:
     for offset, length in sorted(extra_images):
         if offset < end or offset + length > len(data) or data[offset : offset + 3] != b"\xff\xd8\xff":
             raise InvalidImage("The multi-picture index points outside the file.")
         if offset - end > max_trailing_bytes():
             raise InvalidImage("Unexplained data between the pictures of a multi-picture JPEG.")
+        # The further pictures' own segments are metadata like the first's (and hide files as well).
+        picture_end = _jpeg_end(data, metadata=metadata, start=offset)
+        if picture_end > offset + length:
+            raise InvalidImage("A picture of the multi-picture JPEG runs past its declared size.")
         end = offset + length
     return end
 
 
-def _png_end(data: mmap.mmap) -> int:
+def _png_end(data: mmap.mmap, *, metadata: list[MetadataSegment]) -> int:
     position = 8
     size = len(data)
     for _ in range(MAX_PNG_CHUNKS):
@@ -265,6 +363,11 @@ def _png_end(data: mmap.mmap) -> int:
             raise InvalidImage("The PNG is truncated (no IEND chunk).")
         length = int.from_bytes(data[position : position + 4], "big")
         chunk_type = bytes(data[position + 4 : position + 8])
+        if chunk_type not in PNG_IMAGE_CHUNKS:
+            payload_start = position + 8
+            is_xmp = chunk_type == b"iTXt" and bytes(data[payload_start : payload_start + 18]) == PNG_XMP_KEYWORD
+            name = chunk_type.decode("latin-1")
+            metadata.append(MetadataSegment(name, payload_start, min(payload_start + length, size), is_xmp=is_xmp))
         position += 12 + length
         if position > size:
             raise InvalidImage("The PNG is truncated.")
@@ -273,11 +376,22 @@ def _png_end(data: mmap.mmap) -> int:
     raise InvalidImage("The PNG has too many chunks.")
 
 
-def _webp_end(data: mmap.mmap) -> int:
+def _webp_end(data: mmap.mmap, *, metadata: list[MetadataSegment]) -> int:
     riff_size = int.from_bytes(data[4:8], "little")
     end = 8 + riff_size + (riff_size & 1)
     if end > len(data):
         raise InvalidImage("The WebP file is truncated.")
+    position = 12
+    while position + 8 <= end:
+        fourcc = bytes(data[position : position + 4])
+        length = int.from_bytes(data[position + 4 : position + 8], "little")
+        payload_end = position + 8 + length
+        if payload_end > end:
+            raise InvalidImage("A WebP chunk runs past the end of the file.")
+        if fourcc not in WEBP_IMAGE_CHUNKS:
+            name = fourcc.decode("latin-1").strip() or "?"
+            metadata.append(MetadataSegment(name, position + 8, payload_end, is_xmp=fourcc == b"XMP "))
+        position = payload_end + (length & 1)
     return end
 
 
@@ -328,15 +442,20 @@ def _rational(value: Any) -> float | None:
     return result if math.isfinite(result) else None
 
 
-def _degrees(value: Any, reference: Any, positive: str, negative: str, limit: float) -> float | None:
+class MalformedGps(ValueError):
+    """An EXIF GPS value that is present but cannot be a position (its message says why)."""
+
+
+def _degrees(name: str, value: Any, reference: Any, positive: str, negative: str, limit: float) -> float:
     if not isinstance(value, tuple | list) or len(value) != 3:
-        return None
+        raise MalformedGps(f"EXIF GPS {name} is not three numbers (degrees, minutes, seconds)")
     parts = [_rational(part) for part in value]
     if any(part is None or part < 0 for part in parts):
-        return None
+        raise MalformedGps(f"EXIF GPS {name} has a part that is not a non-negative number")
     degrees, minutes, seconds = parts
-    if minutes >= 60 or seconds >= 60:
-        return None
+    for label, part in (("minutes", minutes), ("seconds", seconds)):
+        if part >= 60:
+            raise MalformedGps(f"EXIF GPS {name} {label} is {part:g} (must be below 60)")
     result = degrees + minutes / 60 + seconds / 3600
     if isinstance(reference, bytes):
         reference = reference.decode("ascii", "replace")
@@ -344,25 +463,43 @@ def _degrees(value: Any, reference: Any, positive: str, negative: str, limit: fl
     if reference == negative:
         result = -result
     elif reference != positive:
-        return None
-    return result if abs(result) <= limit else None
+        raise MalformedGps(f"EXIF GPS {name} reference is {reference[:8]!r} (must be {positive} or {negative})")
+    if abs(result) > limit:
+        raise MalformedGps(f"EXIF GPS {name} is {result:g}° (beyond ±{limit:g}°)")
+    return result
 
 
-def _exif_location(gps: dict[int, Any]) -> tuple[float, float] | None:
-    latitude = _degrees(gps.get(GPS_LATITUDE), gps.get(GPS_LATITUDE_REF), "N", "S", 90)
-    longitude = _degrees(gps.get(GPS_LONGITUDE), gps.get(GPS_LONGITUDE_REF), "E", "W", 180)
-    if latitude is None or longitude is None:
-        return None
+def _exif_location(gps: dict[int, Any]) -> tuple[tuple[float, float] | None, str | None]:
+    """((lon, lat) or None, why a position that is there was not usable)."""
+    if gps.get(GPS_LATITUDE) is None and gps.get(GPS_LONGITUDE) is None:
+        return None, None
+    try:
+        latitude = _degrees("latitude", gps.get(GPS_LATITUDE), gps.get(GPS_LATITUDE_REF), "N", "S", 90)
+        longitude = _degrees("longitude", gps.get(GPS_LONGITUDE), gps.get(GPS_LONGITUDE_REF), "E", "W", 180)
+    except MalformedGps as error:
+        return None, str(error)
     if latitude == 0 and longitude == 0:
-        return None  # cameras without a fix write zeros
-    return longitude, latitude
+        return None, None  # cameras without a fix write zeros
+    return (longitude, latitude), None
 
 
-def _exif_heading(gps: dict[int, Any]) -> float | None:
-    heading = _rational(gps.get(GPS_IMG_DIRECTION))
+def _exif_heading(gps: dict[int, Any]) -> tuple[float | None, str | None]:
+    value = gps.get(GPS_IMG_DIRECTION)
+    if value is None:
+        return None, None
+    heading = _rational(value)
     if heading is None or heading < 0 or heading > 360:
-        return None
-    return heading % 360
+        return None, "EXIF GPS image direction is not a number from 0 to 360"
+    return heading % 360, None
+
+
+def _exif_warnings(location_problem: str | None, heading_problem: str | None) -> tuple[dict[str, str], ...]:
+    warnings = []
+    if location_problem:
+        warnings.append({"code": "exif_gps_invalid", "detail": location_problem})
+    if heading_problem:
+        warnings.append({"code": "exif_heading_invalid", "detail": heading_problem})
+    return tuple(warnings)
 
 
 _OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")

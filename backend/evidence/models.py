@@ -116,7 +116,9 @@ class Photo(FieldRecord):
     the thumbnail and preview are JPEG blobs without EXIF, made in the background.
 
     Written only through backend.evidence.photos, which validates the image before anything
-    is stored. The same bytes attached twice to one record are one photo.
+    is stored. Identity: a photo created with a client id is that id (the device finds it
+    there, even when the same bytes are already on the record under another id); without one,
+    the same bytes attached twice to one record are one photo.
     """
 
     record_type = models.CharField(max_length=40)
@@ -140,6 +142,10 @@ class Photo(FieldRecord):
         max_length=16, choices=PhotoProcessing.choices, default=PhotoProcessing.PENDING
     )
     processing_error = models.CharField(max_length=500, blank=True)
+    # Whether the client named the photo's id; rows without one are identified by their bytes.
+    has_client_id = models.BooleanField(default=False)
+    # Why the photo's EXIF location or heading was not used ([{code, detail}], empty when it was).
+    location_warnings = models.JSONField(default=list, blank=True)
 
     class Meta(FieldRecord.Meta):
         ordering = ["created_at", "id"]
@@ -150,8 +156,8 @@ class Photo(FieldRecord):
         constraints = [
             models.UniqueConstraint(
                 fields=["record_type", "record_id", "blob"],
-                condition=models.Q(deleted_at__isnull=True),
-                name="photo_once_per_record",
+                condition=models.Q(deleted_at__isnull=True, has_client_id=False),
+                name="photo_once_per_record_without_client_id",
             ),
             models.CheckConstraint(condition=models.Q(width__gt=0, height__gt=0), name="photo_has_size"),
             models.CheckConstraint(

@@ -262,6 +262,14 @@ def _photo_fields(
         point, source = location, LocationSource.DEVICE
     else:
         point, source = None, LocationSource.NONE
+    fallbacks = {
+        "exif_gps_invalid": "the device location was used" if location is not None else "the photo has no location",
+        "exif_heading_invalid": "the device heading was used" if heading is not None else "the photo has no heading",
+    }
+    warnings = [
+        {"code": warning["code"], "detail": f"{warning['detail']}; {fallbacks[warning['code']]}."}
+        for warning in info.exif_warnings
+    ]
     distance = None
     if point is not None:
         distance = photo_site_distance_m(point=point, site_ids=_site_ids(record=record, case_id=record.case_id))
@@ -279,6 +287,7 @@ def _photo_fields(
         "distance_to_site_m": distance,
         "within_site": None if distance is None else distance <= site_tolerance_m(),
         "processing_status": PhotoProcessing.PENDING,
+        "location_warnings": warnings,
     }
 
 
@@ -298,8 +307,13 @@ def photo_create(
     record_id: uuid.UUID | None = None,
     digest: str = "",
 ) -> tuple[Photo, bool]:
-    """Attach a photo to a record. Returns (photo, created): the same bytes on the same record
-    again give the existing photo (created=False), as does a replay of the same client id."""
+    """Attach a photo to a record. Returns (photo, created).
+
+    With a client id the photo is that id: the same id and content again is a replay
+    (created=False), the same id with other content an IdConflict, and a new id is a new photo
+    even when the same bytes are already on the record under another id (it shares their blob),
+    so a device always finds its photo where it put it. Without a client id the bytes are the
+    identity: the same bytes on the same record again give the existing photo (created=False)."""
     if record_id is not None and Photo.all_objects.filter(pk=record_id).exists():
         return record_create(model=Photo, fields={}, by=by, record_id=record_id, digest=digest)
     sources = [name for name, value in (("file", file), ("upload", upload), ("sha256", sha256)) if value]
@@ -369,13 +383,15 @@ def _create(
     record_id: uuid.UUID | None,
     digest: str,
 ) -> tuple[Photo, bool]:
-    existing = _existing(record_type=record_type, record=record, blob=blob)
-    if existing is not None:
-        return existing, False
+    if record_id is None:
+        existing = _existing(record_type=record_type, record=record, blob=blob)
+        if existing is not None:
+            return existing, False
     fields = _photo_fields(
         record=record, record_type=record_type, info=info, location=location, heading=heading, taken_at=taken_at
     )
     fields["blob"] = blob
+    fields["has_client_id"] = record_id is not None
     try:
         with transaction.atomic():
             return record_create(
@@ -388,7 +404,9 @@ def _create(
                 after_create=_after_create,
             )
     except IntegrityError:
-        # A concurrent request attached the same bytes first.
+        # A concurrent request without a client id attached the same bytes first.
+        if record_id is not None:
+            raise
         existing = _existing(record_type=record_type, record=record, blob=blob)
         if existing is None:
             raise

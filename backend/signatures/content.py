@@ -155,3 +155,23 @@ def content_hash_of(content: dict[str, Any]) -> str:
 
 def record_content_hash(*, record_type: str, record: models.Model) -> str:
     return content_hash_of(record_content(record_type=record_type, record=record))
+
+
+def content_photo_hashes(content: Any) -> list[str]:
+    """Every photo SHA-256 a record's content lists, at any depth (record, children,
+    grandchildren), sorted and once each: the files whose bytes the signature covers."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == "photos" and isinstance(item, list):
+                    found.update(sha256 for sha256 in item if isinstance(sha256, str))
+                else:
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(content)
+    return sorted(found)

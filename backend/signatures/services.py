@@ -61,7 +61,13 @@ from backend.evidence.models import Blob, Upload, UploadStatus
 from backend.evidence.photos import blob_local_file, local_file
 from backend.evidence.storage import CHUNK_SIZE, blob_key, blob_store
 from backend.signatures import keys
-from backend.signatures.content import json_value, record_content_hash
+from backend.signatures.content import (
+    content_hash_of,
+    content_photo_hashes,
+    json_value,
+    record_content,
+    record_content_hash,
+)
 from backend.signatures.models import Signature, SignatureStatus
 from backend.signatures.selectors import NOT_SIGNABLE, signatures_of_record
 
@@ -598,26 +604,47 @@ def signatures_void_for_record(*, record: FieldRecord, reason: str, by: Any = No
 # --- verification --------------------------------------------------------------------------
 
 
-def _image_intact(signature: Signature) -> bool:
+def _bytes_sha256(blob: Blob) -> str | None:
+    """The SHA-256 of the bytes actually in storage (filesystem or S3); None when they are gone."""
     digest = hashlib.sha256()
     try:
-        with contextlib.closing(blob_open(blob=signature.image)) as body:
+        with contextlib.closing(blob_open(blob=blob)) as body:
             while chunk := body.read(CHUNK_SIZE):
                 digest.update(chunk)
     except (OSError, ApplicationError):
-        return False
+        return None
     except Exception as error:  # noqa: BLE001 - S3 client errors (botocore) are not OSError
         if type(error).__module__.startswith(("botocore", "boto3")):
-            return False
+            return None
         raise
-    return digest.hexdigest() == signature.image_id
+    return digest.hexdigest()
 
 
-def signature_verify(*, signature: Signature) -> dict[str, Any]:
+class StoredBytes:
+    """Re-hashes stored files on demand, each once per verification run (a record's photos are
+    shared by all its signatures): a hash in the database proves nothing about the bytes."""
+
+    def __init__(self) -> None:
+        self._hashes: dict[str, str | None] = {}
+
+    def state(self, sha256: str) -> str | None:
+        """None when the stored bytes hash to `sha256`, else `missing` or `changed`."""
+        if sha256 not in self._hashes:
+            blob = Blob.objects.filter(pk=sha256).first()
+            self._hashes[sha256] = _bytes_sha256(blob) if blob is not None else None
+        actual = self._hashes[sha256]
+        if actual is None:
+            return "missing"
+        return None if actual == sha256 else "changed"
+
+
+def signature_verify(*, signature: Signature, stored_bytes: StoredBytes | None = None) -> dict[str, Any]:
     """{valid, reason, …}: reason is None when valid, else `voided`, `unknown_key`,
     `bad_signature` (the signature row was altered), `image_changed` (the image's bytes are not
-    the signed ones, or are gone), `record_deleted` or `record_changed` (the record is not what
-    was signed)."""
+    the signed ones, or are gone), `record_deleted`, `record_changed` (the record is not what
+    was signed), `photo_changed` or `photo_missing` (a photo the signed content lists has other
+    bytes in storage than its hash, or none; `photos` lists them)."""
+    stored_bytes = stored_bytes or StoredBytes()
     stored = Signature.all_objects.select_related("image").get(pk=signature.pk)
     result: dict[str, Any] = {
         "valid": False,
@@ -626,39 +653,55 @@ def signature_verify(*, signature: Signature) -> dict[str, Any]:
         "current_hash": None,
         "key_id": stored.key_id,
         "signed_at": stored.signed_at,
+        "photos": [],
     }
-    if stored.status == SignatureStatus.VOIDED or stored.deleted_at is not None:
-        return {**result, "reason": "voided"}
+    # The server's signature first: a row altered to look voided (or voided and altered) shows.
     problem = keys.verify(signature_message(stored), stored.server_signature, stored.key_id)
     if problem is not None:
         return {**result, "reason": problem}
-    if not _image_intact(stored):
+    if stored.status == SignatureStatus.VOIDED or stored.deleted_at is not None:
+        return {**result, "reason": "voided"}
+    if stored_bytes.state(stored.image_id) is not None:
         return {**result, "reason": "image_changed"}
     registered = RECORD_TYPES.get(stored.record_type)
     record = registered.model.all_objects.filter(pk=stored.record_id).first() if registered else None
     if record is None or record.deleted_at is not None:
         return {**result, "reason": "record_deleted"}
-    current = record_content_hash(record_type=stored.record_type, record=record)
+    content = record_content(record_type=stored.record_type, record=record)
+    current = content_hash_of(content)
     result["current_hash"] = current
     if current != stored.content_hash:
         return {**result, "reason": "record_changed"}
+    photos = [(sha256, stored_bytes.state(sha256)) for sha256 in content_photo_hashes(content)]
+    changed = [{"sha256": sha256, "state": state} for sha256, state in photos if state is not None]
+    if changed:
+        reason = "photo_changed" if any(p["state"] == "changed" for p in changed) else "photo_missing"
+        return {**result, "reason": reason, "photos": changed}
     return {**result, "valid": True}
 
 
 def document_verify(*, record_type: str, record_id: uuid.UUID, content_hash: str) -> dict[str, Any]:
-    """Whether a document printed from a record (with `content_hash`) still stands: the record
-    exists, is still what was printed, and none of the signatures on that content was voided
-    or fails verification. For the public page behind the report's QR code."""
+    """Whether a document printed from a record (with `content_hash`) still stands, for the
+    public page behind the report's QR code: the record exists and is still what was printed,
+    and every signature of the record verifies, or was voided without covering this content.
+    `signatures` lists each signature of the record with its own outcome, so a failing one is
+    shown, never left out."""
     registered = RECORD_TYPES.get(record_type)
     record = registered.model.all_objects.filter(pk=record_id).first() if registered else None
-    result: dict[str, Any] = {"valid": False, "reason": None, "record": record, "signatures": 0}
+    result: dict[str, Any] = {"valid": False, "reason": None, "record": record, "signatures": []}
     if record is None or record.deleted_at is not None:
         return {**result, "reason": "record_deleted"}
     if record_content_hash(record_type=record_type, record=record) != content_hash:
         return {**result, "reason": "record_changed"}
-    signatures = list(Signature.objects.filter(record_type=record_type, record_id=record_id, content_hash=content_hash))
-    for signature in signatures:
-        outcome = signature_verify(signature=signature)
-        if not outcome["valid"]:
-            return {**result, "reason": outcome["reason"], "signatures": len(signatures)}
-    return {**result, "valid": True, "signatures": len(signatures)}
+    stored_bytes = StoredBytes()
+    listed = []
+    reason = None
+    for signature in signatures_of_record(record_type=record_type, record_id=record_id):
+        outcome = signature_verify(signature=signature, stored_bytes=stored_bytes)
+        listed.append({"signature": signature, **outcome})
+        # A signature voided before this content was signed (the record changed in between) is
+        # history; any other failure undoes the document.
+        superseded = outcome["reason"] == "voided" and signature.content_hash != content_hash
+        if not outcome["valid"] and not superseded and reason is None:
+            reason = outcome["reason"]
+    return {**result, "valid": reason is None, "reason": reason, "signatures": listed}

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                 base_version=args.base_version,
                 attachments=attachments,
             )
-            print(json.dumps({"op_id": op_id, "id": record_id}))
+            print(json.dumps({"op_id": op_id, "id": record_id, "photos": client.photos_of(op_id)}))
         elif args.command == "push":
             print(json.dumps(client.push()))
         elif args.command == "upload":

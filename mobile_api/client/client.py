@@ -18,10 +18,12 @@ Rules it follows (and every integrator should):
 """
 
 import hashlib
+import json
 import mimetypes
 import random
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,8 @@ import requests
 from mobile_api.client.store import Store
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+# Record types made from a file, and the data field that names it.
+FILE_FIELDS = {"photo": "sha256", "signature": "image_sha256"}
 
 
 class SyncError(Exception):
@@ -187,7 +191,15 @@ class SyncClient:
         attachments: list[str | Path | tuple[str | Path, str]] | None = None,
     ) -> str:
         """Queue a change; files (paths, or (path, kind) with kind photo/signature/scan) are
-        hashed now and uploaded later. Returns the op_id."""
+        hashed now and uploaded later. Returns the op_id.
+
+        A file is only bytes to the server until a record names it, so:
+        - a `photo` (or `signature`) operation names its attached file (`sha256`, or
+          `image_sha256`) unless its data already names one, and is sent once that file is up;
+        - a photo attached to any other record also gets a photo record of its own: a `photo`
+          operation (its id fixed now, like the op_id) for that record, sent once the file is
+          up, after the record's own operation (`photos_of(op_id)` lists them).
+        """
         manifest = []
         for attachment in attachments or []:
             path, kind = attachment if isinstance(attachment, tuple) else (attachment, "photo")
@@ -195,14 +207,45 @@ class SyncClient:
             content_type = mimetypes.guess_type(str(path))[0] or "application/octet-stream"
             self.store.add_file(sha256=sha256, path=str(path), content_type=content_type, kind=kind)
             manifest.append({"sha256": sha256, "kind": kind})
-        return self.store.enqueue(
-            type=type,
-            record_id=str(record_id),
-            data=data,
-            action=action,
-            base_version=base_version,
-            attachments=manifest,
-        )
+        data = dict(data)
+        waits_for = None
+        file_field = FILE_FIELDS.get(type)
+        if file_field is not None and action == "upsert":
+            # The attachment kinds are named like the record types made from them.
+            own = [item["sha256"] for item in manifest if item["kind"] == type]
+            if own and "upload" not in data:
+                data.setdefault(file_field, own[0])
+            if data.get(file_field) in {item["sha256"] for item in manifest}:
+                waits_for = data[file_field]
+        with self.store.transaction():
+            op_id = self.store.enqueue(
+                type=type,
+                record_id=str(record_id),
+                data=data,
+                action=action,
+                base_version=base_version,
+                attachments=manifest,
+                waits_for=waits_for,
+            )
+            if action == "upsert" and type not in FILE_FIELDS:
+                for item in manifest:
+                    if item["kind"] == "photo":
+                        self.store.enqueue(
+                            type="photo",
+                            record_id=str(uuid.uuid4()),
+                            data={"record_type": type, "record_id": str(record_id), "sha256": item["sha256"]},
+                            waits_for=item["sha256"],
+                            parent_op_id=op_id,
+                        )
+        return op_id
+
+    def photos_of(self, op_id: str) -> list[dict[str, str]]:
+        """The photo records queued for the files attached to operation `op_id`: [{op_id, id, sha256}]."""
+        return [
+            {"op_id": row["op_id"], "id": row["record_id"], "sha256": json.loads(row["data"])["sha256"]}
+            for row in self.store.children(op_id)
+            if row["type"] == "photo"
+        ]
 
     def push(self) -> dict[str, int]:
         """Send every pending operation, in batches; returns counts by receipt status."""
@@ -312,6 +355,9 @@ class SyncClient:
         uploaded = self.upload()
         pushed = self.push()
         uploaded += self.upload()
+        # Photo and signature records whose files went up just now.
+        for status, count in self.push().items():
+            pushed[status] = pushed.get(status, 0) + count
         pulled = self.pull()
         return {"pushed": pushed, "uploaded": uploaded, "pulled": pulled}
 
@@ -321,6 +367,7 @@ class SyncClient:
             "user": self.store.get("username"),
             "device_id": self.store.device_id(),
             "operations": self.store.counts(),
+            "waiting_for_files": self.store.count_waiting_for_files(),
             "files_to_upload": len(self.store.files_to_upload()),
             "records": self.store.count_records(),
             "cursor": self.store.get("cursor", ""),

@@ -24,7 +24,12 @@ CREATE TABLE IF NOT EXISTS operations (
     -- pending → done | conflict | rejected
     state TEXT NOT NULL DEFAULT 'pending',
     receipt TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0
+    attempts INTEGER NOT NULL DEFAULT 0,
+    -- sha256 of a file that must be uploaded before the operation is sent (a photo or
+    -- signature record names its file, which the server needs to make the record)
+    waits_for TEXT,
+    -- the operation whose record this one was queued for (a photo of an attached file)
+    parent_op_id TEXT
 );
 CREATE INDEX IF NOT EXISTS operations_state ON operations (state, seq);
 CREATE TABLE IF NOT EXISTS files (
@@ -55,6 +60,15 @@ class Store:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Stores made by an older client lack the newer columns (CREATE TABLE IF NOT EXISTS
+        leaves an existing table as it is)."""
+        present = {row["name"] for row in self.db.execute("PRAGMA table_info(operations)")}
+        for column in ("waits_for", "parent_op_id"):
+            if column not in present:
+                self.db.execute(f"ALTER TABLE operations ADD COLUMN {column} TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -100,11 +114,14 @@ class Store:
         base_version: int | None = None,
         attachments: list[dict[str, str]] | None = None,
         op_id: str | None = None,
+        waits_for: str | None = None,
+        parent_op_id: str | None = None,
     ) -> str:
         op_id = op_id or str(uuid.uuid4())
         self.db.execute(
-            "INSERT INTO operations (op_id, type, action, record_id, base_version, data, attachments)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO operations"
+            " (op_id, type, action, record_id, base_version, data, attachments, waits_for, parent_op_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 op_id,
                 type,
@@ -113,13 +130,22 @@ class Store:
                 base_version,
                 json.dumps(data, ensure_ascii=False),
                 json.dumps(attachments or []),
+                waits_for,
+                parent_op_id,
             ),
         )
         return op_id
 
+    # Pending operations that may be sent now: those waiting for a file only once it is uploaded.
+    READY = (
+        "state = 'pending' AND (waits_for IS NULL OR EXISTS"
+        " (SELECT 1 FROM files WHERE files.sha256 = operations.waits_for AND files.state = 'uploaded'))"
+    )
+
     def pending(self, limit: int) -> list[dict[str, Any]]:
         rows = self.db.execute(
-            "SELECT * FROM operations WHERE state = 'pending' ORDER BY seq LIMIT ?", (limit,)
+            f"SELECT * FROM operations WHERE {self.READY} ORDER BY seq LIMIT ?",  # noqa: S608 - a constant
+            (limit,),
         ).fetchall()
         return [
             {
@@ -135,7 +161,17 @@ class Store:
         ]
 
     def count_pending(self) -> int:
-        return self.db.execute("SELECT count(*) FROM operations WHERE state = 'pending'").fetchone()[0]
+        """Operations ready to be sent (not those still waiting for their file's upload)."""
+        return self.db.execute(f"SELECT count(*) FROM operations WHERE {self.READY}").fetchone()[0]  # noqa: S608
+
+    def count_waiting_for_files(self) -> int:
+        return self.db.execute(
+            f"SELECT count(*) FROM operations WHERE state = 'pending' AND NOT ({self.READY})"
+        ).fetchone()[0]  # noqa: S608
+
+    def children(self, op_id: str) -> list[sqlite3.Row]:
+        """The operations queued for the record of `op_id` (photos of its attached files)."""
+        return self.db.execute("SELECT * FROM operations WHERE parent_op_id = ? ORDER BY seq", (op_id,)).fetchall()
 
     def attempted(self, op_ids: list[str]) -> None:
         self.db.executemany("UPDATE operations SET attempts = attempts + 1 WHERE op_id = ?", [(i,) for i in op_ids])

@@ -20,6 +20,11 @@ FIXED = (
 )
 
 
+class PhotoLocationWarningSerializer(serializers.Serializer):
+    code = serializers.CharField(read_only=True, help_text="`exif_gps_invalid` or `exif_heading_invalid`.")
+    detail = serializers.CharField(read_only=True, help_text="What was wrong and what was used instead.")
+
+
 class PhotoSerializer(RecordSerializerMixin, serializers.ModelSerializer):
     """A photo of a field record. Create with exactly one of `file` (multipart), `upload` (a
     finished tus upload of yours) or `sha256` (a file you uploaded before or a photo you can see).
@@ -37,6 +42,15 @@ class PhotoSerializer(RecordSerializerMixin, serializers.ModelSerializer):
     heading = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=360)
     taken_at = serializers.DateTimeField(required=False, allow_null=True)
     urls = serializers.SerializerMethodField()
+    location_warnings = serializers.ListField(
+        child=PhotoLocationWarningSerializer(),
+        read_only=True,
+        help_text=(
+            "Why EXIF values in the file were not used: `exif_gps_invalid` (the EXIF position is "
+            "malformed, e.g. seconds = 60; `location` is then the device fix, or none), "
+            "`exif_heading_invalid`. Empty when the file's values were used or absent."
+        ),
+    )
 
     class Meta:
         model = Photo
@@ -59,6 +73,7 @@ class PhotoSerializer(RecordSerializerMixin, serializers.ModelSerializer):
             "heading",
             "within_site",
             "distance_to_site_m",
+            "location_warnings",
             "processing_status",
             "urls",
         ]

@@ -36,6 +36,28 @@ from mobile_api.records.views import X_COORD_SYSTEM, FieldRecordViewSet
 FORM_OVERHEAD_BYTES = 64 * 1024
 
 
+def serve_blob(blob: Blob, *, content_type: str, filename: str, disposition: str):
+    """A stored file as a response: from disk, or a redirect to a presigned S3 URL (which names
+    the same content type and disposition). Client-supplied bytes are never rendered as a page:
+    `attachment` for originals, and a sandboxing CSP and nosniff on everything served here.
+    (S3 cannot be told to add a CSP header to a presigned response; the attachment disposition
+    and the fixed content type it does honour keep browsers from rendering the bytes.)"""
+    url = blob_presigned_url(blob=blob, filename=filename)
+    if url:
+        response = HttpResponseRedirect(url)
+    else:
+        path = blob_local_path(blob=blob)
+        if path is None or not blob_store(blob.storage).exists(blob_key(blob.sha256)):
+            raise NotFound("The file is not in storage.", code="file_missing")
+        response = FileResponse(open(path, "rb"), content_type=content_type)  # noqa: SIM115 - closed by Django
+        response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
+        response["ETag"] = f'"{blob.sha256}"'
+    response["Cache-Control"] = "private, max-age=300"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
+
+
 class PhotoUploadHandler(TemporaryFileUploadHandler):
     """Every file goes to a temporary file on disk, and no further than PHOTO_MAX_BYTES."""
 
@@ -108,30 +130,21 @@ class PhotoViewSet(FileRecordViewSet):
     def get_queryset(self):
         return super().get_queryset().order_by("created_at", "id")
 
-    def _serve(self, blob: Blob | None, *, content_type: str, filename: str):
+    def _serve(self, blob: Blob | None, *, content_type: str, filename: str, disposition: str = "inline"):
         if blob is None:
             raise NotFound("Not made yet; see processing_status.", code="not_ready")
-        url = blob_presigned_url(blob=blob, filename=filename)
-        if url:
-            response = HttpResponseRedirect(url)
-        else:
-            path = blob_local_path(blob=blob)
-            if path is None or not blob_store(blob.storage).exists(blob_key(blob.sha256)):
-                raise NotFound("The file is not in storage.", code="file_missing")
-            response = FileResponse(open(path, "rb"), content_type=content_type)  # noqa: SIM115 - closed by Django
-            response["Content-Disposition"] = f'inline; filename="{filename}"'
-            response["ETag"] = f'"{blob.sha256}"'
-        response["Cache-Control"] = "private, max-age=300"
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return serve_blob(blob, content_type=content_type, filename=filename, disposition=disposition)
 
     @extend_schema(responses={(200, "image/*"): OpenApiResponse(OpenApiTypes.BINARY), 302: None})
     @action(detail=True, methods=["get"], filterset_class=None)
     def original(self, request: Request, pk: str | None = None):
-        """The original bytes (a redirect to a presigned URL when they are in S3)."""
+        """The original bytes, as a download (`Content-Disposition: attachment`, sandboxed): a
+        redirect to a presigned URL when they are in S3."""
         photo = self.get_object()
         extension = photo.content_type.rsplit("/", 1)[-1]
-        return self._serve(photo.blob, content_type=photo.content_type, filename=f"{photo.pk}.{extension}")
+        return self._serve(
+            photo.blob, content_type=photo.content_type, filename=f"{photo.pk}.{extension}", disposition="attachment"
+        )
 
     @extend_schema(responses={(200, "image/jpeg"): OpenApiResponse(OpenApiTypes.BINARY), 302: None})
     @action(detail=True, methods=["get"], filterset_class=None)

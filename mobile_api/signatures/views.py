@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import django_filters
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
-from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -21,8 +21,6 @@ from rest_framework.views import APIView
 from backend.acceptance.report import inspection_report_pdf
 from backend.acceptance.selectors import inspections_visible_to
 from backend.common.errors import NotFound
-from backend.evidence.blobs import blob_local_path, blob_presigned_url
-from backend.evidence.storage import blob_key, blob_store
 from backend.signatures.models import Signature
 from backend.signatures.selectors import signatures_visible_to
 from backend.signatures.services import (
@@ -30,7 +28,7 @@ from backend.signatures.services import (
     max_image_bytes,
     signature_verify,
 )
-from mobile_api.evidence.views import FileRecordViewSet
+from mobile_api.evidence.views import FileRecordViewSet, serve_blob
 from mobile_api.parsers import JSONParser, MultiPartParser
 from mobile_api.records.views import X_COORD_SYSTEM
 from mobile_api.signatures.serializers import SignatureSerializer
@@ -69,18 +67,40 @@ class SignatureFilter(django_filters.FilterSet):
         fields = ["record_type", "record_id", "case", "status"]
 
 
+VERIFY_REASONS = [
+    "voided",
+    "unknown_key",
+    "bad_signature",
+    "image_changed",
+    "record_deleted",
+    "record_changed",
+    "photo_changed",
+    "photo_missing",
+]
 VerifySerializer = inline_serializer(
     "SignatureVerification",
     fields={
         "valid": serializers.BooleanField(),
         "reason": serializers.ChoiceField(
-            choices=["voided", "unknown_key", "bad_signature", "image_changed", "record_deleted", "record_changed"],
+            choices=VERIFY_REASONS,
             allow_null=True,
+            help_text="Why it is not valid (null when valid). `photo_changed` / `photo_missing`: a photo the "
+            "signed content lists has other bytes in storage than its hash, or none (see `photos`).",
         ),
         "content_hash": serializers.CharField(),
         "current_hash": serializers.CharField(allow_null=True),
         "key_id": serializers.CharField(),
         "signed_at": serializers.DateTimeField(),
+        "photos": serializers.ListField(
+            child=inline_serializer(
+                "SignatureVerificationPhoto",
+                fields={
+                    "sha256": serializers.CharField(),
+                    "state": serializers.CharField(help_text="`changed` or `missing`."),
+                },
+            ),
+            help_text="The signed photos whose stored bytes do not match (empty otherwise).",
+        ),
     },
 )
 
@@ -118,7 +138,8 @@ class SignatureViewSet(FileRecordViewSet):
     @extend_schema(responses=VerifySerializer)
     @action(detail=True, methods=["get"], filterset_class=None)
     def verify(self, request: Request, pk: str | None = None) -> Response:
-        """Recompute the record's hash and check the server's signature: `{valid, reason}`."""
+        """Check the server's signature, recompute the record's hash and re-hash the stored bytes of
+        the signature image and of every photo the signed content lists: `{valid, reason}`."""
         outcome = signature_verify(signature=self.get_object())
         return Response(
             {
@@ -128,29 +149,18 @@ class SignatureViewSet(FileRecordViewSet):
                 "current_hash": outcome["current_hash"],
                 "key_id": outcome["key_id"],
                 "signed_at": outcome["signed_at"].isoformat(),
+                "photos": outcome["photos"],
             }
         )
 
     @extend_schema(responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY), 302: None})
     @action(detail=True, methods=["get"], filterset_class=None)
     def image(self, request: Request, pk: str | None = None):
-        """The PNG of the handwritten signature."""
+        """The PNG of the handwritten signature, as the device sent it (a sandboxed download)."""
         signature = self.get_object()
-        blob = signature.image
-        filename = f"{signature.pk}.png"
-        url = blob_presigned_url(blob=blob, filename=filename)
-        if url:
-            response = HttpResponseRedirect(url)
-        else:
-            path = blob_local_path(blob=blob)
-            if path is None or not blob_store(blob.storage).exists(blob_key(blob.sha256)):
-                raise NotFound("The file is not in storage.", code="file_missing")
-            response = FileResponse(open(path, "rb"), content_type="image/png")  # noqa: SIM115 - closed by Django
-            response["Content-Disposition"] = f'inline; filename="{filename}"'
-            response["ETag"] = f'"{blob.sha256}"'
-        response["Cache-Control"] = "private, max-age=300"
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return serve_blob(
+            signature.image, content_type="image/png", filename=f"{signature.pk}.png", disposition="attachment"
+        )
 
 
 def public_verify_url(request, *, record_type: str, record_id, content_hash: str) -> str:

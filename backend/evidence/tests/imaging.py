@@ -92,3 +92,24 @@ def zip_bytes() -> bytes:
     with zipfile.ZipFile(out, "w") as archive:
         archive.writestr("payload.html", "<script>alert(1)</script>")
     return out.getvalue()
+
+
+def jpeg_with_segment(marker: int, payload: bytes, *, base: bytes | None = None) -> bytes:
+    """A valid JPEG with one more segment (`marker`, e.g. 0xFE COM, 0xE4 APP4) right after SOI."""
+    base = base if base is not None else jpeg_bytes()
+    assert len(payload) <= 65533
+    return base[:2] + bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload + base[2:]
+
+
+def png_with_chunk(kind: bytes, data: bytes, *, base: bytes | None = None) -> bytes:
+    """A valid PNG with one more chunk right after IHDR."""
+    base = base if base is not None else png_bytes()
+    ihdr_end = 8 + 12 + struct.unpack(">I", base[8:12])[0]
+    return base[:ihdr_end] + _png_chunk(kind, data) + base[ihdr_end:]
+
+
+XMP_PACKET = (
+    b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?><?xml version="1.0"?>'
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'</rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+)

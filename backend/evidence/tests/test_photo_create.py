@@ -138,14 +138,25 @@ def test_no_red_line_means_no_verdict(user):
     assert (photo.location_source, photo.within_site, photo.distance_to_site_m) == ("exif", None, None)
 
 
-def test_the_same_bytes_twice_on_one_record_are_one_photo(user, site):
+def test_the_same_bytes_twice_on_one_record_without_an_id_are_one_photo(user, site):
     data = jpeg_bytes()
     first, created_first = _create(user, site, data)
-    second, created_second = _create(user, site, data, record_id=uuid.uuid4())
+    second, created_second = _create(user, site, data)
 
     assert (created_first, created_second) == (True, False)
     assert second.pk == first.pk
     assert Photo.objects.count() == 1
+    assert Blob.objects.count() == 1
+
+
+def test_the_same_bytes_on_one_record_under_a_new_client_id_are_a_photo_under_that_id(user, site):
+    data = jpeg_bytes()
+    first, _ = _create(user, site, data)
+    photo_id = uuid.uuid4()
+    second, created = _create(user, site, data, record_id=photo_id)
+
+    assert (created, second.pk, second.blob_id, second.has_client_id) == (True, photo_id, first.blob_id, True)
+    assert Photo.objects.count() == 2
     assert Blob.objects.count() == 1
 
 
