@@ -25,7 +25,7 @@ transaction as the signature.
 
 What is signed: `content_hash` (backend.signatures.content) of the record as it is now in the
 database, and the signature's own metadata; the server signs `signature_message(signature)`
-with Ed25519 (backend.signatures.keys).
+with Ed25519 (backend.common.signing_keys).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ from backend.evidence.images import PNG, ImageTooLarge, UnsupportedImage, image_
 from backend.evidence.models import Blob, Upload, UploadStatus
 from backend.evidence.photos import blob_local_file, local_file
 from backend.evidence.storage import CHUNK_SIZE, blob_key, blob_store
-from backend.signatures import keys
+from backend.common import signing_keys as keys
 from backend.signatures.content import json_value, record_content_hash
 from backend.signatures.models import Signature, SignatureStatus
 from backend.signatures.selectors import NOT_SIGNABLE, signatures_of_record
