@@ -45,6 +45,7 @@ from django.utils import timezone
 
 from backend.accounts.models import Organization, Role
 from backend.audit.services import audit_lock, canonical_json
+from backend.common import signing_keys as keys
 from backend.common.errors import ApplicationError, Conflict, PermissionDenied, ValidationFailed
 from backend.common.records import (
     RECORD_TYPES,
@@ -60,7 +61,6 @@ from backend.evidence.images import PNG, ImageTooLarge, UnsupportedImage, image_
 from backend.evidence.models import Blob, Upload, UploadStatus
 from backend.evidence.photos import blob_local_file, local_file
 from backend.evidence.storage import CHUNK_SIZE, blob_key, blob_store
-from backend.common import signing_keys as keys
 from backend.signatures.content import json_value, record_content_hash
 from backend.signatures.models import Signature, SignatureStatus
 from backend.signatures.selectors import NOT_SIGNABLE, signatures_of_record
