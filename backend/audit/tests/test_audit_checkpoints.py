@@ -391,3 +391,12 @@ def test_the_test_runners_flush_leaves_the_truncate_triggers_on(transactional_db
             "SELECT tgname, tgenabled FROM pg_trigger WHERE tgname LIKE 'audit_%%_no_truncate' ORDER BY tgname"
         )
         assert cursor.fetchall() == [("audit_checkpoint_no_truncate", "O"), ("audit_entry_no_truncate", "O")]
+
+
+def test_without_a_signing_key_outside_development_nothing_is_signed(settings, monkeypatch):
+    _append(1)
+    monkeypatch.delenv("SIGNING_KEY", raising=False)
+    settings.SIGNING_KEY, settings.DEVELOPMENT, settings.DEBUG = "", False, False
+    with pytest.raises(CommandError, match="not signed: SIGNING_KEY is required outside development"):
+        call_command("audit_checkpoint")
+    assert AuditCheckpoint.objects.count() == 0

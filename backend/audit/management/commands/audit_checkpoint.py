@@ -1,3 +1,4 @@
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from backend.audit.checkpoints import AuditChainBroken, audit_checkpoint_create
@@ -14,6 +15,8 @@ class Command(BaseCommand):
             checkpoint = audit_checkpoint_create()
         except AuditChainBroken as error:
             raise CommandError(f"not signed, the chain does not verify: {error}") from error
+        except ImproperlyConfigured as error:
+            raise CommandError(f"not signed: {error}") from error
         if checkpoint is None:
             self.stdout.write("nothing to sign: no entry since the last checkpoint")
             return
