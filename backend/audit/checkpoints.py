@@ -105,7 +105,7 @@ def audit_checkpoint_create(*, now: dt.datetime | None = None) -> AuditCheckpoin
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHECKPOINT_LOCK_KEY])
         previous = AuditCheckpoint.objects.order_by("-sequence").first()
-        if previous is not None and previous.last_entry_id >= head_id:
+        if previous is not None and (previous.last_entry_id, previous.last_entry_hash) == (head_id, head_hash):
             return None
         if previous is not None and (forged := checkpoint_signature_problem(previous)) is not None:
             raise AuditChainBroken([forged])
@@ -208,7 +208,8 @@ def _walk(
     if start is not None:
         anchor = AuditEntry.objects.filter(id=start.last_entry_id).first()
         if anchor is None:
-            problems.append(_missing_problem(start, last_id=None))
+            last_id = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first()
+            problems.append(_missing_problem(start, last_id=last_id))
             return report
         if anchor.hash != start.last_entry_hash or _content_hash(anchor) != anchor.hash:
             problems.append(_changed_problem(start))

@@ -160,6 +160,22 @@ def test_no_checkpoint_extends_a_log_whose_checkpointed_head_was_cut_off():
     assert AuditCheckpoint.objects.count() == 1
 
 
+def test_the_periodic_checkpoint_fails_loudly_when_the_newest_entries_were_cut_off():
+    entries = _append(3)
+    audit_checkpoint_create()
+    _without_triggers(("DELETE FROM audit_auditentry WHERE id > %s", [entries[0].id]))
+    with pytest.raises(AuditChainBroken) as raised:
+        audit_checkpoint_create()
+    assert raised.value.problems == [
+        AuditProblem(
+            "checkpointed_entry_missing",
+            f"entry #{entries[2].id}, signed by checkpoint 1, is missing: "
+            f"the log ends at #{entries[0].id}: its newest entries were deleted",
+        )
+    ]
+    assert AuditCheckpoint.objects.count() == 1
+
+
 # --- tampering detected -------------------------------------------------------------------------
 
 
