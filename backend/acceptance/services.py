@@ -2,7 +2,8 @@
 
 Rules in one place:
 - an inspection of a stage gets exactly the active catalogue rows of that stage as items, each
-  addressed to one department (from the request, else the catalogue row); key projects inspect
+  addressed to one department of the case's region (from the request, else the catalogue row
+  when its department serves that region; otherwise 400 `missing_department`); key projects inspect
   all of stage 1 together; every addressed department is assigned to the case;
 - only the item's department (or an administrator) records its result; a fail needs
   rectifications and a re-inspection before it is final;
@@ -142,10 +143,21 @@ def _organization(value: Any, *, key: str) -> Organization:
     return organization
 
 
+def _serves_region(organization: Organization, region_code: str) -> bool:
+    # A department's region is a division code or a prefix of one (a whole city, a province).
+    return bool(organization.region) and region_code.startswith(organization.region)
+
+
 def _resolve_departments(
-    *, rows: Sequence[CatalogueItem], departments: Mapping[str, Any] | None
+    *, case: ApprovalCase, rows: Sequence[CatalogueItem], departments: Mapping[str, Any] | None
 ) -> dict[str, Organization]:
-    """code → department: the request's mapping, else the catalogue's organisation or its name."""
+    """code → department of the case's region: the request's mapping, else the catalogue's
+    organisation or its name when that department serves the region.
+
+    The catalogue names one department per matter (seeded with Qingdao West Coast's); a case
+    elsewhere names its own in `departments`, never inherits another region's.
+    """
+    region_code = case.project.region_code
     departments = dict(departments or {})
     codes = {row.code for row in rows}
     unknown = sorted(set(departments) - codes)
@@ -156,25 +168,42 @@ def _resolve_departments(
             errors={f"departments.{code}": ["Not an item of this inspection."] for code in unknown},
         )
     resolved: dict[str, Organization] = {}
-    missing = []
+    elsewhere: dict[str, str] = {}
+    missing: dict[str, str] = {}
     for row in rows:
         if row.code in departments:
-            resolved[row.code] = _organization(departments[row.code], key=f"departments.{row.code}")
-        elif row.default_department_id is not None:
-            resolved[row.code] = row.default_department
-        elif row.default_department_name and (
-            organization := Organization.objects.filter(
+            organization = _organization(departments[row.code], key=f"departments.{row.code}")
+            if not _serves_region(organization, region_code):
+                elsewhere[row.code] = organization.name
+            resolved[row.code] = organization
+            continue
+        default = row.default_department
+        if default is None and row.default_department_name:
+            default = Organization.objects.filter(
                 name=row.default_department_name, kind=OrganizationKind.APPROVAL_DEPARTMENT
             ).first()
-        ):
-            resolved[row.code] = organization
+        if default is None:
+            missing[row.code] = "No department known for this item."
+        elif not _serves_region(default, region_code):
+            missing[row.code] = (
+                f"The catalogue's {default.name} does not serve region {region_code}; name one that does."
+            )
         else:
-            missing.append(row.code)
+            resolved[row.code] = default
+    if elsewhere:
+        raise ValidationFailed(
+            f"Not departments of region {region_code}: {', '.join(sorted(set(elsewhere.values())))}.",
+            code="department_outside_region",
+            errors={
+                f"departments.{code}": [f"{name} does not serve region {region_code}."]
+                for code, name in elsewhere.items()
+            },
+        )
     if missing:
         raise ValidationFailed(
-            f"No department for: {', '.join(missing)}; name one in `departments`.",
+            f"No department of region {region_code} for: {', '.join(missing)}; name one in `departments`.",
             code="missing_department",
-            errors={f"departments.{code}": ["No department known for this item."] for code in missing},
+            errors={f"departments.{code}": [message] for code, message in missing.items()},
         )
     return resolved
 
@@ -335,7 +364,7 @@ def inspection_create(
     _require_manager(by)
     record_check_case_site(case=case, site=site)
     rows = _select_rows(case=case, stage=stage, rows=_stage_rows(stage), item_codes=item_codes)
-    resolved = _resolve_departments(rows=rows, departments=departments)
+    resolved = _resolve_departments(case=case, rows=rows, departments=departments)
     _refuse_already_inspected(case=case, codes={row.code for row in rows})
 
     def create_items(inspection: Inspection) -> None:

@@ -24,7 +24,8 @@ DEMO_ORGANIZATIONS = [
     ("青岛西海岸热电集团", OrganizationKind.UTILITY_COMPANY, "370211", [UtilityType.HEATING], ""),
     ("中国联通青岛西海岸分公司", OrganizationKind.UTILITY_COMPANY, "370211", [UtilityType.TELECOM], ""),
     ("青岛海晟新能源装备制造有限公司", OrganizationKind.BUILDER, "370211", [], "91370211MA3C0DE012"),
-    ("山东省工程建设项目审批管理系统", OrganizationKind.EXTERNAL_SYSTEM, "", [], ""),
+    # The provincial system: its region is Shandong's (37), so it sees the province's cases only.
+    ("山东省工程建设项目审批管理系统", OrganizationKind.EXTERNAL_SYSTEM, "37", [], ""),
 ]
 
 # username, organisation name (or None), roles, is_superuser

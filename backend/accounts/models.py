@@ -48,6 +48,22 @@ class Organization(TimeStampedModel):
         return self.name
 
 
+class CaseOrigin(models.Model):
+    """The organisation whose upsert created an approval case: an external system sees the cases
+    of its region and the ones it created itself (backend.cases.selectors.cases_visible_to).
+
+    A fact about who may see what, kept with the organisations rather than on the mirrored case,
+    whose fields follow the approval system's.
+    """
+
+    case = models.OneToOneField("cases.ApprovalCase", primary_key=True, on_delete=models.CASCADE, related_name="origin")
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="created_cases")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.case_id} created by {self.organization_id}"
+
+
 class Role(models.TextChoices):
     ADMINISTRATOR = "administrator", "管理员"
     OFFICIAL = "official", "审批人员"

@@ -11,7 +11,8 @@ def cases_visible_to(*, user: User) -> QuerySet[ApprovalCase]:
     - administrators: all;
     - approval departments: their jurisdiction (project region under the organisation's
       region), the cases they are assigned to, and cases with an item of theirs;
-    - the external approval system: all cases in its region (all when it has none);
+    - an external system (the approval system): the cases of its region and the cases it created
+      itself (accounts.CaseOrigin); without a region, only the latter;
     - builders: their own projects' cases;
     - crews, teams and utility companies: the cases they are assigned to (services that
       address a record to an organisation assign it to the case).
@@ -30,7 +31,10 @@ def cases_visible_to(*, user: User) -> QuerySet[ApprovalCase]:
             condition |= Q(project__region_code__startswith=org.region)
         return qs.filter(pk__in=ApprovalCase.objects.filter(condition).values("pk"))
     if org.kind == OrganizationKind.EXTERNAL_SYSTEM:
-        return qs.filter(project__region_code__startswith=org.region) if org.region else qs
+        condition = Q(origin__organization=org)
+        if org.region:
+            condition |= Q(project__region_code__startswith=org.region)
+        return qs.filter(condition)
     if org.kind == OrganizationKind.BUILDER:
         return qs.filter(project__builder=org)
     return qs.filter(pk__in=ApprovalCase.objects.filter(assigned_organizations=org).values("pk"))
@@ -39,8 +43,9 @@ def cases_visible_to(*, user: User) -> QuerySet[ApprovalCase]:
 def projects_visible_to(*, user: User) -> QuerySet[Project]:
     """Projects with a visible case; builders see all of their own; administrators all.
 
-    Approval departments and the approval system also see every project of their region, with
-    or without a case yet (they register projects before the approval system opens cases).
+    Approval departments and external systems with a region also see every project of their
+    region, with or without a case yet (they register projects before the approval system opens
+    cases).
     """
     qs = Project.objects.select_related("builder")
     if not user.is_authenticated or not user.is_active:
@@ -51,11 +56,12 @@ def projects_visible_to(*, user: User) -> QuerySet[Project]:
     if org is not None and org.kind == OrganizationKind.BUILDER:
         return qs.filter(builder=org)
     condition = Q(pk__in=cases_visible_to(user=user).values("project_id"))
-    if org is not None and org.kind in {OrganizationKind.APPROVAL_DEPARTMENT, OrganizationKind.EXTERNAL_SYSTEM}:
-        if org.region:
-            condition |= Q(region_code__startswith=org.region)
-        elif org.kind == OrganizationKind.EXTERNAL_SYSTEM:
-            return qs
+    if (
+        org is not None
+        and org.kind in {OrganizationKind.APPROVAL_DEPARTMENT, OrganizationKind.EXTERNAL_SYSTEM}
+        and org.region
+    ):
+        condition |= Q(region_code__startswith=org.region)
     return qs.filter(condition)
 
 

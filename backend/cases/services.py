@@ -10,7 +10,7 @@ from django.contrib.gis.geos import Point
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from backend.accounts.models import Organization, OrganizationKind, User
+from backend.accounts.models import CaseOrigin, Organization, OrganizationKind, User
 from backend.audit.services import audit_lock
 from backend.cases.codes import normalize_credit_code, normalize_project_code, region_code_of
 from backend.cases.deadlines import CLOCK_STOPPING_STATUSES, item_deadlines_record
@@ -28,6 +28,7 @@ from backend.cases.models import (
     ProjectCategory,
     Stage,
 )
+from backend.cases.selectors import cases_visible_to, projects_visible_to
 from backend.common.errors import (
     Conflict,
     IllegalTransition,
@@ -50,7 +51,11 @@ def _org(user: User) -> Organization | None:
 
 
 def user_may_write_in_region(*, user: User, region_code: str) -> bool:
-    """Administrators; the approval system and approval departments within their region."""
+    """Administrators; the approval system and approval departments within their region.
+
+    An external system without a region may create cases anywhere; existing cases and projects
+    it changes only where it sees them (cases_visible_to: its own).
+    """
     if user.is_administrator:
         return True
     org = _org(user)
@@ -465,8 +470,14 @@ def case_upsert_by_external(*, external_no: str, data: dict[str, Any], by: User)
     _clean_choice(data["stage"], Stage, "stage")
     audit_lock()  # before any row lock, like every writer (backend.audit.services.audit_lock)
     case = ApprovalCase.objects.select_for_update().filter(external_no=external_no).first()
-    if case is not None and not user_may_write_in_region(user=by, region_code=case.project.region_code):
+    if case is not None and not cases_visible_to(user=by).filter(pk=case.pk).exists():
         raise NotFound("No such case.")
+    project = Project.objects.filter(code=code).only("pk").first()
+    if project is not None and not projects_visible_to(user=by).filter(pk=project.pk).exists():
+        raise PermissionDenied(
+            f"Project {code} belongs to cases outside this system's region and not created by it.",
+            code="outside_jurisdiction",
+        )
     try:
         with transaction.atomic():
             project = _upsert_project(data=data["project"])
@@ -482,6 +493,8 @@ def case_upsert_by_external(*, external_no: str, data: dict[str, Any], by: User)
             created = case is None
             if created:
                 case = ApprovalCase.objects.create(external_no=external_no, **values)
+                if by.organization_id is not None and by.organization.kind == OrganizationKind.EXTERNAL_SYSTEM:
+                    CaseOrigin.objects.create(case=case, organization=by.organization)
             else:
                 if case.status != data["status"] and case.status in TERMINAL_BLZT:
                     message = (

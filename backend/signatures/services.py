@@ -25,7 +25,7 @@ transaction as the signature.
 
 What is signed: `content_hash` (backend.signatures.content) of the record as it is now in the
 database, and the signature's own metadata; the server signs `signature_message(signature)`
-with Ed25519 (backend.signatures.keys).
+with Ed25519 (backend.common.signing_keys).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from django.utils import timezone
 
 from backend.accounts.models import Organization, Role
 from backend.audit.services import audit_lock, canonical_json
+from backend.common import signing_keys as keys
 from backend.common.errors import ApplicationError, Conflict, PermissionDenied, ValidationFailed
 from backend.common.records import (
     RECORD_TYPES,
@@ -60,7 +61,6 @@ from backend.evidence.images import PNG, ImageTooLarge, UnsupportedImage, image_
 from backend.evidence.models import Blob, Upload, UploadStatus
 from backend.evidence.photos import blob_local_file, local_file
 from backend.evidence.storage import CHUNK_SIZE, blob_key, blob_store
-from backend.signatures import keys
 from backend.signatures.content import (
     content_hash_of,
     content_photo_hashes,

@@ -10,8 +10,7 @@ $$ LANGUAGE plpgsql;
 
 CREATE TRIGGER audit_entry_no_update BEFORE UPDATE OR DELETE ON audit_auditentry
     FOR EACH ROW EXECUTE FUNCTION audit_entry_refuse_change();
--- No TRUNCATE trigger: the test runner flushes tables with TRUNCATE. In production the
--- application's role must not own this table (TRUNCATE needs ownership or the privilege).
+-- TRUNCATE is refused by a statement-level trigger added in 0004.
 """
 
 REVERSE = """

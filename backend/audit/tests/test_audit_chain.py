@@ -5,8 +5,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
+from backend.audit.checkpoints import AuditProblem, audit_verify
 from backend.audit.models import AuditEntry
-from backend.audit.selectors import audit_chain_first_break
 from backend.audit.services import GENESIS_HASH, audit_append
 
 
@@ -25,7 +25,8 @@ def test_entries_chain_from_genesis():
     first, second = _append(2)
     assert first.prev_hash == GENESIS_HASH
     assert second.prev_hash == first.hash
-    assert audit_chain_first_break() == (None, "ok")
+    report = audit_verify()
+    assert (report.entry_count, report.last_entry_id, report.problems) == (2, second.id, [])
 
 
 @pytest.mark.django_db
@@ -46,10 +47,10 @@ def test_verify_names_the_first_edited_entry():
         cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER audit_entry_no_update")
         cursor.execute("UPDATE audit_auditentry SET after = '{\"n\": 99}' WHERE id = %s", [entries[2].id])
         cursor.execute("ALTER TABLE audit_auditentry ENABLE TRIGGER audit_entry_no_update")
-    broken, reason = audit_chain_first_break()
-    assert broken.id == entries[2].id
-    assert "edited" in reason
-    with pytest.raises(CommandError, match=f"#{entries[2].id}"):
+    assert audit_verify().problems == [
+        AuditProblem("entry_edited", f"entry #{entries[2].id}: content does not match its hash (it was edited)")
+    ]
+    with pytest.raises(CommandError, match=f"entry_edited: entry #{entries[2].id}"):
         call_command("audit_verify")
 
 
@@ -60,9 +61,13 @@ def test_verify_detects_a_removed_entry():
         cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER audit_entry_no_update")
         cursor.execute("DELETE FROM audit_auditentry WHERE id = %s", [entries[1].id])
         cursor.execute("ALTER TABLE audit_auditentry ENABLE TRIGGER audit_entry_no_update")
-    broken, reason = audit_chain_first_break()
-    assert broken.id == entries[2].id
-    assert "removed" in reason
+    assert audit_verify().problems == [
+        AuditProblem(
+            "chain_broken",
+            f"entry #{entries[2].id}: prev_hash does not match the previous entry's hash "
+            "(an entry was removed or reordered)",
+        )
+    ]
 
 
 def test_append_outside_a_transaction_is_refused(transactional_db):

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.exceptions import ImproperlyConfigured
 
-from backend.signatures import keys
+from backend.common import signing_keys as keys
 from backend.signatures.models import Signature
 from backend.signatures.services import signature_message, signature_verify
 from backend.signatures.tests.factories import official_of, sign, submitted_survey
@@ -115,7 +115,7 @@ def test_development_key_is_stable_and_warned(settings, caplog, monkeypatch):
     monkeypatch.setattr(keys, "_warned", False)
     settings.SIGNING_KEY = ""
     settings.DEVELOPMENT = True
-    with caplog.at_level(logging.WARNING, logger="backend.signatures.keys"):
+    with caplog.at_level(logging.WARNING, logger="backend.common.signing_keys"):
         first = keys.signing_key()
     second = keys.signing_key()
     assert keys.public_key_hex(first.public_key) == keys.public_key_hex(second.public_key)

@@ -25,7 +25,7 @@ def official():
 
 @pytest.fixture
 def integration():
-    return user_of_kind(OrganizationKind.EXTERNAL_SYSTEM, roles=[Role.INTEGRATION], region="")
+    return user_of_kind(OrganizationKind.EXTERNAL_SYSTEM, roles=[Role.INTEGRATION], region="37")
 
 
 @pytest.fixture

@@ -1,5 +1,8 @@
 """The server's Ed25519 signing key and the public keys that verify older signatures.
 
+Used by field-record signatures (backend.signatures) and the audit log's signed checkpoints
+(backend.audit); it lives here so that neither app imports the other for it.
+
 Settings (read at first use, not at import):
 - `SIGNING_KEY`: the private key, PEM (PKCS#8) or 64 hex characters (the 32-byte seed).
   Missing in development (DJANGO_DEVELOPMENT / DEBUG): a stable key is derived from SECRET_KEY
