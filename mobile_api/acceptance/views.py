@@ -193,9 +193,11 @@ class InspectionItemViewSet(FieldRecordViewSet):
     update_service = staticmethod(inspection_item_update)
     filterset_class = InspectionItemFilter
 
+    @extend_schema(exclude=True)  # not an operation clients have: no schema for it
     def create(self, request: Request, *args, **kwargs) -> Response:
         raise MethodNotAllowed("POST", detail="Items are created with their inspection.")
 
+    @extend_schema(exclude=True)
     def destroy(self, request: Request, *args, **kwargs) -> Response:
         raise MethodNotAllowed("DELETE", detail="Items are withdrawn with their inspection.")
 
