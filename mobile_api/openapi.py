@@ -10,7 +10,8 @@ view and the operation drf-spectacular built for it, not declared on each of the
 - 404 on routes with path parameters;
 - 409 on field-record writes (client `id` reuse: `id_conflict`; signed records: `record_locked`),
   on actions of a record (state rules) and on deletes (`in_use`, rules of what may go);
-- 412 where `If-Match` is read, 428 where it is required, 422 where `Idempotency-Key` is read.
+- 412 where `If-Match` is read, 428 where it is required, 422 where `Idempotency-Key` is read;
+- and a record create's 200: the replay of a create with the same client `id` and content.
 
 An answer a view declares itself (e.g. a 409 with its own body) is kept as declared.
 """
@@ -67,6 +68,11 @@ class ProblemAutoSchema(AutoSchema):
             return None
         problem = self.resolve_serializer(ProblemSerializer, "response").ref
         responses = operation["responses"]
+        if self._is_record_view() and getattr(self.view, "action", None) == "create" and "201" in responses:
+            # Exactly-once by client id: the same id and content again answers the stored record.
+            responses.setdefault(
+                "200", {**responses["201"], "description": "A replay (same `id`, same content): the stored record."}
+            )
         for code, response in responses.items():
             # A view may declare a problem with only its description; its body is a Problem.
             if code >= "400" and "content" not in response and self.method not in BODILESS_METHODS:
