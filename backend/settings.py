@@ -268,7 +268,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_RATE, "login": LOGIN_THROTTLE_RATE},
     "EXCEPTION_HANDLER": "mobile_api.exceptions.problem_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "mobile_api.openapi.ProblemAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
@@ -310,7 +310,11 @@ SPECTACULAR_SETTINGS = {
         "UploadStatusEnum": "backend.evidence.models.UploadStatus",
         "ConflictStatusEnum": "backend.sync.models.ConflictStatus",
         "UtilityTypeEnum": "backend.accounts.models.UtilityType",
+        "InspectionResultEnum": "backend.acceptance.models.InspectionResult",
+        "RecordableInspectionResultEnum": "mobile_api.acceptance.serializers.RECORDABLE_RESULTS",
     },
+    # Every operation's problem+json answers and the tus HEAD/OPTIONS: see mobile_api/openapi.py.
+    "DEFAULT_GENERATOR_CLASS": "mobile_api.openapi.ProblemSchemaGenerator",
 }
 
 

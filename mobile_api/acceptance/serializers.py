@@ -12,6 +12,7 @@ from backend.acceptance.selectors import inspection_items_visible_to
 from backend.cases.selectors import cases_visible_to
 from backend.sites.selectors import sites_visible_to
 from mobile_api.geometry import GeometryInputField
+from mobile_api.openapi import InputLimitedChoiceField
 from mobile_api.records.views import RecordSerializerMixin, visible_queryset_field
 
 
@@ -95,9 +96,15 @@ class InspectionSerializer(_CreateOnlyFieldsMixin, RecordSerializerMixin, serial
         return super().validate(attrs)
 
 
+# `pending` is where an item starts; a client records one of the others.
+RECORDABLE_RESULTS = [c for c in InspectionResult.choices if c[0] != InspectionResult.PENDING]
+
+
 class InspectionItemSerializer(RecordSerializerMixin, serializers.ModelSerializer):
-    result = serializers.ChoiceField(
-        choices=[c for c in InspectionResult.choices if c[0] != InspectionResult.PENDING], required=False
+    result = InputLimitedChoiceField(
+        choices=InspectionResult.choices,
+        input_choices=RECORDABLE_RESULTS,
+        required=False,
     )
 
     class Meta:
@@ -130,7 +137,7 @@ class InspectionItemSerializer(RecordSerializerMixin, serializers.ModelSerialize
 
 
 class RecordResultSerializer(serializers.Serializer):
-    result = serializers.ChoiceField(choices=[c for c in InspectionResult.choices if c[0] != InspectionResult.PENDING])
+    result = serializers.ChoiceField(choices=RECORDABLE_RESULTS)
     remarks = serializers.CharField(required=False, allow_blank=True)
 
 

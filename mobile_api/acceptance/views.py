@@ -175,8 +175,13 @@ class InspectionItemViewSet(FieldRecordViewSet):
     record_type = "inspection_item"
     filterset_class = InspectionItemFilter
 
+    @extend_schema(exclude=True)  # not an operation clients have: no schema for it
     def create(self, request: Request, *args, **kwargs) -> Response:
         raise MethodNotAllowed("POST", detail="Items are created with their inspection.")
+
+    @extend_schema(exclude=True)
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        raise MethodNotAllowed("DELETE", detail="Items are withdrawn with their inspection.")
 
     @extend_schema(
         request=RecordResultSerializer,

@@ -20,8 +20,10 @@ class UserSerializer(serializers.ModelSerializer):
         queryset=Organization.objects.all(), allow_null=True, required=False
     )
     roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices), required=False)
-    organization_name = serializers.CharField(source="organization.name", read_only=True, default=None)
-    organization_kind = serializers.CharField(read_only=True)
+    # Null for a user without an organisation (administrators); no `default`, which DRF would
+    # skip on a partial update, leaving the field out of the answer.
+    organization_name = serializers.CharField(source="organization.name", read_only=True, allow_null=True)
+    organization_kind = serializers.CharField(read_only=True, allow_null=True)
     is_administrator = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -52,8 +54,10 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class TokenUserSerializer(serializers.ModelSerializer):
-    organization_name = serializers.CharField(source="organization.name", read_only=True, default=None)
-    organization_kind = serializers.CharField(read_only=True)
+    # Null for a user without an organisation (administrators); no `default`, which DRF would
+    # skip on a partial update, leaving the field out of the answer.
+    organization_name = serializers.CharField(source="organization.name", read_only=True, allow_null=True)
+    organization_kind = serializers.CharField(read_only=True, allow_null=True)
     is_administrator = serializers.BooleanField(read_only=True)
 
     class Meta:

@@ -38,7 +38,18 @@ from mobile_api.records.idempotency import idempotent
 _ETAG = re.compile(r'^\s*(?:W/)?"?([0-9]{1,19})"?\s*$')
 
 IF_MATCH = OpenApiParameter(
-    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True, description='The record\'s ETag, e.g. "3".'
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description='The record\'s ETag, e.g. "3"; `*` changes whatever version is current.',
+)
+IF_MATCH_OPTIONAL = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description='Optional: the record\'s ETag (e.g. "3"); stale → 412 version_mismatch.',
 )
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -57,12 +68,15 @@ X_COORD_SYSTEM = OpenApiParameter(
 )
 
 
-def parse_if_match(request: Request) -> int:
+def parse_if_match(request: Request) -> int | None:
+    """The version an If-Match names; None for `*` ("any current version", RFC 9110 13.1.1)."""
     header = request.headers.get("If-Match")
     if header is None:
         raise ApplicationError(
             'Send If-Match with the record\'s ETag (e.g. If-Match: "3").', code="precondition_required", status=428
         )
+    if header.strip() == "*":
+        return None
     match = _ETAG.match(header)
     if not match:
         raise ApplicationError(f"If-Match {header!r} is not a record version.", code="invalid_if_match", status=400)
@@ -169,7 +183,7 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
         partial = kwargs.pop("partial", False)
         instance = self.get_object()
         expected = parse_if_match(request)
-        if expected != instance.version:
+        if expected is not None and expected != instance.version:
             raise VersionMismatch(
                 f"The record is at version {instance.version}, not {expected}.",
                 extra={"current": self.get_serializer(instance).data},
@@ -255,7 +269,8 @@ class RecordSerializerMixin(serializers.Serializer):
     version = serializers.IntegerField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
-    created_by = serializers.UUIDField(source="created_by_id", read_only=True)
+    # Null on records the system made (seeded, imported) rather than a user.
+    created_by = serializers.UUIDField(source="created_by_id", read_only=True, allow_null=True)
     device_id = serializers.CharField(read_only=True)
     is_locked = serializers.BooleanField(read_only=True)
 

@@ -151,7 +151,8 @@ class SurveyIncompleteSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField()
     code = serializers.CharField()
-    departments = serializers.ListField(child=serializers.UUIDField())
+    # Only on survey_incomplete; the other 409s of the same operations are plain problems.
+    departments = serializers.ListField(child=serializers.UUIDField(), required=False)
     missing = serializers.ListField(
-        child=serializers.DictField(), help_text="{participant, department, department_name, reason}"
+        child=serializers.DictField(), required=False, help_text="{participant, department, department_name, reason}"
     )

@@ -48,8 +48,9 @@ class PushRequestSerializer(serializers.Serializer):
 
 
 class ReceiptSerializer(serializers.Serializer):
-    op_id = serializers.UUIDField()
-    type = serializers.CharField()
+    # A rejected operation's op_id and type are echoed as sent, or null when they were not sent.
+    op_id = serializers.CharField(allow_null=True, help_text="The operation's op_id (a UUID unless rejected).")
+    type = serializers.CharField(allow_null=True)
     status = serializers.ChoiceField(choices=["applied", "duplicate", "merged", "conflict", "rejected"])
     id = serializers.UUIDField(allow_null=True)
     version = serializers.IntegerField(allow_null=True)

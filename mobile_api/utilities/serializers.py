@@ -47,7 +47,7 @@ class UtilityRequestSerializer(CreateOnlyMixin, RecordSerializerMixin, serialize
     )
     company_name = serializers.CharField(source="company.name", read_only=True)
     demand = serializers.JSONField(help_text="Per utility type; see backend/utilities/demand.py for units and ranges.")
-    responded_by = serializers.UUIDField(source="responded_by_id", read_only=True)
+    responded_by = serializers.UUIDField(source="responded_by_id", read_only=True, allow_null=True)
 
     CREATE_ONLY = ("case", "site", "utility_type", "company")
 

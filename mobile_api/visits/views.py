@@ -194,7 +194,7 @@ class VisitViewSet(FieldRecordViewSet):
             ]
         )
 
-    @extend_schema(responses={200: TRACK_FEATURE})
+    @extend_schema(responses={200: TRACK_FEATURE, 409: OpenApiResponse(description="`visit_not_started`")})
     @action(detail=True, methods=["get"], filterset_class=None)
     def track(self, request: Request, pk: str | None = None) -> Response:
         visit = self.get_object()
