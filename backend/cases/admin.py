@@ -5,9 +5,18 @@ from django.contrib import admin, messages
 from django.contrib.gis.admin import GISModelAdmin
 from django.core.exceptions import ValidationError
 
+from backend.cases.calendar import calendar_status, calendar_year_summaries, horizon_warning_text
 from backend.cases.codes import credit_code_problem, project_code_problem, region_code_of
 from backend.cases.deadlines import chinesecalendar_days
-from backend.cases.models import ApprovalCase, ApprovalItem, CalendarDay, ItemStatusEvent, Material, Project
+from backend.cases.models import (
+    ApprovalCase,
+    ApprovalItem,
+    CalendarDay,
+    CalendarYear,
+    ItemStatusEvent,
+    Material,
+    Project,
+)
 
 
 class ProjectAdminForm(forms.ModelForm):
@@ -110,8 +119,16 @@ class CalendarDayAdmin(admin.ModelAdmin):
     list_filter = ["source", "is_workday"]
     search_fields = ["date", "name"]
     date_hierarchy = "date"
-    readonly_fields = ["source"]
+    readonly_fields = ["date", "source"]
     actions = ["revert_to_seed"]
+
+    # Days come only with their year (PUT calendar/years/{year}, `manage.py calendar_load`), so the
+    # calendar never has a gap and its horizon is the last year loaded; here a day is only changed.
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     def save_model(self, request, obj, form, change):
         obj.source = CalendarDay.Source.OVERRIDE
@@ -143,3 +160,65 @@ class CalendarDayAdmin(admin.ModelAdmin):
                 f"{len(unknown)} days are past the installed chinesecalendar (last known {horizon}); kept as they are.",
                 level=messages.WARNING,
             )
+
+
+@admin.register(CalendarYear)
+class CalendarYearAdmin(admin.ModelAdmin):
+    """Each year the calendar knows, read-only: a year is loaded as a whole through the calendar
+    service (PUT /api/v1/calendar/years/{year} or `manage.py calendar_load FILE`), never edited here."""
+
+    list_display = [
+        "year",
+        "origin",
+        "source",
+        "working_days",
+        "holiday_days",
+        "make_up_days",
+        "loaded_at",
+        "loaded_by",
+    ]
+    list_filter = ["origin"]
+    fields = ["year", "origin", "source", "working_days", "holiday_ranges", "make_up_days", "loaded_at", "loaded_by"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        status = calendar_status()
+        if status["horizon_warning"]:
+            self.message_user(request, horizon_warning_text(status), level=messages.WARNING)
+        return super().changelist_view(request, extra_context)
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        self._summaries = calendar_year_summaries(list(changelist.result_list))
+        return changelist
+
+    def _summary(self, obj):
+        summaries = getattr(self, "_summaries", {})
+        if obj.year not in summaries:
+            summaries = self._summaries = {**summaries, **calendar_year_summaries([obj])}
+        return summaries[obj.year]
+
+    @admin.display(description="working days")
+    def working_days(self, obj):
+        return self._summary(obj)["working_days"]
+
+    @admin.display(description="holiday days")
+    def holiday_days(self, obj):
+        return self._summary(obj)["holiday_days"]
+
+    @admin.display(description="holidays")
+    def holiday_ranges(self, obj):
+        return "; ".join(f"{h['name']} {h['start']}..{h['end']} ({h['days']})" for h in self._summary(obj)["holidays"])
+
+    @admin.display(description="make-up workdays")
+    def make_up_days(self, obj):
+        return ", ".join(obj.workdays)

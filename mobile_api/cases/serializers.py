@@ -57,7 +57,12 @@ class DeadlineSummarySerializer(serializers.Serializer):
         child=serializers.IntegerField(), help_text="Number of items per warning level (ok … overdue)."
     )
     next_due_at = serializers.DateTimeField(allow_null=True, help_text="The earliest due_at of an open item.")
-    items_with_errors = serializers.IntegerField(help_text="Items whose deadline cannot be computed.")
+    items_with_errors = serializers.IntegerField(
+        help_text="Items with a part of their deadline unknown (it needs days past the calendar's horizon)."
+    )
+    items_level_unknown = serializers.IntegerField(
+        help_text="Items whose warning level itself cannot be known yet; item_levels counts every other item."
+    )
 
 
 class CaseSerializer(serializers.ModelSerializer):
@@ -132,6 +137,12 @@ class DeadlineErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     horizon = serializers.DateField()
     needed = serializers.DateField()
+    unknown = serializers.ListField(
+        child=serializers.ChoiceField(
+            choices=["due_date", "remaining_working_days", "warning_level", "paused_working_days"]
+        ),
+        help_text="The fields that need days past the horizon (null here); every other field is exact.",
+    )
 
 
 class ItemSerializer(serializers.ModelSerializer):
@@ -147,7 +158,9 @@ class ItemSerializer(serializers.ModelSerializer):
     clock = serializers.SerializerMethodField(help_text="not_started, running, paused, stopped or unknown.")
     paused_working_days = serializers.SerializerMethodField()
     first_overdue_on = serializers.SerializerMethodField(help_text="The first day the item was overdue.")
-    deadline_error = serializers.SerializerMethodField(help_text="Why the deadline cannot be computed, else null.")
+    deadline_error = serializers.SerializerMethodField(
+        help_text="What of the deadline is unknown past the calendar's horizon, and why; else null."
+    )
 
     class Meta:
         model = ApprovalItem

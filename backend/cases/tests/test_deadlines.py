@@ -106,9 +106,11 @@ def test_horizon_problem_is_reported_per_item_not_raised():
     items = list(ApprovalItem.objects.filter(pk__in=[near.pk, fine.pk]).prefetch_related("status_events"))
     result = items_deadlines(items=items, as_of=D(2026, 12, 21))
     assert result[near.pk].due_date is None
-    assert result[near.pk].warning_level is None
+    # Ten days minus Mon 21 Dec: the remaining days and the level are known without 2027.
+    assert (result[near.pk].remaining_working_days, result[near.pk].warning_level) == (9, "ok")
     assert result[near.pk].error["code"] == "calendar_horizon"
     assert result[near.pk].error["horizon"] == "2026-12-31"
+    assert result[near.pk].error["unknown"] == ["due_date"]
     assert result[fine.pk].due_date == D(2026, 12, 8)
     assert result[fine.pk].warning_level == "overdue"
 
