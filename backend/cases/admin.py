@@ -17,6 +17,7 @@ from backend.cases.models import (
     Material,
     Project,
 )
+from backend.cases.services import item_handler_problem
 
 
 class ProjectAdminForm(forms.ModelForm):
@@ -61,12 +62,41 @@ class ProjectAdmin(GISModelAdmin):
         super().save_model(request, obj, form, change)
 
 
+class ApprovalItemAdminForm(forms.ModelForm):
+    class Meta:
+        model = ApprovalItem
+        fields = [
+            "case",
+            "name",
+            "department",
+            "handler",
+            "statutory_days",
+            "promised_days",
+            "accepted_at",
+            "status",
+            "modes",
+            "completed_at",
+            "external_id",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        department, handler = cleaned.get("department"), cleaned.get("handler")
+        if department is not None:
+            problem = item_handler_problem(handler=handler, department=department)
+            if problem:
+                self.add_error("handler", problem)
+        return cleaned
+
+
 class ApprovalItemInline(admin.TabularInline):
     model = ApprovalItem
+    form = ApprovalItemAdminForm
     extra = 0
     fields = [
         "name",
         "department",
+        "handler",
         "statutory_days",
         "promised_days",
         "accepted_at",
@@ -77,6 +107,7 @@ class ApprovalItemInline(admin.TabularInline):
     ]
     readonly_fields = ["due_date", "first_overdue_on"]
     autocomplete_fields = ["department"]
+    raw_id_fields = ["handler"]
     show_change_link = True
 
 
@@ -103,7 +134,9 @@ class MaterialInline(admin.TabularInline):
 
 @admin.register(ApprovalItem)
 class ApprovalItemAdmin(admin.ModelAdmin):
-    list_display = ["name", "case", "department", "status", "accepted_at", "due_date", "first_overdue_on"]
+    form = ApprovalItemAdminForm
+    raw_id_fields = ["handler"]
+    list_display = ["name", "case", "department", "handler", "status", "accepted_at", "due_date", "first_overdue_on"]
     list_filter = ["status", "department"]
     search_fields = ["name", "case__external_no", "external_id"]
     readonly_fields = ["due_date", "first_overdue_on"]

@@ -117,6 +117,10 @@ class ApprovalItem(TimeStampedModel):
     case = models.ForeignKey(ApprovalCase, on_delete=models.CASCADE, related_name="items")
     name = models.CharField(max_length=200)
     department = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="approval_items")
+    # 承办人: the official of the department who handles the item (warned first, seed 002).
+    handler = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="handled_items"
+    )
     statutory_days = models.PositiveIntegerField()
     promised_days = models.PositiveIntegerField()
     accepted_at = models.DateTimeField(null=True, blank=True)

@@ -147,6 +147,10 @@ class DeadlineErrorSerializer(serializers.Serializer):
 
 class ItemSerializer(serializers.ModelSerializer):
     department_name = serializers.CharField(source="department.name", read_only=True)
+    handler_username = serializers.CharField(
+        source="handler.username", read_only=True, allow_null=True, default=None, help_text="承办人"
+    )
+    handler_name = serializers.CharField(source="handler.full_name", read_only=True, allow_null=True, default=None)
     materials = MaterialSerializer(many=True, read_only=True)
     modes = serializers.ListField(child=serializers.ChoiceField(choices=ItemMode.choices), read_only=True)
     due_at = serializers.SerializerMethodField(help_text="End of the last working day (local time); null if unknown.")
@@ -171,6 +175,9 @@ class ItemSerializer(serializers.ModelSerializer):
             "name",
             "department",
             "department_name",
+            "handler",
+            "handler_username",
+            "handler_name",
             "statutory_days",
             "promised_days",
             "accepted_at",
@@ -272,6 +279,13 @@ class ItemUpsertSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     department = serializers.UUIDField(required=False, help_text="Approval department id; or department_name.")
     department_name = serializers.CharField(max_length=200, required=False)
+    handler = serializers.CharField(
+        max_length=150,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="承办人: username of a user of the item's department; null clears it; omitted keeps it.",
+    )
     statutory_days = serializers.IntegerField(min_value=0, max_value=3650)
     promised_days = serializers.IntegerField(min_value=0, max_value=3650)
     accepted_at = serializers.DateTimeField(required=False, allow_null=True)
