@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "backend.evidence",
     "backend.signatures",
     "backend.sync",
+    "backend.notifications",
     "mobile_api",
     "gis_layers",
 ]
@@ -182,6 +183,8 @@ STANDARD_DAYS_STATE_OWNED = env_int("STANDARD_DAYS_STATE_OWNED", 210)
 # Administrators are told to load the next year's holiday arrangement this many days before the
 # calendar's horizon (the last day of the last year loaded).
 CALENDAR_HORIZON_WARNING_DAYS = env_int("CALENDAR_HORIZON_WARNING_DAYS", 60)
+# Local time (TIME_ZONE) of the daily notice run.
+DEADLINE_NOTIFY_TIME = env("DEADLINE_NOTIFY_TIME", "08:30")
 
 # Sync limits.
 SYNC_MAX_OPERATIONS = env_int("SYNC_MAX_OPERATIONS", 500)

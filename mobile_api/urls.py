@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("mobile_api.accounts.urls")),
     path("", include("mobile_api.cases.urls")),
     path("", include("mobile_api.calendar.urls")),
+    path("", include("mobile_api.notifications.urls")),
     path("", include("mobile_api.sites.urls")),
     path("", include("mobile_api.surveys.urls")),
     path("", include("mobile_api.utilities.urls")),

@@ -534,3 +534,40 @@ def calendar_seed(*, start_year: int = 2004) -> dict[str, int]:
         "overrides_kept": len(overrides),
         "notice_years_kept": len(notice_years),
     }
+
+
+# --- telling administrators -----------------------------------------------------------------
+
+
+def calendar_horizon_notify(*, today: dt.date | None = None) -> list[Any]:
+    """From CALENDAR_HORIZON_WARNING_DAYS before the horizon, tell every active administrator, once
+    a day, to load the next year (in-app). Returns the notices sent now (none on a repeat run)."""
+    from backend.accounts.models import Role
+    from backend.notifications.models import NotificationKind
+    from backend.notifications.services import notifications_send
+
+    today = today or timezone.localdate()
+    status = calendar_status(today=today)
+    if not status["horizon_warning"]:
+        return []
+    administrators = User.objects.filter(is_active=True).filter(
+        Q(is_superuser=True) | Q(roles__contains=[Role.ADMINISTRATOR])
+    )
+    horizon = status["horizon"]
+    return notifications_send(
+        recipients=administrators,
+        kind=NotificationKind.CALENDAR_HORIZON,
+        subject=f"calendar:{horizon.isoformat() if horizon else 'empty'}",
+        day=today,
+        title=(
+            f"工作日历将于 {horizon.isoformat()} 到期，请加载 {status['next_year']} 年节假日安排"
+            if horizon
+            else "工作日历为空，请加载节假日安排"
+        ),
+        body=horizon_warning_text(status),
+        data={
+            "horizon": horizon.isoformat() if horizon else None,
+            "days_to_horizon": status["days_to_horizon"],
+            "next_year": status["next_year"],
+        },
+    )

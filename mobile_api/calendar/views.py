@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import permissions
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -38,6 +39,10 @@ class CalendarYearListView(GenericAPIView):
     @extend_schema(
         operation_id="calendar_years_list",
         summary="Every year the working-day calendar knows, and how far it reaches (any signed-in user)",
+        parameters=[
+            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (default 100, max 1000)."),
+            OpenApiParameter("offset", OpenApiTypes.INT, description="Years to skip (oldest first)."),
+        ],
         responses={200: CalendarYearListSerializer, **PROBLEM_RESPONSES},
     )
     def get(self, request: Request) -> Response:

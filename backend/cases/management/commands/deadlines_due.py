@@ -1,7 +1,8 @@
 """List approval items that are due soon (warn7 … supervise3) or overdue, per department.
 
 Also records `first_overdue_on` the first time an item is found overdue, and warns when the
-calendar's horizon is near (load the next year's arrangement). Run daily (cron or a periodic task);
+calendar's horizon is near (load the next year's arrangement), telling administrators in-app
+once a day. Run daily (cron or a periodic task);
 `--as-of` evaluates another day.
 """
 
@@ -13,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from backend.cases.calendar import calendar_status, horizon_warning_text
+from backend.cases.calendar import calendar_horizon_notify, calendar_status, horizon_warning_text
 from backend.cases.deadlines import item_deadlines_record
 from backend.cases.selectors import open_items
 
@@ -60,6 +61,8 @@ class Command(BaseCommand):
         for rows in by_department.values():
             rows.sort(key=lambda r: (LEVEL_ORDER.index(r["warning_level"]), r["due_date"] or "", r["name"]))
         calendar = calendar_status(today=as_of)
+        # The same in-app notice as the daily task; sent once per day whoever runs first.
+        calendar_horizon_notify(today=as_of)
         if options["json"]:
             payload = {
                 "as_of": as_of.isoformat(),
