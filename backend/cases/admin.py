@@ -3,9 +3,19 @@ import datetime as dt
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.gis.admin import GISModelAdmin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
-from backend.cases.calendar import calendar_status, calendar_year_summaries, horizon_warning_text
+from backend.cases.calendar import (
+    InvalidCalendarYear,
+    calendar_status,
+    calendar_year_load,
+    calendar_year_summaries,
+    document_from_file,
+    horizon_warning_text,
+)
 from backend.cases.codes import credit_code_problem, project_code_problem, region_code_of
 from backend.cases.deadlines import chinesecalendar_days
 from backend.cases.models import (
@@ -195,6 +205,17 @@ class CalendarDayAdmin(admin.ModelAdmin):
             )
 
 
+MAX_CALENDAR_FILE_BYTES = 2 * 1024 * 1024
+
+
+class CalendarYearLoadForm(forms.Form):
+    file = forms.FileField(
+        help_text="The JSON document {year, source, holidays, workdays}, or an iCalendar (.ics) feed."
+    )
+    year = forms.IntegerField(required=False, help_text="For a feed of several years, or a JSON document without year.")
+    source = forms.CharField(required=False, max_length=500, help_text="For a feed: the notice it comes from.")
+
+
 @admin.register(CalendarYear)
 class CalendarYearAdmin(admin.ModelAdmin):
     """Each year the calendar knows, read-only: a year is loaded as a whole through the calendar
@@ -222,6 +243,44 @@ class CalendarYearAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_urls(self):
+        load = path("load/", self.admin_site.admin_view(self.load_view), name="cases_calendaryear_load")
+        return [load, *super().get_urls()]
+
+    def load_view(self, request):
+        """Upload a year: the same parsing as `calendar_load` and the same service as the API."""
+        if not request.user.is_administrator:
+            raise PermissionDenied
+        form = CalendarYearLoadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            if upload.size > MAX_CALENDAR_FILE_BYTES:
+                form.add_error("file", "A year's arrangement is a small file (at most 2 MB).")
+            else:
+                try:
+                    year, document = document_from_file(
+                        upload.read(),
+                        name=upload.name,
+                        year=form.cleaned_data["year"],
+                        source=form.cleaned_data["source"],
+                    )
+                    row = calendar_year_load(year=year, document=document, by=request.user)
+                except InvalidCalendarYear as error:
+                    form.add_error(None, error.message)
+                    for field, problems in (error.errors or {}).items():
+                        for problem in problems:
+                            form.add_error(None, f"{field}: {problem}")
+                else:
+                    self.message_user(request, f"Loaded {row.year} from {row.source}.")
+                    return redirect(reverse("admin:cases_calendaryear_change", args=[row.year]))
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "opts": self.model._meta,
+            "title": "Load a year's holiday arrangement",
+        }
+        return TemplateResponse(request, "admin/cases/calendaryear/load.html", context)
 
     def changelist_view(self, request, extra_context=None):
         status = calendar_status()

@@ -15,6 +15,7 @@ only after the one before it), so the run of known days never has a gap.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -388,6 +389,28 @@ def document_from_ics(content: bytes, *, year: int | None = None, source: str = 
         ],
         "workdays": sorted(workdays),
     }
+
+
+def document_from_file(
+    content: bytes, *, name: str = "", year: int | None = None, source: str = ""
+) -> tuple[Any, dict[str, Any]]:
+    """(year, document) from an uploaded or local file: the JSON document (with its `year`, or
+    `year` given) or an iCalendar feed. The year itself is validated by `calendar_year_load`."""
+    if name.lower().endswith(".ics") or content.lstrip().startswith(b"BEGIN:VCALENDAR"):
+        return document_from_ics(content, year=year, source=source)
+    try:
+        document = json.loads(content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        message = f"The file is neither JSON nor iCalendar: {error}"
+        raise InvalidCalendarYear(message, errors={"file": [message]}) from error
+    if not isinstance(document, dict):
+        message = "The JSON document is an object {year, source, holidays, workdays}."
+        raise InvalidCalendarYear(message, errors={"file": [message]})
+    chosen = year if year is not None else document.get("year")
+    if chosen is None:
+        message = "The document has no `year`; say which year it is."
+        raise InvalidCalendarYear(message, errors={"year": [message]})
+    return chosen, document
 
 
 # --- reads ----------------------------------------------------------------------------------

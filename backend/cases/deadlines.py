@@ -199,6 +199,20 @@ def _counts(calendar: WorkingCalendar, day: dt.date, pauses: Sequence[Pause], pu
     return calendar.is_workday(day, purpose=purpose) and not any(p.covers(day) for p in pauses)
 
 
+def _days_outside_pauses(*, after: dt.date, until: dt.date, pauses: Sequence[Pause]) -> int:
+    """Calendar days `after < day <= until` no pause covers (by intervals: `until` may be far away)."""
+    if until <= after:
+        return 0
+    covered = 0
+    reach = after
+    for pause in sorted(pauses, key=lambda p: p.after):
+        start, end = max(pause.after, reach), min(pause.until, until)
+        if end > start:
+            covered += (end - start).days
+            reach = end
+    return (until - after).days - covered
+
+
 def add_working_days(
     calendar: WorkingCalendar, start: dt.date, days: int, *, pauses: Sequence[Pause] = (), purpose: str = ""
 ) -> dt.date:
@@ -336,11 +350,7 @@ def item_deadline(
         # The due date lies after the horizon, so after every known day: the counted days up to the
         # horizon are fewer than the limit, and each unknown day may or may not count.
         counted = working_days_between(calendar, accepted_on, min(evaluated_on, calendar.last), pauses=pauses)
-        unknown_days = sum(
-            1
-            for offset in range(1, (evaluated_on - calendar.last).days + 1)
-            if not any(p.covers(calendar.last + dt.timedelta(days=offset)) for p in pauses)
-        )
+        unknown_days = _days_outside_pauses(after=max(calendar.last, accepted_on), until=evaluated_on, pauses=pauses)
         most = promised_days - counted
         least = most - unknown_days
         if unknown_days == 0:

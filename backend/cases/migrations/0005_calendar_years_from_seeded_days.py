@@ -14,9 +14,11 @@ def years_from_days(apps, schema_editor):
     CalendarDay = apps.get_model("cases", "CalendarDay")
     CalendarYear = apps.get_model("cases", "CalendarYear")
     years: dict[int, tuple[list, list]] = {}
+    day_counts: dict[int, int] = {}
     previous = None
     for day, is_workday, name in CalendarDay.objects.order_by("date").values_list("date", "is_workday", "name"):
         holidays, workdays = years.setdefault(day.year, ([], []))
+        day_counts[day.year] = day_counts.get(day.year, 0) + 1
         if is_workday and day.weekday() >= 5:
             workdays.append(day.isoformat())
         elif not is_workday and name and not name.endswith("调休上班"):
@@ -42,6 +44,8 @@ def years_from_days(apps, schema_editor):
                 loaded_at=now,
             )
             for year, (holidays, workdays) in years.items()
+            # Only whole years: a few days an administrator added past the seed are not a year.
+            if day_counts[year] == (dt.date(year + 1, 1, 1) - dt.date(year, 1, 1)).days
         ],
         ignore_conflicts=True,
     )

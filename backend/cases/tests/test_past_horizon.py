@@ -154,3 +154,13 @@ def test_once_2027_is_loaded_everything_is_exact_again():
         0,
         "supervise3",
     )
+
+
+def test_a_far_away_as_of_is_answered_at_once():
+    events = [(Blzt.CORRECTION_START, D(2026, 12, 24)), (Blzt.CORRECTION_END, D(2027, 3, 1))]
+    result = deadline(D(2026, 12, 21), 10, as_of=D(2099, 12, 31), events=events)
+    assert (result.clock, result.warning_level, result.remaining_working_days) == ("unknown", None, None)
+    # Accepted after the horizon, on 1 Jan: 2–10 Jan are the only unknown days on the 10th, so 1 … 10
+    # of 10 days remain (supervise3 … ok: unknown), and 11 … 20 of 20 (ok either way).
+    assert deadline(D(2027, 1, 1), 10, as_of=D(2027, 1, 10)).warning_level is None
+    assert deadline(D(2027, 1, 1), 20, as_of=D(2027, 1, 10)).warning_level == "ok"

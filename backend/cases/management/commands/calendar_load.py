@@ -1,7 +1,6 @@
 """Load a year's holiday arrangement from a file: the JSON document of `PUT calendar/years/{year}`
 (with its `year`, or `--year`), or an iCalendar holiday feed (`.ics`)."""
 
-import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -12,7 +11,7 @@ from backend.cases.calendar import (
     calendar_status,
     calendar_year_load,
     calendar_year_summaries,
-    document_from_ics,
+    document_from_file,
     horizon_warning_text,
 )
 
@@ -38,13 +37,7 @@ class Command(BaseCommand):
             if by is None or not by.is_administrator:
                 raise CommandError(f"{options['by']!r} is not an administrator.")
         try:
-            if path.suffix.lower() == ".ics" or content.lstrip().startswith(b"BEGIN:VCALENDAR"):
-                year, document = document_from_ics(content, year=options["year"], source=options["source"])
-            else:
-                document = self._json(content)
-                year = options["year"] if options["year"] is not None else document.get("year")
-                if year is None:
-                    raise CommandError("The document has no `year`; give --year.")
+            year, document = document_from_file(content, name=path.name, year=options["year"], source=options["source"])
             row = calendar_year_load(year=year, document=document, by=by)
         except InvalidCalendarYear as error:
             lines = [error.message]
@@ -67,12 +60,3 @@ class Command(BaseCommand):
         self.stdout.write(f"The calendar now ends on {status['horizon']}.")
         if status["horizon_warning"]:
             self.stdout.write(self.style.WARNING(horizon_warning_text(status)))
-
-    def _json(self, content: bytes) -> dict:
-        try:
-            document = json.loads(content.decode("utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise CommandError(f"The file is neither JSON nor iCalendar: {error}") from error
-        if not isinstance(document, dict):
-            raise CommandError("The JSON document is an object {year, source, holidays, workdays}.")
-        return document
