@@ -41,6 +41,8 @@ MAKE_UP_SUFFIX = "调休上班"
 MAX_HOLIDAY_NAME_LENGTH = 50 - len(MAKE_UP_SUFFIX)
 DOCUMENT_KEYS = {"year", "source", "holidays", "workdays"}
 HOLIDAY_KEYS = {"name", "start", "end"}
+# A notice names about seven holidays and a dozen make-up days; far more is not a notice.
+MAX_ENTRIES = 100
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -161,6 +163,9 @@ def arrangement_from_document(*, year: int, document: Any) -> tuple[Arrangement 
     if not isinstance(raw_holidays, list) or not raw_holidays:
         problems.add("holidays", "A list of the year's holidays [{name, start, end}, …]; a notice names at least one.")
         raw_holidays = []
+    elif len(raw_holidays) > MAX_ENTRIES:
+        problems.add("holidays", f"At most {MAX_ENTRIES} holidays in a year, not {len(raw_holidays)}.")
+        raw_holidays = []
     for index, raw in enumerate(raw_holidays):
         field = f"holidays[{index}]"
         if not isinstance(raw, dict):
@@ -194,6 +199,9 @@ def arrangement_from_document(*, year: int, document: Any) -> tuple[Arrangement 
     raw_workdays = document.get("workdays", [])
     if not isinstance(raw_workdays, list):
         problems.add("workdays", "A list of the make-up workdays [YYYY-MM-DD, …] (may be empty).")
+        raw_workdays = []
+    elif len(raw_workdays) > MAX_ENTRIES:
+        problems.add("workdays", f"At most {MAX_ENTRIES} make-up workdays in a year, not {len(raw_workdays)}.")
         raw_workdays = []
     for index, raw in enumerate(raw_workdays):
         field = f"workdays[{index}]"

@@ -123,7 +123,13 @@ def calendar_load(*, start: dt.date | None = None) -> WorkingCalendar:
     qs = CalendarDay.objects.order_by("date").values_list("date", "is_workday")
     if start is not None:
         qs = qs.filter(date__gte=start)
-    return calendar_from_days(qs.iterator(chunk_size=4000))
+    calendar = calendar_from_days(qs.iterator(chunk_size=4000))
+    if start is not None and calendar.last < calendar.first:
+        # Everything asked for is past the data: keep the real horizon, so errors name it.
+        last = CalendarDay.objects.filter(date__lt=start).order_by("-date").values_list("date", flat=True).first()
+        if last is not None:
+            return WorkingCalendar(first=start, last=last, workdays=frozenset())
+    return calendar
 
 
 def calendar_horizon() -> dt.date | None:

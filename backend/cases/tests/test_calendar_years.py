@@ -248,6 +248,12 @@ def test_malformed_dates_and_unknown_fields_are_refused():
     }
 
 
+def test_a_document_far_larger_than_a_notice_is_refused():
+    document = notice_2027()
+    document["workdays"] = ["2027-03-06"] * 101
+    assert refused(document) == {"workdays": ["At most 100 make-up workdays in a year, not 101."]}
+
+
 def test_a_year_whose_previous_year_is_not_loaded_is_refused():
     document = {"source": "示例", "holidays": [{"name": "元旦", "start": "2028-01-01", "end": "2028-01-03"}]}
     assert refused(document, year=2028) == {

@@ -70,6 +70,7 @@ def test_an_item_across_the_2027_spring_festival_through_the_api(admin, official
     ApprovalItemFactory(case=case, accepted_at=dt.datetime(2027, 2, 4, 10, tzinfo=SHANGHAI), promised_days=10)
     before = client_for(official).get(f"/api/v1/cases/{case.pk}/items/?as_of=2027-02-10").json()["results"][0]
     assert (before["due_date"], before["clock"]) == (None, "unknown")
+    assert (before["deadline_error"]["horizon"], before["deadline_error"]["needed"]) == ("2026-12-31", "2027-02-05")
     assert client_for(admin).put("/api/v1/calendar/years/2027", notice_2027(), format="json").status_code == 200
     after = client_for(official).get(f"/api/v1/cases/{case.pk}/items/?as_of=2027-02-10").json()["results"][0]
     assert (after["due_date"], after["remaining_working_days"], after["warning_level"]) == ("2027-02-23", 9, "ok")
