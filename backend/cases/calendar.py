@@ -252,12 +252,14 @@ def calendar_year_load(*, year: int, document: Any, by: User | None) -> Calendar
     if by is not None and not by.is_administrator:
         raise PermissionDenied("Only administrators may load a year's holiday arrangement.")
     arrangement, errors = arrangement_from_document(year=year, document=document)
+    if _year_problem(year) is not None:
+        raise _refuse(year, errors)
     with transaction.atomic():
         audit_lock()  # before any row lock, like every writer (backend.audit.services.audit_lock)
         known = set(
             CalendarYear.objects.select_for_update().filter(year__in=[year - 1, year]).values_list("year", flat=True)
         )
-        if "year" not in errors and _year_problem(year) is None and year - 1 not in known:
+        if "year" not in errors and year - 1 not in known:
             errors = {
                 **errors,
                 "year": [
@@ -265,9 +267,8 @@ def calendar_year_load(*, year: int, document: Any, by: User | None) -> Calendar
                     "so the calendar has no gap."
                 ],
             }
-        if errors:
+        if errors or arrangement is None:
             raise _refuse(year, errors)
-        assert arrangement is not None
         overrides = set(
             CalendarDay.objects.filter(date__year=year, source=CalendarDay.Source.OVERRIDE).values_list(
                 "date", flat=True

@@ -275,6 +275,15 @@ def test_every_problem_is_listed_not_only_the_first():
     }
 
 
+def test_a_year_that_is_not_a_number_is_refused(tmp_path):
+    assert refused(notice_2027(), year="2027") == {"year": ["The year is a number from 2000 to 2100, not '2027'."]}
+    path = tmp_path / "2027.json"
+    path.write_text(json.dumps({**notice_2027(), "year": "next"}), encoding="utf-8")
+    with pytest.raises(CommandError) as error:
+        call_command("calendar_load", str(path))
+    assert "year: The year is a number from 2000 to 2100, not 'next'." in str(error.value)
+
+
 def test_the_command_prints_every_problem_and_writes_nothing(tmp_path):
     document = notice_2027()
     document["year"] = 2027
