@@ -29,9 +29,8 @@ from django.utils import timezone
 
 from backend.accounts.models import User
 from backend.audit.services import audit_lock
-from backend.cases.deadlines import calendar_horizon, item_deadlines_record
-from backend.cases.models import CalendarDay, CalendarYear
-from backend.cases.selectors import open_items
+from backend.cases.deadlines import CLOCK_STOPPING_STATUSES, calendar_horizon, item_deadlines_record
+from backend.cases.models import ApprovalItem, CalendarDay, CalendarYear
 from backend.common.errors import PermissionDenied, ValidationFailed
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
@@ -304,8 +303,15 @@ def calendar_year_load(*, year: int, document: Any, by: User | None) -> Calendar
 
 def _recompute_due_dates(*, year: int) -> None:
     # A due date before the year cannot depend on it (days are counted forwards from acceptance);
-    # every other open item may have moved, or become computable.
-    items = list(open_items().filter(Q(due_date__isnull=True) | Q(due_date__gte=dt.date(year, 1, 1))))
+    # every other open item may have moved, or become computable. Only the fields the arithmetic
+    # reads are loaded: no case, project or department rows (about half the time for 10 000 items).
+    items = list(
+        ApprovalItem.objects.exclude(status__in=CLOCK_STOPPING_STATUSES)
+        .filter(Q(due_date__isnull=True) | Q(due_date__gte=dt.date(year, 1, 1)))
+        .only("id", "accepted_at", "promised_days", "status", "completed_at", "due_date", "first_overdue_on")
+        .prefetch_related("status_events")
+        .order_by("id")
+    )
     if items:
         item_deadlines_record(items=items, as_of=timezone.localdate())
 

@@ -543,23 +543,42 @@ def items_deadlines(
     return result
 
 
+RECORD_BATCH = 1000
+
+
 def item_deadlines_record(*, items: Sequence[Any], as_of: dt.date) -> dict[Any, ItemDeadline]:
-    """Compute and store `due_date`, and `first_overdue_on` the first time an item is found overdue."""
+    """Compute and store `due_date`, and `first_overdue_on` the first time an item is found overdue.
+
+    Changed items are written in batches (one UPDATE … FROM VALUES per thousand): loading a year
+    may move every open item's due date. `first_overdue_on` is only ever filled, never replaced,
+    also against a concurrent run.
+    """
+    from django.db import connection
+
     from backend.cases.models import ApprovalItem
 
     deadlines = items_deadlines(items=items, as_of=as_of)
+    changed: list[tuple[Any, dt.date | None, dt.date | None]] = []
     for item in items:
         deadline = deadlines[item.pk]
-        changes: dict[str, Any] = {}
         # A due date the calendar no longer decides is cleared, never left stale.
-        if item.due_date != deadline.due_date:
-            changes["due_date"] = deadline.due_date
-        if item.first_overdue_on is None and deadline.first_overdue_on is not None:
-            changes["first_overdue_on"] = deadline.first_overdue_on
-        if changes:
-            ApprovalItem.objects.filter(pk=item.pk).update(**changes)
-            for name, value in changes.items():
-                setattr(item, name, value)
+        due_changes = item.due_date != deadline.due_date
+        first_overdue = deadline.first_overdue_on if item.first_overdue_on is None else None
+        if due_changes or first_overdue is not None:
+            changed.append((item.pk, deadline.due_date, first_overdue))
+            item.due_date = deadline.due_date
+            item.first_overdue_on = item.first_overdue_on or first_overdue
+    table = connection.ops.quote_name(ApprovalItem._meta.db_table)
+    for offset in range(0, len(changed), RECORD_BATCH):
+        batch = changed[offset : offset + RECORD_BATCH]
+        values = ", ".join(["(%s::uuid, %s::date, %s::date)"] * len(batch))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS item SET due_date = v.due_date, "  # noqa: S608 - placeholders only
+                "first_overdue_on = COALESCE(item.first_overdue_on, v.first_overdue_on) "
+                f"FROM (VALUES {values}) AS v(id, due_date, first_overdue_on) WHERE item.id = v.id",
+                [value for row in batch for value in row],
+            )
     return deadlines
 
 
