@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "backend.evidence",
     "backend.signatures",
     "backend.sync",
+    "backend.notifications",
     "mobile_api",
     "gis_layers",
 ]
@@ -226,6 +227,11 @@ DEADLINE_SUPERVISE_DAYS = env_int("DEADLINE_SUPERVISE_DAYS", 3)
 STANDARD_DAYS_PRIVATE = env_int("STANDARD_DAYS_PRIVATE", 160)
 STANDARD_DAYS_SIMPLE_LOW_RISK = env_int("STANDARD_DAYS_SIMPLE_LOW_RISK", 60)
 STANDARD_DAYS_STATE_OWNED = env_int("STANDARD_DAYS_STATE_OWNED", 210)
+# Administrators are told to load the next year's holiday arrangement this many days before the
+# calendar's horizon (the last day of the last year loaded).
+CALENDAR_HORIZON_WARNING_DAYS = env_int("CALENDAR_HORIZON_WARNING_DAYS", 60)
+# Local time (TIME_ZONE) of the daily notice run.
+DEADLINE_NOTIFY_TIME = env("DEADLINE_NOTIFY_TIME", "08:30")
 
 # Sync limits.
 SYNC_MAX_OPERATIONS = env_int("SYNC_MAX_OPERATIONS", 500)

@@ -10,6 +10,8 @@ urlpatterns = [
     path("cases/<uuid:case_id>/timeline/", CaseTimelineView.as_view(), name="case-timeline"),
     path("", include("mobile_api.accounts.urls")),
     path("", include("mobile_api.cases.urls")),
+    path("", include("mobile_api.calendar.urls")),
+    path("", include("mobile_api.notifications.urls")),
     path("", include("mobile_api.sites.urls")),
     path("", include("mobile_api.surveys.urls")),
     path("", include("mobile_api.utilities.urls")),

@@ -76,6 +76,9 @@ class Role(models.TextChoices):
     INSPECTOR = "inspector", "验收人员"
     BUILDER_REPRESENTATIVE = "builder_representative", "建设单位代表"
     INTEGRATION = "integration", "系统对接"
+    # Deadline notices (seed 002): the head is reminded at remind5, the supervisor at supervise3.
+    DEPARTMENT_HEAD = "department_head", "部门负责人"
+    SUPERVISOR = "supervisor", "督查人员"
 
 
 class User(AbstractUser):

@@ -18,9 +18,11 @@ Conventions (the same everywhere: API, `deadlines_due`, admin):
 - The clock stops for good when an item reaches a final state (11–13 approved/tolerance/refused,
   and also 14/15 withdrawn/revoked and 4/5 not accepted/returned: nothing is left for the
   department to do). A stopped item is `overdue` if it was finished after its due date, else `ok`.
-- The calendar is the `CalendarDay` table (seeded from `chinesecalendar`, admin overrides win).
-  Its horizon is the last day of the contiguous run of known days; computing past it raises
-  `CalendarHorizonExceeded`, never a guess.
+- The calendar is the `CalendarDay` table: seeded from `chinesecalendar`, and each later year loaded
+  from the State Council's notice (`backend.cases.calendar`); admin overrides win. Its horizon is
+  the last day of the last year loaded. Nothing is guessed past it, but what the known days decide
+  is kept: an item due inside the horizon stays overdue (or at its level) after it, and only the
+  values that truly need unknown days are null (`ItemDeadline.error["unknown"]` lists them).
 - Total standard time of a case is in calendar days since `opened_at`.
 """
 
@@ -79,9 +81,9 @@ def horizon_error(calendar: WorkingCalendar, day: dt.date, *, purpose: str = "")
     else:
         message = (
             f"The working-day calendar ends on {calendar.last.isoformat()} (calendar horizon); "
-            f"computing {day.isoformat()}{what} would need days after it. The State Council has not "
-            "published the next year's holidays in the installed calendar: update `chinesecalendar` and run "
-            "`manage.py reseed_calendar`, or enter the days as overrides in the admin."
+            f"computing {day.isoformat()}{what} would need days after it. An administrator loads the "
+            f"State Council's {calendar.last.year + 1} arrangement with PUT /api/v1/calendar/years/"
+            f"{calendar.last.year + 1} or `manage.py calendar_load FILE`."
         )
     return CalendarHorizonExceeded(
         message,
@@ -121,7 +123,13 @@ def calendar_load(*, start: dt.date | None = None) -> WorkingCalendar:
     qs = CalendarDay.objects.order_by("date").values_list("date", "is_workday")
     if start is not None:
         qs = qs.filter(date__gte=start)
-    return calendar_from_days(qs.iterator(chunk_size=4000))
+    calendar = calendar_from_days(qs.iterator(chunk_size=4000))
+    if start is not None and calendar.last < calendar.first:
+        # Everything asked for is past the data: keep the real horizon, so errors name it.
+        last = CalendarDay.objects.filter(date__lt=start).order_by("-date").values_list("date", flat=True).first()
+        if last is not None:
+            return WorkingCalendar(first=start, last=last, workdays=frozenset())
+    return calendar
 
 
 def calendar_horizon() -> dt.date | None:
@@ -152,29 +160,6 @@ def chinesecalendar_days(*, start_year: int = 2004) -> list[tuple[dt.date, bool,
             day += dt.timedelta(days=1)
         year += 1
     return rows
-
-
-def calendar_seed(*, model: Any = None, start_year: int = 2004) -> dict[str, int]:
-    """Write the `chinesecalendar` days into `CalendarDay`, leaving administrators' overrides alone.
-
-    `model` lets the data migration pass its historical model. Returns counts.
-    """
-    if model is None:
-        from backend.cases.models import CalendarDay as model
-    overrides = set(model.objects.filter(source="override").values_list("date", flat=True))
-    rows = [
-        model(date=day, is_workday=is_workday, name=name, source="seed")
-        for day, is_workday, name in chinesecalendar_days(start_year=start_year)
-        if day not in overrides
-    ]
-    model.objects.bulk_create(
-        rows,
-        batch_size=2000,
-        update_conflicts=True,
-        unique_fields=["date"],
-        update_fields=["is_workday", "name", "source"],
-    )
-    return {"seeded": len(rows), "overrides_kept": len(overrides)}
 
 
 # --- pure working-day arithmetic -----------------------------------------------------------
@@ -218,6 +203,20 @@ def pauses_from_events(events: Sequence[tuple[int, dt.date]], *, as_of: dt.date)
 
 def _counts(calendar: WorkingCalendar, day: dt.date, pauses: Sequence[Pause], purpose: str) -> bool:
     return calendar.is_workday(day, purpose=purpose) and not any(p.covers(day) for p in pauses)
+
+
+def _days_outside_pauses(*, after: dt.date, until: dt.date, pauses: Sequence[Pause]) -> int:
+    """Calendar days `after < day <= until` no pause covers (by intervals: `until` may be far away)."""
+    if until <= after:
+        return 0
+    covered = 0
+    reach = after
+    for pause in sorted(pauses, key=lambda p: p.after):
+        start, end = max(pause.after, reach), min(pause.until, until)
+        if end > start:
+            covered += (end - start).days
+            reach = end
+    return (until - after).days - covered
 
 
 def add_working_days(
@@ -309,26 +308,80 @@ def item_deadline(
     as_of: dt.date,
     thresholds: Thresholds,
 ) -> ItemDeadline:
-    """The deadline state of one item at `as_of` (pure; raises CalendarHorizonExceeded)."""
+    """The deadline state of one item at `as_of` (pure).
+
+    Past the calendar's horizon it keeps what the known days decide. A due date inside the horizon
+    gives the level at any later date (overdue stays overdue). A due date beyond it is unknown, but
+    while `as_of` is inside the horizon the remaining working days are still exact (the limit minus
+    the days already counted), and past it the level is kept whenever every possible value of the
+    unknown days leads to the same level. Only what truly needs unknown days is null; `error` says
+    why and lists it in `unknown`. Raises CalendarHorizonExceeded only for days before the calendar.
+    """
     if accepted_on is None or accepted_on > as_of:
         return ItemDeadline(clock="not_started")
+    if accepted_on < calendar.first:
+        raise horizon_error(calendar, accepted_on, purpose="acceptance")
     if stopped_on is not None and stopped_on > as_of:
         stopped_on = None
     evaluated_on = min(as_of, stopped_on) if stopped_on else as_of
     pauses = tuple(pauses_from_events(events, as_of=evaluated_on))
-    due = add_working_days(calendar, accepted_on, promised_days, pauses=pauses, purpose="due date")
-    if evaluated_on <= due:
-        remaining = working_days_between(calendar, evaluated_on, due, pauses=pauses, purpose="remaining days")
-    else:
-        remaining = -working_days_between(calendar, due, evaluated_on, purpose="days overdue")
-    is_overdue = evaluated_on > due
-    paused_days = sum(working_days_between(calendar, max(p.after, accepted_on), min(p.until, due)) for p in pauses)
     if stopped_on is not None:
         clock = "stopped"
-        level = "overdue" if is_overdue else "ok"
     else:
         clock = "paused" if any(p.is_open for p in pauses) else "running"
-        level = warning_level_for(remaining, is_overdue=is_overdue, thresholds=thresholds)
+    unknown: list[str] = []
+    problem: CalendarHorizonExceeded | None = None
+    remaining: int | None = None
+    level: str | None = None
+    try:
+        due: dt.date | None = add_working_days(calendar, accepted_on, promised_days, pauses=pauses, purpose="due date")
+    except CalendarHorizonExceeded as error:
+        due, problem = None, error
+        unknown.append("due_date")
+    if due is not None:
+        is_overdue = evaluated_on > due
+        if not is_overdue:
+            remaining = working_days_between(calendar, evaluated_on, due, pauses=pauses, purpose="remaining days")
+        else:
+            try:
+                remaining = -working_days_between(calendar, due, evaluated_on, purpose="days overdue")
+            except CalendarHorizonExceeded as error:
+                problem = error
+                unknown.append("remaining_working_days")
+        if stopped_on is not None:
+            level = "overdue" if is_overdue else "ok"
+        else:
+            level = warning_level_for(remaining or 0, is_overdue=is_overdue, thresholds=thresholds)
+    else:
+        # The due date lies after the horizon, so after every known day: the counted days up to the
+        # horizon are fewer than the limit, and each unknown day may or may not count.
+        counted = working_days_between(calendar, accepted_on, min(evaluated_on, calendar.last), pauses=pauses)
+        unknown_days = _days_outside_pauses(after=max(calendar.last, accepted_on), until=evaluated_on, pauses=pauses)
+        most = promised_days - counted
+        least = most - unknown_days
+        if unknown_days == 0:
+            remaining = most
+        else:
+            unknown.append("remaining_working_days")
+        # At least one counted day still ahead: not due yet, so not overdue whatever the unknown days are.
+        if least >= 1:
+            if stopped_on is not None:
+                level = "ok"
+            else:
+                low = warning_level_for(least, is_overdue=False, thresholds=thresholds)
+                high = warning_level_for(most, is_overdue=False, thresholds=thresholds)
+                level = low if low == high else None
+    if level is None:
+        unknown.append("warning_level")
+        clock = "unknown"
+    paused_days = 0
+    for p in pauses:
+        until = min(p.until, due) if due is not None else p.until
+        if until > calendar.last:
+            until = calendar.last
+            if "paused_working_days" not in unknown:
+                unknown.append("paused_working_days")
+        paused_days += working_days_between(calendar, max(p.after, accepted_on), until)
     return ItemDeadline(
         clock=clock,
         due_date=due,
@@ -336,6 +389,7 @@ def item_deadline(
         warning_level=level,
         paused_working_days=paused_days,
         pauses=pauses,
+        error={**deadline_error_of(problem), "unknown": unknown} if problem is not None and unknown else None,
     )
 
 
@@ -377,6 +431,7 @@ class CaseDeadline:
     item_levels: dict[str, int] = field(default_factory=dict)
     next_due_at: dt.datetime | None = None
     items_with_errors: int = 0
+    items_level_unknown: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -387,6 +442,7 @@ class CaseDeadline:
             "item_levels": self.item_levels,
             "next_due_at": self.next_due_at,
             "items_with_errors": self.items_with_errors,
+            "items_level_unknown": self.items_level_unknown,
         }
 
 
@@ -397,9 +453,12 @@ def case_deadline(
     levels = {level: 0 for level in ("ok", "warn7", "remind5", "supervise3", "overdue")}
     next_due: dt.datetime | None = None
     errors = 0
+    level_unknown = 0
     for item in items:
         if item.error:
             errors += 1
+        if item.clock == "unknown":
+            level_unknown += 1
         if item.warning_level:
             levels[item.warning_level] += 1
         if item.clock in {"running", "paused"} and item.due_at and (next_due is None or item.due_at < next_due):
@@ -412,6 +471,7 @@ def case_deadline(
         item_levels=levels,
         next_due_at=next_due,
         items_with_errors=errors,
+        items_level_unknown=level_unknown,
     )
 
 
@@ -476,26 +536,49 @@ def items_deadlines(
                 thresholds=thresholds,
             )
         except CalendarHorizonExceeded as error:
-            result[item.pk] = ItemDeadline(clock="unknown", error=deadline_error_of(error))
+            result[item.pk] = ItemDeadline(
+                clock="unknown",
+                error={**deadline_error_of(error), "unknown": ["due_date", "remaining_working_days", "warning_level"]},
+            )
     return result
 
 
+RECORD_BATCH = 1000
+
+
 def item_deadlines_record(*, items: Sequence[Any], as_of: dt.date) -> dict[Any, ItemDeadline]:
-    """Compute and store `due_date`, and `first_overdue_on` the first time an item is found overdue."""
+    """Compute and store `due_date`, and `first_overdue_on` the first time an item is found overdue.
+
+    Changed items are written in batches (one UPDATE … FROM VALUES per thousand): loading a year
+    may move every open item's due date. `first_overdue_on` is only ever filled, never replaced,
+    also against a concurrent run.
+    """
+    from django.db import connection
+
     from backend.cases.models import ApprovalItem
 
     deadlines = items_deadlines(items=items, as_of=as_of)
+    changed: list[tuple[Any, dt.date | None, dt.date | None]] = []
     for item in items:
         deadline = deadlines[item.pk]
-        changes: dict[str, Any] = {}
-        if deadline.error is None and item.due_date != deadline.due_date:
-            changes["due_date"] = deadline.due_date
-        if item.first_overdue_on is None and deadline.first_overdue_on is not None:
-            changes["first_overdue_on"] = deadline.first_overdue_on
-        if changes:
-            ApprovalItem.objects.filter(pk=item.pk).update(**changes)
-            for name, value in changes.items():
-                setattr(item, name, value)
+        # A due date the calendar no longer decides is cleared, never left stale.
+        due_changes = item.due_date != deadline.due_date
+        first_overdue = deadline.first_overdue_on if item.first_overdue_on is None else None
+        if due_changes or first_overdue is not None:
+            changed.append((item.pk, deadline.due_date, first_overdue))
+            item.due_date = deadline.due_date
+            item.first_overdue_on = item.first_overdue_on or first_overdue
+    table = connection.ops.quote_name(ApprovalItem._meta.db_table)
+    for offset in range(0, len(changed), RECORD_BATCH):
+        batch = changed[offset : offset + RECORD_BATCH]
+        values = ", ".join(["(%s::uuid, %s::date, %s::date)"] * len(batch))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS item SET due_date = v.due_date, "  # noqa: S608 - placeholders only
+                "first_overdue_on = COALESCE(item.first_overdue_on, v.first_overdue_on) "
+                f"FROM (VALUES {values}) AS v(id, due_date, first_overdue_on) WHERE item.id = v.id",
+                [value for row in batch for value in row],
+            )
     return deadlines
 
 

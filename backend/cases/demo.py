@@ -3,8 +3,8 @@
 
 Item dates are placed relative to the day the demo is first loaded, so the item list shows
 every warning level (ok, warn7, remind5, supervise3, overdue), a paused item, a closed stage,
-and one item whose limit runs past the calendar horizon (2026-12-31) to show the clear
-`calendar_horizon` error. Idempotent: cases are keyed by external number, items by external id;
+and one item whose limit runs past the calendar horizon (2026-12-31): its due date is unknown
+(`deadline_error` says why, `calendar_horizon`) while its remaining days and level are known. Idempotent: cases are keyed by external number, items by external id;
 a second run changes nothing.
 """
 

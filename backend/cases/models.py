@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.gis.db import models as gis_models
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -116,6 +117,10 @@ class ApprovalItem(TimeStampedModel):
     case = models.ForeignKey(ApprovalCase, on_delete=models.CASCADE, related_name="items")
     name = models.CharField(max_length=200)
     department = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="approval_items")
+    # 承办人: the official of the department who handles the item (warned first, seed 002).
+    handler = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="handled_items"
+    )
     statutory_days = models.PositiveIntegerField()
     promised_days = models.PositiveIntegerField()
     accepted_at = models.DateTimeField(null=True, blank=True)
@@ -180,11 +185,16 @@ class Material(TimeStampedModel):
 
 
 class CalendarDay(models.Model):
-    """The national working-day calendar, seeded from `chinesecalendar`, overridable by an admin."""
+    """The national working-day calendar, seeded from `chinesecalendar`, overridable by an admin.
+
+    Every day of every `CalendarYear` has a row; days exist for no other year, so the calendar's
+    horizon is the last day of the last year loaded.
+    """
 
     class Source(models.TextChoices):
         SEED = "seed", "chinesecalendar"
         OVERRIDE = "override", "管理员调整"
+        NOTICE = "notice", "国务院通知"
 
     date = models.DateField(primary_key=True)
     is_workday = models.BooleanField()
@@ -196,3 +206,31 @@ class CalendarDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {'workday' if self.is_workday else 'rest day'}"
+
+
+class CalendarYear(models.Model):
+    """One year's official arrangement (国务院办公厅关于节假日安排的通知) as loaded.
+
+    `holidays` are `[{"name", "start", "end"}]` (ISO dates, inclusive) and `workdays` the make-up
+    weekend days (ISO dates); the year's `CalendarDay` rows are written from them.
+    """
+
+    class Origin(models.TextChoices):
+        SEED = "seed", "chinesecalendar"
+        NOTICE = "notice", "国务院通知"
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    origin = models.CharField(max_length=16, choices=Origin.choices)
+    source = models.CharField(max_length=500)
+    holidays = models.JSONField(default=list)
+    workdays = models.JSONField(default=list)
+    loaded_at = models.DateTimeField()
+    loaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["year"]
+
+    def __str__(self) -> str:
+        return str(self.year)

@@ -358,6 +358,30 @@ def _department_for(data: dict[str, Any], field: str) -> Organization:
     return department
 
 
+def item_handler_problem(*, handler: User | None, department: Organization) -> str | None:
+    """Why `handler` cannot handle an item of `department` (None when they can, or no handler)."""
+    if handler is None:
+        return None
+    if not handler.is_active:
+        return f"{handler.username} is not an active user."
+    if handler.organization_id != department.pk:
+        return f"{handler.username} is not a member of {department.name}; the handler (承办人) works in the department."
+    return None
+
+
+def _handler_for(username: str | None, *, department: Organization, field: str) -> User | None:
+    if not username:
+        return None
+    handler = User.objects.filter(username=username.strip(), organization=department).first()
+    if handler is None:
+        message = f"No user {username.strip()!r} in {department.name}: the handler is named by username within it."
+        raise ValidationFailed(message, code="unknown_handler", errors={field: [message]})
+    problem = item_handler_problem(handler=handler, department=department)
+    if problem:
+        raise ValidationFailed(problem, code="unknown_handler", errors={field: [problem]})
+    return handler
+
+
 def _upsert_project(*, data: dict[str, Any]) -> Project:
     code = normalize_project_code(data.get("code", ""), field="project.code")
     fields = {
@@ -383,9 +407,10 @@ def _upsert_item(*, case: ApprovalCase, data: dict[str, Any], index: int) -> App
     item = items.filter(external_id=external_id).first() if external_id else None
     if item is None:
         item = items.filter(name=data["name"]).first()
+    department = _department_for(data, f"{prefix}.department")
     values = {
         "name": data["name"],
-        "department": _department_for(data, f"{prefix}.department"),
+        "department": department,
         "statutory_days": data["statutory_days"],
         "promised_days": data["promised_days"],
         "modes": sorted(set(data.get("modes") or [])),
@@ -397,6 +422,11 @@ def _upsert_item(*, case: ApprovalCase, data: dict[str, Any], index: int) -> App
         _clean_choice(mode, ItemMode, f"{prefix}.modes")
     if external_id:
         values["external_id"] = external_id
+    if "handler" in data:
+        values["handler"] = _handler_for(data["handler"], department=department, field=f"{prefix}.handler")
+    elif item is not None and item.handler_id and item_handler_problem(handler=item.handler, department=department):
+        # The item moved to another department: its handler there is not known yet.
+        values["handler"] = None
     for name in ("accepted_at", "completed_at"):
         if name in data:
             values[name] = data[name]
@@ -458,7 +488,8 @@ def case_upsert_by_external(*, external_no: str, data: dict[str, Any], by: User)
 
     Items are matched by `external_id`, else by name, and never deleted (the approval system may
     send only the items that changed). Status events are deduplicated, so a replay changes nothing.
-    A closed (terminal) case or item cannot be reopened.
+    A closed (terminal) case or item cannot be reopened. An item may name its handler (承办人) by
+    username within its department (`unknown_handler` otherwise; null clears it).
     """
     if not user_is_integration(user=by):
         raise PermissionDenied("Only the approval system or an administrator may push cases.")

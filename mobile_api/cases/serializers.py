@@ -57,7 +57,12 @@ class DeadlineSummarySerializer(serializers.Serializer):
         child=serializers.IntegerField(), help_text="Number of items per warning level (ok … overdue)."
     )
     next_due_at = serializers.DateTimeField(allow_null=True, help_text="The earliest due_at of an open item.")
-    items_with_errors = serializers.IntegerField(help_text="Items whose deadline cannot be computed.")
+    items_with_errors = serializers.IntegerField(
+        help_text="Items with a part of their deadline unknown (it needs days past the calendar's horizon)."
+    )
+    items_level_unknown = serializers.IntegerField(
+        help_text="Items whose warning level itself cannot be known yet; item_levels counts every other item."
+    )
 
 
 class CaseSerializer(serializers.ModelSerializer):
@@ -132,10 +137,20 @@ class DeadlineErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     horizon = serializers.DateField()
     needed = serializers.DateField()
+    unknown = serializers.ListField(
+        child=serializers.ChoiceField(
+            choices=["due_date", "remaining_working_days", "warning_level", "paused_working_days"]
+        ),
+        help_text="The fields that need days past the horizon (null here); every other field is exact.",
+    )
 
 
 class ItemSerializer(serializers.ModelSerializer):
     department_name = serializers.CharField(source="department.name", read_only=True)
+    handler_username = serializers.CharField(
+        source="handler.username", read_only=True, allow_null=True, default=None, help_text="承办人"
+    )
+    handler_name = serializers.CharField(source="handler.full_name", read_only=True, allow_null=True, default=None)
     materials = MaterialSerializer(many=True, read_only=True)
     modes = serializers.ListField(child=serializers.ChoiceField(choices=ItemMode.choices), read_only=True)
     due_at = serializers.SerializerMethodField(help_text="End of the last working day (local time); null if unknown.")
@@ -147,7 +162,9 @@ class ItemSerializer(serializers.ModelSerializer):
     clock = serializers.SerializerMethodField(help_text="not_started, running, paused, stopped or unknown.")
     paused_working_days = serializers.SerializerMethodField()
     first_overdue_on = serializers.SerializerMethodField(help_text="The first day the item was overdue.")
-    deadline_error = serializers.SerializerMethodField(help_text="Why the deadline cannot be computed, else null.")
+    deadline_error = serializers.SerializerMethodField(
+        help_text="What of the deadline is unknown past the calendar's horizon, and why; else null."
+    )
 
     class Meta:
         model = ApprovalItem
@@ -158,6 +175,9 @@ class ItemSerializer(serializers.ModelSerializer):
             "name",
             "department",
             "department_name",
+            "handler",
+            "handler_username",
+            "handler_name",
             "statutory_days",
             "promised_days",
             "accepted_at",
@@ -259,6 +279,13 @@ class ItemUpsertSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     department = serializers.UUIDField(required=False, help_text="Approval department id; or department_name.")
     department_name = serializers.CharField(max_length=200, required=False)
+    handler = serializers.CharField(
+        max_length=150,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="承办人: username of a user of the item's department; null clears it; omitted keeps it.",
+    )
     statutory_days = serializers.IntegerField(min_value=0, max_value=3650)
     promised_days = serializers.IntegerField(min_value=0, max_value=3650)
     accepted_at = serializers.DateTimeField(required=False, allow_null=True)

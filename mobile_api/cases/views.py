@@ -258,7 +258,7 @@ class CaseItemViewSet(viewsets.GenericViewSet):
         )
 
     def get_queryset(self):
-        return case_items_visible_to(user=self.request.user, case=self.get_case())
+        return case_items_visible_to(user=self.request.user, case=self.get_case()).select_related("handler")
 
     def _context(self, items: list[ApprovalItem], as_of: dt.date) -> dict[str, Any]:
         return {**self.get_serializer_context(), "as_of": as_of, "deadlines": items_deadlines(items=items, as_of=as_of)}
@@ -267,7 +267,7 @@ class CaseItemViewSet(viewsets.GenericViewSet):
     def list(self, request: Request, case_id: Any) -> Response:
         as_of = as_of_from(request)
         case = self.get_case()
-        queryset = case_items_visible_to(user=request.user, case=case)
+        queryset = case_items_visible_to(user=request.user, case=case).select_related("handler")
         params = request.query_params
         if params.get("stage") and params["stage"] != case.stage:
             queryset = queryset.none()

@@ -1,4 +1,6 @@
 import datetime as dt
+import json
+from pathlib import Path
 
 import factory
 
@@ -42,3 +44,13 @@ class ApprovalItemFactory(factory.django.DjangoModelFactory):
     statutory_days = 20
     promised_days = 10
     status = Blzt.ACCEPTED
+
+
+EXAMPLE_2027 = Path(__file__).resolve().parents[1] / "fixtures" / "calendar_2027_EXAMPLE_NOT_OFFICIAL.json"
+
+
+def notice_2027() -> dict:
+    """The invented 2027 arrangement (not official data) as the body of PUT calendar/years/2027."""
+    document = json.loads(EXAMPLE_2027.read_text(encoding="utf-8"))
+    document.pop("year")
+    return document

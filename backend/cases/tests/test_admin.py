@@ -46,3 +46,62 @@ def test_admin_pages_render():
         "/admin/cases/project/add/",
     ]:
         assert client.get(url).status_code == 200, url
+
+
+def test_the_admin_shows_each_year_read_only_and_warns_about_the_horizon(settings):
+    settings.CALENDAR_HORIZON_WARNING_DAYS = 100_000  # whatever the day the test runs
+    client = admin_client()
+    response = client.get("/admin/cases/calendaryear/")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "The working-day calendar ends on 2026-12-31, in " in text
+    assert "load the State Council&#x27;s 2027 arrangement" in text
+    detail = client.get("/admin/cases/calendaryear/2026/change/").content.decode()
+    assert "春节 2026-02-15..2026-02-23 (9)" in detail
+    assert "2026-02-14, 2026-02-28" in detail
+    assert 'name="_save"' not in detail  # nothing to save: a year is loaded through the service
+    assert client.get("/admin/cases/calendaryear/add/").status_code == 403
+
+
+def test_days_come_only_with_their_year():
+    client = admin_client()
+    assert client.get("/admin/cases/calendarday/add/").status_code == 403
+    before = CalendarDay.objects.count()
+    response = client.post("/admin/cases/calendarday/2026-03-09/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    assert CalendarDay.objects.count() == before
+
+
+def test_an_administrator_loads_a_year_in_the_admin_through_the_same_service():
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from backend.cases.models import CalendarYear
+    from backend.cases.tests.factories import EXAMPLE_2027
+
+    client = admin_client()
+    assert client.get("/admin/cases/calendaryear/load/").status_code == 200
+    upload = SimpleUploadedFile("2027.json", EXAMPLE_2027.read_bytes(), content_type="application/json")
+    response = client.post("/admin/cases/calendaryear/load/", {"file": upload})
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/cases/calendaryear/2027/change/"
+    row = CalendarYear.objects.get(year=2027)
+    assert (row.origin, row.loaded_by.is_superuser) == ("notice", True)
+
+
+def test_a_malformed_year_uploaded_in_the_admin_lists_every_problem_and_writes_nothing():
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from backend.cases.models import CalendarYear
+
+    body = '{"year": 2027, "source": "x", "holidays": [{"name": "", "start": "2027-01-01", "end": "2027-01-03"}], "workdays": ["2027-01-04"]}'
+    before = CalendarDay.objects.filter(date__year=2027).count()
+    response = admin_client().post(
+        "/admin/cases/calendaryear/load/", {"file": SimpleUploadedFile("2027.json", body.encode())}
+    )
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "The arrangement for 2027 has 2 problems; nothing was loaded." in text
+    assert "holidays[0].name: A holiday needs a name (e.g. 春节)." in text
+    assert "workdays[0]: 2027-01-04 is a Monday, already a working day" in text
+    assert not CalendarYear.objects.filter(year=2027).exists()
+    assert CalendarDay.objects.filter(date__year=2027).count() == before == 0

@@ -106,9 +106,11 @@ def test_horizon_problem_is_reported_per_item_not_raised():
     items = list(ApprovalItem.objects.filter(pk__in=[near.pk, fine.pk]).prefetch_related("status_events"))
     result = items_deadlines(items=items, as_of=D(2026, 12, 21))
     assert result[near.pk].due_date is None
-    assert result[near.pk].warning_level is None
+    # Ten days minus Mon 21 Dec: the remaining days and the level are known without 2027.
+    assert (result[near.pk].remaining_working_days, result[near.pk].warning_level) == (9, "ok")
     assert result[near.pk].error["code"] == "calendar_horizon"
     assert result[near.pk].error["horizon"] == "2026-12-31"
+    assert result[near.pk].error["unknown"] == ["due_date"]
     assert result[fine.pk].due_date == D(2026, 12, 8)
     assert result[fine.pk].warning_level == "overdue"
 
@@ -254,3 +256,29 @@ def test_standard_days_by_project_type(settings):
     assert standard_days_for(investment_type="state_owned", is_simple_low_risk=False, override=None) == 210
     assert standard_days_for(investment_type="government", is_simple_low_risk=False, override=None) == 210
     assert standard_days_for(investment_type="government", is_simple_low_risk=False, override=90) == 90
+
+
+def test_recording_never_replaces_a_first_overdue_date_another_run_set():
+    item = ApprovalItemFactory(accepted_at=dt.datetime(2026, 3, 2, 9, tzinfo=SHANGHAI), promised_days=10)
+    items = list(ApprovalItem.objects.filter(pk=item.pk).prefetch_related("status_events"))
+    # Another run recorded it first (our copy still says None).
+    ApprovalItem.objects.filter(pk=item.pk).update(first_overdue_on=D(2026, 3, 18))
+    item_deadlines_record(items=items, as_of=D(2026, 3, 20))
+    item.refresh_from_db()
+    assert (item.due_date, item.first_overdue_on) == (D(2026, 3, 16), D(2026, 3, 18))
+
+
+def test_recording_writes_many_items_in_batches(monkeypatch):
+    from backend.cases import deadlines
+
+    monkeypatch.setattr(deadlines, "RECORD_BATCH", 2)
+    items = [
+        ApprovalItemFactory(accepted_at=dt.datetime(2026, 3, 2, 9, tzinfo=SHANGHAI), promised_days=days)
+        for days in (1, 2, 3)
+    ]
+    fresh = list(ApprovalItem.objects.filter(pk__in=[i.pk for i in items]).prefetch_related("status_events"))
+    item_deadlines_record(items=fresh, as_of=D(2026, 3, 5))
+    stored = dict(ApprovalItem.objects.filter(pk__in=[i.pk for i in items]).values_list("promised_days", "due_date"))
+    assert stored == {1: D(2026, 3, 3), 2: D(2026, 3, 4), 3: D(2026, 3, 5)}
+    overdue = dict(ApprovalItem.objects.values_list("promised_days", "first_overdue_on"))
+    assert overdue == {1: D(2026, 3, 4), 2: D(2026, 3, 5), 3: None}

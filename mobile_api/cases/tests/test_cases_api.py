@@ -185,6 +185,7 @@ def test_case_detail_has_standard_time_and_deadline_summary(official):
         "item_levels": {"ok": 0, "warn7": 0, "remind5": 1, "supervise3": 0, "overdue": 1},
         "next_due_at": "2026-03-09T23:59:59+08:00",
         "items_with_errors": 0,
+        "items_level_unknown": 0,
     }
 
 
@@ -227,12 +228,16 @@ def test_item_past_the_calendar_horizon_does_not_break_the_list(official):
     assert response.status_code == 200
     row = response.json()["results"][0]
     assert row["id"] == str(late.pk)
-    assert (row["due_at"], row["warning_level"], row["clock"]) == (None, None, "unknown")
+    # The due date needs 2027; the remaining days (10 − Mon 21 Dec) and so the level do not.
+    assert (row["due_at"], row["due_date"], row["remaining_working_days"]) == (None, None, 9)
+    assert (row["warning_level"], row["clock"]) == ("ok", "running")
     assert row["deadline_error"]["code"] == "calendar_horizon"
     assert row["deadline_error"]["horizon"] == "2026-12-31"
+    assert row["deadline_error"]["unknown"] == ["due_date"]
     assert "ends on 2026-12-31" in row["deadline_error"]["detail"]
     detail = client_for(official).get(f"/api/v1/cases/{case.pk}/?as_of=2026-12-21").json()
-    assert detail["deadline"]["items_with_errors"] == 1
+    assert (detail["deadline"]["items_with_errors"], detail["deadline"]["items_level_unknown"]) == (1, 0)
+    assert detail["deadline"]["item_levels"]["ok"] == 1
 
 
 def test_bad_as_of_is_a_validation_problem(official):

@@ -1,7 +1,9 @@
 """List approval items that are due soon (warn7 … supervise3) or overdue, per department.
 
-Also records `first_overdue_on` the first time an item is found overdue. Run daily (cron or a
-periodic task); `--as-of` evaluates another day.
+Also records `first_overdue_on` the first time an item is found overdue, and warns when the
+calendar's horizon is near (load the next year's arrangement), telling administrators in-app
+once a day. Run daily (cron or a periodic task);
+`--as-of` evaluates another day.
 """
 
 import datetime as dt
@@ -12,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from backend.cases.calendar import calendar_horizon_notify, calendar_status, horizon_warning_text
 from backend.cases.deadlines import item_deadlines_record
 from backend.cases.selectors import open_items
 
@@ -50,24 +53,40 @@ class Command(BaseCommand):
                 "remaining_working_days": deadline.remaining_working_days,
                 "first_overdue_on": item.first_overdue_on.isoformat() if item.first_overdue_on else None,
             }
-            if deadline.error:
-                errors.append({**row, "deadline_error": deadline.error})
-            elif deadline.warning_level in LEVEL_ORDER:
+            # A level the known days decide is listed even when the calendar ends before the rest.
+            if deadline.warning_level in LEVEL_ORDER:
                 by_department[item.department.name].append(row)
+            elif deadline.warning_level is None and deadline.error:
+                errors.append({**row, "deadline_error": deadline.error})
         for rows in by_department.values():
             rows.sort(key=lambda r: (LEVEL_ORDER.index(r["warning_level"]), r["due_date"] or "", r["name"]))
+        calendar = calendar_status(today=as_of)
+        # The same in-app notice as the daily task; sent once per day whoever runs first.
+        calendar_horizon_notify(today=as_of)
         if options["json"]:
-            payload = {"as_of": as_of.isoformat(), "departments": by_department, "errors": errors}
+            payload = {
+                "as_of": as_of.isoformat(),
+                "calendar": {
+                    **calendar,
+                    "horizon": calendar["horizon"].isoformat() if calendar["horizon"] else None,
+                    "horizon_warning_text": horizon_warning_text(calendar) if calendar["horizon_warning"] else None,
+                },
+                "departments": by_department,
+                "errors": errors,
+            }
             self.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2))
             return
         self.stdout.write(f"Deadlines as of {as_of.isoformat()}")
+        if calendar["horizon_warning"]:
+            self.stdout.write(self.style.WARNING(horizon_warning_text(calendar)))
         for department in sorted(by_department):
             self.stdout.write(f"\n{department}")
             for row in by_department[department]:
                 overdue = f" first overdue {row['first_overdue_on']}" if row["first_overdue_on"] else ""
+                remaining = "?" if row["remaining_working_days"] is None else row["remaining_working_days"]
                 self.stdout.write(
                     f"  {row['warning_level']:<10} due {row['due_date']} "
-                    f"({row['remaining_working_days']} working days) {row['case']} {row['name']}{overdue}"
+                    f"({remaining} working days) {row['case']} {row['name']}{overdue}"
                 )
         for row in errors:
             self.stdout.write(

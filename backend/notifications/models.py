@@ -1,0 +1,47 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class NotificationKind(models.TextChoices):
+    """What a notice is about; each kind is sent once per recipient, subject and day."""
+
+    CALENDAR_HORIZON = "calendar_horizon", "工作日历即将到期"
+
+
+class Notification(models.Model):
+    """An in-app notice to one user (the signed-in user reads their own)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    # What the notice is about, e.g. "calendar:2026-12-31" or an item's id: with `kind` and `day`
+    # it makes a notice idempotent, so a second run on the same day sends nothing new.
+    subject = models.CharField(max_length=200)
+    day = models.DateField(help_text="The local day the notice is for.")
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "kind", "subject", "day"], name="notification_once_per_subject_and_day"
+            )
+        ]
+        indexes = [
+            # The unread badge and list: a user's unread notices, newest first.
+            models.Index(
+                fields=["recipient", "-created_at"],
+                condition=models.Q(read_at__isnull=True),
+                name="notification_unread_by_user",
+            ),
+            models.Index(fields=["recipient", "-created_at"], name="notification_by_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.recipient_id} ({self.day})"
