@@ -15,22 +15,22 @@ from urllib.parse import urlencode
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from drf_spectacular.renderers import OpenApiJsonRenderer
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.views import APIView
 
+from backend.api_schema import OPENAPI_JSON_CONTENT_TYPE
 from backend.common.errors import NotFound, ValidationFailed
 from gis_layers.layers import LAYERS, MAX_ZOOM, WORLD_BOUNDS, Layer, Query
 from mobile_api.authentication import BasicForGisAuthentication, DeviceTokenAuthentication
 from mobile_api.parsers import parse_non_negative_int
 
 GEOJSON = "application/geo+json"
-# What /api/schema/?format=json answers with (its renderer's media type, no parameters):
+# Exactly what /api/schema/?format=json answers with (backend.api_schema, one constant for both):
 # GDAL refuses a service-desc whose Content-Type differs from the link's `type`.
-OPENAPI = OpenApiJsonRenderer.media_type
+OPENAPI = OPENAPI_JSON_CONTENT_TYPE
 MVT = "application/vnd.mapbox-vector-tile"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [

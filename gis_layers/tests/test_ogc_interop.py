@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from backend.accounts.models import OrganizationKind, Role
 from backend.accounts.tests.factories import PASSWORD, user_of_kind
+from backend.api_schema import OPENAPI_JSON_CONTENT_TYPE
 from backend.cases.tests.factories import ApprovalCaseFactory
 from backend.sites.tests.factories import DEMO_RING, SiteFactory
 from backend.surveys.tests.factories import SurveyFactory
@@ -85,7 +86,7 @@ def test_sites_are_published_as_multipolygons_whatever_they_are_stored_as():
 def test_the_service_desc_link_type_is_exactly_what_the_schema_view_serves(accept):
     client = APIClient()
     link = next(link for link in client.get("/ogc/").json()["links"] if link["rel"] == "service-desc")
-    assert link["type"] == "application/vnd.oai.openapi+json"
+    assert link["type"] == OPENAPI_JSON_CONTENT_TYPE
     headers = {"HTTP_ACCEPT": accept} if accept else {}
     for accept_header in ({"HTTP_ACCEPT": link["type"]}, headers):
         response = client.get(link["href"], **accept_header)
