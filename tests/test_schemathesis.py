@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
 
 from backend.accounts.models import User
 from backend.accounts.services import device_token_issue
-from backend.cases.deadlines import calendar_seed
+from backend.cases.calendar import calendar_seed
 from backend.cases.models import CalendarDay
 from backend.common.testing_s3 import free_port
 from backend.evidence.storage import storage_cache_clear
