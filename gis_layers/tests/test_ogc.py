@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from backend.accounts.models import OrganizationKind, Role
 from backend.accounts.tests.factories import PASSWORD, user_of_kind
+from backend.api_schema import OPENAPI_JSON_CONTENT_TYPE
 from backend.cases.tests.factories import ApprovalCaseFactory
 from backend.sites.tests.factories import SiteFactory
 from gis_layers.layers import LAYERS
@@ -51,7 +52,7 @@ def test_landing_page_links_and_is_public():
     links = {link["rel"]: link for link in response.json()["links"]}
     assert links["self"]["href"] == "http://testserver/ogc/"
     assert links["service-desc"]["href"] == "http://testserver/api/schema/?format=json"
-    assert links["service-desc"]["type"] == "application/vnd.oai.openapi+json"
+    assert links["service-desc"]["type"] == OPENAPI_JSON_CONTENT_TYPE
     assert links["conformance"]["href"] == "http://testserver/ogc/conformance"
     assert links["data"]["href"] == "http://testserver/ogc/collections"
 

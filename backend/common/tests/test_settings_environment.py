@@ -228,7 +228,7 @@ def test_createsuperuser_and_the_operations_commands_work_with_only_the_env_file
             "-v",
             "0",
             "-c",
-            "from backend.accounts.models import User; print(User.objects.filter(username='envadmin').delete()[0])",
+            "from backend.accounts.models import User; print(User.objects.filter(username='envadmin').delete()[1]['accounts.User'])",
             environment=environment,
         )
         assert removed.stdout == "1\n", removed.stderr
