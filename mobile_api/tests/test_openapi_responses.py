@@ -119,7 +119,7 @@ def test_tus_head_and_options_are_documented(document):
 def test_limit_and_offset_are_bounded(document):
     parameters = {p["name"]: p["schema"] for p in document["paths"]["/api/v1/sites/"]["get"]["parameters"]}
     assert parameters["limit"] == {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}
-    assert parameters["offset"] == {"type": "integer", "minimum": 0}
+    assert parameters["offset"] == {"type": "integer", "minimum": 0, "default": 0}
 
 
 def test_schemas_match_what_is_sent(document):
