@@ -8,6 +8,11 @@ class NotificationKind(models.TextChoices):
     """What a notice is about; each kind is sent once per recipient, subject and day."""
 
     CALENDAR_HORIZON = "calendar_horizon", "工作日历即将到期"
+    # Deadline chain of an approval item (seed 002), one kind per level.
+    ITEM_WARN7 = "item_warn7", "事项预警"
+    ITEM_REMIND5 = "item_remind5", "事项提醒"
+    ITEM_SUPERVISE3 = "item_supervise3", "事项督办"
+    ITEM_OVERDUE = "item_overdue", "事项超期"
 
 
 class Notification(models.Model):
@@ -25,6 +30,9 @@ class Notification(models.Model):
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    # E-mail copy: sent after the notice is committed; a failure is kept here, the notice stays.
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    email_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "id"]
