@@ -6,6 +6,8 @@
 - supervise3: those and the supervisors (role supervisor), again every working day until done.
 - overdue: all of them, every working day until done (`first_overdue_on` is recorded by the
   deadline service).
+- At supervise3 (or overdue) a supervision record (督办单) is opened with whom it told and when;
+  it is closed when the item is done (a final state).
 
 Supervisors are scoped by region like approval departments: a supervisor whose organisation has
 a region sees projects whose code region starts with it; one without a region (or without an
@@ -36,6 +38,8 @@ LEVEL_KINDS = {
 }
 # Levels told once per item; the others every working day until the item is done.
 ONCE_LEVELS = frozenset({"warn7", "remind5"})
+# Levels under supervision (督办单 opened at the first, kept open until the item is done).
+SUPERVISED_LEVELS = frozenset({"supervise3", "overdue"})
 LEVEL_TITLES = {
     "warn7": "预警：{name}（{case}）剩余 {days} 个工作日",
     "remind5": "提醒：{name}（{case}）剩余 {days} 个工作日",
@@ -86,7 +90,7 @@ class Audience:
 
 def item_notices_send(*, items: Sequence[Any], deadlines: dict[Any, ItemDeadline], as_of: dt.date) -> list[Any]:
     """Send each item's notice of its level at `as_of` to its audience; returns the notices sent now."""
-    from backend.notifications.services import notifications_send
+    from backend.notifications.services import notifications_send, supervision_record_notices
 
     audience = Audience(items)
     sent: list[Any] = []
@@ -119,6 +123,8 @@ def item_notices_send(*, items: Sequence[Any], deadlines: dict[Any, ItemDeadline
             once=level in ONCE_LEVELS,
         )
         sent.extend(fresh)
+        if level in SUPERVISED_LEVELS:
+            supervision_record_notices(item=item, level=level, notices=fresh, day=as_of)
     return sent
 
 
@@ -133,9 +139,11 @@ def deadline_notices_run(*, as_of: dt.date | None = None) -> dict[str, Any]:
     """
     from backend.cases.calendar import calendar_horizon_notify
     from backend.cases.selectors import open_items
+    from backend.notifications.services import supervisions_close_finished
 
     as_of = as_of or timezone.localdate()
     horizon = calendar_horizon_notify(today=as_of)
+    supervisions_close_finished()
     if not is_working_day(as_of):
         return {"as_of": as_of, "working_day": False, "items": 0, "sent": [], "horizon_sent": horizon}
     with transaction.atomic():
@@ -148,10 +156,13 @@ def deadline_notices_run(*, as_of: dt.date | None = None) -> dict[str, Any]:
 def item_notices_for(*, item_ids: Iterable[Any], as_of: dt.date | None = None) -> list[Any]:
     """Notices of the given items now (after a change): the same rule as the daily run."""
     from backend.cases.models import ApprovalItem
+    from backend.notifications.services import supervisions_close_finished
 
     as_of = as_of or timezone.localdate()
+    item_ids = list(item_ids)
     with transaction.atomic():
-        items = _items_for_notices(ApprovalItem.objects.filter(pk__in=list(item_ids)))
+        supervisions_close_finished(item_ids=item_ids)
+        items = _items_for_notices(ApprovalItem.objects.filter(pk__in=item_ids))
         deadlines = items_deadlines(items=items, as_of=as_of)
         return item_notices_send(items=items, deadlines=deadlines, as_of=as_of)
 
