@@ -13,6 +13,9 @@ Supervisors are scoped by region like approval departments: a supervisor whose o
 a region sees projects whose code region starts with it; one without a region (or without an
 organisation) sees every project.
 
+Also, every working day until done: tolerance promises falling due (the builder's
+representatives and the handler) and findings past their due date (the responsible department).
+
 Run daily on working days (`deadline_notices_run`: the procrastinate periodic task and `manage.py
 deadlines_notify`) and after every item change (`item_notices_after_change`, on commit).
 """
@@ -128,6 +131,90 @@ def item_notices_send(*, items: Sequence[Any], deadlines: dict[Any, ItemDeadline
     return sent
 
 
+PROMISE_VOID_STATUSES = frozenset({4, 5, 13, 14, 15})
+
+
+def promise_notices_send(*, as_of: dt.date) -> list[Any]:
+    """Tolerance promises (容缺) falling due: a material promised by `as_of` or earlier and not yet
+    received; the builder's representatives and the item's handler, every working day until it
+    arrives."""
+    from backend.cases.models import Material
+    from backend.notifications.services import notifications_send
+
+    materials = (
+        Material.objects.filter(promised_by__lte=as_of, received_at__isnull=True)
+        # A promise still binds once the item is approved (that is what tolerance means), not once
+        # the application is refused, returned or withdrawn.
+        .exclude(item__status__in=PROMISE_VOID_STATUSES)
+        .select_related("item__handler", "item__case__project")
+    )
+    representatives: dict[Any, list[User]] = defaultdict(list)
+    sent: list[Any] = []
+    for material in materials:
+        item = material.item
+        builder_id = item.case.project.builder_id
+        if builder_id not in representatives:
+            representatives[builder_id] = list(
+                User.objects.filter(
+                    is_active=True, organization_id=builder_id, roles__contains=[Role.BUILDER_REPRESENTATIVE]
+                )
+            )
+        people = list(representatives[builder_id])
+        if item.handler_id and item.handler.is_active:
+            people.append(item.handler)
+        late = material.promised_by < as_of
+        title = f"{'容缺材料已逾期' if late else '容缺材料今日到期'}：{material.name}（{item.name}，{item.case.external_no}）"
+        sent.extend(
+            notifications_send(
+                recipients=people,
+                kind="promise_due",
+                subject=f"material:{material.pk}",
+                day=as_of,
+                title=title,
+                body=f"{title}。承诺提交日期：{material.promised_by.isoformat()}。",
+                data={
+                    "material": str(material.pk),
+                    "item": str(item.pk),
+                    "case": str(item.case_id),
+                    "promised_by": material.promised_by.isoformat(),
+                },
+            )
+        )
+    return sent
+
+
+def finding_notices_send(*, as_of: dt.date) -> list[Any]:
+    """Findings past their due date: the responsible department's users, every working day until
+    resolved."""
+    from backend.notifications.services import notifications_send
+    from backend.surveys.models import Finding
+    from backend.surveys.selectors import findings_overdue
+
+    staff: dict[Any, list[User]] = defaultdict(list)
+    sent: list[Any] = []
+    for finding in findings_overdue(Finding.objects.all(), as_of=as_of).select_related("case"):
+        department_id = finding.responsible_department_id
+        if department_id not in staff:
+            staff[department_id] = list(User.objects.filter(is_active=True, organization_id=department_id))
+        title = f"问题整改超期：{finding.description[:40]}（{finding.case.external_no}）"
+        sent.extend(
+            notifications_send(
+                recipients=staff[department_id],
+                kind="finding_overdue",
+                subject=f"finding:{finding.pk}",
+                day=as_of,
+                title=title,
+                body=f"{title}。整改期限：{finding.due_date.isoformat()}。",
+                data={
+                    "finding": str(finding.pk),
+                    "case": str(finding.case_id),
+                    "due_date": finding.due_date.isoformat(),
+                },
+            )
+        )
+    return sent
+
+
 def _items_for_notices(qs: Any) -> list[Any]:
     return list(qs.select_related("department", "handler", "case", "case__project").prefetch_related("status_events"))
 
@@ -150,6 +237,8 @@ def deadline_notices_run(*, as_of: dt.date | None = None) -> dict[str, Any]:
         items = _items_for_notices(open_items())
         deadlines = item_deadlines_record(items=items, as_of=as_of)
         sent = item_notices_send(items=items, deadlines=deadlines, as_of=as_of)
+        sent += promise_notices_send(as_of=as_of)
+        sent += finding_notices_send(as_of=as_of)
     return {"as_of": as_of, "working_day": True, "items": len(items), "sent": sent, "horizon_sent": horizon}
 
 

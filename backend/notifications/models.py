@@ -13,6 +13,8 @@ class NotificationKind(models.TextChoices):
     ITEM_REMIND5 = "item_remind5", "事项提醒"
     ITEM_SUPERVISE3 = "item_supervise3", "事项督办"
     ITEM_OVERDUE = "item_overdue", "事项超期"
+    PROMISE_DUE = "promise_due", "容缺材料到期"
+    FINDING_OVERDUE = "finding_overdue", "问题整改超期"
 
 
 class Notification(models.Model):

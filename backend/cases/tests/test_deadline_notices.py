@@ -220,3 +220,34 @@ def test_a_failed_e_mail_is_recorded_and_never_breaks_the_run(chain, settings, d
     notice = Notification.objects.get(kind="item_warn7")
     assert notice.emailed_at is None
     assert notice.email_error.startswith("ConnectionRefusedError")
+
+
+def test_tolerance_promises_and_overdue_findings_are_told_daily(chain):
+    from backend.accounts.models import OrganizationKind
+    from backend.cases.models import Material
+    from backend.surveys.tests.factories import FindingFactory
+
+    people, item = chain
+    builder = item.case.project.builder
+    UserFactory(username="rep", organization=builder, roles=[Role.BUILDER_REPRESENTATIVE])
+    UserFactory(username="builder_clerk", organization=builder, roles=[Role.OFFICIAL])
+    assert builder.kind == OrganizationKind.BUILDER
+    Material.objects.create(item=item, name="人防审查意见", promised_by=D(2026, 11, 6))
+    Material.objects.create(item=item, name="已交材料", promised_by=D(2026, 11, 5), received_at=timezone.now())
+    Material.objects.create(item=item, name="下周材料", promised_by=D(2026, 11, 9))
+    FindingFactory(case=item.case, responsible_department=item.department, due_date=D(2026, 11, 5))
+    FindingFactory(case=item.case, responsible_department=item.department, due_date=D(2026, 11, 6))
+    deadline_notices_run(as_of=D(2026, 11, 5))
+    assert told(D(2026, 11, 5), "promise_due") == []
+    assert told(D(2026, 11, 5), "finding_overdue") == []
+    deadline_notices_run(as_of=D(2026, 11, 6))
+    assert told(D(2026, 11, 6), "promise_due") == ["handler", "rep"]
+    notice = Notification.objects.get(kind="promise_due", recipient__username="rep")
+    assert notice.title == f"容缺材料今日到期：人防审查意见（建设工程规划许可，{item.case.external_no}）"
+    everyone = ["colleague", "handler", "head"]
+    assert told(D(2026, 11, 6), "finding_overdue") == everyone
+    deadline_notices_run(as_of=D(2026, 11, 6))
+    assert Notification.objects.filter(day=D(2026, 11, 6), kind__in=["promise_due", "finding_overdue"]).count() == 5
+    deadline_notices_run(as_of=D(2026, 11, 9))
+    assert told(D(2026, 11, 9), "promise_due") == ["handler", "handler", "rep", "rep"]
+    assert told(D(2026, 11, 9), "finding_overdue") == sorted(everyone * 2)
