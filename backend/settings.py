@@ -232,6 +232,17 @@ STANDARD_DAYS_STATE_OWNED = env_int("STANDARD_DAYS_STATE_OWNED", 210)
 CALENDAR_HORIZON_WARNING_DAYS = env_int("CALENDAR_HORIZON_WARNING_DAYS", 60)
 # Local time (TIME_ZONE) of the daily notice run.
 DEADLINE_NOTIFY_TIME = env("DEADLINE_NOTIFY_TIME", "08:30")
+# Deadline notices also go by e-mail (Django's SMTP settings; a failed send is logged and
+# recorded on the notification, never breaking the run).
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "noreply@localhost")
 
 # Sync limits.
 SYNC_MAX_OPERATIONS = env_int("SYNC_MAX_OPERATIONS", 500)

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib.gis.db import models as gis_models
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 from backend.accounts.models import Organization
@@ -143,7 +144,12 @@ class ApprovalItem(TimeStampedModel):
                 name="approval_item_unique_external_id_per_case",
             )
         ]
-        indexes = [models.Index(fields=["department", "due_date"])]
+        indexes = [
+            models.Index(fields=["department", "due_date"]),
+            # Worklists (items/?handler=me&warning_level=…) narrow by due date per handler.
+            models.Index(fields=["handler", "due_date"], name="approval_item_handler_due"),
+            GinIndex(fields=["modes"], name="approval_item_modes"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -28,6 +28,7 @@ from backend.cases.models import (
     ProjectCategory,
     Stage,
 )
+from backend.cases.notices import item_notices_after_change
 from backend.cases.selectors import cases_visible_to, projects_visible_to
 from backend.common.errors import (
     Conflict,
@@ -312,6 +313,8 @@ def approval_item_change_status(
 def _record_deadlines(items: list[ApprovalItem]) -> None:
     fresh = list(ApprovalItem.objects.filter(pk__in=[i.pk for i in items]).prefetch_related("status_events"))
     item_deadlines_record(items=fresh, as_of=timezone.localdate())
+    # Every item change may move the item into a level someone must be told about.
+    item_notices_after_change([item.pk for item in fresh])
 
 
 # --- the approval system's upsert -----------------------------------------------------------

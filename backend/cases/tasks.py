@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 from procrastinate.contrib.django import app
 
-from backend.cases.calendar import calendar_horizon_notify
+from backend.cases.notices import deadline_notices_run
 
 
 def daily_cron_utc(local_time: str) -> str:
@@ -18,7 +18,9 @@ def daily_cron_utc(local_time: str) -> str:
 
 
 @app.periodic(cron=daily_cron_utc(settings.DEADLINE_NOTIFY_TIME))
-@app.task(name="cases.calendar_horizon_notify", queueing_lock="cases.calendar_horizon_notify")
-def calendar_horizon_notify_task(timestamp: int) -> int:
-    """Every morning: administrators are told when the working-day calendar ends within 60 days."""
-    return len(calendar_horizon_notify())
+@app.task(name="cases.deadline_notices", queueing_lock="cases.deadline_notices")
+def deadline_notices_task(timestamp: int) -> int:
+    """Every morning: the deadline notices of open items (working days), and administrators told
+    when the working-day calendar ends within 60 days. Returns how many notices were sent."""
+    result = deadline_notices_run()
+    return len(result["sent"]) + len(result["horizon_sent"])

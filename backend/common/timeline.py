@@ -1,5 +1,6 @@
 """Every field record of a case, oldest first, across all registered record types."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -7,6 +8,28 @@ from django.db.models import CharField, Value
 
 from backend.cases.models import ApprovalCase
 from backend.common.records import RECORD_TYPES
+
+
+@dataclass(frozen=True)
+class TimelineSource:
+    """Records on the timeline that are not field records (e.g. supervisions): a model with
+    `case_id`, `created_at`, `updated_at`, `version`, `is_locked`, `created_by_id`."""
+
+    name: str
+    model: Any
+    visible_to: Callable[..., Any]
+    label: str = ""
+
+
+TIMELINE_SOURCES: dict[str, TimelineSource] = {}
+
+
+def register_timeline_source(source: TimelineSource) -> None:
+    TIMELINE_SOURCES[source.name] = source
+
+
+def _sources() -> dict[str, Any]:
+    return {**RECORD_TYPES, **TIMELINE_SOURCES}
 
 
 @dataclass(frozen=True)
@@ -22,8 +45,9 @@ def case_timeline_page(*, case: ApprovalCase, user: Any, offset: int, limit: int
     The order and the page are decided by one UNION ALL query over (created_at, id) only, so
     the cost is bounded by the page, not by the number of records in the case.
     """
+    sources = _sources()
     parts = []
-    for name, record_type in RECORD_TYPES.items():
+    for name, record_type in sources.items():
         parts.append(
             record_type.visible_to(user=user)
             .filter(case_id=case.pk)
@@ -41,10 +65,10 @@ def case_timeline_page(*, case: ApprovalCase, user: Any, offset: int, limit: int
         by_type.setdefault(name, []).append(record_id)
     records = {}
     for name, ids in by_type.items():
-        for record in RECORD_TYPES[name].model.objects.filter(pk__in=ids):
+        for record in sources[name].model.objects.filter(pk__in=ids):
             records[(name, record.pk)] = record
     entries = [
-        TimelineEntry(type=name, label=RECORD_TYPES[name].label, record=records[(name, record_id)])
+        TimelineEntry(type=name, label=sources[name].label, record=records[(name, record_id)])
         for _created, record_id, name in keys
         if (name, record_id) in records
     ]

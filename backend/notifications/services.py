@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
 from backend.accounts.models import User
 from backend.common.errors import NotFound
 from backend.notifications.models import Notification
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -24,11 +29,13 @@ def notifications_send(
     title: str,
     body: str = "",
     data: dict[str, Any] | None = None,
+    once: bool = False,
 ) -> list[Notification]:
     """Notify each recipient once per (kind, subject, day); returns only the notices sent now.
 
     Runs may repeat (every item change, a retried task): the unique constraint turns a repeat
-    into nothing, also when two runs race.
+    into nothing, also when two runs race. `once`: not again on a later day either. Recipients
+    with an e-mail address also get it by e-mail once the notice is committed.
     """
     rows = [
         Notification(recipient=user, kind=kind, subject=subject, day=day, title=title, body=body, data=data or {})
@@ -36,14 +43,43 @@ def notifications_send(
     ]
     if not rows:
         return []
-    existing = set(
-        Notification.objects.filter(
-            recipient__in=[row.recipient for row in rows], kind=kind, subject=subject, day=day
-        ).values_list("recipient_id", flat=True)
-    )
+    earlier = Notification.objects.filter(recipient__in=[row.recipient for row in rows], kind=kind, subject=subject)
+    if not once:
+        earlier = earlier.filter(day=day)
+    existing = set(earlier.values_list("recipient_id", flat=True))
     fresh = [row for row in rows if row.recipient_id not in existing]
     Notification.objects.bulk_create(fresh, ignore_conflicts=True)
+    ids = [row.pk for row in fresh if row.recipient.email]
+    if ids:
+        transaction.on_commit(lambda: notifications_email(ids=ids))
     return fresh
+
+
+def notifications_email(*, ids: list[Any]) -> int:
+    """E-mail the given notices (after commit); returns how many were sent.
+
+    One message per notice; a failure (server down, refused address) is logged and recorded on
+    the notice, so the run that sent it never breaks and an operator sees what was not delivered.
+    """
+    sent = 0
+    # A notice lost to a concurrent duplicate (ignore_conflicts) is not in the table: skipped.
+    for notification in Notification.objects.filter(pk__in=ids, emailed_at__isnull=True).select_related("recipient"):
+        try:
+            send_mail(
+                subject=notification.title,
+                message=notification.body or notification.title,
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                recipient_list=[notification.recipient.email],
+            )
+        except Exception as error:  # noqa: BLE001 - any transport failure is recorded, not raised
+            logger.warning("E-mail of notification %s to %s failed: %s", notification.pk, notification.recipient, error)
+            Notification.objects.filter(pk=notification.pk).update(
+                email_error=f"{type(error).__name__}: {error}"[:2000]
+            )
+            continue
+        Notification.objects.filter(pk=notification.pk).update(emailed_at=timezone.now(), email_error="")
+        sent += 1
+    return sent
 
 
 @transaction.atomic
@@ -61,3 +97,73 @@ def notification_mark_read(*, notification_id: Any, by: User) -> Notification:
 def notifications_mark_all_read(*, by: User) -> int:
     """Mark all of the user's unread notices read; returns how many."""
     return Notification.objects.filter(recipient=by, read_at__isnull=True).update(read_at=timezone.now())
+
+
+# --- supervision records (督办单) ------------------------------------------------------------
+
+
+def supervision_record_notices(*, item: Any, level: str, notices: list[Notification], day: dt.date) -> Any:
+    """Open the item's supervision (if none is open) and add whom the chain told now."""
+    from backend.notifications.models import Supervision
+
+    with transaction.atomic():
+        supervision = Supervision.objects.select_for_update().filter(item=item, closed_at__isnull=True).first()
+        if supervision is None:
+            supervision = Supervision.objects.create(
+                item=item, case_id=item.case_id, department_id=item.department_id, opened_on=day
+            )
+        if notices:
+            supervision.notified = [
+                *supervision.notified,
+                *(
+                    {
+                        "user": str(notice.recipient_id),
+                        "username": notice.recipient.username,
+                        "level": level,
+                        "day": day.isoformat(),
+                        "at": (notice.created_at or timezone.now()).isoformat(),
+                    }
+                    for notice in notices
+                ),
+            ]
+            supervision.save(update_fields=["notified", "updated_at"])
+    return supervision
+
+
+def supervisions_close_finished(*, item_ids: Iterable[Any] | None = None) -> int:
+    """Close the open supervisions of items that are done (a final state); returns how many."""
+    from backend.cases.deadlines import CLOCK_STOPPING_STATUSES
+    from backend.notifications.models import Supervision
+
+    qs = Supervision.objects.filter(closed_at__isnull=True, item__status__in=CLOCK_STOPPING_STATUSES)
+    if item_ids is not None:
+        qs = qs.filter(item_id__in=list(item_ids))
+    return qs.update(closed_at=timezone.now(), updated_at=timezone.now())
+
+
+@transaction.atomic
+def supervision_respond(*, supervision_id: Any, by: User, response: Any) -> Any:
+    """The department's answer: the first one also acknowledges the supervision; later ones
+    replace the answer. Only users of the item's department; a closed supervision is final."""
+    from backend.common.errors import Conflict, PermissionDenied, ValidationFailed
+    from backend.notifications.models import Supervision
+    from backend.notifications.selectors import supervisions_visible_to
+
+    supervision = supervisions_visible_to(user=by).select_for_update(of=("self",)).filter(pk=supervision_id).first()
+    if supervision is None:
+        raise NotFound("No such supervision.")
+    if by.organization_id != supervision.department_id:
+        raise PermissionDenied("Only the item's department responds to its supervision.")
+    if not isinstance(response, str) or not response.strip():
+        raise ValidationFailed("A response is required.", errors={"response": ["Write the department's response."]})
+    if len(response) > 5000:
+        raise ValidationFailed("The response is too long.", errors={"response": ["At most 5000 characters."]})
+    if supervision.closed_at is not None:
+        raise Conflict("The supervision is closed: the item is done.", code="supervision_closed")
+    now = timezone.now()
+    if supervision.acknowledged_at is None:
+        supervision.acknowledged_at, supervision.acknowledged_by = now, by
+    supervision.response, supervision.responded_at, supervision.responded_by = response.strip(), now, by
+    supervision.version += 1
+    supervision.save()
+    return Supervision.objects.select_related("item", "department").get(pk=supervision.pk)

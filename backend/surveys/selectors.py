@@ -51,3 +51,12 @@ def survey_missing_participants(*, survey: Survey) -> list[dict]:
             }
         )
     return missing
+
+
+def findings_overdue(queryset: QuerySet[Finding], *, as_of=None) -> QuerySet[Finding]:
+    """Open findings whose due date has passed (the day after it, local time)."""
+    from django.utils import timezone
+
+    from backend.surveys.models import FindingStatus
+
+    return queryset.filter(status=FindingStatus.OPEN, due_date__lt=as_of or timezone.localdate())

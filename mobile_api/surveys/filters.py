@@ -1,6 +1,8 @@
 import django_filters
 
+from backend.common.errors import ValidationFailed
 from backend.surveys.models import Finding, FindingStatus, Survey, SurveyParticipant, SurveyStatus
+from backend.surveys.selectors import findings_overdue
 
 
 class SurveyFilter(django_filters.FilterSet):
@@ -32,10 +34,20 @@ class FindingFilter(django_filters.FilterSet):
     mine = django_filters.BooleanFilter(
         method="filter_mine", label="Only findings my organisation is responsible for (my follow-up list)."
     )
+    # A value other than true/false is refused (a BooleanFilter would silently ignore it).
+    overdue = django_filters.CharFilter(
+        method="filter_overdue", label="true: only open findings past their due date; false: the others."
+    )
 
     class Meta:
         model = Finding
-        fields = ["case", "survey", "responsible_department", "status", "mine"]
+        fields = ["case", "survey", "responsible_department", "status", "mine", "overdue"]
+
+    def filter_overdue(self, queryset, name, value):
+        if value.lower() not in {"true", "false", "1", "0"}:
+            raise ValidationFailed("overdue is true or false.", errors={"overdue": ["Expected true or false."]})
+        overdue = findings_overdue(queryset)
+        return overdue if value.lower() in {"true", "1"} else queryset.exclude(pk__in=overdue.values("pk"))
 
     def filter_mine(self, queryset, name, value):
         if not value:

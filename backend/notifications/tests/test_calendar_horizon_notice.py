@@ -10,7 +10,7 @@ from django.utils import timezone
 from backend.accounts.models import Role
 from backend.accounts.tests.factories import UserFactory
 from backend.cases.calendar import calendar_horizon_notify, calendar_year_load
-from backend.cases.tasks import calendar_horizon_notify_task, daily_cron_utc
+from backend.cases.tasks import daily_cron_utc, deadline_notices_task
 from backend.cases.tests.factories import notice_2027
 from backend.notifications.models import Notification
 
@@ -58,7 +58,7 @@ def test_the_daily_task_and_deadlines_due_send_the_same_notice_once(people, sett
     call_command("deadlines_due", "--as-of", today.isoformat(), stdout=io.StringIO())
     call_command("deadlines_due", "--as-of", today.isoformat(), stdout=io.StringIO())
     assert Notification.objects.filter(day=today).count() == 2
-    assert calendar_horizon_notify_task(timestamp=0) == 0
+    assert deadline_notices_task(timestamp=0) == 0
     assert Notification.objects.count() == 2
 
 

@@ -134,3 +134,22 @@ def test_resolve_and_back_to_open(api, findings):
     assert (reopened.json()["status"], reopened.json()["resolved_at"], reopened.json()["version"]) == ("open", None, 3)
     stored = Finding.objects.get(pk=finding.pk)
     assert (stored.status, stored.resolution, stored.version) == ("open", "", 3)
+
+
+@pytest.mark.django_db
+def test_overdue_lists_open_findings_past_their_due_date(api, case, departments):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    planning, _ = departments
+    today = timezone.localdate()
+    late = FindingFactory(case=case, responsible_department=planning, due_date=today - dt.timedelta(days=1))
+    due_today = FindingFactory(case=case, responsible_department=planning, due_date=today)
+    FindingFactory(case=case, responsible_department=planning, due_date=today - dt.timedelta(days=3), status="resolved")
+    undated = FindingFactory(case=case, responsible_department=planning, due_date=None)
+    assert _ids(api.get(URL, {"overdue": "true"})) == {str(late.pk)}
+    assert {str(due_today.pk), str(undated.pk)} <= _ids(api.get(URL, {"overdue": "false"}))
+    assert str(late.pk) not in _ids(api.get(URL, {"overdue": "false"}))
+    response = api.get(URL, {"overdue": "sometimes"})
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
