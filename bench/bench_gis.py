@@ -1,7 +1,7 @@
 """Map layers against raw PostGIS over the same rows, through gunicorn on loopback, in one run.
 
     .venv/bin/python -m bench.bench_gis [--points 1000000] [--sites 20000] [--rounds 30]
-        [--clients 50] [--seconds 20] [--workers 2] [--threads 4] [--port 8101] [--keep]
+        [--clients 50] [--seconds 20] [--workers 2] [--threads 8] [--port 8101] [--keep]
 
 Loads `--points` utility points (uniform over a 1° x 1° square round 120.5 E 36.0 N, so a z14
 tile holds ~400 and a z10 tile ~100k) and `--sites` red-line polygons into its own database
@@ -407,7 +407,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("GUNICORN_WORKERS", 2)))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 8)))
     parser.add_argument("--port", type=int, default=8101)
     parser.add_argument("--keep", action="store_true", help="reuse the loaded bench database as it is")
     args = parser.parse_args(argv if argv is not None else [])
