@@ -1,0 +1,451 @@
+"""Map layers against raw PostGIS over the same rows, through gunicorn on loopback, in one run.
+
+    .venv/bin/python -m bench.bench_gis [--points 1000000] [--sites 20000] [--rounds 30]
+        [--clients 50] [--seconds 20] [--workers 2] [--threads 8] [--port 8101] [--keep]
+
+Loads `--points` utility points (uniform over a 1° x 1° square round 120.5 E 36.0 N, so a z14
+tile holds ~400 and a z10 tile ~100k) and `--sites` red-line polygons into its own database
+(BENCH_DATABASE_NAME, default bench_gis; dropped, migrated and loaded unless --keep) with
+generate_series, the table's indexes built after the load. Starts `gunicorn -w WORKERS
+--threads THREADS` on 127.0.0.1:PORT and, as an administrator (the same scope as the issue's
+table), times each request through HTTP beside the SQL a hand-written PostGIS query needs for
+the same rows (psycopg2, no Django), interleaved so drift hits both alike:
+
+- OGC items, bbox holding ~10k points, limit 10000;
+- OGC page, limit 1000 (no bbox);
+- MVT tiles z14, z12, z10;
+- nearby 300 m / 20 (HTTP p95);
+- `--clients` concurrent clients for `--seconds`, mixed tiles, item pages and nearby: p95, req/s, errors.
+
+Prints median and p95 per request and the ratios, with each target met or MISSED.
+"""
+
+import argparse
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DB_NAME = os.environ.get("BENCH_DATABASE_NAME", "bench_gis")
+DB_SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgis://postgres@127.0.0.1:5432")
+DATABASE_URL = f"{DB_SERVER}/{DB_NAME}"
+os.environ["DATABASE_URL"] = DATABASE_URL
+os.environ.setdefault("DJANGO_DEVELOPMENT", "1")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+os.environ.setdefault("API_THROTTLE_RATE", "100000000/min")
+
+PASSWORD = "bench-gis-2026-desktop"
+CENTER = (120.5, 36.0)
+HALF = 0.5  # degrees either side of the centre
+CASES = 200
+TABLE = "utilities_utilitypoint"
+
+
+def _pg_dsn() -> str:
+    return DATABASE_URL.replace("postgis://", "postgresql://")
+
+
+def recreate_database(keep: bool) -> bool:
+    """True when the database was (re)created and must be loaded."""
+    import psycopg2
+
+    server = psycopg2.connect(f"{DB_SERVER}/postgres".replace("postgis://", "postgresql://"))
+    server.autocommit = True
+    with server.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME])
+        exists = cursor.fetchone() is not None
+        if exists and not keep:
+            cursor.execute(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
+            exists = False
+        if not exists:
+            cursor.execute(f'CREATE DATABASE "{DB_NAME}"')
+    server.close()
+    return not exists
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+def _p95(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def load(points: int, sites: int) -> None:
+    """Organisations, users and CASES cases by the ORM; sites and points by generate_series."""
+    from django.db import connection
+
+    from backend.accounts.models import Organization, OrganizationKind, Role, User, UtilityType
+    from backend.cases.models import ApprovalCase, Project
+
+    builder = Organization.objects.create(name="建设单位", kind=OrganizationKind.BUILDER)
+    department = Organization.objects.create(
+        name="规划部门", kind=OrganizationKind.APPROVAL_DEPARTMENT, region="370211"
+    )
+    water = Organization.objects.create(
+        name="水务公司", kind=OrganizationKind.UTILITY_COMPANY, utility_types=[UtilityType.WATER]
+    )
+    power = Organization.objects.create(
+        name="供电公司", kind=OrganizationKind.UTILITY_COMPANY, utility_types=[UtilityType.POWER]
+    )
+    for username, organization, roles in [
+        ("bench-admin", None, [Role.ADMINISTRATOR]),
+        ("bench-official", department, [Role.OFFICIAL]),
+    ]:
+        user = User(username=username, organization=organization, roles=roles)
+        user.set_password(PASSWORD)
+        user.save()
+    projects = Project.objects.bulk_create(
+        Project(
+            code=f"2404-3702{11 + n % 2:02d}-04-01-{n:06d}",
+            name=f"重点工业项目{n}",
+            builder=builder,
+            investment_type="private",
+            category="social_investment",
+            # Half the cases in the department's region, half outside it.
+            region_code="370211" if n % 2 == 0 else "370212",
+        )
+        for n in range(CASES)
+    )
+    ApprovalCase.objects.bulk_create(
+        ApprovalCase(
+            external_no=f"BENCH-{n}",
+            project=project,
+            stage="engineering_planning",
+            status=3,
+            opened_at="2026-03-02T09:00:00+08:00",
+        )
+        for n, project in enumerate(projects)
+    )
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setseed(0.42)")
+        cursor.execute(
+            "CREATE TEMP TABLE bench_case AS SELECT row_number() OVER (ORDER BY external_no) - 1 AS n, "
+            "id, project_id FROM cases_approvalcase"
+        )
+        # Indexes are built once after the load (a GiST built by sorting, not row by row).
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN (%s, 'sites_site') "
+            "AND indexname NOT LIKE '%%_pkey'",
+            [TABLE],
+        )
+        indexes = cursor.fetchall()
+        for name, _ in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+        cursor.execute(
+            "INSERT INTO sites_site (id, version, created_at, updated_at, device_id, is_locked, field_versions, "
+            "client_digest, name, address, boundary, area_m2, case_id, project_id) "
+            "SELECT gen_random_uuid(), 1, ts, ts, '', false, '{}', '', '地块' || g, '青岛西海岸新区', "
+            "ST_Multi(ST_MakeEnvelope(x, y, x + 0.002, y + 0.0015, 4326)), 30000, c.id, c.project_id "
+            "FROM (SELECT g, timestamptz '2026-01-01' + g * interval '1 minute' AS ts, "
+            "%s + random() * %s AS x, %s + random() * %s AS y FROM generate_series(0, %s - 1) g) s "
+            "JOIN bench_case c ON c.n = s.g %% %s",
+            [CENTER[0] - HALF, 2 * HALF - 0.002, CENTER[1] - HALF, 2 * HALF - 0.0015, sites, CASES],
+        )
+        cursor.execute(
+            f"INSERT INTO {TABLE} (id, version, created_at, updated_at, device_id, is_locked, field_versions, "
+            "client_digest, utility_type, name, location, status, attributes, note, case_id, company_id) "
+            "SELECT gen_random_uuid(), 1, ts, ts, '', false, '{}', '', "
+            "CASE WHEN g %% 2 = 0 THEN 'water' ELSE 'power' END, '接入点' || g, "
+            "ST_SetSRID(ST_MakePoint(%s + random() * %s, %s + random() * %s), 4326), 'proposed', '{}', '', "
+            "c.id, CASE WHEN g %% 2 = 0 THEN %s::uuid ELSE %s::uuid END "
+            "FROM (SELECT g, timestamptz '2026-01-01' + g * interval '1 second' AS ts "
+            "FROM generate_series(0, %s - 1) g) s JOIN bench_case c ON c.n = (s.g / 7) %% %s",
+            [CENTER[0] - HALF, 2 * HALF, CENTER[1] - HALF, 2 * HALF, str(water.pk), str(power.pk), points, CASES],
+        )
+        for _, definition in indexes:
+            cursor.execute(definition)
+        cursor.execute(f"VACUUM ANALYZE {TABLE}")
+        cursor.execute("ANALYZE sites_site")
+        cursor.execute("ANALYZE cases_approvalcase")
+    print(f"loaded {points:,} points and {sites:,} sites in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def tokens() -> dict[str, str]:
+    from backend.accounts.services import device_token_login
+
+    return {
+        who: device_token_login(username=f"bench-{who}", password=PASSWORD, device_id=None)[0]
+        for who in ("admin", "official")
+    }
+
+
+# --- the server --------------------------------------------------------------------------------
+
+
+def start_server(args) -> subprocess.Popen:
+    env = dict(os.environ, DATABASE_URL=DATABASE_URL)
+    command = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"),
+        "backend.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{args.port}",
+        "--workers",
+        str(args.workers),
+        "--threads",
+        str(args.threads),
+        "--timeout",
+        "120",
+    ]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    import requests
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{args.port}/ogc/conformance", timeout=2).status_code == 200:
+                return server
+        except requests.RequestException:
+            time.sleep(0.5)
+    server.terminate()
+    raise RuntimeError(f"gunicorn did not answer on port {args.port}: {server.stderr.read()[:2000]!r}")
+
+
+# --- the requests ------------------------------------------------------------------------------
+
+PROPS = "'utility_type', utility_type, 'company_id', company_id, 'name', name, 'status', status, 'note', note"
+
+
+def raw_items(bbox: tuple[float, float, float, float] | None, limit: int) -> tuple[str, list]:
+    where, params = ("WHERE location && ST_MakeEnvelope(%s, %s, %s, %s, 4326)", list(bbox)) if bbox else ("", [])
+    sql = (
+        "SELECT json_build_object('type', 'FeatureCollection', 'features', COALESCE(json_agg(f), '[]'))::text FROM ("
+        "SELECT json_build_object('type', 'Feature', 'id', id::text, 'geometry', ST_AsGeoJSON(location, 7)::json, "
+        f"'properties', json_build_object({PROPS})) f FROM {TABLE} {where} ORDER BY created_at, id LIMIT %s) x"
+    )
+    return sql, [*params, limit]
+
+
+def raw_tile(z: int, x: int, y: int) -> tuple[str, list]:
+    envelope = f"ST_TileEnvelope({z}, {x}, {y})"
+    sql = (
+        "SELECT ST_AsMVT(m.*, 'utility_points', 4096, 'geom') FROM (SELECT id::text AS id, "
+        f"ST_AsMVTGeom(ST_Transform(location, 3857), {envelope}, 4096, 64, true) AS geom, utility_type, "
+        f"company_id::text AS company_id, name, status, note FROM {TABLE} "
+        f"WHERE location && ST_Transform(ST_TileEnvelope({z}, {x}, {y}, margin => {64 / 4096}), 4326)) m "
+        "WHERE m.geom IS NOT NULL"
+    )
+    return sql, []
+
+
+def raw_nearby(lon: float, lat: float, radius: float, limit: int) -> tuple[str, list]:
+    point = "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography"
+    sql = (
+        "SELECT COALESCE(json_agg(r), '[]')::text FROM (SELECT id, name, ST_AsGeoJSON(location)::json AS location, "
+        f"ST_Distance(location::geography, {point}) AS distance_m FROM {TABLE} "
+        f"WHERE ST_DWithin(location::geography, {point}, %s) ORDER BY location::geography <-> {point} LIMIT %s) r"
+    )
+    return sql, [lon, lat, lon, lat, radius, lon, lat, limit]
+
+
+class Requests:
+    """Server paths and raw SQL for the same rows, a few places each (cycled)."""
+
+    def __init__(self, seed: int = 7):
+        rng = random.Random(seed)
+        self.places = [(CENTER[0] + rng.uniform(-0.3, 0.3), CENTER[1] + rng.uniform(-0.3, 0.3)) for _ in range(8)]
+
+    def items_bbox(self, i: int):
+        lon, lat = self.places[i % len(self.places)]
+        # 0.1° x 0.1° of a 1° x 1° square: ~1 % of the points.
+        bbox = (lon - 0.05, lat - 0.05, lon + 0.05, lat + 0.05)
+        path = "/ogc/collections/utility_points/items?" + urllib.parse.urlencode(
+            {"bbox": ",".join(f"{v:.6f}" for v in bbox), "limit": 10000}
+        )
+        return path, raw_items(bbox, 10000)
+
+    def items_page(self, i: int):
+        offset = (i % 8) * 1000
+        sql, params = raw_items(None, 1000)
+        return f"/ogc/collections/utility_points/items?limit=1000&offset={offset}", (
+            sql.replace("LIMIT %s", "LIMIT %s OFFSET %s"),
+            [*params, offset],
+        )
+
+    def tile(self, z: int, i: int):
+        x, y = tile_of(*self.places[i % len(self.places)], z)
+        return f"/tiles/utility_points/{z}/{x}/{y}.mvt", raw_tile(z, x, y)
+
+    def nearby(self, i: int):
+        lon, lat = self.places[i % len(self.places)]
+        path = "/api/v1/utility-points/nearby/?" + urllib.parse.urlencode(
+            {"lon": lon, "lat": lat, "radius_m": 300, "limit": 20}
+        )
+        return path, raw_nearby(lon, lat, 300, 20)
+
+
+def measure(args, base: str, token: str) -> list[tuple[str, float, float, float, float, str | None]]:
+    import psycopg2
+    import requests
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token}"
+    raw = psycopg2.connect(_pg_dsn())
+    raw.autocommit = True
+    cursor = raw.cursor()
+    cursor.execute("SET jit = off")
+    reqs = Requests()
+    cases = [
+        ("OGC items bbox ~10k, limit 10000", reqs.items_bbox, ("ratio", 1.5)),
+        ("OGC page, limit 1000", reqs.items_page, ("ratio", 2.0)),
+        ("MVT z14", lambda i: reqs.tile(14, i), ("ratio", 1.3)),
+        ("MVT z12", lambda i: reqs.tile(12, i), ("ratio", 1.5)),
+        ("MVT z10", lambda i: reqs.tile(10, i), ("ms", 100.0)),
+        ("nearby 300 m / 20", reqs.nearby, ("p95 ms", 20.0)),
+    ]
+    rows = []
+    for label, make, target in cases:
+        server_times, raw_times, size = [], [], 0
+        for i in range(args.rounds + 2):
+            path, (sql, params) = make(i)
+            started = time.perf_counter()
+            response = session.get(base + path, timeout=120)
+            elapsed = time.perf_counter() - started
+            if response.status_code not in (200, 204):
+                raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:300]}")
+            started = time.perf_counter()
+            cursor.execute(sql, params)
+            cursor.fetchone()
+            raw_elapsed = time.perf_counter() - started
+            if i >= 2:  # two warm-up rounds
+                server_times.append(elapsed)
+                raw_times.append(raw_elapsed)
+                size = max(size, len(response.content))
+        server_median, raw_median = statistics.median(server_times), statistics.median(raw_times)
+        server_p95, raw_p95 = _p95(server_times), _p95(raw_times)
+        kind, bound = target
+        if kind == "ratio":
+            met = server_median / raw_median <= bound
+            goal = f"<= {bound}x raw"
+        elif kind == "ms":
+            met = server_median * 1000 <= bound
+            goal = f"<= {bound:.0f} ms"
+        else:
+            met = server_p95 * 1000 <= bound
+            goal = f"p95 <= {bound:.0f} ms"
+        rows.append((label, server_median, server_p95, raw_median, raw_p95, size, goal, met))
+    raw.close()
+    return rows
+
+
+def concurrent(args, base: str, token: str) -> tuple[int, int, float, float, float]:
+    """`args.clients` threads, each with its own keep-alive session, for `args.seconds`."""
+    import requests
+
+    reqs = Requests(seed=11)
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + args.seconds
+
+    def client(n: int) -> None:
+        rng = random.Random(n)
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {token}"
+        while time.monotonic() < stop:
+            i = rng.randrange(1000)
+            kind = rng.choice(["z14", "z14", "z12", "z10", "page", "nearby", "nearby"])
+            if kind == "page":
+                lon, lat = reqs.places[i % len(reqs.places)]
+                path = (
+                    "/ogc/collections/utility_points/items?limit=100&bbox="
+                    f"{lon - 0.01:.5f},{lat - 0.01:.5f},{lon + 0.01:.5f},{lat + 0.01:.5f}"
+                )
+            elif kind == "nearby":
+                path = reqs.nearby(i)[0]
+            else:
+                z = int(kind[1:])
+                lon = CENTER[0] + rng.uniform(-0.45, 0.45)
+                lat = CENTER[1] + rng.uniform(-0.45, 0.45)
+                x, y = tile_of(lon, lat, z)
+                path = f"/tiles/utility_points/{z}/{x}/{y}.mvt"
+            started = time.perf_counter()
+            try:
+                ok = session.get(base + path, timeout=60).status_code in (200, 204)
+            except requests.RequestException:
+                ok = False
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+                if not ok:
+                    errors[0] += 1
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - began
+    return len(latencies), errors[0], statistics.median(latencies), _p95(latencies), len(latencies) / wall
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bench.bench_gis [--points N ...]`; the bench runner passes none (the defaults)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--sites", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("GUNICORN_WORKERS", 2)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 8)))
+    parser.add_argument("--port", type=int, default=8101)
+    parser.add_argument("--keep", action="store_true", help="reuse the loaded bench database as it is")
+    args = parser.parse_args(argv if argv is not None else [])
+
+    fresh = recreate_database(args.keep)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    if fresh:
+        call_command("migrate", verbosity=0)
+        load(args.points, args.sites)
+    token = tokens()["admin"]
+    server = start_server(args)
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        rows = measure(args, base, token)
+        count, errors, c_median, c_p95, rate = concurrent(args, base, token)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(
+        f"gunicorn -w {args.workers} --threads {args.threads}; administrator; {args.rounds} rounds each "
+        f"(server through HTTP on loopback, raw = psycopg2 running hand-written PostGIS for the same rows)"
+    )
+    print(f"{'request':<34}{'server med':>11}{'p95':>9}{'raw med':>9}{'p95':>9}{'ratio':>8}{'bytes':>11}  target")
+    for label, s_med, s_p95, r_med, r_p95, size, goal, met in rows:
+        print(
+            f"{label:<34}{s_med * 1000:>9.1f}ms{s_p95 * 1000:>7.1f}ms{r_med * 1000:>7.1f}ms{r_p95 * 1000:>7.1f}ms"
+            f"{s_med / r_med:>7.2f}x{size:>11,}  {goal}: {'met' if met else 'MISSED'}"
+        )
+    print(
+        f"{args.clients} concurrent mixed clients, {args.seconds:.0f} s: {count} requests, {rate:.1f} req/s, "
+        f"median {c_median * 1000:.1f} ms, p95 {c_p95 * 1000:.1f} ms, {errors} errors  "
+        f"target p95 <= 150 ms and 0 errors: {'met' if c_p95 <= 0.150 and errors == 0 else 'MISSED'}"
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
