@@ -176,3 +176,13 @@ def test_other_bad_base_map_settings_are_refused(variables, message):
     result = manage("check", environment=clean_environment(DJANGO_DEVELOPMENT="1", DJANGO_ENV_FILE="", **variables))
     assert result.returncode == 1
     assert message in result.stderr
+
+
+def test_the_login_session_reads_the_layers_the_page_uses(client):
+    """The page reads TileJSON, tiles and OGC items with its session cookie: the GIS views must
+    accept Django's session (DRF SessionAuthentication), not only Basic and tokens."""
+    UserFactory(username="session-user", organization=None, roles=[Role.ADMINISTRATOR])
+    map_login(client, "session-user", PASSWORD)
+    assert client.get("/tiles/sites.json").status_code == 200
+    assert client.get("/tiles/sites/0/0/0.mvt").status_code == 204
+    assert client.get("/ogc/collections/sites/items").status_code == 200
