@@ -394,12 +394,17 @@ if MAP_BASE_TILES_URL:
     if _map_base_url.scheme not in {"http", "https"} or not _map_base_url.netloc:
         raise ImproperlyConfigured("MAP_BASE_TILES_URL must be an http(s) URL with {z}/{x}/{y}.")
     _map_base_origin = f" {_map_base_url.scheme}://{_map_base_url.netloc}"
+# Photo thumbnails in S3 are redirects to presigned URLs on the S3 host.
+_map_s3_origin = ""
+if S3_BUCKET:
+    _s3_url = urlsplit(S3_ENDPOINT_URL) if S3_ENDPOINT_URL else None
+    _map_s3_origin = f" {_s3_url.scheme}://{_s3_url.netloc}" if _s3_url else " https://*.amazonaws.com"
 # MapLibre runs its workers from blob: URLs (worker-src, and child-src for older browsers) and
 # draws tile images through blob: and data: URLs; the base map's host is added when there is one.
 CONTENT_SECURITY_POLICY_MAP = env(
     "DJANGO_CONTENT_SECURITY_POLICY_MAP",
     f"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    f"img-src 'self' data: blob:{_map_base_origin}; connect-src 'self'{_map_base_origin}; "
+    f"img-src 'self' data: blob:{_map_base_origin}{_map_s3_origin}; connect-src 'self'{_map_base_origin}; "
     "worker-src 'self' blob:; child-src 'self' blob:; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'",
 )

@@ -147,6 +147,25 @@ def test_the_base_map_host_goes_into_the_map_policy():
     ).replace("connect-src 'self';", "connect-src 'self' https://t0.tianditu.gov.cn;")
 
 
+def test_photo_thumbnails_in_s3_are_allowed_as_images_only():
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        PRINT_MAP_SETTINGS,
+        environment=clean_environment(
+            DJANGO_DEVELOPMENT="1",
+            DJANGO_ENV_FILE="",
+            S3_BUCKET="photos",
+            S3_ENDPOINT_URL="https://s3.example.cn:9000",
+        ),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1] == MAP_POLICY.replace(
+        "img-src 'self' data: blob:;", "img-src 'self' data: blob: https://s3.example.cn:9000;"
+    )
+
+
 def test_a_gcj02_base_map_is_refused_at_start_up():
     result = manage(
         "check",
