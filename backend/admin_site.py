@@ -1,17 +1,18 @@
 """The admin site: Django's, with the login form behind the API login's failure limiter.
 
 Without it the admin form is a way around `LOGIN_THROTTLE_RATE`, and an admin session also
-works on /api/v1/.
+works on /api/v1/. The web map's login (/map/login/) uses the same limiter.
 """
 
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
 from mobile_api.accounts.throttling import LoginFailureThrottle
 
 
-class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+class ThrottledLoginMixin:
     """Counts a failure per username and client address, shared with `POST /api/v1/auth/token`.
 
     While the limit is reached the password is not even checked, so the right one does not
@@ -35,6 +36,14 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
         except ValidationError:
             throttle.record_failure()
             raise
+
+
+class ThrottledAdminAuthenticationForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    pass
+
+
+class ThrottledAuthenticationForm(ThrottledLoginMixin, AuthenticationForm):
+    """Any active user (the web map), not only staff."""
 
 
 class FieldApprovalAdminSite(admin.AdminSite):

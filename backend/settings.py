@@ -5,6 +5,7 @@ Every variable is listed in `.env.example` with its default.
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -412,6 +413,42 @@ CONTENT_SECURITY_POLICY_ADMIN = env(
     "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
     "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: blob: https://tile.openstreetmap.org; "
     "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
+
+# --- Web map (/map/) ---------------------------------------------------------------------------
+# An optional XYZ raster base map under the red lines, e.g. Tianditu with a key. Our coordinates
+# are WGS84/CGCS2000 (they differ by centimetres); a GCJ-02 base map (Amap, Tencent) is offset by
+# hundreds of metres from them, and we do not shift data, so it is refused rather than drawn wrong.
+MAP_BASE_TILES_URL = env("MAP_BASE_TILES_URL", "")
+MAP_BASE_TILES_CRS = env("MAP_BASE_TILES_CRS", "cgcs2000").strip().lower()
+MAP_BASE_TILES_ATTRIBUTION = env("MAP_BASE_TILES_ATTRIBUTION", "")
+if MAP_BASE_TILES_CRS == "gcj02":
+    raise ImproperlyConfigured(
+        "MAP_BASE_TILES_CRS=gcj02 is refused: the records are stored in WGS84/CGCS2000 and are not "
+        "shifted to GCJ-02, so they would sit hundreds of metres off such a base map. Use a "
+        "CGCS2000 or WGS84 base map (e.g. Tianditu) or none."
+    )
+if MAP_BASE_TILES_CRS not in {"cgcs2000", "wgs84"}:
+    raise ImproperlyConfigured(f"MAP_BASE_TILES_CRS must be cgcs2000 or wgs84, not {MAP_BASE_TILES_CRS!r}.")
+_map_base_origin = ""
+if MAP_BASE_TILES_URL:
+    _map_base_url = urlsplit(MAP_BASE_TILES_URL)
+    if _map_base_url.scheme not in {"http", "https"} or not _map_base_url.netloc:
+        raise ImproperlyConfigured("MAP_BASE_TILES_URL must be an http(s) URL with {z}/{x}/{y}.")
+    _map_base_origin = f" {_map_base_url.scheme}://{_map_base_url.netloc}"
+# Photo thumbnails in S3 are redirects to presigned URLs on the S3 host.
+_map_s3_origin = ""
+if S3_BUCKET:
+    _s3_url = urlsplit(S3_ENDPOINT_URL) if S3_ENDPOINT_URL else None
+    _map_s3_origin = f" {_s3_url.scheme}://{_s3_url.netloc}" if _s3_url else " https://*.amazonaws.com"
+# MapLibre runs its workers from blob: URLs (worker-src, and child-src for older browsers) and
+# draws tile images through blob: and data: URLs; the base map's host is added when there is one.
+CONTENT_SECURITY_POLICY_MAP = env(
+    "DJANGO_CONTENT_SECURITY_POLICY_MAP",
+    f"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    f"img-src 'self' data: blob:{_map_base_origin}{_map_s3_origin}; connect-src 'self'{_map_base_origin}; "
+    "worker-src 'self' blob:; child-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'",
 )
 
 # GDAL 3.6 (Debian 12) cannot block network access from spatial references; clients never

@@ -18,6 +18,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     # Public: the QR code on a printed acceptance opinion points here; no login.
     path("verify/", include("mobile_api.signatures.public_urls")),
+    path("map/", include("gis_layers.webmap.urls")),
     path("", include("gis_layers.urls")),
 ]
 
