@@ -45,7 +45,8 @@ from backend.sites.services import site_can_edit, site_create, site_update
 # the zone number in the easting, and GCJ-02 (shifted back to WGS84 here).
 GAUSS_KRUGER = set(range(4513, 4555))
 CRS_ALIASES = {"wgs84": "4326", "crs84": "4326", "cgcs2000": "4490", "gcj02": "gcj02"}
-NAME_FIELDS = ("name", "Name", "NAME", "名称", "Text")
+# DXF entities have no name (its `Text` of a HATCH is the pattern): they are named by layer and handle.
+NAME_FIELDS = ("name", "Name", "NAME", "名称")
 DXF_START = re.compile(rb"^\s*(999\s*\r?\n[^\n]*\r?\n\s*)?0\s*\r?\n\s*SECTION")
 
 
