@@ -63,7 +63,7 @@ def _export_file(client, tmp_path, **body):
     assert download.status_code == 200
     assert download["Content-Disposition"].startswith("attachment; filename=")
     filename = download["Content-Disposition"].split("filename=")[1].strip('"')
-    assert filename.startswith("sites-")
+    assert filename.startswith(f"{body['collection']}-")
     target = tmp_path / data["id"] / filename
     target.parent.mkdir()
     target.write_bytes(b"".join(download.streaming_content))
@@ -188,3 +188,13 @@ def test_expired_exports_lose_their_file(scoped, tmp_path, settings):
     response = client.get(f"/api/v1/exports/{export['id']}/file")
     assert response.status_code == 410
     assert response.json()["code"] == "export_expired"
+
+
+@pytest.mark.parametrize("collection", ["sites", "surveys", "findings", "utility_points", "inspections", "photos"])
+def test_every_collection_exports_even_when_empty(collection, tmp_path):
+    nobody = user_of_kind(OrganizationKind.BUILDER, roles=[Role.OFFICIAL])
+    SiteFactory()
+    export, path = _export_file(_client(nobody), tmp_path, collection=collection, format="gpkg")
+    assert export["row_count"] == 0
+    assert pyogrio.list_layers(str(path))[0][0] == collection
+    assert pyogrio.read_info(str(path))["features"] == 0
