@@ -21,7 +21,7 @@ import pyogrio
 import pyogrio.errors
 import shapely
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from backend.accounts.models import User
@@ -314,7 +314,12 @@ def import_read(*, import_id: uuid.UUID) -> str:
     try:
         features, skipped = _read_features(red_line_import, path)
         _set(import_id, progress=50)
-        converted = _to_wgs84(features, is_gcj02=red_line_import.crs == "gcj02")
+        try:
+            with transaction.atomic():
+                converted = _to_wgs84(features, is_gcj02=red_line_import.crs == "gcj02")
+        except DatabaseError as error:
+            # PROJ refusing the coordinates (e.g. degrees given as a Gauss-Krüger zone).
+            raise ImportFailed("transform_failed", f"The coordinates do not convert to WGS84: {error}") from error
     except ImportFailed as error:
         _set(import_id, status=JobStatus.FAILED, error_code=error.code, error=error.message)
         return JobStatus.FAILED

@@ -320,3 +320,21 @@ def test_another_users_import_is_a_404(official, case, tmp_path):
     ):
         assert (response.status_code, response.json()["code"]) == (404, "import_not_found")
     assert Site.objects.count() == 0
+
+
+def test_a_wrong_crs_marks_every_boundary_invalid_and_nothing_can_be_committed(official, case, tmp_path):
+    path = tmp_path / "plan.dxf"
+    _gbk_dxf(path)
+    # Gauss-Krüger metres declared as degrees.
+    body = _upload(_client(official), path, crs="wgs84", case=str(case.pk)).json()
+    assert body["status"] == "done"
+    assert {f["is_valid"] for f in body["features"]} == {False}
+    square = next(
+        f for f in body["features"] if f["layer"] == "红线" and not f["errors"][0].startswith("invalid geometry")
+    )
+    assert square["errors"] == ["geometry lies outside -180..180 / -90..90 in WGS84; is the crs right?"]
+    response = _client(official).post(
+        f"/api/v1/imports/{body['id']}/commit", {"features": [{"index": square["index"]}]}, format="json"
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_geometry")
+    assert Site.objects.count() == 0
