@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "backend.signatures",
     "backend.sync",
     "backend.notifications",
+    "backend.exports",
     "mobile_api",
     "gis_layers",
 ]
@@ -212,6 +213,17 @@ SIGNING_PUBLIC_KEYS = env("SIGNING_PUBLIC_KEYS", "{}")
 SIGNATURE_IMAGE_MAX_BYTES = env_int("SIGNATURE_IMAGE_MAX_BYTES", 1024 * 1024)
 REPORT_FONT_PATH = env("REPORT_FONT_PATH", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+
+# Exports and red-line imports (backend.exports).
+EXPORTS_ROOT = Path(env("EXPORTS_ROOT", str(BASE_DIR / "var" / "exports")))
+IMPORTS_ROOT = Path(env("IMPORTS_ROOT", str(BASE_DIR / "var" / "imports")))
+EXPORT_TTL_HOURS = env_int("EXPORT_TTL_HOURS", 24)
+EXPORT_TIMEOUT_SECONDS = env_int("EXPORT_TIMEOUT_SECONDS", 3600)
+OGR2OGR = env("OGR2OGR", "ogr2ogr")
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 50 * 1024 * 1024)
+IMPORT_MAX_FEATURES = env_int("IMPORT_MAX_FEATURES", 1000)
+# Run exports and read imports on commit instead of in the worker (on in development).
+EXPORTS_INLINE = env_bool("EXPORTS_INLINE", DEVELOPMENT)
 
 # Device tokens and login throttling.
 TOKEN_TTL_DAYS = env_int("TOKEN_TTL_DAYS", 30)
