@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "backend.evidence",
     "backend.signatures",
     "backend.sync",
+    "backend.events",
     "mobile_api",
     "gis_layers",
 ]
@@ -190,6 +191,17 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = SYNC_MAX_BODY_BYTES
 
 # Deepest nesting of arrays/objects accepted in a JSON body (deeper → 400 json_too_deep).
 JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 64)
+
+# Webhooks and the event feed (backend/events).
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 9)
+# Delay before retry n is base * 4**(n-1) seconds (capped at 10 h, +-20 % jitter): ~24 h over 9 tries.
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 10.0)
+WEBHOOK_SECRET_OVERLAP_HOURS = env_float("WEBHOOK_SECRET_OVERLAP_HOURS", 24.0)
+WEBHOOK_MAX_RESPONSE_BYTES = env_int("WEBHOOK_MAX_RESPONSE_BYTES", 4096)
+# Loopback/private/link-local targets are refused unless allowed (on in development: tests need loopback).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", DEVELOPMENT)
+EVENTS_PAGE_SIZE = env_int("EVENTS_PAGE_SIZE", 100)
 
 CACHES = {
     "default": (
