@@ -110,9 +110,28 @@ def delivery_attempt(*, delivery_id) -> WebhookDelivery | None:
 
 
 def deliveries_deliver_due(*, limit: int = 1000) -> int:
-    """Attempt every due delivery once (in order); returns how many were attempted."""
-    attempted = 0
-    for delivery_id in deliveries_due().values_list("pk", flat=True)[:limit]:
-        if delivery_attempt(delivery_id=delivery_id) is not None:
-            attempted += 1
-    return attempted
+    """Attempt every due delivery once, in order; returns how many were attempted.
+
+    Rounds repeat while they deliver something: a success can release the next event of its case.
+    """
+    seen: set = set()
+    while len(seen) < limit:
+        batch = [pk for pk in deliveries_due().values_list("pk", flat=True)[: limit - len(seen)] if pk not in seen]
+        if not batch:
+            break
+        for delivery_id in batch:
+            seen.add(delivery_id)
+            delivery_attempt(delivery_id=delivery_id)
+    return len(seen)
+
+
+def deliveries_deliver_case_after(delivery: WebhookDelivery) -> None:
+    """After a success, send the events of the same case that waited for it (the worker's path)."""
+    while delivery is not None and delivery.status == DeliveryStatus.SUCCEEDED and delivery.case_ref is not None:
+        following = (
+            deliveries_due()
+            .filter(subscription_id=delivery.subscription_id, case_ref=delivery.case_ref)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        delivery = delivery_attempt(delivery_id=following) if following is not None else None
