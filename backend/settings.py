@@ -258,6 +258,7 @@ SPECTACULAR_SETTINGS = {
         "UploadStatusEnum": "backend.evidence.models.UploadStatus",
         "ConflictStatusEnum": "backend.sync.models.ConflictStatus",
         "UtilityTypeEnum": "backend.accounts.models.UtilityType",
+        "EventTypeEnum": "backend.events.catalogue.EVENT_TYPE_CHOICES",
     },
 }
 

@@ -20,5 +20,8 @@ EVENT_TYPES: dict[str, str] = {
     "record.reopened": "A signed record was reopened (data adds reason).",
 }
 
+# The catalogue as (value, label) pairs: the OpenAPI enum `EventTypeEnum`.
+EVENT_TYPE_CHOICES = list(EVENT_TYPES.items())
+
 # Not in the catalogue (never stored in the outbox): sent by POST webhooks/{id}/ping only.
 PING_TYPE = "webhook.ping"

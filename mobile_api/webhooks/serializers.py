@@ -1,9 +1,7 @@
 from rest_framework import serializers
 
-from backend.events.catalogue import EVENT_TYPES, PING_TYPE
+from backend.events.catalogue import EVENT_TYPE_CHOICES, PING_TYPE
 from backend.events.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
-
-EVENT_TYPE_CHOICES = list(EVENT_TYPES)
 
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
@@ -45,7 +43,7 @@ class WebhookSubscriptionWithSecretSerializer(WebhookSubscriptionSerializer):
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):
-    event_type = serializers.ChoiceField(choices=[*EVENT_TYPE_CHOICES, PING_TYPE], read_only=True)
+    event_type = serializers.ChoiceField(choices=[*EVENT_TYPE_CHOICES, (PING_TYPE, PING_TYPE)], read_only=True)
     status = serializers.ChoiceField(choices=DeliveryStatus.choices, read_only=True)
     event = serializers.CharField(source="message_id", read_only=True)
 
