@@ -6,6 +6,7 @@ against every secret it was given, and answers with the next status code of its 
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -31,6 +32,8 @@ class Receiver:
     script: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     url: str = ""
+    # Seconds to wait before answering each of the first requests (a slow or hung receiver).
+    delays: list[float] = field(default_factory=list)
 
     def verify(self, headers: dict[str, str], body: bytes) -> dict[str, bool]:
         results = {}
@@ -51,6 +54,8 @@ def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             headers = {name.lower(): value for name, value in self.headers.items()}
             receiver.received.append(Received(headers=headers, body=body, verified=receiver.verify(headers, body)))
+            if receiver.delays:
+                time.sleep(receiver.delays.pop(0))
             status = receiver.script.pop(0) if receiver.script else 204
             self.send_response(status)
             self.send_header("content-length", "2")
