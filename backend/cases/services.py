@@ -276,6 +276,7 @@ def approval_item_change_status(
 
     Allowed for administrators, the approval system and the item's own department.
     """
+    audit_lock()  # the event below takes it; before the row lock, like every writer
     item = ApprovalItem.objects.select_for_update().select_related("case__project").get(pk=item.pk)
     if by is not None and not user_is_integration(user=by):
         org = _org(by)
