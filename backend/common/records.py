@@ -37,6 +37,7 @@ from backend.common.errors import (
     ValidationFailed,
     VersionMismatch,
 )
+from backend.events.services import event_on
 
 # Fields managed by the record machinery, never written by clients.
 SYSTEM_FIELDS = frozenset(
@@ -524,7 +525,7 @@ def record_reopen(
     if on_reopen is not None:
         on_reopen(current)
     _audit(instance=current, action="reopen", by=by, device_id=device_id, before=before, reason=reason)
-    return current
+    return event_on(current, type="record.reopened", reason=reason)
 
 
 def record_transition(
