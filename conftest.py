@@ -1,3 +1,3 @@
-"""Suite-wide pytest plugins; see backend/common/testing_s3.py for the S3 and storage fixtures."""
+"""Suite-wide pytest plugins; see tests/s3_plugin.py for the S3 and storage fixtures."""
 
-pytest_plugins = ["backend.common.testing_s3", "tests.audit_flush_plugin", "tests.seeded_rows_plugin"]
+pytest_plugins = ["tests.s3_plugin", "tests.audit_flush_plugin", "tests.seeded_rows_plugin"]

@@ -73,7 +73,7 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) 
 
 class AppServer:
     def __init__(self, environment: dict[str, str], workers: int) -> None:
-        from backend.common.testing_s3 import free_port
+        from tests.s3_plugin import free_port
 
         self.port = free_port()
         self.process = subprocess.Popen(  # noqa: S603 - fixed command
@@ -141,7 +141,7 @@ def _sha256(data: bytes) -> str:
 
 
 def main() -> None:
-    from backend.common.testing_s3 import MotoServerProcess
+    from tests.s3_plugin import MotoServerProcess
 
     size_mib = _int_env("BENCH_UPLOAD_MIB", 64)
     chunk_mib = _int_env("BENCH_TUS_CHUNK_MIB", 16)

@@ -8,7 +8,6 @@ company with no requests, crews and teams assigned to nothing.
 import uuid
 
 import pytest
-from django.core.management import call_command
 from django.db import transaction
 from rest_framework.test import APIClient
 
@@ -74,8 +73,7 @@ def _requests_for(record_type: str, record_id) -> list[tuple[str, str]]:
 
 
 @pytest.mark.django_db
-def test_no_outsider_gets_a_2xx_on_anything_of_the_demo_world():
-    call_command("seed_demo", verbosity=0)
+def test_no_outsider_gets_a_2xx_on_anything_of_the_demo_world(demo_world):
     records = {
         name: list(record_type.model.all_objects.values_list("pk", flat=True))
         for name, record_type in RECORD_TYPES.items()
@@ -207,8 +205,7 @@ def _client_of(user):
 
 
 @pytest.mark.django_db
-def test_every_role_gets_the_same_answer_over_rest_and_sync_for_every_record_type_and_action():
-    call_command("seed_demo", verbosity=0)
+def test_every_role_gets_the_same_answer_over_rest_and_sync_for_every_record_type_and_action(demo_world):
     # A withdrawable inspection (the demo ones have results recorded), so its delete row has a
     # positive control.
     builder = User.objects.get(username="builder")

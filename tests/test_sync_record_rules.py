@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from backend.acceptance.models import Inspection, InspectionItem, InspectionResult, RectificationItem
@@ -26,8 +25,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def demo():
-    call_command("seed_demo", verbosity=0)
+def demo(demo_world):
+    """The demo world, built once for this module (tests/conftest.py)."""
 
 
 def _client(username: str) -> APIClient:

@@ -15,6 +15,11 @@ def sync_receipt_get(*, user: User, op_id: uuid.UUID) -> SyncReceipt | None:
     return SyncReceipt.objects.filter(user=user, op_id=op_id).first()
 
 
+def sync_receipts_get(*, user: User, op_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, SyncReceipt]:
+    """The stored receipts of a chunk's operations, in one query."""
+    return {receipt.op_id: receipt for receipt in SyncReceipt.objects.filter(user=user, op_id__in=set(op_ids))}
+
+
 def _waiting() -> QuerySet[SyncAttachment]:
     """Declared files not yet on the server. The Blob table is the truth: a file whose blob
     exists has arrived even if the arrival was not (yet) noted on the manifest row."""

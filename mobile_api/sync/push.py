@@ -28,7 +28,7 @@ from backend.audit.services import canonical_json
 from backend.common.errors import ApplicationError, ValidationFailed
 from backend.common.records import FieldRecord, payload_digest
 from backend.sync.models import ReceiptStatus
-from backend.sync.selectors import attachments_missing_by_record, sync_receipt_get
+from backend.sync.selectors import attachments_missing_by_record, sync_receipt_get, sync_receipts_get
 from backend.sync.services import (
     sync_attachments_check,
     sync_attachments_declare,
@@ -328,8 +328,33 @@ def _apply_track(*, op: Operation, request: Request) -> dict[str, Any]:
 SPECIAL_TYPES = {"track": _apply_track}
 
 
-def push_operation(*, raw: Any, request: Request, device_id: str) -> dict[str, Any]:
-    """Apply one operation; returns its receipt (without missing_attachments)."""
+def chunk_receipts(*, raws: list[Any], user: Any) -> dict[uuid.UUID, Any]:
+    """What `push_operation` would find stored for each op_id of a chunk, in one query.
+
+    Only op_ids that occur once in the chunk are answered: a repeated one may get its receipt
+    from an earlier operation of the same chunk, so it is looked up when its turn comes. A
+    concurrent push that stores a receipt after this read still collides on the unique index.
+    """
+    seen: dict[uuid.UUID, int] = {}
+    for raw in raws:
+        if isinstance(raw, dict):
+            try:
+                op_id = uuid.UUID(str(raw.get("op_id")))
+            except ValueError:
+                continue
+            seen[op_id] = seen.get(op_id, 0) + 1
+    once = [op_id for op_id, count in seen.items() if count == 1]
+    stored = sync_receipts_get(user=user, op_ids=once)
+    return {op_id: stored.get(op_id) for op_id in once}
+
+
+def push_operation(
+    *, raw: Any, request: Request, device_id: str, receipts: dict[uuid.UUID, Any] | None = None
+) -> dict[str, Any]:
+    """Apply one operation; returns its receipt (without missing_attachments).
+
+    `receipts` (from `chunk_receipts`) answers the stored-receipt lookup for the op_ids it holds.
+    """
     try:
         op = Operation(raw)
     except Rejected as error:
@@ -339,7 +364,10 @@ def push_operation(*, raw: Any, request: Request, device_id: str) -> dict[str, A
             raw.get("op_id"), op.type, op.id, Rejected("invalid_operation", "Invalid operation.", op.errors)
         )
     user = request.user
-    stored = sync_receipt_get(user=user, op_id=op.op_id)
+    if receipts is not None and op.op_id in receipts:
+        stored = receipts[op.op_id]
+    else:
+        stored = sync_receipt_get(user=user, op_id=op.op_id)
     if stored is not None:
         return _replay(stored, op)
     sync_type = sync_type_get(op.type) if isinstance(op.type, str) else None

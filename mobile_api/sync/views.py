@@ -22,7 +22,7 @@ from backend.sync.services import sync_attachments_reconcile, sync_conflict_reso
 from mobile_api.exceptions import PROBLEM_RESPONSES
 from mobile_api.records.views import device_id_of
 from mobile_api.sync.pull import parse_case, parse_cursor, parse_limit, parse_types, pull
-from mobile_api.sync.push import check_push_body, push_operation, with_missing_attachments
+from mobile_api.sync.push import check_push_body, chunk_receipts, push_operation, with_missing_attachments
 from mobile_api.sync.registry import sync_type_get
 from mobile_api.sync.scans import MaterialScanViewSet  # noqa: F401 - registers the material_scan viewset
 
@@ -94,9 +94,10 @@ class PushView(APIView):
         for start in range(0, len(operations), chunk):
             with transaction.atomic():
                 audit_lock()
+                raws = operations[start : start + chunk]
+                stored = chunk_receipts(raws=raws, user=request.user)
                 bodies = [
-                    push_operation(raw=raw, request=request, device_id=device_id)
-                    for raw in operations[start : start + chunk]
+                    push_operation(raw=raw, request=request, device_id=device_id, receipts=stored) for raw in raws
                 ]
             receipts.extend(with_missing_attachments(bodies, user=request.user))
         return Response({"receipts": receipts})
