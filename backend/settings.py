@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "backend.evidence",
     "backend.signatures",
     "backend.sync",
+    "backend.onsite",
     "mobile_api",
     "gis_layers",
 ]

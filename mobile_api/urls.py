@@ -19,4 +19,5 @@ urlpatterns = [
     path("", include("mobile_api.signatures.urls")),
     path("", include("mobile_api.uploads.urls")),
     path("", include("mobile_api.sync.urls")),
+    path("", include("mobile_api.onsite.urls")),
 ]
