@@ -5,7 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backend.onsite.models import OnsiteItem
+from backend.onsite.models import Delegation, OnsiteItem
 from backend.onsite.selectors import delegation_check, delegations_visible_to, onsite_items_visible_to
 from backend.onsite.services import (
     delegation_grant,
@@ -75,6 +75,7 @@ class OnsiteItemViewSet(viewsets.ModelViewSet):
 class DelegationViewSet(
     mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
+    queryset = Delegation.objects.none()  # scoped per request in get_queryset
     serializer_class = DelegationSerializer
     filterset_fields = ["department", "delegate"]
 
