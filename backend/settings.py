@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "backend.notifications",
     "backend.exports",
     "backend.events",
+    "backend.onsite",
     "mobile_api",
     "gis_layers",
 ]

@@ -19,6 +19,7 @@ DEMO_MODULES = [
     "backend.visits.demo",
     "backend.evidence.demo",
     "backend.signatures.demo",
+    "backend.onsite.demo",
 ]
 
 

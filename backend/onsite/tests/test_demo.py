@@ -1,0 +1,29 @@
+import pytest
+from django.utils import timezone
+
+from backend.accounts import demo as accounts_demo
+from backend.accounts.models import User
+from backend.onsite import demo
+from backend.onsite.models import Delegation, DepartmentHead, OnsiteItem
+from backend.onsite.selectors import delegation_check
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_without_the_departments_does_nothing():
+    demo.seed()
+    assert (OnsiteItem.objects.count(), Delegation.objects.count()) == (0, 0)
+
+
+def test_demo_catalogue_and_delegation_are_idempotent():
+    accounts_demo.seed()
+    demo.seed()
+    demo.seed()
+    assert OnsiteItem.objects.count() == 6
+    assert OnsiteItem.objects.filter(decide_on_site=True).count() == 4
+    assert sorted(DepartmentHead.objects.values_list("user__username", flat=True)) == ["official", "planning"]
+    delegation = Delegation.objects.get()
+    approver = User.objects.get(username="vehicle_approver")
+    item = OnsiteItem.objects.get(name="建设工程规划许可证核发")
+    assert delegation_check(user=approver, department=item.department, item=item, at=timezone.now()) == delegation
+    assert approver.check_password(accounts_demo.DEMO_PASSWORD)
