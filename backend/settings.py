@@ -351,6 +351,7 @@ SPECTACULAR_SETTINGS = {
         "VisitStatusEnum": "backend.visits.models.VisitStatus",
         "SignatureStatusEnum": "backend.signatures.models.SignatureStatus",
         "UploadStatusEnum": "backend.evidence.models.UploadStatus",
+        "ExportJobStatusEnum": "backend.exports.models.JobStatus",
         "ConflictStatusEnum": "backend.sync.models.ConflictStatus",
         "UtilityTypeEnum": "backend.accounts.models.UtilityType",
         "InspectionResultEnum": "backend.acceptance.models.InspectionResult",

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 import schemathesis
+from backend.common.testing_s3 import free_port
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.db import connection
@@ -37,7 +38,6 @@ from backend.accounts.models import User
 from backend.accounts.services import device_token_issue
 from backend.cases.calendar import calendar_seed
 from backend.cases.models import CalendarDay
-from backend.common.testing_s3 import free_port
 from backend.evidence.storage import storage_cache_clear
 
 # The server process reads committed data.
