@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.http import http_date, parse_http_date_safe
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.views import APIView
@@ -60,7 +61,8 @@ class IgnoreAccept(BaseContentNegotiation):
 
 
 class GisView(APIView):
-    authentication_classes = [BasicForGisAuthentication, DeviceTokenAuthentication]
+    # Basic first so desktop GIS is asked for a password; the session is the web map's (GET only, so no CSRF).
+    authentication_classes = [BasicForGisAuthentication, DeviceTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
     content_negotiation_class = IgnoreAccept
 
