@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 import schemathesis
-from backend.common.testing_s3 import free_port
+from tests.s3_plugin import free_port
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.db import connection
