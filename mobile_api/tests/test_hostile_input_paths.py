@@ -292,7 +292,7 @@ def test_the_openapi_document_says_how_limit_and_offset_are_read(client):
     document = client.get("/api/schema/", {"format": "json"}).json()
 
     parameters = {p["name"]: p for p in document["paths"]["/api/v1/sites/"]["get"]["parameters"]}
-    assert parameters["limit"]["schema"] == {"type": "integer", "minimum": 1, "default": 100}
+    assert parameters["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}
     assert parameters["limit"]["description"] == (
         "Items per page: an integer from 1; above 1000 is clamped to 1000. Anything else → 400 `invalid_limit`."
     )
