@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 import requests
 import schemathesis
-from tests.s3_plugin import free_port
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.db import connection
@@ -39,6 +38,7 @@ from backend.accounts.services import device_token_issue
 from backend.cases.calendar import calendar_seed
 from backend.cases.models import CalendarDay
 from backend.evidence.storage import storage_cache_clear
+from tests.s3_plugin import free_port
 
 # The server process reads committed data.
 pytestmark = pytest.mark.django_db(transaction=True)
