@@ -100,7 +100,6 @@ INSTALLED_APPS = [
     "backend.sync",
     "backend.notifications",
     "backend.exports",
-    "backend.events",
     "backend.onsite",
     "mobile_api",
     "gis_layers",
@@ -281,17 +280,6 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = SYNC_MAX_BODY_BYTES
 # Deepest nesting of arrays/objects accepted in a JSON body (deeper → 400 json_too_deep).
 JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 64)
 
-# Webhooks and the event feed (backend/events).
-WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
-WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 9)
-# Delay before retry n is base * 4**(n-1) seconds (capped at 10 h, +-20 % jitter): ~24 h over 9 tries.
-WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 10.0)
-WEBHOOK_SECRET_OVERLAP_HOURS = env_float("WEBHOOK_SECRET_OVERLAP_HOURS", 24.0)
-WEBHOOK_MAX_RESPONSE_BYTES = env_int("WEBHOOK_MAX_RESPONSE_BYTES", 4096)
-# Loopback/private/link-local targets are refused unless allowed (on in development: tests need loopback).
-WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", DEVELOPMENT)
-EVENTS_PAGE_SIZE = env_int("EVENTS_PAGE_SIZE", 100)
-
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}
@@ -356,7 +344,6 @@ SPECTACULAR_SETTINGS = {
         "UtilityTypeEnum": "backend.accounts.models.UtilityType",
         "InspectionResultEnum": "backend.acceptance.models.InspectionResult",
         "RecordableInspectionResultEnum": "mobile_api.acceptance.serializers.RECORDABLE_RESULTS",
-        "EventTypeEnum": "backend.events.catalogue.EVENT_TYPE_CHOICES",
     },
     # Every operation's problem+json answers and the tus HEAD/OPTIONS: see mobile_api/openapi.py.
     "DEFAULT_GENERATOR_CLASS": "mobile_api.openapi.ProblemSchemaGenerator",

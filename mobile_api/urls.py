@@ -22,6 +22,5 @@ urlpatterns = [
     path("", include("mobile_api.uploads.urls")),
     path("", include("mobile_api.sync.urls")),
     path("", include("mobile_api.exports.urls")),
-    path("", include("mobile_api.webhooks.urls")),
     path("", include("mobile_api.onsite.urls")),
 ]

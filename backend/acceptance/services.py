@@ -46,7 +46,6 @@ from backend.common.records import (
     record_transition,
     record_update,
 )
-from backend.events.services import event_on
 from backend.sync.services import sync_case_access_granted
 
 FINAL_RESULTS = frozenset({InspectionResult.PASS, InspectionResult.FILED})
@@ -245,12 +244,8 @@ def _inspection_refresh_status(*, inspection: Inspection, by: User | None, devic
     status = inspection_computed_status(inspection=current)
     if status == current.status:
         return current
-    return event_on(
-        record_update(
-            instance=current, changes={"status": status}, by=by, device_id=device_id, action=f"status:{status}"
-        ),
-        type="inspection.results_complete",
-        when=status == InspectionStatus.RESULTS_COMPLETE,
+    return record_update(
+        instance=current, changes={"status": status}, by=by, device_id=device_id, action=f"status:{status}"
     )
 
 
@@ -508,15 +503,12 @@ def inspection_mark_signed(*, inspection: Inspection, by: User | None, device_id
             record_lock(instance=rectification, by=by, device_id=device_id, reason="inspection signed")
         if not item.is_locked:
             record_lock(instance=item, by=by, device_id=device_id, reason="inspection signed")
-    return event_on(
-        record_lock(
-            instance=current,
-            by=by,
-            device_id=device_id,
-            reason="signed",
-            changes={"status": InspectionStatus.SIGNED},
-        ),
-        type="inspection.signed",
+    return record_lock(
+        instance=current,
+        by=by,
+        device_id=device_id,
+        reason="signed",
+        changes={"status": InspectionStatus.SIGNED},
     )
 
 
@@ -746,7 +738,7 @@ def rectification_transition(
         extra_changes=extra,
     )
     _item_refresh_final(item=updated.inspection_item, by=by, device_id=device_id)
-    return event_on(updated, type="rectification.verified", when=to == RectificationStatus.VERIFIED)
+    return updated
 
 
 # --- deletion --------------------------------------------------------------------------------

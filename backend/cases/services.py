@@ -37,7 +37,6 @@ from backend.common.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from backend.events.services import approval_item_event_data, event_record
 from backend.sync.services import sync_case_access_granted
 
 PAUSE_ENDS = {Blzt.CORRECTION_START: Blzt.CORRECTION_END, Blzt.SPECIAL_PROCEDURE_START: Blzt.SPECIAL_PROCEDURE_END}
@@ -282,7 +281,6 @@ def approval_item_change_status(
 
     Allowed for administrators, the approval system and the item's own department.
     """
-    audit_lock()  # the event below takes it; before the row lock, like every writer
     item = ApprovalItem.objects.select_for_update().select_related("case__project").get(pk=item.pk)
     if by is not None and not user_is_integration(user=by):
         org = _org(by)
@@ -309,7 +307,6 @@ def approval_item_change_status(
     item.save(update_fields=fields)
     ItemStatusEvent.objects.get_or_create(item=item, status=status, occurred_at=occurred_at)
     _record_deadlines([item])
-    event_record(type="case.item.status_changed", case=item.case, data=approval_item_event_data(item))
     return item
 
 

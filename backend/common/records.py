@@ -37,7 +37,6 @@ from backend.common.errors import (
     ValidationFailed,
     VersionMismatch,
 )
-from backend.events.services import event_on
 
 # Fields managed by the record machinery, never written by clients.
 SYSTEM_FIELDS = frozenset(
@@ -525,7 +524,7 @@ def record_reopen(
     if on_reopen is not None:
         on_reopen(current)
     _audit(instance=current, action="reopen", by=by, device_id=device_id, before=before, reason=reason)
-    return event_on(current, type="record.reopened", reason=reason)
+    return current
 
 
 def record_transition(

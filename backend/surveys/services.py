@@ -37,7 +37,6 @@ from backend.common.records import (
     record_transition,
     record_update,
 )
-from backend.events.services import event_on
 from backend.sites.models import Site
 from backend.surveys.models import (
     Finding,
@@ -336,16 +335,13 @@ def survey_submit(
     }
     if minutes is not None:
         extra["minutes"] = minutes
-    return event_on(
-        _survey_transition(
-            survey=current,
-            to=SurveyStatus.SUBMITTED,
-            by=by,
-            device_id=device_id,
-            expected_version=expected_version,
-            extra_changes=extra,
-        ),
-        type="survey.submitted",
+    return _survey_transition(
+        survey=current,
+        to=SurveyStatus.SUBMITTED,
+        by=by,
+        device_id=device_id,
+        expected_version=expected_version,
+        extra_changes=extra,
     )
 
 
@@ -407,7 +403,7 @@ def survey_mark_signed(*, survey: Survey, by: User | None, device_id: str = "") 
     )
     for participant in SurveyParticipant.objects.filter(survey=current, is_locked=False):
         record_lock(instance=participant, by=by, device_id=device_id, reason="survey signed")
-    return event_on(signed, type="survey.signed")
+    return signed
 
 
 def survey_reopen_changes(survey: Survey) -> dict[str, Any]:
@@ -633,17 +629,14 @@ def finding_create(
     if not _exists(Finding, record_id):
         _validate_finding_fields(fields)
         _check_finding_survey(case=case, survey=survey)
-    return event_on(
-        record_create(
-            model=Finding,
-            fields=fields,
-            by=by,
-            device_id=device_id,
-            record_id=record_id,
-            digest=digest,
-            after_create=lambda finding: _assign_to_case(case, responsible_department),
-        ),
-        type="finding.created",
+    return record_create(
+        model=Finding,
+        fields=fields,
+        by=by,
+        device_id=device_id,
+        record_id=record_id,
+        digest=digest,
+        after_create=lambda finding: _assign_to_case(case, responsible_department),
     )
 
 
@@ -693,7 +686,6 @@ def finding_delete(
     return record_delete(instance=instance, by=by, device_id=device_id, expected_version=expected_version)
 
 
-@transaction.atomic
 def finding_resolve(
     *,
     finding: Finding,
@@ -704,18 +696,15 @@ def finding_resolve(
 ) -> Finding:
     """open → resolved, stamped now."""
     record_check_can_write(user=by, case=finding.case)
-    return event_on(
-        record_transition(
-            instance=finding,
-            field_name="status",
-            to=FindingStatus.RESOLVED,
-            allowed=FINDING_TRANSITIONS,
-            by=by,
-            device_id=device_id,
-            expected_version=expected_version,
-            extra_changes={"resolved_at": timezone.now(), "resolution": resolution or ""},
-        ),
-        type="finding.resolved",
+    return record_transition(
+        instance=finding,
+        field_name="status",
+        to=FindingStatus.RESOLVED,
+        allowed=FINDING_TRANSITIONS,
+        by=by,
+        device_id=device_id,
+        expected_version=expected_version,
+        extra_changes={"resolved_at": timezone.now(), "resolution": resolution or ""},
     )
 
 

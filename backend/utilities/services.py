@@ -33,7 +33,6 @@ from backend.common.records import (
     record_transition,
     record_update,
 )
-from backend.events.services import event_on
 from backend.sites.models import Site
 from backend.sync.services import sync_case_access_granted
 from backend.utilities.demand import validate_attributes, validate_demand
@@ -363,19 +362,15 @@ def utility_request_respond(
     if decision == "accept":
         changes["plan"] = plan
         changes["planned_connection_date"] = planned_connection_date
-    return event_on(
-        record_transition(
-            instance=current,
-            field_name="status",
-            to=DECISIONS[decision],
-            allowed=RESPONSE_TRANSITIONS,
-            by=by,
-            device_id=device_id,
-            expected_version=expected_version,
-            extra_changes=changes,
-        ),
-        type="utility_request.responded",
-        decision=decision,
+    return record_transition(
+        instance=current,
+        field_name="status",
+        to=DECISIONS[decision],
+        allowed=RESPONSE_TRANSITIONS,
+        by=by,
+        device_id=device_id,
+        expected_version=expected_version,
+        extra_changes=changes,
     )
 
 
@@ -714,7 +709,7 @@ def utility_point_transition(
         and updated.request.deleted_at is None
     ):
         utility_request_mark_connected(request=updated.request, by=by, device_id=device_id)
-    return event_on(updated, type="utility_point.connected", when=to == UtilityPointStatus.CONNECTED)
+    return updated
 
 
 @transaction.atomic

@@ -31,7 +31,6 @@ from backend.common.records import (
     record_transition,
     record_update,
 )
-from backend.events.services import event_on
 from backend.sync.services import sync_case_access_granted
 from backend.visits.models import BookingChannel, Vehicle, Visit, VisitPurpose, VisitStatus
 
@@ -298,19 +297,15 @@ def visit_transition(
         extra = {"ended_at": now}
     elif to == VisitStatus.CANCELLED:
         extra = {"cancelled_reason": (reason or "").strip()[:1000]}
-    return event_on(
-        record_transition(
-            instance=current,
-            field_name="status",
-            to=to,
-            allowed=VISIT_TRANSITIONS,
-            by=by,
-            device_id=device_id,
-            expected_version=expected_version,
-            extra_changes=extra,
-        ),
-        type="visit.completed",
-        when=to == VisitStatus.COMPLETED,
+    return record_transition(
+        instance=current,
+        field_name="status",
+        to=to,
+        allowed=VISIT_TRANSITIONS,
+        by=by,
+        device_id=device_id,
+        expected_version=expected_version,
+        extra_changes=extra,
     )
 
 
