@@ -77,6 +77,9 @@ class ProblemAutoSchema(AutoSchema):
             # A view may declare a problem with only its description; its body is a Problem.
             if code >= "400" and "content" not in response and self.method not in BODILESS_METHODS:
                 response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": problem}}
+            # Every error is rendered by the problem handler, whatever media type a view declared it with.
+            elif code >= "400" and "content" in response and PROBLEM_CONTENT_TYPE not in response["content"]:
+                response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": problem}}
         for status, description in sorted(self.problems(operation).items()):
             if str(status) in responses:
                 continue
