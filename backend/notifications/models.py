@@ -15,6 +15,15 @@ class NotificationKind(models.TextChoices):
     ITEM_OVERDUE = "item_overdue", "事项超期"
     PROMISE_DUE = "promise_due", "容缺材料到期"
     FINDING_OVERDUE = "finding_overdue", "问题整改超期"
+    UTILITY_UNANSWERED = "utility_unanswered", "报装申请未答复"
+    SURVEY_SCHEDULED = "survey_scheduled", "踏勘通知"
+    BOOKING_REQUESTED = "booking_requested", "直通车预约申请"
+    BOOKING_CONFIRMED = "booking_confirmed", "直通车预约已确认"
+    BOOKING_DECLINED = "booking_declined", "直通车预约未能安排"
+    VISIT_PLANNED = "visit_planned", "直通车服务计划"
+    DECISION_MADE = "decision_made", "现场审批结果"
+    MEETING_SCHEDULED = "meeting_scheduled", "协调会通知"
+    WEBHOOK_PAUSED = "webhook_paused", "推送订阅已暂停"
 
 
 class Notification(models.Model):
