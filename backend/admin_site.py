@@ -9,7 +9,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
-from mobile_api.accounts.throttling import LoginFailureThrottle
+from backend.accounts.login import LoginThrottled, login_limited
 
 
 class ThrottledLoginMixin:
@@ -22,20 +22,20 @@ class ThrottledLoginMixin:
     retry_after: int | None = None
 
     def clean(self):
-        throttle = LoginFailureThrottle()
-        username = self.cleaned_data.get("username") or ""
-        if not throttle.allow_request(self.request, username=username):
-            self.retry_after = int(throttle.wait())
+        try:
+            return login_limited(
+                self.request,
+                username=self.cleaned_data.get("username") or "",
+                verify=super().clean,
+                is_failure=lambda error: isinstance(error, ValidationError),
+            )
+        except LoginThrottled as throttled:
+            self.retry_after = throttled.retry_after
             raise ValidationError(
                 "Too many failed logins for this username from your address. Try again in %(seconds)d seconds.",
                 code="throttled",
                 params={"seconds": self.retry_after},
-            )
-        try:
-            return super().clean()
-        except ValidationError:
-            throttle.record_failure()
-            raise
+            ) from None
 
 
 class ThrottledAdminAuthenticationForm(ThrottledLoginMixin, AdminAuthenticationForm):

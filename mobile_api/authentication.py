@@ -6,6 +6,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from backend.accounts.login import LoginThrottled, login_limited
 from backend.accounts.selectors import device_token_get_active
 
 GIS_PREFIXES = ("/ogc/", "/tiles/")
@@ -56,25 +57,29 @@ class BasicForGisAuthentication(authentication.BasicAuthentication):
         return super().authenticate(request)
 
     def authenticate_credentials(self, userid, password, request=None):
-        from mobile_api.accounts.throttling import LoginFailureThrottle
-
-        throttle = LoginFailureThrottle()
-        if request is not None and not throttle.allow_request(request, username=userid):
-            raise exceptions.Throttled(wait=throttle.wait())
         seconds = settings.BASIC_AUTH_CACHE_SECONDS
         key = _credential_cache_key(userid, password)
-        user = _remembered_user(key) if seconds > 0 else None
-        if user is not None:
-            return user, None
+
+        def verify():
+            user = _remembered_user(key) if seconds > 0 else None
+            if user is not None:
+                return user, None
+            user, auth = super(BasicForGisAuthentication, self).authenticate_credentials(userid, password, request)
+            if seconds > 0:
+                cache.set(key, (str(user.pk), _user_fingerprint(user)), seconds)
+            return user, auth
+
+        if request is None:
+            return verify()
         try:
-            user, auth = super().authenticate_credentials(userid, password, request)
-        except exceptions.AuthenticationFailed:
-            if request is not None:
-                throttle.record_failure()
-            raise
-        if seconds > 0:
-            cache.set(key, (str(user.pk), _user_fingerprint(user)), seconds)
-        return user, auth
+            return login_limited(
+                request,
+                username=userid,
+                verify=verify,
+                is_failure=lambda error: isinstance(error, exceptions.AuthenticationFailed),
+            )
+        except LoginThrottled as throttled:
+            raise exceptions.Throttled(wait=throttled.retry_after) from None
 
     def authenticate_header(self, request):
         if request.path.startswith(GIS_PREFIXES):

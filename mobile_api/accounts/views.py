@@ -6,8 +6,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.accounts import selectors, services
+from backend.accounts.login import LoginThrottled, login_limited
 from backend.accounts.models import DeviceToken, Organization, User
-from backend.common.errors import ApplicationError
 from mobile_api.accounts.permissions import IsAdministratorOrReadOnly
 from mobile_api.accounts.serializers import (
     LoginSerializer,
@@ -15,7 +15,6 @@ from mobile_api.accounts.serializers import (
     TokenSerializer,
     UserSerializer,
 )
-from mobile_api.accounts.throttling import LoginFailureThrottle
 from mobile_api.exceptions import PROBLEM_RESPONSES, ProblemSerializer
 
 
@@ -40,21 +39,21 @@ class TokenView(APIView):
     def post(self, request: Request) -> Response:
         serializer = LoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        throttle = LoginFailureThrottle()
-        if not throttle.allow_request(request, self):
-            self.throttled(request, throttle.wait())
         data = serializer.validated_data
         try:
-            raw, token = services.device_token_login(
-                username=data["username"],
-                password=data["password"],
-                device_id=data["device_id"] or None,
-                device_name=data["device_name"],
+            raw, token = login_limited(
+                request,
+                username=str(request.data.get("username", "")),
+                verify=lambda: services.device_token_login(
+                    username=data["username"],
+                    password=data["password"],
+                    device_id=data["device_id"] or None,
+                    device_name=data["device_name"],
+                ),
+                is_failure=lambda error: getattr(error, "code", None) == "invalid_credentials",
             )
-        except ApplicationError as error:
-            if error.code == "invalid_credentials":
-                throttle.record_failure()
-            raise
+        except LoginThrottled as throttled:
+            self.throttled(request, throttled.retry_after)
         body = TokenSerializer(
             {"token": raw, "expires_at": token.expires_at, "device_id": token.device_id, "user": token.user}
         )

@@ -1,8 +1,21 @@
+"""The login failure limit, one rule for every way a password is checked.
+
+`POST /api/v1/auth/token`, HTTP Basic on /ogc/ and /tiles/, the admin's and the web map's login
+forms all verify a password through `login_limited`, so none of them is a way around
+LOGIN_THROTTLE_RATE.
+"""
+
 import hashlib
 import math
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+from backend.common.errors import ApplicationError
+
+T = TypeVar("T")
 
 
 class LoginFailureThrottle(SimpleRateThrottle):
@@ -50,3 +63,40 @@ class LoginFailureThrottle(SimpleRateThrottle):
         if not self.history:
             return 0.0
         return max(0.0, math.ceil(self.duration - (self.now - self.history[-1])))
+
+
+class LoginThrottled(ApplicationError):
+    """Too many failed logins for this username from this address; `retry_after` in seconds."""
+
+    status = 429
+    code = "throttled"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many failed logins for this username from your address. Try again in {retry_after} seconds.",
+            extra={"retry_after": retry_after},
+        )
+        self.retry_after = retry_after
+
+
+def login_limited(
+    request: Any,
+    *,
+    username: str,
+    verify: Callable[[], T],
+    is_failure: Callable[[BaseException], bool],
+) -> T:
+    """Run `verify()` (which checks the password) under the failure limit and return its result.
+
+    While the limit is reached the password is not even checked, so the right one does not log in
+    either (LoginThrottled). An exception `is_failure` accepts is counted, then re-raised.
+    """
+    throttle = LoginFailureThrottle()
+    if not throttle.allow_request(request, username=username):
+        raise LoginThrottled(int(throttle.wait()))
+    try:
+        return verify()
+    except Exception as error:
+        if is_failure(error):
+            throttle.record_failure()
+        raise
