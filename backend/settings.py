@@ -273,6 +273,16 @@ RECORD_TEXT_MAX_CHARS_BY_FIELD = {
     )
     if key.strip() and value.strip()
 }
+# Structured fields of records (a utility demand, a visit's team, signature strokes), in bytes of
+# canonical JSON; the same "type.field=N" overrides.
+RECORD_JSON_MAX_BYTES = env_int("RECORD_JSON_MAX_BYTES", 64 * 1024)
+RECORD_JSON_MAX_BYTES_BY_FIELD = {
+    key.strip(): int(value)
+    for key, _, value in (
+        pair.partition("=") for pair in env("RECORD_JSON_MAX_BYTES_BY_FIELD", "signature.strokes=1048576").split(",")
+    )
+    if key.strip() and value.strip()
+}
 # A pull page stops at SYNC_PULL_MAX_BYTES of changes' JSON (always at least one change).
 SYNC_PULL_MAX_BYTES = env_int("SYNC_PULL_MAX_BYTES", 2 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = SYNC_MAX_BODY_BYTES

@@ -14,6 +14,9 @@ from backend.surveys.services import survey_update
 from backend.surveys.tests.factories import SurveyFactory
 from backend.sync.models import MaterialScan, SyncReceipt
 from backend.sync.services import material_scan_create
+from backend.visits.models import Visit
+from backend.visits.services import visit_update
+from backend.visits.tests.factories import make_visit, team_user
 from mobile_api.sync.tests.factories import case_with_item, push, scan_op, sha, vehicle_user_on
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +149,65 @@ def test_a_change_bigger_than_the_byte_limit_still_comes_alone(crew):
 
     assert [len(page["changes"]) for page in pages] == [1, 1]
     assert [page["has_more"] for page in pages] == [True, False]
+
+
+# --- structured fields in bytes -------------------------------------------------------------
+# Each JSON field also has its own shape rules (a visit's team: at most 50 agents); the kernel's
+# byte bound holds whatever those allow, so the tests lower it.
+
+TEAM = {"lead": "班长", "agents": ["代办员甲", "代办员乙"], "approvers": []}  # 73 bytes of canonical JSON
+SMALL_LIMIT = override_settings(RECORD_JSON_MAX_BYTES=60, RECORD_JSON_MAX_BYTES_BY_FIELD={})
+
+
+@pytest.fixture
+def visit_and_team_client():
+    visit = make_visit()
+    client = APIClient()
+    client.force_authenticate(team_user(visit.vehicle))
+    return visit, client
+
+
+def test_rest_refuses_json_beyond_the_limit_and_changes_nothing(visit_and_team_client):
+    visit, client = visit_and_team_client
+
+    with SMALL_LIMIT:
+        response = client.patch(f"/api/v1/visits/{visit.pk}/", {"team": TEAM}, format="json", HTTP_IF_MATCH='"1"')
+        small = client.patch(
+            f"/api/v1/visits/{visit.pk}/", {"team": {"lead": "班长"}}, format="json", HTTP_IF_MATCH='"1"'
+        )
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    assert response.json()["errors"] == {"team": ["At most 60 bytes of JSON (this has 73)."]}
+    assert small.status_code == 200, small.content
+    assert Visit.objects.get(pk=visit.pk).team == {"lead": "班长", "agents": [], "approvers": []}
+
+
+def test_sync_push_rejects_json_beyond_the_limit(visit_and_team_client):
+    visit, client = visit_and_team_client
+    op = {
+        "op_id": str(uuid.uuid4()),
+        "type": "visit",
+        "action": "upsert",
+        "id": str(visit.pk),
+        "base_version": 1,
+        "data": {"team": TEAM},
+    }
+
+    with SMALL_LIMIT:
+        receipt = push(client, op).json()["receipts"][0]
+
+    assert (receipt["status"], receipt["code"]) == ("rejected", "validation_error")
+    assert receipt["errors"] == {"team": ["At most 60 bytes of JSON (this has 73)."]}
+    assert Visit.objects.get(pk=visit.pk).version == 1
+
+
+def test_a_json_field_with_its_own_limit_holds_more():
+    visit = make_visit()
+
+    with override_settings(RECORD_JSON_MAX_BYTES=60, RECORD_JSON_MAX_BYTES_BY_FIELD={"visit.team": 100}):
+        updated = visit_update(instance=visit, changes={"team": TEAM}, by=None)
+        with pytest.raises(ValidationFailed) as refused:
+            visit_update(instance=updated, changes={"team": {**TEAM, "approvers": ["审批员甲", "审批员乙"]}}, by=None)
+
+    assert updated.team == TEAM
+    assert list(refused.value.errors) == ["team"]

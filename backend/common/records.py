@@ -300,25 +300,39 @@ def record_text_limit(model: type[FieldRecord], model_field: models.Field) -> in
     return min(limit, model_field.max_length) if model_field.max_length else limit
 
 
+def record_json_limit(model: type[FieldRecord], model_field: models.Field) -> int:
+    """The most bytes (canonical UTF-8 JSON) a JSON field of a record holds: the per-field setting
+    (`signature.strokes`), else RECORD_JSON_MAX_BYTES."""
+    key = f"{_record_type_name(model)}.{model_field.name}"
+    return settings.RECORD_JSON_MAX_BYTES_BY_FIELD.get(key, settings.RECORD_JSON_MAX_BYTES)
+
+
 def record_check_text_sizes(*, model: type[FieldRecord], values: dict[str, Any]) -> None:
-    """Refuse text longer than its field's limit, naming every such field (400 validation_error).
+    """Refuse text longer than its field's limit, and JSON larger than its field's limit, naming
+    every such field (400 validation_error).
 
     The kernel checks what every create and update writes, so REST, sync push and the admin
     refuse alike, before anything is stored.
     """
     errors: dict[str, list[str]] = {}
     for name, value in values.items():
-        if not isinstance(value, str):
-            continue
         try:
             model_field = model._meta.get_field(name)
         except FieldDoesNotExist:
+            continue
+        if isinstance(model_field, models.JSONField):
+            limit = record_json_limit(model, model_field)
+            size = len(canonical_json(value).encode("utf-8"))
+            if size > limit:
+                errors[name] = [f"At most {limit} bytes of JSON (this has {size})."]
+            continue
+        if not isinstance(value, str):
             continue
         limit = record_text_limit(model, model_field)
         if limit is not None and len(value) > limit:
             errors[name] = [f"At most {limit} characters (this has {len(value)})."]
     if errors:
-        raise ValidationFailed(f"Text too long: {', '.join(sorted(errors))}.", code="validation_error", errors=errors)
+        raise ValidationFailed(f"Too long: {', '.join(sorted(errors))}.", code="validation_error", errors=errors)
 
 
 def _replay_or_conflict(model: type[FieldRecord], record_id: uuid.UUID, digest: str) -> FieldRecord | None:
