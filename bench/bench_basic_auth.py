@@ -24,37 +24,15 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DB_NAME = os.environ.get("BENCH_DATABASE_NAME", "bench_basic_auth")
-DB_SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgis://postgres@127.0.0.1:5432")
-os.environ["DATABASE_URL"] = f"{DB_SERVER}/{DB_NAME}"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.harness import p95, recreate_database, setup_django, use_database  # noqa: E402
+
+DATABASE = use_database("bench_basic_auth")
 # The point of the bench is the production hasher: never the test suite's MD5 shortcut.
 os.environ["DJANGO_TEST_FAST_PASSWORD_HASHER"] = "0"
-os.environ.setdefault("DJANGO_DEVELOPMENT", "1")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
-os.environ.setdefault("API_THROTTLE_RATE", "100000000/min")
 
 PASSWORD = "bench-pass-2026-desktop-gis"
 LON, LAT, ZOOM = 120.1711, 35.9607, 14
-
-
-def recreate_database(keep: bool) -> None:
-    import psycopg2
-
-    server = psycopg2.connect(f"{DB_SERVER}/postgres".replace("postgis://", "postgresql://"))
-    server.autocommit = True
-    with server.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME])
-        exists = cursor.fetchone() is not None
-        if exists and not keep:
-            cursor.execute(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
-            exists = False
-        if not exists:
-            cursor.execute(f'CREATE DATABASE "{DB_NAME}"')
-    server.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,13 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true", help="reuse the bench database as it is")
     args = parser.parse_args(argv if argv is not None else [])
 
-    recreate_database(args.keep)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    recreate_database(DATABASE, keep=args.keep)
+    setup_django()
     run(args)
 
 
@@ -139,11 +112,6 @@ def _request(client, path: str, header: str) -> float:
     return elapsed
 
 
-def _p95(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
-
-
 def run(args) -> None:
     from django.contrib.auth.hashers import get_hasher
     from django.core.cache import cache
@@ -182,13 +150,13 @@ def run(args) -> None:
         f"({hasher.iterations:,} iterations); {args.rounds} rounds ({args.uncached_rounds} without the cache)"
     )
     token_median = statistics.median(samples["token"])
-    token_p95 = _p95(samples["token"])
+    token_p95 = p95(samples["token"])
     print(f"{'authentication':<20}{'median ms':>12}{'p95 ms':>10}{'median / token':>17}{'p95 / token':>14}")
     for name, values in samples.items():
-        median, p95 = statistics.median(values), _p95(values)
+        median, high = statistics.median(values), p95(values)
         print(
-            f"{name:<20}{median * 1000:>12.2f}{p95 * 1000:>10.2f}"
-            f"{median / token_median:>16.2f}x{p95 / token_p95:>13.2f}x"
+            f"{name:<20}{median * 1000:>12.2f}{high * 1000:>10.2f}"
+            f"{median / token_median:>16.2f}x{high / token_p95:>13.2f}x"
         )
     ratio = statistics.median(samples["basic"]) / token_median
     print(f"basic (cached) / token = {ratio:.2f}x (target <= 1.10x): {'met' if ratio <= 1.10 else 'MISSED'}")

@@ -32,17 +32,10 @@ import time
 import urllib.parse
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DB_NAME = os.environ.get("BENCH_DATABASE_NAME", "bench_gis")
-DB_SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgis://postgres@127.0.0.1:5432")
-DATABASE_URL = f"{DB_SERVER}/{DB_NAME}"
-os.environ["DATABASE_URL"] = DATABASE_URL
-os.environ.setdefault("DJANGO_DEVELOPMENT", "1")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
-os.environ.setdefault("API_THROTTLE_RATE", "100000000/min")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.harness import ROOT, p95, recreate_database, setup_django, use_database  # noqa: E402
+
+DATABASE = use_database("bench_gis")
 
 PASSWORD = "bench-gis-2026-desktop"
 CENTER = (120.5, 36.0)
@@ -51,38 +44,11 @@ CASES = 200
 TABLE = "utilities_utilitypoint"
 
 
-def _pg_dsn() -> str:
-    return DATABASE_URL.replace("postgis://", "postgresql://")
-
-
-def recreate_database(keep: bool) -> bool:
-    """True when the database was (re)created and must be loaded."""
-    import psycopg2
-
-    server = psycopg2.connect(f"{DB_SERVER}/postgres".replace("postgis://", "postgresql://"))
-    server.autocommit = True
-    with server.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME])
-        exists = cursor.fetchone() is not None
-        if exists and not keep:
-            cursor.execute(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
-            exists = False
-        if not exists:
-            cursor.execute(f'CREATE DATABASE "{DB_NAME}"')
-    server.close()
-    return not exists
-
-
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
     n = 2**z
     x = int((lon + 180) / 360 * n)
     y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
     return x, y
-
-
-def _p95(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -192,7 +158,7 @@ def tokens() -> dict[str, str]:
 
 
 def start_server(args) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=DATABASE_URL)
+    env = dict(os.environ, DATABASE_URL=DATABASE.url)
     command = [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
         "backend.wsgi:application",
@@ -298,7 +264,7 @@ def measure(args, base: str, token: str) -> list[tuple[str, float, float, float,
 
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
-    raw = psycopg2.connect(_pg_dsn())
+    raw = psycopg2.connect(DATABASE.dsn)
     raw.autocommit = True
     cursor = raw.cursor()
     cursor.execute("SET jit = off")
@@ -330,7 +296,7 @@ def measure(args, base: str, token: str) -> list[tuple[str, float, float, float,
                 raw_times.append(raw_elapsed)
                 size = max(size, len(response.content))
         server_median, raw_median = statistics.median(server_times), statistics.median(raw_times)
-        server_p95, raw_p95 = _p95(server_times), _p95(raw_times)
+        server_p95, raw_p95 = p95(server_times), p95(raw_times)
         kind, bound = target
         if kind == "ratio":
             met = server_median / raw_median <= bound
@@ -395,7 +361,7 @@ def concurrent(args, base: str, token: str) -> tuple[int, int, float, float, flo
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - began
-    return len(latencies), errors[0], statistics.median(latencies), _p95(latencies), len(latencies) / wall
+    return len(latencies), errors[0], statistics.median(latencies), p95(latencies), len(latencies) / wall
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -412,14 +378,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true", help="reuse the loaded bench database as it is")
     args = parser.parse_args(argv if argv is not None else [])
 
-    fresh = recreate_database(args.keep)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+    fresh = recreate_database(DATABASE, keep=args.keep)
+    setup_django(migrate=fresh)
     if fresh:
-        call_command("migrate", verbosity=0)
         load(args.points, args.sites)
     token = tokens()["admin"]
     server = start_server(args)

@@ -1,0 +1,94 @@
+"""What every benchmark needs: its own database, Django set up on it, and the figures' arithmetic.
+
+A benchmark calls `use_database("bench_x")` before importing Django code (it points DATABASE_URL
+at BENCH_DATABASE_SERVER/BENCH_DATABASE_NAME and sets the development settings a bench runs
+with), then `recreate_database(keep)` and `setup_django()`; `median`, `p95` and `rss_mib` keep
+the printed figures computed the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+class BenchDatabase:
+    def __init__(self, name: str, server: str) -> None:
+        self.name = name
+        self.server = server
+
+    @property
+    def url(self) -> str:
+        return f"{self.server}/{self.name}"
+
+    @property
+    def dsn(self) -> str:
+        """For psycopg2 / libpq (the raw baselines)."""
+        return self.url.replace("postgis://", "postgresql://")
+
+
+def use_database(default_name: str) -> BenchDatabase:
+    """Point this process (and the servers it starts) at the bench's own database."""
+    database = BenchDatabase(
+        os.environ.get("BENCH_DATABASE_NAME", default_name),
+        os.environ.get("BENCH_DATABASE_SERVER", "postgis://postgres@127.0.0.1:5432"),
+    )
+    os.environ["DATABASE_URL"] = database.url
+    os.environ.setdefault("DJANGO_DEVELOPMENT", "1")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+    os.environ.setdefault("API_THROTTLE_RATE", "100000000/min")
+    return database
+
+
+def recreate_database(database: BenchDatabase, *, keep: bool) -> bool:
+    """Drop and create it unless `keep` and it exists; True when it is new (to be migrated and loaded)."""
+    import psycopg2
+
+    server = psycopg2.connect(f"{database.server}/postgres".replace("postgis://", "postgresql://"))
+    server.autocommit = True
+    with server.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database.name])
+        exists = cursor.fetchone() is not None
+        if exists and not keep:
+            cursor.execute(f'DROP DATABASE "{database.name}" WITH (FORCE)')
+            exists = False
+        if not exists:
+            cursor.execute(f'CREATE DATABASE "{database.name}"')
+    server.close()
+    return not exists
+
+
+def setup_django(*, migrate: bool = True) -> None:
+    import django
+
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def p95(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def rss_mib() -> float:
+    """This process's resident memory now."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
