@@ -32,6 +32,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from backend.acceptance.models import Inspection, InspectionItem, InspectionStatus, RectificationItem
+from backend.evidence.models import Photo
 
 logger = logging.getLogger(__name__)
 
@@ -135,10 +136,6 @@ def _table(rows: list[list], widths: list[float], font: str, header: bool = True
 
 
 def _photos(inspection: Inspection, items: list[InspectionItem], rectifications: list[RectificationItem]) -> list:
-    try:
-        from backend.evidence.models import Photo
-    except ImportError:  # pragma: no cover - evidence is part of the project
-        return []
     from django.db.models import Q
 
     photos = (

@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -57,6 +58,17 @@ def _check_expected(sha256: str, expected_sha256: str | None) -> None:
         )
 
 
+# Called, inside the registering transaction, with the SHA-256 of bytes the server did not have
+# before. The sync app listens (records whose manifests were waiting for them become complete):
+# evidence sits below sync and never imports it.
+FILE_ARRIVED_LISTENERS: list[Callable[..., None]] = []
+
+
+def blob_arrived(*, sha256: str) -> None:
+    for listener in FILE_ARRIVED_LISTENERS:
+        listener(sha256=sha256)
+
+
 @transaction.atomic
 def blob_register(*, sha256: str, size: int, content_type: str, storage: str) -> Blob:
     """The Blob row for bytes already in the store (the first registration wins)."""
@@ -65,10 +77,7 @@ def blob_register(*, sha256: str, size: int, content_type: str, storage: str) ->
         defaults={"size": size, "content_type": normalize_content_type(content_type), "storage": storage},
     )
     if created:
-        # Records whose manifests were waiting for these bytes become complete now.
-        from backend.sync.services import sync_attachments_arrived  # sync imports evidence: import late
-
-        sync_attachments_arrived(sha256=sha256)
+        blob_arrived(sha256=sha256)
     return blob
 
 

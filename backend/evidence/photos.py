@@ -40,7 +40,7 @@ from backend.common.records import (
     record_delete,
     record_update,
 )
-from backend.evidence.blobs import blob_local_path, blob_open, blob_store_from_file, normalize_sha256
+from backend.evidence.blobs import blob_arrived, blob_local_path, blob_open, blob_store_from_file, normalize_sha256
 from backend.evidence.images import ImageInfo, image_derivatives, image_inspect
 from backend.evidence.models import Blob, LocationSource, Photo, PhotoProcessing, Upload, UploadStatus
 from backend.evidence.storage import CHUNK_SIZE, blob_key, blob_store, copy_stream
@@ -414,19 +414,10 @@ def _create(
 
 
 def _after_create(photo: FieldRecord) -> None:
-    _notify_sync(sha256=photo.blob_id)
+    # Records whose devices declared this file as an attachment may be complete now.
+    blob_arrived(sha256=photo.blob_id)
     photo_id = photo.pk
     transaction.on_commit(lambda: photo_derivatives_schedule(photo_id=photo_id))
-
-
-def _notify_sync(*, sha256: str) -> None:
-    """Records whose devices declared this file as an attachment may be complete now
-    (idempotent: only manifest rows still waiting are touched)."""
-    try:
-        from backend.sync.services import sync_attachments_arrived
-    except ImportError:
-        return
-    sync_attachments_arrived(sha256=sha256)
 
 
 def photo_update(

@@ -28,6 +28,7 @@ from django.contrib.gis.geos import GEOSGeometry
 from django.db import models
 
 from backend.audit.services import canonical_json
+from backend.evidence.models import Photo
 
 VOLATILE_FIELDS = frozenset(
     {
@@ -79,10 +80,6 @@ def photo_hashes(*, record_type: str, record_ids: Iterable[Any]) -> dict[str, li
     """record id → sorted SHA-256 of its live photos (empty when the evidence app has none)."""
     ids = list(record_ids)
     result: dict[str, list[str]] = {str(record_id): [] for record_id in ids}
-    try:
-        from backend.evidence.models import Photo
-    except ImportError:  # pragma: no cover - evidence is installed with this app
-        return result
     rows = Photo.objects.filter(record_type=record_type, record_id__in=ids).values_list("record_id", "blob_id")
     for record_id, sha256 in rows:
         result[str(record_id)].append(sha256)

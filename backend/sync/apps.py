@@ -8,9 +8,18 @@ class SyncConfig(AppConfig):
 
     def ready(self) -> None:
         from backend.common.records import RecordType, register_record_type
+        from backend.evidence.blobs import FILE_ARRIVED_LISTENERS
         from backend.sync.models import MaterialScan
         from backend.sync.selectors import material_scans_visible_to
-        from backend.sync.services import material_scan_create, material_scan_delete, material_scan_update
+        from backend.sync.services import (
+            material_scan_create,
+            material_scan_delete,
+            material_scan_update,
+            sync_attachments_arrived,
+        )
+
+        if sync_attachments_arrived not in FILE_ARRIVED_LISTENERS:
+            FILE_ARRIVED_LISTENERS.append(sync_attachments_arrived)
 
         register_record_type(
             RecordType(
