@@ -526,7 +526,7 @@ def inspection_reopen(
     device_id: str = "",
     on_reopen: Callable[[Any], None] | None = None,
 ) -> Inspection:
-    """Unlock a signed inspection, its items and rectifications (signatures voided by `on_reopen`)."""
+    """Unlock a signed inspection, its items and rectifications (signatures voided by the reopen listeners)."""
     reopened = record_reopen(
         instance=inspection,
         by=by,

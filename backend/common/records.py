@@ -502,6 +502,11 @@ def record_check_can_reopen(*, user: Any) -> None:
         raise PermissionDenied("Only approval officials and administrators may reopen a signed record.")
 
 
+# Called inside `record_reopen`'s transaction with the unlocked record: the signatures app voids
+# the record's signatures, for every entry point that reopens (the kernel imports no app above it).
+REOPEN_LISTENERS: list[Callable[[FieldRecord], None]] = []
+
+
 @transaction.atomic
 def record_reopen(
     *,
@@ -512,7 +517,8 @@ def record_reopen(
     changes: dict | None = None,
     on_reopen: Callable[[FieldRecord], None] | None = None,
 ) -> FieldRecord:
-    """Unlock a signed record. `on_reopen` voids its signatures (the signatures app passes it).
+    """Unlock a signed record; REOPEN_LISTENERS (the signatures app) void its signatures, and
+    `on_reopen` does what the caller adds.
 
     Only approval officials and administrators may reopen: a signed record is the departments'
     joint word, and undoing it is theirs to decide.
@@ -535,6 +541,8 @@ def record_reopen(
     current.updated_at = timezone.now()
     current.updated_by = by if getattr(by, "is_authenticated", False) else None
     current.save()
+    for listener in REOPEN_LISTENERS:
+        listener(current)
     if on_reopen is not None:
         on_reopen(current)
     _audit(instance=current, action="reopen", by=by, device_id=device_id, before=before, reason=reason)

@@ -7,10 +7,18 @@ class SignaturesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from backend.common.records import RecordType, register_record_type
+        from backend.common.records import REOPEN_LISTENERS, RecordType, register_record_type
         from backend.signatures.models import Signature
         from backend.signatures.selectors import signatures_visible_to
-        from backend.signatures.services import signature_create, signature_delete, signature_update
+        from backend.signatures.services import (
+            signature_create,
+            signature_delete,
+            signature_update,
+            signatures_void_on_reopen,
+        )
+
+        if signatures_void_on_reopen not in REOPEN_LISTENERS:
+            REOPEN_LISTENERS.append(signatures_void_on_reopen)
 
         register_record_type(
             RecordType(

@@ -574,6 +574,11 @@ def signature_delete(
 
 
 @transaction.atomic
+def signatures_void_on_reopen(record: FieldRecord) -> None:
+    """A reopened record's signatures no longer hold (registered in REOPEN_LISTENERS)."""
+    signatures_void_for_record(record=record, reason="reopened")
+
+
 def signatures_void_for_record(*, record: FieldRecord, reason: str, by: Any = None, device_id: str = "") -> int:
     """Void every valid signature of `record` (audited, one entry each); returns how many.
 

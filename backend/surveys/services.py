@@ -424,7 +424,7 @@ def survey_reopen(
 ) -> Survey:
     """Unlock a signed survey and its participants (status back to submitted), audited with the reason.
 
-    `on_reopen` voids the survey's signatures (the viewset passes the evidence app's hook).
+    Its signatures are voided by the record kernel's reopen listeners (the signatures app).
     """
     record_check_can_write(user=by, case=instance.case)
     current = record_lock_for_update(instance)

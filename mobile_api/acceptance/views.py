@@ -46,7 +46,6 @@ from mobile_api.records.idempotency import idempotent
 from mobile_api.records.views import (
     IDEMPOTENCY_KEY,
     FieldRecordViewSet,
-    _reopen_hook,
     device_id_of,
     optional_if_match,
     record_response,
@@ -157,7 +156,6 @@ class InspectionViewSet(FieldRecordViewSet):
             by=request.user,
             reason=str(request.data.get("reason", "")) if isinstance(request.data, dict) else "",
             device_id=device_id_of(request),
-            on_reopen=_reopen_hook(),
         )
         return record_response(self.get_serializer(reopened).data, reopened.version)
 

@@ -233,7 +233,6 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
                 by=request.user,
                 reason=reason,
                 device_id=device_id_of(request),
-                on_reopen=_reopen_hook(),
             )
         else:
             reopened = record_reopen(
@@ -242,24 +241,10 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
                 reason=reason,
                 device_id=device_id_of(request),
                 changes=type(self).reopen_changes(instance) if type(self).reopen_changes else None,
-                on_reopen=_reopen_hook(),
             )
         response = Response(self.get_serializer(reopened).data)
         response["ETag"] = f'"{reopened.version}"'
         return response
-
-
-def _reopen_hook() -> Callable[[FieldRecord], None] | None:
-    """The signatures app voids signatures on reopen; imported lazily so records work without it."""
-    try:
-        from backend.signatures.services import signatures_void_for_record
-    except ImportError:
-        return None
-
-    def hook(record: FieldRecord) -> None:
-        signatures_void_for_record(record=record, reason="reopened")
-
-    return hook
 
 
 class RecordSerializerMixin(serializers.Serializer):

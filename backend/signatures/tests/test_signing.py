@@ -231,17 +231,13 @@ def test_signed_survey_refuses_edits():
     assert Survey.objects.get(pk=survey.pk).minutes == "纪要：同意选址。"
 
 
-def test_void_for_record_voids_and_audits():
+def test_reopening_through_the_service_voids_and_audits_the_signatures():
+    # No entry point passes a hook: the record kernel's reopen listeners (the signatures app) void.
     inspection, departments = resulted_inspection(stage=2)
     for number, department in enumerate(departments):
         sign("inspection", inspection, department_user(department), seed=number)
     official = official_of(departments[0])
-    inspection_reopen(
-        inspection=Inspection.objects.get(pk=inspection.pk),
-        by=official,
-        reason="整改后重新验收",
-        on_reopen=lambda record: signatures_void_for_record(record=record, reason="reopened"),
-    )
+    inspection_reopen(inspection=Inspection.objects.get(pk=inspection.pk), by=official, reason="整改后重新验收")
     signatures = list(Signature.objects.filter(record_id=inspection.pk))
     assert {(s.status, s.void_reason) for s in signatures} == {(SignatureStatus.VOIDED, "reopened")}
     assert all(s.voided_at is not None for s in signatures)
