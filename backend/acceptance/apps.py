@@ -14,7 +14,9 @@ class AcceptanceConfig(AppConfig):
             inspections_visible_to,
             rectifications_visible_to,
         )
+        from backend.acceptance.signing import INSPECTION_SIGNABLE
         from backend.common.records import RecordType, naming_the_record, register_record_type
+        from backend.signatures.signable import register_signable
 
         register_record_type(
             RecordType(
@@ -53,3 +55,4 @@ class AcceptanceConfig(AppConfig):
                 summary=lambda record: f"{record.description[:40]} ({record.get_status_display()})",
             )
         )
+        register_signable("inspection", INSPECTION_SIGNABLE)

@@ -6,12 +6,10 @@ content changing: the record machinery's bookkeeping (version, updated_at/by, de
 field_versions, client digest) and the lifecycle status the signing itself moves (a survey goes
 submitted → signed → closed, an inspection results_complete → signed).
 
-Child rows that matter are included, live rows only, ordered by id:
-- survey: its participants (with their photos) and the findings made during it — the problem
-  as found (description, place, responsible department), not its follow-up (due date, meeting,
-  status, resolution), which the findings' owners keep working on after the survey is signed;
-- inspection: its items (with their photos) and each item's rectifications (with their photos).
-The record's own photos are listed by SHA-256 (sorted).
+Child rows that matter are included, live rows only, ordered by id, as each record type's app
+declares them (`backend.signatures.signable`): a survey its participants and the findings made
+during it, an inspection its items and their rectifications. The record's own photos are listed
+by SHA-256 (sorted).
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ import decimal
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.gis.geos import GEOSGeometry
@@ -29,6 +27,7 @@ from django.db import models
 
 from backend.audit.services import canonical_json
 from backend.evidence.models import Photo
+from backend.signatures.signable import excluded_fields_of, signable_of
 
 VOLATILE_FIELDS = frozenset(
     {
@@ -42,13 +41,6 @@ VOLATILE_FIELDS = frozenset(
         "client_digest",
     }
 )
-
-# Per record type: fields left out besides the volatile ones.
-EXCLUDED_FIELDS: dict[str, frozenset[str]] = {
-    "survey": frozenset({"status"}),
-    "inspection": frozenset({"status"}),
-    "finding": frozenset({"status", "resolved_at", "resolution", "due_date", "meeting_ref"}),
-}
 
 
 def json_value(value: Any) -> Any:
@@ -68,7 +60,7 @@ def json_value(value: Any) -> Any:
 
 
 def row_snapshot(instance: models.Model, *, record_type: str) -> dict[str, Any]:
-    excluded = VOLATILE_FIELDS | EXCLUDED_FIELDS.get(record_type, frozenset())
+    excluded = VOLATILE_FIELDS | excluded_fields_of(record_type)
     return {
         field.attname: json_value(getattr(instance, field.attname))
         for field in instance._meta.concrete_fields
@@ -88,7 +80,7 @@ def photo_hashes(*, record_type: str, record_ids: Iterable[Any]) -> dict[str, li
     return result
 
 
-def _rows(queryset, *, record_type: str, with_photos: bool) -> list[dict[str, Any]]:
+def content_rows(queryset, *, record_type: str, with_photos: bool) -> list[dict[str, Any]]:
     rows = list(queryset.filter(deleted_at__isnull=True).order_by("pk"))
     photos = photo_hashes(record_type=record_type, record_ids=[row.pk for row in rows]) if with_photos else {}
     out = []
@@ -100,38 +92,6 @@ def _rows(queryset, *, record_type: str, with_photos: bool) -> list[dict[str, An
     return out
 
 
-def _survey_children(survey) -> dict[str, Any]:
-    from backend.surveys.models import Finding, SurveyParticipant
-
-    return {
-        "participants": _rows(
-            SurveyParticipant.all_objects.filter(survey=survey), record_type="survey_participant", with_photos=True
-        ),
-        "findings": _rows(Finding.all_objects.filter(survey=survey), record_type="finding", with_photos=False),
-    }
-
-
-def _inspection_children(inspection) -> dict[str, Any]:
-    from backend.acceptance.models import InspectionItem, RectificationItem
-
-    items = _rows(
-        InspectionItem.all_objects.filter(inspection=inspection), record_type="inspection_item", with_photos=True
-    )
-    for item in items:
-        item["rectifications"] = _rows(
-            RectificationItem.all_objects.filter(inspection_item_id=item["id"]),
-            record_type="rectification",
-            with_photos=True,
-        )
-    return {"items": items}
-
-
-CHILDREN: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "survey": _survey_children,
-    "inspection": _inspection_children,
-}
-
-
 def record_content(*, record_type: str, record: models.Model) -> dict[str, Any]:
     """The signed content of a record, read afresh from the database."""
     fresh = type(record)._base_manager.get(pk=record.pk)
@@ -140,7 +100,7 @@ def record_content(*, record_type: str, record: models.Model) -> dict[str, Any]:
         "record": row_snapshot(fresh, record_type=record_type),
         "photos": photo_hashes(record_type=record_type, record_ids=[fresh.pk])[str(fresh.pk)],
     }
-    children = CHILDREN.get(record_type)
+    children = signable_of(record_type).children
     if children is not None:
         content.update(children(fresh))
     return content

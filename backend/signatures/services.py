@@ -70,6 +70,7 @@ from backend.signatures.content import (
 )
 from backend.signatures.models import Signature, SignatureStatus
 from backend.signatures.selectors import NOT_SIGNABLE, signatures_of_record
+from backend.signatures.signable import Slots, signable_of
 
 PAYLOAD_VERSION = 1
 MAX_SIGNATURE_PIXELS = 4096 * 4096
@@ -133,72 +134,28 @@ def signature_message(signature: Signature) -> bytes:
 # --- slots and readiness -------------------------------------------------------------------
 
 
-def signer_slots(*, record_type: str, record: FieldRecord) -> tuple[set[uuid.UUID] | None, set[uuid.UUID]]:
+def signer_slots(*, record_type: str, record: FieldRecord) -> Slots:
     """(departments allowed to sign — None: any —, departments required before the record locks)."""
-    if record_type == "survey":
-        from backend.surveys.models import SurveyParticipant
-
-        required = set(
-            SurveyParticipant.objects.filter(survey_id=record.pk, attended=True).values_list("department_id", flat=True)
-        )
-        allowed = set(required)
-        builder_id = record.case.project.builder_id
-        if builder_id is not None:
-            allowed.add(builder_id)
-        return allowed, required
-    if record_type == "inspection":
-        from backend.acceptance.models import InspectionItem
-
-        required = set(InspectionItem.objects.filter(inspection_id=record.pk).values_list("department_id", flat=True))
-        return set(required), required
-    return None, set()
+    return signable_of(record_type).signers(record)
 
 
 def _check_ready(*, record_type: str, record: FieldRecord) -> None:
     if record.deleted_at is not None:
         raise ValidationFailed("The record was deleted.", code="record_deleted", status=410)
-    if record_type == "survey":
-        from backend.surveys.models import SurveyStatus
-
-        if record.status not in (SurveyStatus.SUBMITTED, SurveyStatus.SIGNED):
-            raise Conflict(
-                f"A survey is signed once it is submitted; this one is {record.status}.",
-                code="not_ready_for_signing",
-                extra={"status": record.status},
-            )
-    elif record_type == "inspection":
-        from backend.acceptance.models import InspectionStatus
-        from backend.acceptance.services import inspection_computed_status
-
-        if record.status != InspectionStatus.SIGNED and (
-            inspection_computed_status(inspection=record) != InspectionStatus.RESULTS_COMPLETE
-        ):
-            raise Conflict(
-                "Every item of the inspection needs its final result before it is signed.",
-                code="not_ready_for_signing",
-                extra={"status": record.status},
-            )
+    signable_of(record_type).check_ready(record)
 
 
 def _mark_signed_if_complete(*, record_type: str, record: FieldRecord, by: Any, device_id: str) -> None:
-    _allowed, required = signer_slots(record_type=record_type, record=record)
+    signable = signable_of(record_type)
+    _allowed, required = signable.signers(record)
     signed = set(
         signatures_of_record(record_type=record_type, record_id=record.pk, valid_only=True).values_list(
             "department_id", flat=True
         )
     )
-    if record.is_locked or not required <= signed:
+    if record.is_locked or not required <= signed or signable.on_signed is None:
         return
-    if record_type == "survey":
-        from backend.surveys.models import SurveyStatus
-        from backend.surveys.services import survey_mark_signed
-
-        if record.status == SurveyStatus.SUBMITTED and (required or signed):
-            survey_mark_signed(survey=record, by=by, device_id=device_id)
-    elif record_type == "inspection" and required:
-        from backend.acceptance.services import inspection_mark_signed
-
-        inspection_mark_signed(inspection=record, by=by, device_id=device_id)
+    signable.on_signed(record=record, by=by, device_id=device_id, required=required, signed=signed)
 
 
 # --- input checks --------------------------------------------------------------------------

@@ -8,9 +8,11 @@ class SurveysConfig(AppConfig):
 
     def ready(self) -> None:
         from backend.common.records import RecordType, register_record_type
+        from backend.signatures.signable import register_child_content, register_signable
         from backend.surveys import services
         from backend.surveys.models import Finding, Survey, SurveyParticipant
         from backend.surveys.selectors import findings_visible_to, survey_participants_visible_to, surveys_visible_to
+        from backend.surveys.signing import FINDING_CHILD_EXCLUDED, SURVEY_SIGNABLE
 
         register_record_type(
             RecordType(
@@ -48,3 +50,5 @@ class SurveysConfig(AppConfig):
                 summary=lambda finding: f"{finding.description[:40]}（{finding.get_status_display()}）",
             )
         )
+        register_signable("survey", SURVEY_SIGNABLE)
+        register_child_content("finding", excluded_fields=FINDING_CHILD_EXCLUDED)
