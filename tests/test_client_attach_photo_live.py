@@ -16,8 +16,8 @@ from backend.evidence.models import Photo
 from backend.evidence.tests.imaging import jpeg_bytes, make_exif
 from backend.surveys.models import Survey
 from backend.surveys.tests.factories import SurveyFactory
-from mobile_api.client import SyncClient
-from mobile_api.client.__main__ import main
+from field_client import SyncClient
+from field_client.__main__ import main
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -20,8 +20,8 @@ from backend.cases.services import case_assign_organizations
 from backend.cases.tests.factories import ApprovalCaseFactory
 from backend.surveys.models import Finding, Survey
 from backend.surveys.services import finding_create, survey_create, survey_delete
-from mobile_api.client import SyncClient
-from mobile_api.client.testing import ServerProcess
+from field_client import SyncClient
+from tests.server_process import ServerProcess
 
 WHEN = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)
 

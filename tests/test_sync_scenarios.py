@@ -1,4 +1,4 @@
-"""Sync scenarios through a real server process and the reference client (mobile_api.client)."""
+"""Sync scenarios through a real server process and the reference client (field_client)."""
 
 import json
 import threading
@@ -14,8 +14,8 @@ from backend.audit.models import AuditEntry
 from backend.cases.tests.factories import ApprovalCaseFactory
 from backend.surveys.models import Survey
 from backend.sync.models import SyncConflict, SyncReceipt
-from mobile_api.client import SyncClient
-from mobile_api.client.testing import ServerProcess
+from field_client import SyncClient
+from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -180,7 +180,7 @@ def test_a_photo_uploaded_after_its_record_completes_it(tmp_path, server, crew_c
 
     assert client.push() == {"applied": 1}
     receipt = client.store.operations("done")[0]["receipt"]
-    from mobile_api.client import file_sha256
+    from field_client import file_sha256
 
     sha256 = file_sha256(photo)
     assert f'"missing_attachments": ["{sha256}"]' in receipt

@@ -13,8 +13,8 @@ from backend.cases.tests.factories import ApprovalCaseFactory, ApprovalItemFacto
 from backend.sync.models import MaterialScan
 from backend.visits.models import VehiclePosition, Visit
 from backend.visits.tests.factories import VehicleFactory
-from mobile_api.client import SyncClient, file_sha256
-from mobile_api.client.testing import ServerProcess
+from field_client import SyncClient, file_sha256
+from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

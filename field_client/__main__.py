@@ -1,4 +1,4 @@
-"""python -m mobile_api.client [--db device.sqlite3] [--server URL] COMMAND …
+"""python -m field_client [--db device.sqlite3] [--server URL] COMMAND …
 
 login USER [--password P]           get a device token (asks for the password if omitted)
 queue TYPE --data JSON [--id UUID] [--base-version N] [--delete] [--attach FILE[:kind]] …
@@ -11,11 +11,11 @@ import json
 import sys
 import uuid
 
-from mobile_api.client.client import SyncClient, SyncError
+from field_client.client import SyncClient, SyncError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mobile_api.client", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m field_client", description=__doc__.splitlines()[0])
     parser.add_argument("--db", default="device.sqlite3", help="the device's offline store (SQLite)")
     parser.add_argument("--server", help="base URL, e.g. http://127.0.0.1:8000 (remembered)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")

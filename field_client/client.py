@@ -31,7 +31,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from mobile_api.client.store import Store
+from field_client.store import Store
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 # Record types made from a file, and the data field that names it.
