@@ -242,7 +242,9 @@ def test_certificate_pdf_has_the_chinese_text_and_the_verify_url(world, setting)
         by=world.approver, case=setting.case, intake=intake, outcome="approve_with_tolerance"
     )
     certificate = Certificate.objects.get(decision=decision)
-    pdf = certificate_pdf(certificate=certificate, verify_url=f"https://example.test/verify/certificates/{certificate.pk}/")
+    pdf = certificate_pdf(
+        certificate=certificate, verify_url=f"https://example.test/verify/certificates/{certificate.pk}/"
+    )
     reader = PdfReader(io.BytesIO(pdf))
     text = "\n".join(page.extract_text() for page in reader.pages).replace("\n", "")
     for expected in (
