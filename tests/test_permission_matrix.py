@@ -37,6 +37,8 @@ ENDPOINTS = {
     "photo": ("photos", ["reopen"]),
     "signature": ("signatures", []),
     "material_scan": ("material-scans", ["reopen"]),
+    "onsite_intake": ("onsite-intakes", ["reopen"]),
+    "onsite_decision": ("onsite-decisions", ["reopen"]),
 }
 DETAIL_GETS = {
     "survey": [""],
@@ -152,9 +154,13 @@ MATRIX_CHANGES = {
     "photo": {"heading": 90},
     "signature": {"signer_name": "矩阵"},
     "material_scan": {"note": "矩阵"},
+    "onsite_intake": {"note": "矩阵"},
+    "onsite_decision": {"reason": "矩阵"},
 }
 # Rows no one may do, by the record type's design (so they have no positive control).
 REFUSED_TO_ALL = {("inspection_item", "delete"), ("signature", "update"), ("signature", "delete")}
+# On-site decisions are final (the approval system revokes them, not the vehicle).
+REFUSED_TO_ALL |= {("onsite_decision", "update"), ("onsite_decision", "delete")}
 # Roles that read the demo case but write none of its field records by update or delete.
 READ_ONLY_INSIDERS = ("builder", "approval_system", "water")
 MATRIX_OUTSIDERS = ("official_elsewhere", "survey_crew", "other_builder")
