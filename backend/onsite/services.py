@@ -520,8 +520,14 @@ def onsite_decision_create(
     representatives and the department are notified."""
     if record_id is not None:
         existing = OnsiteDecision.all_objects.filter(pk=record_id).first()
-        if existing is not None and digest and existing.client_digest == digest:
-            return existing, False  # a replay: the delegation was checked when it was made
+        if (
+            existing is not None
+            and digest
+            and existing.client_digest == digest
+            and by is not None
+            and existing.created_by_id == by.pk
+        ):
+            return existing, False  # the maker's replay: the delegation was checked when it was made
     if by is None or not getattr(by, "is_authenticated", False):
         raise PermissionDenied("Only a delegated vehicle approver decides on site.", code="not_vehicle_approver")
     record_check_can_write(user=by, case=case)

@@ -185,7 +185,10 @@ class OnsiteDecisionSerializer(RecordSerializerMixin, serializers.ModelSerialize
 
     @extend_schema_field(CertificateSummarySerializer(allow_null=True))
     def get_certificate(self, decision: OnsiteDecision):
-        certificate = Certificate.objects.filter(decision_id=decision.pk).first()
+        try:
+            certificate = decision.certificate  # joined by the selector
+        except Certificate.DoesNotExist:
+            certificate = None
         return CertificateSummarySerializer(certificate).data if certificate is not None else None
 
 
