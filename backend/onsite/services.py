@@ -66,6 +66,15 @@ def _item_save(item: OnsiteItem) -> OnsiteItem:
     return item
 
 
+def _item_in_use(item: OnsiteItem) -> bool:
+    """Named by a delegation, or by an intake or decision (tombstones too: they keep their rows)."""
+    return (
+        item.delegations.exists()
+        or OnsiteIntake.all_objects.filter(onsite_item=item).exists()
+        or OnsiteDecision.all_objects.filter(onsite_item=item).exists()
+    )
+
+
 @transaction.atomic
 def onsite_item_create(
     *,
@@ -98,8 +107,10 @@ def onsite_item_update(*, by: User, item: OnsiteItem, **changes: Any) -> OnsiteI
     if unknown:
         raise ValidationFailed("Unknown fields.", errors={f: ["Unknown field."] for f in sorted(unknown)})
     item = OnsiteItem.objects.select_for_update().get(pk=item.pk)
-    if "department" in changes and changes["department"].pk != item.department_id and item.delegations.exists():
-        raise Conflict("Delegations name this item; it cannot move to another department.", code="in_use")
+    if "department" in changes and changes["department"].pk != item.department_id and _item_in_use(item):
+        raise Conflict(
+            "Delegations or on-site records name this item; it cannot move to another department.", code="in_use"
+        )
     for field, value in changes.items():
         setattr(item, field, value)
     return _item_save(item)
@@ -110,8 +121,11 @@ def onsite_item_delete(*, by: User, item: OnsiteItem) -> None:
     """Delete an entry no delegation names; otherwise 409 `in_use` (set `active=false` instead)."""
     _require_administrator(by)
     # A delegation's item list is a plain M2M, which would silently lose the item.
-    if item.delegations.exists():
-        raise Conflict("Delegations name this item; retire it (active=false) instead of deleting.", code="in_use")
+    if _item_in_use(item):
+        raise Conflict(
+            "Delegations or on-site records name this item; retire it (active=false) instead of deleting.",
+            code="in_use",
+        )
     item.delete()
 
 

@@ -261,3 +261,14 @@ def test_certificate_pdf_has_the_chinese_text_and_the_verify_url(world, setting)
         assert expected in text, expected
     box = reader.pages[0].mediabox
     assert (round(float(box.width)), round(float(box.height))) == (595, 842)  # A4
+
+
+def test_a_catalogue_entry_named_by_an_intake_cannot_be_deleted(world, setting):
+    from backend.onsite.services import onsite_item_delete
+
+    intake = _intake(world, setting)
+    setting.delegation.items.clear()
+    setting.delegation.delete()
+    with pytest.raises(Conflict) as refused:
+        onsite_item_delete(by=world.admin, item=intake.onsite_item)
+    assert refused.value.code == "in_use"
