@@ -262,3 +262,12 @@ def test_a_scan_of_a_promised_material_keeps_the_promise_over_sync_push(world, s
     assert Material.objects.get(pk=setting.drawings.pk).received_at is not None
     # The intake then decides without tolerance: nothing promised is outstanding.
     assert _decide(world.approver, setting, intake).status_code == 201
+
+
+def test_intake_and_decision_show_on_the_case_timeline(world, setting):
+    intake = _intake(world, setting)
+    decision = _decide(world.approver, setting, intake).json()
+    timeline = client_for(world.builder).get(f"/api/v1/cases/{setting.case.pk}/timeline/").json()["results"]
+    entries = {(entry["type"], entry["id"]): entry for entry in timeline}
+    assert entries[("onsite_intake", intake["id"])]["label"] == "现场受理"
+    assert entries[("onsite_decision", decision["id"])]["is_locked"] is True
