@@ -17,6 +17,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     # Public: the QR code on a printed acceptance opinion points here; no login.
+    path("verify/certificates/", include("mobile_api.onsite.public_urls")),
     path("verify/", include("mobile_api.signatures.public_urls")),
     path("map/", include("gis_layers.webmap.urls")),
     path("", include("gis_layers.urls")),

@@ -127,6 +127,8 @@ def _matrix_change(name: str) -> dict:
 
 # Rows no one may do, by the record type's design (so they have no positive control).
 REFUSED_TO_ALL = {("inspection_item", "delete"), ("signature", "update"), ("signature", "delete")}
+# On-site decisions are final (the approval system revokes them, not the vehicle).
+REFUSED_TO_ALL |= {("onsite_decision", "update"), ("onsite_decision", "delete")}
 # Roles that read the demo case but write none of its field records by update or delete.
 READ_ONLY_INSIDERS = ("builder", "approval_system", "water")
 MATRIX_OUTSIDERS = ("official_elsewhere", "survey_crew", "other_builder")

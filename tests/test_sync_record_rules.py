@@ -184,6 +184,8 @@ def test_every_synced_type_states_its_services_and_has_its_viewset():
         "photo",
         "signature",
         "material_scan",
+        "onsite_intake",
+        "onsite_decision",
     }
     for name in synced:
         assert RECORD_VIEWSETS[name].record_type == name
@@ -200,6 +202,8 @@ def test_every_synced_type_states_its_services_and_has_its_viewset():
         ("inspection_item", "delete"),
         ("utility_application", "update"),
         ("utility_application", "delete"),
+        ("onsite_decision", "update"),
+        ("onsite_decision", "delete"),
     }
 
 

@@ -7,7 +7,9 @@ from django.db import models
 from django.db.models import Q
 
 from backend.accounts.models import Organization, OrganizationKind
+from backend.cases.models import ApprovalItem
 from backend.common.models import TimeStampedModel
+from backend.common.records import FieldRecord
 
 
 class OnsiteItem(TimeStampedModel):
@@ -91,3 +93,113 @@ class Delegation(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.department} → {self.delegate}"
+
+
+# --- on-site intake and decision (field records) ---------------------------------------------
+
+
+class IntakeMaterialState(models.TextChoices):
+    # Scanned in the vehicle (a material_scan of the case item names it).
+    SCANNED = "scanned", "已扫描"
+    # 容缺受理: missing today, the applicant promises it by a date (Material.promised_by).
+    PROMISED = "promised", "容缺承诺"
+
+
+class OnsiteIntake(FieldRecord):
+    """现场受理: the vehicle accepts an application for a case item, with its materials checklist.
+
+    `materials` is the checklist as accepted: `[{material, name, state, scan?, promised_by?}]`
+    (ids as strings, dates ISO). A promised material's date is also set on the case's
+    `Material.promised_by`, the tolerance promise the deadline notices already follow.
+    """
+
+    item = models.ForeignKey(ApprovalItem, on_delete=models.PROTECT, related_name="+")
+    onsite_item = models.ForeignKey(OnsiteItem, on_delete=models.PROTECT, related_name="intakes")
+    # 申请人: who applies, and holds the certificate if the item is approved.
+    applicant = models.CharField(max_length=200)
+    received_at = models.DateTimeField()
+    materials = models.JSONField(default=list, blank=True)
+    note = models.TextField(blank=True)
+    # The vehicle visit during which it was accepted (a visits record id).
+    visit_id = models.UUIDField(null=True, blank=True)
+
+    class Meta(FieldRecord.Meta):
+        ordering = ["-received_at", "id"]
+        indexes = [
+            models.Index(fields=["case", "created_at"], name="onsite_intake_case_idx"),
+            models.Index(fields=["item"], name="onsite_intake_item_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"现场受理 {self.onsite_item.name if self.onsite_item_id else ''}"
+
+
+class DecisionOutcome(models.TextChoices):
+    APPROVE = "approve", "准予许可"
+    APPROVE_WITH_TOLERANCE = "approve_with_tolerance", "容缺许可"
+    REFUSE = "refuse", "不予许可"
+
+
+class OnsiteDecision(FieldRecord):
+    """现场审批: a delegate decides an accepted item on the department's behalf. Final once made
+    (stored locked); an approval issues a certificate. The approval system takes it over through
+    the outbound events and closes the item by its own status update."""
+
+    intake = models.ForeignKey(OnsiteIntake, on_delete=models.PROTECT, related_name="decisions")
+    item = models.ForeignKey(ApprovalItem, on_delete=models.PROTECT, related_name="+")
+    onsite_item = models.ForeignKey(OnsiteItem, on_delete=models.PROTECT, related_name="decisions")
+    department = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    delegation = models.ForeignKey(Delegation, on_delete=models.PROTECT, related_name="decisions")
+    delegate = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    outcome = models.CharField(max_length=32, choices=DecisionOutcome.choices)
+    # 审批意见 (required for a refusal: the grounds).
+    reason = models.TextField(blank=True)
+    decided_at = models.DateTimeField()
+
+    class Meta(FieldRecord.Meta):
+        ordering = ["-decided_at", "id"]
+        indexes = [
+            models.Index(fields=["case", "created_at"], name="onsite_decision_case_idx"),
+            models.Index(fields=["department", "decided_at"], name="onsite_decision_dept_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["intake"], condition=Q(deleted_at__isnull=True), name="onsite_decision_one_per_intake"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"现场审批 {self.get_outcome_display()}"
+
+
+class Certificate(models.Model):
+    """证照: what an on-site approval issues. Written once by the decision service; the server's
+    Ed25519 signature covers the certificate's facts and the decision's content hash."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    decision = models.OneToOneField(OnsiteDecision, on_delete=models.PROTECT, related_name="certificate")
+    case = models.ForeignKey("cases.ApprovalCase", on_delete=models.PROTECT, related_name="+")
+    department = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    year = models.PositiveSmallIntegerField()
+    sequence = models.PositiveIntegerField()
+    number = models.CharField(max_length=64, unique=True)
+    holder = models.CharField(max_length=200)
+    item_name = models.CharField(max_length=200)
+    outcome = models.CharField(max_length=32, choices=DecisionOutcome.choices)
+    department_name = models.CharField(max_length=200)
+    issued_at = models.DateTimeField()
+    # SHA-256 of the decision's signed content (backend.signatures.content).
+    content_hash = models.CharField(max_length=64)
+    key_id = models.CharField(max_length=100)
+    server_signature = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["-issued_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["department", "year", "sequence"], name="certificate_sequence_unique"),
+            models.CheckConstraint(condition=~Q(outcome="refuse"), name="certificate_not_for_refusal"),
+        ]
+        indexes = [models.Index(fields=["case", "issued_at"], name="certificate_case_idx")]
+
+    def __str__(self) -> str:
+        return self.number

@@ -3,8 +3,9 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from backend.accounts.models import Organization, Role, User
+from backend.cases.selectors import cases_visible_to
 from backend.common.errors import PermissionDenied
-from backend.onsite.models import Delegation, DepartmentHead, OnsiteItem
+from backend.onsite.models import Certificate, Delegation, DepartmentHead, OnsiteDecision, OnsiteIntake, OnsiteItem
 
 
 def onsite_items_visible_to(*, user: User) -> QuerySet[OnsiteItem]:
@@ -83,3 +84,17 @@ def delegation_check(*, user: User, department: Organization, item: OnsiteItem, 
             extra={"delegation": str(future.pk), "valid_from": future.valid_from.isoformat()},
         )
     raise PermissionDenied("The department has not delegated this item to you.", code="not_delegated")
+
+
+def onsite_intakes_visible_to(*, user: User) -> QuerySet[OnsiteIntake]:
+    return OnsiteIntake.objects.filter(case__in=cases_visible_to(user=user)).select_related("onsite_item", "item")
+
+
+def onsite_decisions_visible_to(*, user: User) -> QuerySet[OnsiteDecision]:
+    return OnsiteDecision.objects.filter(case__in=cases_visible_to(user=user)).select_related(
+        "onsite_item", "department", "delegate", "certificate"
+    )
+
+
+def certificates_visible_to(*, user: User) -> QuerySet[Certificate]:
+    return Certificate.objects.filter(case__in=cases_visible_to(user=user)).select_related("decision")

@@ -344,6 +344,10 @@ def material_scan_create(
 
     def declare(scan: FieldRecord) -> None:
         sync_attachments_declare(record=scan, record_type="material_scan", attachments=[(sha256, AttachmentKind.SCAN)])
+        # A scan of a promised material keeps the tolerance promise (backend.onsite).
+        from backend.onsite.services import material_promise_keep
+
+        material_promise_keep(scan=scan, by=by, device_id=device_id)
 
     return record_create(
         model=MaterialScan,

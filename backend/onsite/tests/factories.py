@@ -51,3 +51,44 @@ def onsite_world() -> SimpleNamespace:
         start=now - timedelta(days=1),
         end=now + timedelta(days=30),
     )
+
+
+def case_world(world: SimpleNamespace) -> SimpleNamespace:
+    """A case with the catalogue's permit item, its materials, the vehicle team assigned, and a
+    standing delegation of the permit to the approver."""
+    from backend.cases.models import Material
+    from backend.cases.tests.factories import ApprovalCaseFactory, ApprovalItemFactory, ProjectFactory
+    from backend.onsite.models import Delegation
+
+    builder_org = world.builder.organization
+    case = ApprovalCaseFactory(project=ProjectFactory(builder=builder_org, name="西海岸智能制造产业园"))
+    case.assigned_organizations.add(world.team)
+    item = ApprovalItemFactory(case=case, name=world.permit.name, department=world.department)
+    form = Material.objects.create(item=item, name="建设工程规划许可申请表", is_required=True)
+    drawings = Material.objects.create(item=item, name="总平面图", is_required=True, is_waivable=True)
+    delegation = Delegation.objects.create(
+        department=world.department,
+        delegate=world.approver,
+        valid_from=world.start,
+        valid_to=world.end,
+        granted_by=world.head,
+    )
+    delegation.items.set([world.permit])
+    return SimpleNamespace(case=case, item=item, form=form, drawings=drawings, delegation=delegation)
+
+
+def scan_of(*, by, case, item, material, name="scan"):
+    import hashlib
+
+    from backend.sync.services import material_scan_create
+
+    scan, _ = material_scan_create(
+        by=by,
+        case=case,
+        item=item,
+        material=material,
+        sha256=hashlib.sha256(f"{name}-{material.pk}".encode()).hexdigest(),
+        content_type="application/pdf",
+        filename=f"{material.name}.pdf",
+    )
+    return scan

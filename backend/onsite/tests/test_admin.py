@@ -33,3 +33,13 @@ def test_catalogue_is_editable_in_the_admin(world, client):
     assert OnsiteItem.objects.count() == 4
     assert client.get(reverse("admin:onsite_delegation_changelist")).status_code == 200
     assert client.get(reverse("admin:onsite_departmenthead_changelist")).status_code == 200
+
+
+def test_intakes_decisions_and_certificates_show_in_the_admin_read_only(world, client):
+    world.admin.is_staff = True
+    world.admin.is_superuser = True
+    world.admin.save()
+    client.force_login(world.admin)
+    for model in ("onsiteintake", "onsitedecision", "certificate"):
+        assert client.get(reverse(f"admin:onsite_{model}_changelist")).status_code == 200
+        assert client.get(reverse(f"admin:onsite_{model}_add")).status_code == 403

@@ -27,3 +27,22 @@ def test_demo_catalogue_and_delegation_are_idempotent():
     item = OnsiteItem.objects.get(name="建设工程规划许可证核发")
     assert delegation_check(user=approver, department=item.department, item=item, at=timezone.now()) == delegation
     assert approver.check_password(accounts_demo.DEMO_PASSWORD)
+
+
+def test_demo_has_an_onsite_approval_with_its_certificate_and_seeds_once():
+    from backend.cases import demo as cases_demo
+    from backend.onsite.models import Certificate, OnsiteDecision, OnsiteIntake
+    from backend.onsite.services import certificate_verify
+
+    accounts_demo.seed()
+    cases_demo.seed()
+    demo.seed()
+    demo.seed()
+    decision = OnsiteDecision.objects.get()
+    assert (decision.outcome, decision.delegate.username) == ("approve", "vehicle_approver")
+    certificate = Certificate.objects.get()
+    assert certificate.decision == decision
+    assert certificate.item_name == "建设工程规划许可证核发"
+    assert certificate_verify(certificate=certificate)["valid"] is True
+    # And an intake that awaits its decision.
+    assert OnsiteIntake.objects.exclude(decisions__isnull=False).count() == 1
