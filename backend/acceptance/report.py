@@ -17,70 +17,21 @@ import datetime as dt
 import io
 import logging
 from collections.abc import Callable
-from xml.sax.saxutils import escape
 
-import qrcode
-from django.conf import settings
 from django.utils import timezone
-from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table
 
 from backend.acceptance.models import Inspection, InspectionItem, InspectionStatus, RectificationItem
+from backend.documents.pdf import pdf_font, pdf_local_time, pdf_qr, pdf_styles, pdf_table, pdf_text
 from backend.evidence.models import Photo
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FONT_PATH = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
-FONT_NAME = "WenQuanYiMicroHei"
-FALLBACK_FONT_NAME = "STSong-Light"
-
 RESULT_WORDS = {"pass": "通过", "fail": "不通过", "filed": "备案", "pending": "待定"}
 MAX_PHOTOS = 12
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
-
-
-def report_font() -> str:
-    """The registered font name: the embedded TrueType font, else (logged) a CID font."""
-    registered = pdfmetrics.getRegisteredFontNames()
-    if FONT_NAME in registered:
-        return FONT_NAME
-    path = getattr(settings, "REPORT_FONT_PATH", "") or DEFAULT_FONT_PATH
-    try:
-        pdfmetrics.registerFont(TTFont(FONT_NAME, path, subfontIndex=0))
-        return FONT_NAME
-    except (OSError, ValueError) as error:
-        logger.warning(
-            "report font %s unavailable (%s); Chinese text falls back to %s", path, error, FALLBACK_FONT_NAME
-        )
-    if FALLBACK_FONT_NAME not in registered:
-        pdfmetrics.registerFont(UnicodeCIDFont(FALLBACK_FONT_NAME))
-    return FALLBACK_FONT_NAME
-
-
-def _styles(font: str) -> dict[str, ParagraphStyle]:
-    base = ParagraphStyle("base", fontName=font, fontSize=10, leading=14, wordWrap="CJK")
-    return {
-        "base": base,
-        "title": ParagraphStyle("title", parent=base, fontSize=20, leading=28, alignment=1, spaceAfter=4 * mm),
-        "heading": ParagraphStyle(
-            "heading", parent=base, fontSize=13, leading=18, spaceBefore=4 * mm, spaceAfter=2 * mm
-        ),
-        "small": ParagraphStyle("small", parent=base, fontSize=8, leading=11),
-    }
-
-
-def _text(value: object) -> str:
-    return escape(str(value if value is not None else ""))
-
-
-def _local(value: dt.datetime | None) -> str:
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def _blob_bytes(blob) -> bytes | None:
@@ -109,30 +60,6 @@ def _image(data: bytes | None, *, width: float, height: float) -> Image | None:
     except Exception as error:  # noqa: BLE001 - an unreadable image is left out, never fails the report
         logger.warning("report: image left out: %s", error)
         return None
-
-
-def _qr(url: str) -> Image:
-    code = qrcode.QRCode(box_size=4, border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
-    code.add_data(url)
-    code.make(fit=True)
-    out = io.BytesIO()
-    code.make_image().save(out)
-    out.seek(0)
-    return Image(out, width=32 * mm, height=32 * mm)
-
-
-def _table(rows: list[list], widths: list[float], font: str, header: bool = True) -> Table:
-    table = Table(rows, colWidths=widths, repeatRows=1 if header else 0)
-    commands = [
-        ("FONTNAME", (0, 0), (-1, -1), font),
-        ("FONTSIZE", (0, 0), (-1, -1), 9),
-        ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
-        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-    ]
-    if header:
-        commands.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")))
-    table.setStyle(TableStyle(commands))
-    return table
 
 
 def _photos(inspection: Inspection, items: list[InspectionItem], rectifications: list[RectificationItem]) -> list:
@@ -168,8 +95,8 @@ def inspection_report_pdf(
     from backend.signatures.content import record_content_hash
     from backend.signatures.selectors import signatures_of_record
 
-    font = report_font()
-    styles = _styles(font)
+    font = pdf_font()
+    styles = pdf_styles(font)
     generated_at = generated_at or timezone.now()
     inspection = Inspection.all_objects.select_related("case__project__builder", "site").get(pk=inspection.pk)
     case = inspection.case
@@ -192,15 +119,15 @@ def inspection_report_pdf(
     site = inspection.site
     site_text = f"{site.name} {site.address}".strip() if site is not None else ""
     info = [
-        ["项目名称", Paragraph(_text(project.name), styles["base"])],
-        ["项目代码", _text(project.code)],
-        ["审批案件编号", _text(case.external_no)],
-        ["建设单位", Paragraph(_text(project.builder.name if project.builder_id else ""), styles["base"])],
-        ["验收地点", Paragraph(_text(site_text), styles["base"])],
-        ["验收阶段", _text(inspection.get_stage_display())],
-        ["验收状态", _text(inspection.get_status_display())],
+        ["项目名称", Paragraph(pdf_text(project.name), styles["base"])],
+        ["项目代码", pdf_text(project.code)],
+        ["审批案件编号", pdf_text(case.external_no)],
+        ["建设单位", Paragraph(pdf_text(project.builder.name if project.builder_id else ""), styles["base"])],
+        ["验收地点", Paragraph(pdf_text(site_text), styles["base"])],
+        ["验收阶段", pdf_text(inspection.get_stage_display())],
+        ["验收状态", pdf_text(inspection.get_status_display())],
     ]
-    story.append(_table(info, [35 * mm, 135 * mm], font, header=False))
+    story.append(pdf_table(info, [35 * mm, 135 * mm], font, header=False))
 
     story.append(Paragraph("一、各部门验收意见", styles["heading"]))
     item_rows = [["序号", "验收事项", "验收部门", "结果", "备注"]]
@@ -208,13 +135,13 @@ def inspection_report_pdf(
         item_rows.append(
             [
                 str(number),
-                Paragraph(_text(item.name), styles["base"]),
-                Paragraph(_text(item.department.name), styles["base"]),
+                Paragraph(pdf_text(item.name), styles["base"]),
+                Paragraph(pdf_text(item.department.name), styles["base"]),
                 RESULT_WORDS.get(item.result, item.result),
-                Paragraph(_text(item.remarks), styles["small"]),
+                Paragraph(pdf_text(item.remarks), styles["small"]),
             ]
         )
-    story.append(_table(item_rows, [12 * mm, 48 * mm, 45 * mm, 18 * mm, 47 * mm], font))
+    story.append(pdf_table(item_rows, [12 * mm, 48 * mm, 45 * mm, 18 * mm, 47 * mm], font))
 
     story.append(Paragraph("二、整改事项", styles["heading"]))
     if rectifications:
@@ -222,13 +149,13 @@ def inspection_report_pdf(
         for rectification in rectifications:
             rows.append(
                 [
-                    Paragraph(_text(rectification.inspection_item.name), styles["base"]),
-                    Paragraph(_text(rectification.description), styles["base"]),
+                    Paragraph(pdf_text(rectification.inspection_item.name), styles["base"]),
+                    Paragraph(pdf_text(rectification.description), styles["base"]),
                     rectification.due_date.isoformat() if rectification.due_date else "",
-                    _text(rectification.get_status_display()),
+                    pdf_text(rectification.get_status_display()),
                 ]
             )
-        story.append(_table(rows, [40 * mm, 80 * mm, 25 * mm, 25 * mm], font))
+        story.append(pdf_table(rows, [40 * mm, 80 * mm, 25 * mm, 25 * mm], font))
     else:
         story.append(Paragraph("无。", styles["base"]))
 
@@ -249,25 +176,25 @@ def inspection_report_pdf(
             image = _image(_blob_bytes(signature.image), width=40 * mm, height=15 * mm)
             rows.append(
                 [
-                    Paragraph(_text(signature.department.name), styles["base"]),
-                    Paragraph(_text(signer), styles["base"]),
-                    _local(signature.signed_at),
+                    Paragraph(pdf_text(signature.department.name), styles["base"]),
+                    Paragraph(pdf_text(signer), styles["base"]),
+                    pdf_local_time(signature.signed_at),
                     image or "",
                 ]
             )
-        story.append(_table(rows, [50 * mm, 45 * mm, 30 * mm, 45 * mm], font))
+        story.append(pdf_table(rows, [50 * mm, 45 * mm, 30 * mm, 45 * mm], font))
     else:
         story.append(Paragraph("尚无签署。", styles["base"]))
 
     story.append(Spacer(1, 4 * mm))
     footer = [
         Paragraph(f"内容摘要（SHA-256）：{content_hash}", styles["small"]),
-        Paragraph(f"生成时间：{_local(generated_at)}", styles["small"]),
+        Paragraph(f"生成时间：{pdf_local_time(generated_at)}", styles["small"]),
     ]
     if verify_url_for is not None:
         url = verify_url_for(content_hash)
-        footer.append(Paragraph(f"扫码或访问以下地址核验本意见书是否仍然有效：{_text(url)}", styles["small"]))
-        story.append(Table([[footer, _qr(url)]], colWidths=[135 * mm, 35 * mm]))
+        footer.append(Paragraph(f"扫码或访问以下地址核验本意见书是否仍然有效：{pdf_text(url)}", styles["small"]))
+        story.append(Table([[footer, pdf_qr(url)]], colWidths=[135 * mm, 35 * mm]))
     else:
         story.extend(footer)
 

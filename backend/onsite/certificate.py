@@ -15,8 +15,8 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table
 
-from backend.acceptance.report import _qr, _styles, _table, _text, report_font
 from backend.cases.models import Material
+from backend.documents.pdf import pdf_font, pdf_qr, pdf_styles, pdf_table, pdf_text
 from backend.onsite.models import Certificate, DecisionOutcome, IntakeMaterialState
 
 TITLES = {
@@ -26,8 +26,8 @@ TITLES = {
 
 
 def certificate_pdf(*, certificate: Certificate, verify_url: str | None = None) -> bytes:
-    font = report_font()
-    styles = _styles(font)
+    font = pdf_font()
+    styles = pdf_styles(font)
     certificate = Certificate.objects.select_related(
         "decision__intake", "decision__delegate", "decision__delegation", "case__project"
     ).get(pk=certificate.pk)
@@ -37,19 +37,19 @@ def certificate_pdf(*, certificate: Certificate, verify_url: str | None = None) 
     delegation = decision.delegation
     delegate = decision.delegate
     story: list = [
-        Paragraph(_text(TITLES.get(certificate.outcome, "现场审批证照")), styles["title"]),
-        Paragraph(f"证照编号：{_text(certificate.number)}", styles["base"]),
+        Paragraph(pdf_text(TITLES.get(certificate.outcome, "现场审批证照")), styles["title"]),
+        Paragraph(f"证照编号：{pdf_text(certificate.number)}", styles["base"]),
         Spacer(1, 3 * mm),
     ]
     rows = [
-        ["持证单位", Paragraph(_text(certificate.holder), styles["base"])],
-        ["审批事项", Paragraph(_text(certificate.item_name), styles["base"])],
-        ["审批决定", _text(certificate.get_outcome_display())],
-        ["审批部门", Paragraph(_text(certificate.department_name), styles["base"])],
-        ["项目名称", Paragraph(_text(project.name), styles["base"])],
-        ["项目代码", _text(project.code)],
-        ["审批案件编号", _text(certificate.case.external_no)],
-        ["现场审批人", Paragraph(_text(delegate.full_name or delegate.username), styles["base"])],
+        ["持证单位", Paragraph(pdf_text(certificate.holder), styles["base"])],
+        ["审批事项", Paragraph(pdf_text(certificate.item_name), styles["base"])],
+        ["审批决定", pdf_text(certificate.get_outcome_display())],
+        ["审批部门", Paragraph(pdf_text(certificate.department_name), styles["base"])],
+        ["项目名称", Paragraph(pdf_text(project.name), styles["base"])],
+        ["项目代码", pdf_text(project.code)],
+        ["审批案件编号", pdf_text(certificate.case.external_no)],
+        ["现场审批人", Paragraph(pdf_text(delegate.full_name or delegate.username), styles["base"])],
         [
             "授权期限",
             f"{timezone.localtime(delegation.valid_from):%Y-%m-%d} 至 {timezone.localtime(delegation.valid_to):%Y-%m-%d}",
@@ -57,8 +57,8 @@ def certificate_pdf(*, certificate: Certificate, verify_url: str | None = None) 
         ["签发时间", f"{timezone.localtime(certificate.issued_at):%Y-%m-%d %H:%M}"],
     ]
     if decision.reason:
-        rows.append(["审批意见", Paragraph(_text(decision.reason), styles["base"])])
-    story.append(_table(rows, [35 * mm, 135 * mm], font, header=False))
+        rows.append(["审批意见", Paragraph(pdf_text(decision.reason), styles["base"])])
+    story.append(pdf_table(rows, [35 * mm, 135 * mm], font, header=False))
     promised = [row for row in intake.materials if row.get("state") == IntakeMaterialState.PROMISED]
     if promised:
         received = set(
@@ -71,11 +71,11 @@ def certificate_pdf(*, certificate: Certificate, verify_url: str | None = None) 
         table = [["材料", "承诺补交日期", "状态"]]
         for row in promised:
             state = "已补交" if row["material"] in received else "待补交"
-            table.append([Paragraph(_text(row["name"]), styles["base"]), row["promised_by"], state])
-        story.append(_table(table, [100 * mm, 40 * mm, 30 * mm], font))
+            table.append([Paragraph(pdf_text(row["name"]), styles["base"]), row["promised_by"], state])
+        story.append(pdf_table(table, [100 * mm, 40 * mm, 30 * mm], font))
     story.append(
         Paragraph(
-            f"本证照由{_text(certificate.department_name)}授权审批服务直通车现场审批人作出，"
+            f"本证照由{pdf_text(certificate.department_name)}授权审批服务直通车现场审批人作出，"
             "经系统电子签名（Ed25519），与审批系统中的许可决定具有同等效力。",
             styles["base"],
         )
@@ -83,11 +83,11 @@ def certificate_pdf(*, certificate: Certificate, verify_url: str | None = None) 
     story.append(Spacer(1, 4 * mm))
     footer = [
         Paragraph(f"内容摘要（SHA-256）：{certificate.content_hash}", styles["small"]),
-        Paragraph(f"签名密钥：{_text(certificate.key_id)}", styles["small"]),
+        Paragraph(f"签名密钥：{pdf_text(certificate.key_id)}", styles["small"]),
     ]
     if verify_url:
-        footer.append(Paragraph(f"扫码或访问以下地址核验本证照：{_text(verify_url)}", styles["small"]))
-        story.append(Table([[footer, _qr(verify_url)]], colWidths=[135 * mm, 35 * mm]))
+        footer.append(Paragraph(f"扫码或访问以下地址核验本证照：{pdf_text(verify_url)}", styles["small"]))
+        story.append(Table([[footer, pdf_qr(verify_url)]], colWidths=[135 * mm, 35 * mm]))
     else:
         story.extend(footer)
     out = io.BytesIO()
