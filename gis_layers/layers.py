@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import BinaryField, BooleanField, Model
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -33,6 +33,53 @@ MVT_BUFFER = 64
 AGGREGATE_MAX_ZOOM = 10
 # Cells per tile side (64 extent units each): about a symbol's size at 256-512 px per tile.
 AGGREGATE_CELLS = 64
+# A collection's extent is computed exactly over the user's own rows when they see at most this
+# many of the layer's records (one bounded read); beyond, from the table's planner statistics.
+EXTENT_EXACT_MAX_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class Crs:
+    """A coordinate reference system the OGC layers answer in (OGC API – Features Part 2)."""
+
+    uri: str
+    srid: int
+    # Axis order of the CRS as its authority defines it: EPSG:4490 (CGCS2000) is latitude,
+    # longitude, so its coordinates (and a `bbox` in it) come latitude first; CRS84 and
+    # EPSG:3857 are x (longitude / easting) first.
+    lat_lon: bool
+    # Decimals of the published coordinates: 1e-7° is about a centimetre, as is 1e-2 m.
+    precision: int
+    # The valid (x, y) range in PostGIS order (longitude first), for bbox values.
+    bounds: tuple[float, float, float, float]
+
+    def published(self, geometry_sql: str) -> str:
+        """`geometry_sql` (WGS84, lon/lat) as coordinates in this CRS and its axis order."""
+        if self.srid == 4326:
+            return geometry_sql
+        sql = f"ST_Transform({geometry_sql}, {self.srid:d})"
+        return f"ST_FlipCoordinates({sql})" if self.lat_lon else sql
+
+    def envelope_sql(self) -> str:
+        """A WGS84 envelope from four placeholders (minx, miny, maxx, maxy) in this CRS, x first."""
+        envelope = f"ST_MakeEnvelope(%s, %s, %s, %s, {self.srid:d})"
+        # A rectangle of lines of equal latitude and longitude stays one through these transforms.
+        return envelope if self.srid == 4326 else f"ST_Transform({envelope}, 4326)"
+
+
+MERCATOR_LIMIT = 20037508.342789244
+CRS84 = Crs("http://www.opengis.net/def/crs/OGC/1.3/CRS84", 4326, False, 7, (-180.0, -90.0, 180.0, 90.0))
+CGCS2000 = Crs("http://www.opengis.net/def/crs/EPSG/0/4490", 4490, True, 7, (-180.0, -90.0, 180.0, 90.0))
+WEB_MERCATOR = Crs(
+    "http://www.opengis.net/def/crs/EPSG/0/3857",
+    3857,
+    False,
+    2,
+    (-MERCATOR_LIMIT, -MERCATOR_LIMIT, MERCATOR_LIMIT, MERCATOR_LIMIT),
+)
+CRSS: dict[str, Crs] = {crs.uri: crs for crs in (CRS84, CGCS2000, WEB_MERCATOR)}
+# Records are stored in WGS84 longitude/latitude (SRID 4326), i.e. CRS84.
+STORAGE_CRS = CRS84
 
 
 @dataclass(frozen=True)
@@ -89,6 +136,58 @@ class Layer:
     def published_geometry_sql(self) -> str:
         """The geometry as features carry it (filters test the stored `geometry_column`)."""
         return f"ST_Multi({self.geometry_sql})" if self.is_multi else self.geometry_sql
+
+    @property
+    def queryables(self) -> dict[str, "Queryable"]:
+        """The published properties a client may filter on with `?name=value` (equality):
+        references, code lists and flags. Free text, numbers and timestamps are not (time has
+        `datetime`)."""
+        found = {}
+        for name in self.properties:
+            field = next(f for f in self.model._meta.concrete_fields if f.attname == name)
+            kind = field.get_internal_type()
+            if field.is_relation or kind == "UUIDField":
+                schema: dict[str, Any] = {"type": "string", "format": "uuid"}
+            elif field.choices:
+                values = [value for value, _label in field.flatchoices]
+                is_integer = all(isinstance(value, int) for value in values)
+                schema = {"type": "integer" if is_integer else "string", "enum": values}
+            elif kind == "BooleanField":
+                schema = {"type": "boolean"}
+            elif name == "record_type":
+                schema = {"type": "string", "enum": sorted(RECORD_TYPES)}
+            else:
+                continue
+            found[name] = Queryable(name=name, title=str(field.verbose_name), schema=schema)
+        return found
+
+
+@dataclass(frozen=True)
+class Queryable:
+    """A property filter `?name=value` (OGC API – Features Part 3, queryables as query parameters)."""
+
+    name: str
+    title: str
+    # Its JSON Schema (type, format, enum), as the queryables document publishes it.
+    schema: dict[str, Any]
+
+    def parse(self, raw: str) -> Any:
+        """The value to compare the column with; ValueError when `raw` is not one."""
+        if self.schema.get("format") == "uuid":
+            return uuid.UUID(raw)
+        if self.schema["type"] == "boolean":
+            if raw not in ("true", "false"):
+                raise ValueError(raw)
+            return raw == "true"
+        if self.schema["type"] == "integer":
+            if not raw.isascii() or not raw.isdigit():
+                raise ValueError(raw)
+            value: Any = int(raw)
+        else:
+            value = raw
+        if value not in self.schema["enum"]:
+            raise ValueError(raw)
+        return value
 
 
 COMMON = ("case_id", "version", "created_at", "updated_at", "is_locked")
@@ -193,6 +292,11 @@ class Query:
     # (start, end), either may be None (open); equal for an instant.
     interval: tuple[dt.datetime | None, dt.datetime | None] | None = None
     feature_id: uuid.UUID | None = None
+    # The CRS `bbox` is given in (x first, as PostGIS orders it) and the CRS features answer in.
+    bbox_crs: Crs = CRS84
+    crs: Crs = CRS84
+    # Property filters (attname, value), each an equality on the record's column.
+    filters: tuple[tuple[str, Any], ...] = ()
 
     def features_cte(self, columns: str, *, envelope_sql: str | None = None) -> tuple[str, list[Any]]:
         """`SELECT <columns> FROM <table> t … WHERE <scoped and filtered>` and its params.
@@ -241,8 +345,12 @@ class Query:
         scoped = RECORD_TYPES[layer.record_type].visible_to(user=self.user).order_by()
         if self.feature_id is not None:
             scoped = scoped.filter(pk=self.feature_id)
+        if self.filters:
+            # On the selector's own query, like the box: the spatial index still leads and the
+            # filter is checked on its candidates (or, without a box, the planner picks).
+            scoped = scoped.filter(**dict(self.filters))
         if self.bbox is not None:
-            box = ("ST_MakeEnvelope(%s, %s, %s, %s, 4326)", list(self.bbox))
+            box = (self.bbox_crs.envelope_sql(), list(self.bbox))
             scoped = scoped.filter(layer.candidates(*box, exact=True))
         if envelope_sql is not None:
             scoped = scoped.filter(layer.candidates(envelope_sql, [], exact=False))
@@ -273,10 +381,14 @@ class Query:
             matched, returned, features = cursor.fetchone()
         return matched, returned, features
 
+    def _geometry_json_sql(self) -> str:
+        geometry = self.crs.published(self.layer.published_geometry_sql)
+        return f"ST_AsGeoJSON({geometry}, {self.crs.precision:d})::json"
+
     def page_sql(self, *, limit: int, offset: int) -> tuple[str, list[Any]]:
         feature = (
             "json_build_object('type', 'Feature', 'id', t.id::text, "
-            f"'geometry', ST_AsGeoJSON({self.layer.published_geometry_sql}, 7)::json, "
+            f"'geometry', {self._geometry_json_sql()}, "
             f"'properties', {self._properties_sql()})"
         )
         # Filter and count on ids alone; build JSON only for the page's rows.
@@ -293,7 +405,7 @@ class Query:
     def one(self) -> str | None:
         feature = (
             "json_build_object('type', 'Feature', 'id', t.id::text, "
-            f"'geometry', ST_AsGeoJSON({self.layer.published_geometry_sql}, 7)::json, "
+            f"'geometry', {self._geometry_json_sql()}, "
             f"'properties', {self._properties_sql()})::text"
         )
         sql, params = self.features_cte(feature)
@@ -303,17 +415,62 @@ class Query:
         return row[0] if row else None
 
     def extent(self) -> list[float] | None:
-        inner, params = self.features_cte(f"{self.layer.geometry_sql} AS geom")
+        """The bounding box (CRS84) of the user's features, as `extents()` finds it."""
+        return self.extents().bbox
+
+    def extents(self) -> "Extent":
+        """The spatial and temporal extent of the user's features, at a bounded cost.
+
+        Exact over the user's own scoped rows when they see at most EXTENT_EXACT_MAX_ROWS of the
+        layer (one read of at most that many rows, LIMIT-bounded). Beyond, the bounding box is
+        the table's estimated extent (ST_EstimatedExtent: planner statistics, no row read) and
+        the interval is open: a user who sees that many records learns from it only the area
+        where the service holds data of the layer, never a record, a count or an attribute.
+        A user who sees nothing gets no extent at all.
+        """
+        layer = self.layer
+        inner, params = self.features_cte(f"{layer.geometry_sql} AS geom, {layer.time_sql} AS at")
         sql = (
-            f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-            f"FROM (SELECT ST_Extent(geom)::geometry AS e FROM ({inner}) f) x"
+            "SELECT n, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), first, last FROM ("
+            "SELECT count(*) AS n, ST_Extent(geom)::geometry AS e, min(at) AS first, max(at) AS last "
+            f"FROM ({inner} LIMIT %s) f) x"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-        if row is None or row[0] is None:
+            cursor.execute(sql, [*params, EXTENT_EXACT_MAX_ROWS + 1])
+            count, *box, first, last = cursor.fetchone()
+        if count == 0:
+            return Extent(bbox=None, interval=None, exact=True)
+        if count <= EXTENT_EXACT_MAX_ROWS:
+            bbox = [round(v, 7) for v in box] if box[0] is not None else None
+            return Extent(bbox=bbox, interval=(first, last), exact=True)
+        return Extent(bbox=self._estimated_bbox(), interval=(None, None), exact=False)
+
+    def _estimated_bbox(self) -> list[float] | None:
+        columns = [(self.layer.model._meta.db_table, self.layer.geometry_column)]
+        if self.layer.join_site:
+            columns.append((RECORD_TYPES["site"].model._meta.db_table, "boundary"))
+        boxes = []
+        for table, column in columns:
+            try:
+                # A savepoint: a table without statistics yet raises, and must not end the request's transaction.
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM ST_EstimatedExtent(%s, %s) b",
+                        [table, column],
+                    )
+                    row = cursor.fetchone()
+            except DatabaseError:
+                row = None
+            if row is not None and row[0] is not None:
+                boxes.append(row)
+        if not boxes:
             return None
-        return [round(v, 7) for v in row]
+        return [
+            round(max(min(b[0] for b in boxes), -180.0), 7),
+            round(max(min(b[1] for b in boxes), -90.0), 7),
+            round(min(max(b[2] for b in boxes), 180.0), 7),
+            round(min(max(b[3] for b in boxes), 90.0), 7),
+        ]
 
     def tile(self, *, z: int, x: int, y: int) -> bytes:
         """The layer's Mapbox vector tile z/x/y (empty bytes when nothing is there)."""
@@ -376,6 +533,16 @@ class Query:
             ") m WHERE m.geom IS NOT NULL"
         )
         return sql, [self.layer.name, *params]
+
+
+@dataclass(frozen=True)
+class Extent:
+    # [minx, miny, maxx, maxy] in CRS84; None when the user sees nothing.
+    bbox: list[float] | None
+    # (first, last) of the layer's time; (None, None) when not computed (open).
+    interval: tuple[dt.datetime | None, dt.datetime | None] | None
+    # Computed over the user's own rows (else estimated from the table's statistics).
+    exact: bool
 
 
 def property_sql(layer: Layer, name: str, *, as_text: bool) -> str:

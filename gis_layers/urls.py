@@ -7,6 +7,7 @@ urlpatterns = [
     path("ogc/conformance", views.ConformanceView.as_view(), name="ogc-conformance"),
     path("ogc/collections", views.CollectionsView.as_view(), name="ogc-collections"),
     path("ogc/collections/<str:collection_id>", views.CollectionView.as_view(), name="ogc-collection"),
+    path("ogc/collections/<str:collection_id>/queryables", views.QueryablesView.as_view(), name="ogc-queryables"),
     path("ogc/collections/<str:collection_id>/items", views.ItemsView.as_view(), name="ogc-items"),
     path(
         "ogc/collections/<str:collection_id>/items/<str:feature_id>",
