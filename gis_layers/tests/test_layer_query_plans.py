@@ -23,13 +23,15 @@ from backend.sites.tests.factories import SiteFactory
 from backend.surveys.tests.factories import FindingFactory, SurveyFactory
 from backend.utilities.models import UtilityPoint
 from backend.utilities.tests.factories import UtilityCompanyFactory
-from gis_layers.layers import LAYERS, Query
+from gis_layers.layers import LAYERS, WEB_MERCATOR, Query
 
 pytestmark = pytest.mark.django_db
 
 CLONES = 20_000
 INSIDE = (120.1711, 35.9607)
 BBOX = (120.169, 35.959, 120.173, 35.962)
+# BBOX in Web Mercator metres (EPSG:3857).
+MERCATOR_BBOX = (13377151.9, 4294981.3, 13377597.2, 4295393.9)
 ROLES = ["administrator", "department_official", "survey_crew", "utility_company"]
 
 
@@ -122,6 +124,15 @@ def _grow(layer_name: str, templates: dict) -> str:
     return type(template)._meta.db_table
 
 
+def _filters(layer, template) -> tuple:
+    """Equality on every queryable but the flags, with the template's values (the clones share them)."""
+    return tuple(
+        (name, getattr(template, name))
+        for name, queryable in layer.queryables.items()
+        if queryable.schema["type"] != "boolean" and getattr(template, name) is not None
+    )
+
+
 def _plan_nodes(sql: str, params: list) -> list[dict]:
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
@@ -167,6 +178,7 @@ def test_tile_and_bbox_queries_are_led_by_the_spatial_index_for_every_role(layer
     table = _grow(layer_name, templates)
     index = _gist_index(table)
     layer = LAYERS[layer_name]
+    template = templates[layer_name]
     x, y = _tile_of(*INSIDE, 14)
     for role in ROLES:
         user = users[role]
@@ -179,4 +191,13 @@ def test_tile_and_bbox_queries_are_led_by_the_spatial_index_for_every_role(layer
         _assert_index_led(nodes, table, index, sees_nothing=sees_nothing, what=f"bbox page, {role}")
         # The answers are still the user's: the template is the one visible row in the box.
         matched, _returned, _features = Query(layer=layer, user=user, bbox=BBOX).page(limit=1000, offset=0)
+        assert matched == (0 if sees_nothing else 1), (role, matched)
+        # Property filters (queryables) and a box in another CRS go into the same candidate
+        # query: the spatial index still leads.
+        filtered = Query(
+            layer=layer, user=user, bbox=MERCATOR_BBOX, bbox_crs=WEB_MERCATOR, filters=_filters(layer, template)
+        )
+        nodes = _plan_nodes(*filtered.page_sql(limit=1000, offset=0))
+        _assert_index_led(nodes, table, index, sees_nothing=sees_nothing, what=f"filtered bbox page, {role}")
+        matched, _returned, _features = filtered.page(limit=1000, offset=0)
         assert matched == (0 if sees_nothing else 1), (role, matched)
