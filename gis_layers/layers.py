@@ -176,9 +176,10 @@ class Queryable:
         if self.schema.get("format") == "uuid":
             return uuid.UUID(raw)
         if self.schema["type"] == "boolean":
-            if raw not in ("true", "false"):
+            # 1 and 0 too: GDAL types a boolean property as an integer and sends `is_locked=1`.
+            if raw not in ("true", "false", "1", "0"):
                 raise ValueError(raw)
-            return raw == "true"
+            return raw in ("true", "1")
         if self.schema["type"] == "integer":
             if not raw.isascii() or not raw.isdigit():
                 raise ValueError(raw)

@@ -196,7 +196,7 @@ def _expected(schema: dict[str, Any]) -> str:
     if schema.get("format") == "uuid":
         return "Give a UUID."
     if schema["type"] == "boolean":
-        return "Give true or false."
+        return "Give true or false (or 1 or 0)."
     return "Give one of " + ", ".join(str(value) for value in schema["enum"]) + "."
 
 
@@ -429,10 +429,10 @@ class LandingView(GisView):
                 "links": [
                     {"href": _url(request, "/ogc/"), "rel": "self", "type": "application/json", "title": "This page"},
                     {
-                        "href": _url(request, "/api/schema/", {"format": "json"}),
+                        "href": _url(request, "/ogc/api"),
                         "rel": "service-desc",
                         "type": OPENAPI,
-                        "title": "The API definition",
+                        "title": "The API definition (gis_layers.openapi: paths relative to this page)",
                     },
                     {"href": _url(request, "/api/docs/"), "rel": "service-doc", "type": "text/html"},
                     {

@@ -51,7 +51,7 @@ def test_landing_page_links_and_is_public():
     assert response["Content-Type"] == "application/json"
     links = {link["rel"]: link for link in response.json()["links"]}
     assert links["self"]["href"] == "http://testserver/ogc/"
-    assert links["service-desc"]["href"] == "http://testserver/api/schema/?format=json"
+    assert links["service-desc"]["href"] == "http://testserver/ogc/api"
     assert links["service-desc"]["type"] == OPENAPI_JSON_CONTENT_TYPE
     assert links["conformance"]["href"] == "http://testserver/ogc/conformance"
     assert links["data"]["href"] == "http://testserver/ogc/collections"

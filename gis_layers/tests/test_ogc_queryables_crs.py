@@ -117,6 +117,32 @@ def test_the_collection_links_its_queryables_and_they_need_a_login():
     assert missing.json()["code"] == "collection_not_found"
 
 
+def test_the_ogc_api_definition_lists_each_collections_own_queryables():
+    response = APIClient().get("/ogc/api?status=agreed")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/vnd.oai.openapi+json;version=3.0"
+    body = response.json()
+    assert body["openapi"].startswith("3.")
+    assert body["servers"] == [{"url": "http://testserver/ogc"}]
+    assert "/" in body["paths"] and "/conformance" in body["paths"]
+    assert not [path for path in body["paths"] if path.startswith(("/ogc", "/tiles"))]
+
+    def query(path):
+        return {p["name"]: p for p in body["paths"][path]["get"]["parameters"] if p["in"] == "query"}
+
+    points = query("/collections/utility_points/items")
+    assert {"bbox", "bbox-crs", "crs", "limit", "offset", "datetime", "status", "utility_type", "case_id"} <= set(
+        points
+    )
+    assert points["status"]["schema"]["enum"] == ["proposed", "surveyed", "agreed", "connected"]
+    assert "stage" not in points
+    sites = query("/collections/sites/items")
+    assert "status" not in sites and "project_id" in sites
+    assert query("/collections/inspections/items")["stage"]["schema"] == {"type": "integer", "enum": [1, 2]}
+    generic = query("/collections/{collection_id}/items")
+    assert {"status", "stage", "crs"} <= set(generic)
+
+
 # --- property filters ------------------------------------------------------------------------
 
 
@@ -131,6 +157,7 @@ def test_property_filters_keep_the_features_whose_property_equals_the_value():
     assert _ids(client.get(ITEMS, {"company_id": str(far.company_id)})) == {str(agreed.pk), str(far.pk)}
     assert _ids(client.get(ITEMS, {"is_locked": "false"})) == {str(agreed.pk), str(far.pk), str(proposed.pk)}
     assert _ids(client.get(ITEMS, {"is_locked": "true"})) == set()
+    assert _ids(client.get(ITEMS, {"is_locked": "0"})) == {str(agreed.pk), str(far.pk), str(proposed.pk)}
     # Filters combine with each other, with bbox and with datetime.
     both = client.get(ITEMS, {"status": "agreed", "case_id": str(agreed.case_id), "bbox": "120.17,35.96,120.18,35.97"})
     assert _ids(both) == {str(agreed.pk)}
@@ -390,3 +417,7 @@ def test_gdal_ogr2ogr_copies_a_filtered_layer_and_an_attribute_filter(live_serve
     assert result.returncode == 0, result.stdout + result.stderr
     body = json.loads(target.read_text())
     assert [feature["properties"]["id"] for feature in body["features"]] == [str(proposed.pk)]
+    # GDAL found the queryable in the OGC API definition and sent the filter to the server
+    # (else it downloads every feature and filters them itself).
+    assert "items?limit=10&utility_type=power" in result.stderr
+    assert "evaluated on client side" not in result.stderr
