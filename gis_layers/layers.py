@@ -9,6 +9,7 @@ page or tile, never one Python object per feature.
 """
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,9 @@ AGGREGATE_CELLS = 64
 # A collection's extent is computed exactly over the user's own rows when they see at most this
 # many of the layer's records (one bounded read); beyond, from the table's planner statistics.
 EXTENT_EXACT_MAX_ROWS = 10_000
+# numberMatched of an items page is counted up to this many rows; beyond, it is left out (it is
+# optional in OGC API – Features, and counting a million visible rows per page costs more than the page).
+NUMBER_MATCHED_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -326,19 +330,35 @@ class Query:
             # that holds the scope's own semi-joins, and would scan the table instead.
             sql = f"SELECT {columns} FROM ({scoped_sql}) visible (id) JOIN {self._from_sql('visible')}"
             params.extend(scoped_params)
-        if self.interval is not None:
-            start, end = self.interval
-            if start is not None and start == end:
-                where.append(f"{layer.time_sql} = %s")
-                params.append(start)
-            else:
-                if start is not None:
-                    where.append(f"{layer.time_sql} >= %s")
-                    params.append(start)
-                if end is not None:
-                    where.append(f"{layer.time_sql} <= %s")
-                    params.append(end)
+        conditions, condition_params = self._interval_conditions(layer.time_sql)
+        where.extend(conditions)
+        params.extend(condition_params)
         return sql + (" WHERE " + " AND ".join(where) if where else ""), params
+
+    def _interval_conditions(self, time_sql: str) -> tuple[list[str], list[Any]]:
+        if self.interval is None:
+            return [], []
+        start, end = self.interval
+        if start is not None and start == end:
+            return [f"{time_sql} = %s"], [start]
+        conditions, params = [], []
+        if start is not None:
+            conditions.append(f"{time_sql} >= %s")
+            params.append(start)
+        if end is not None:
+            conditions.append(f"{time_sql} <= %s")
+            params.append(end)
+        return conditions, params
+
+    def _scoped_in_time(self):
+        """`scoped()` with the interval too, on the record table itself (no join back)."""
+        scoped = self.scoped()
+        table = connection.ops.quote_name(self.layer.model._meta.db_table)
+        # The layer's time expressions read only the record's own columns (`t.`).
+        conditions, params = self._interval_conditions(re.sub(r"\bt\.", f"{table}.", self.layer.time_sql))
+        if conditions:
+            scoped = scoped.filter(RawSQL(" AND ".join(conditions), params, output_field=BooleanField()))
+        return scoped
 
     def scoped(self, *, envelope_sql: str | None = None):
         """The selector's queryset for the user with the id, bbox and envelope conditions."""
@@ -374,34 +394,59 @@ class Query:
         )
         return f"json_build_object({pairs})"
 
-    def page(self, *, limit: int, offset: int) -> tuple[int, int, str]:
-        """(numberMatched, numberReturned, features as a JSON array text) in one query."""
+    def page(self, *, limit: int, offset: int) -> "Page":
+        """A page of features (JSON array text) and what paging needs, in one query."""
         sql, params = self.page_sql(limit=limit, offset=offset)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            matched, returned, features = cursor.fetchone()
-        return matched, returned, features
+            counted, rows, features = cursor.fetchone()
+        returned = min(rows, limit)
+        if rows <= limit and (rows > 0 or offset == 0):
+            matched = offset + rows  # the last page: everything before it, and it
+        elif counted is not None and counted <= NUMBER_MATCHED_MAX:
+            matched = counted
+        else:
+            matched = None
+        return Page(matched=matched, returned=returned, more=rows > limit, features=features)
 
     def _geometry_json_sql(self) -> str:
         geometry = self.crs.published(self.layer.published_geometry_sql)
         return f"ST_AsGeoJSON({geometry}, {self.crs.precision:d})::json"
 
     def page_sql(self, *, limit: int, offset: int) -> tuple[str, list[Any]]:
+        """The page in (created_at, id) order, one row past it to tell whether another follows.
+
+        Ordered and limited in the selector's own query, so the planner can walk the record
+        table's created_at index (or its GiST index, with a box), check the scope on each row it
+        meets and stop after the page, instead of reading, sorting and counting every visible
+        row (a join back to the table would have to hash all of them first). numberMatched is
+        optional in OGC API – Features: it is counted, bounded by NUMBER_MATCHED_MAX, only when
+        the page is full or past the end (on the last page it is offset + rows).
+        """
         feature = (
             "json_build_object('type', 'Feature', 'id', t.id::text, "
             f"'geometry', {self._geometry_json_sql()}, "
             f"'properties', {self._properties_sql()})"
         )
-        # Filter and count on ids alone; build JSON only for the page's rows.
-        inner, params = self.features_cte("t.id, t.created_at")
+        scoped = self._scoped_in_time()
+        try:
+            ordered = scoped.order_by("created_at", "pk").values("pk", "created_at")[offset : offset + limit + 1]
+            page_sql, page_params = ordered.query.sql_with_params()
+            counted = scoped.values("pk")[: NUMBER_MATCHED_MAX + 1]
+            count_sql, count_params = counted.query.sql_with_params()
+        except EmptyResultSet:
+            page_sql, page_params = "SELECT NULL::uuid, NULL::timestamptz WHERE FALSE", []
+            count_sql, count_params = "SELECT NULL WHERE FALSE", []
         sql = (
-            f"WITH f AS ({inner}), "
-            "p AS (SELECT id, created_at FROM f ORDER BY created_at, id LIMIT %s OFFSET %s), "
-            f"j AS (SELECT p.id, p.created_at, {feature} AS feature FROM p JOIN {self._from_sql()} ON t.id = p.id) "
-            "SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM p), "
+            f"WITH p AS MATERIALIZED (SELECT * FROM ({page_sql}) o (id, created_at)), "
+            f"j AS (SELECT p.id, p.created_at, {feature} AS feature "
+            f"FROM (SELECT * FROM p ORDER BY created_at, id LIMIT %s) p JOIN {self._from_sql()} ON t.id = p.id) "
+            "SELECT CASE WHEN (SELECT count(*) FROM p) > %s OR NOT EXISTS (SELECT FROM p) AND %s > 0 "
+            f"THEN (SELECT count(*) FROM ({count_sql}) c) END, "
+            "(SELECT count(*) FROM p), "
             "(SELECT COALESCE(json_agg(feature ORDER BY created_at, id), '[]'::json)::text FROM j)"
         )
-        return sql, [*params, limit, offset]
+        return sql, [*page_params, limit, limit, offset, *count_params]
 
     def one(self) -> str | None:
         feature = (
@@ -534,6 +579,17 @@ class Query:
             ") m WHERE m.geom IS NOT NULL"
         )
         return sql, [self.layer.name, *params]
+
+
+@dataclass(frozen=True)
+class Page:
+    # numberMatched; None when not counted (more than NUMBER_MATCHED_MAX).
+    matched: int | None
+    returned: int
+    # Whether a next page holds more.
+    more: bool
+    # The page's features, a JSON array as text.
+    features: str
 
 
 @dataclass(frozen=True)

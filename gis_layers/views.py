@@ -602,7 +602,7 @@ class ItemsView(GisView):
             crs=crs,
             filters=parse_filters(layer, params),
         )
-        matched, returned, features = query.page(limit=limit, offset=offset)
+        page = query.page(limit=limit, offset=offset)
         path = f"/ogc/collections/{layer.name}/items"
         # Links keep the request's filters, CRSs and format; only the page moves.
         kept = {k: v for k, v in params.items() if k not in ("limit", "offset")} | {"limit": limit}
@@ -610,7 +610,7 @@ class ItemsView(GisView):
             {"href": _url(request, path, kept | {"offset": offset}), "rel": "self", "type": GEOJSON},
             {"href": _url(request, f"/ogc/collections/{layer.name}"), "rel": "collection", "type": "application/json"},
         ]
-        if offset + returned < matched:
+        if page.more:
             links.append(
                 {"href": _url(request, path, kept | {"offset": offset + limit}), "rel": "next", "type": GEOJSON}
             )
@@ -618,12 +618,13 @@ class ItemsView(GisView):
             links.append(
                 {"href": _url(request, path, kept | {"offset": max(0, offset - limit)}), "rel": "prev", "type": GEOJSON}
             )
-        rest = {
-            "numberMatched": matched,
-            "numberReturned": returned,
+        rest: dict[str, Any] = {} if page.matched is None else {"numberMatched": page.matched}
+        rest |= {
+            "numberReturned": page.returned,
             "timeStamp": timezone.now().astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
             "links": links,
         }
+        features = page.features
         # The features arrive as JSON text from PostGIS: splice them in, do not parse them.
         body = '{"type": "FeatureCollection", "features": ' + features + ", " + json.dumps(rest)[1:]
         return _content_crs(HttpResponse(body, content_type=GEOJSON), crs)

@@ -421,3 +421,34 @@ def test_gdal_ogr2ogr_copies_a_filtered_layer_and_an_attribute_filter(live_serve
     # (else it downloads every feature and filters them itself).
     assert "items?limit=10&utility_type=power" in result.stderr
     assert "evaluated on client side" not in result.stderr
+
+
+# --- paging (issue 11: an ordered walk, numberMatched only where cheap) ----------------------------
+
+
+def test_number_matched_is_left_out_beyond_its_bound_and_exact_on_the_last_page(monkeypatch):
+    sites = SiteFactory.create_batch(5)
+    type(sites[0]).all_objects.filter(pk=sites[0].pk).update(created_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    monkeypatch.setattr(layers, "NUMBER_MATCHED_MAX", 3)
+    client = _client(_official())
+    first = client.get("/ogc/collections/sites/items", {"limit": 2}).json()
+    assert "numberMatched" not in first  # more than 3 match: not counted
+    assert first["numberReturned"] == 2
+    # In (created_at, id) order: the oldest first.
+    assert first["features"][0]["id"] == str(sites[0].pk)
+    seen = [feature["id"] for feature in first["features"]]
+    url = next(link["href"] for link in first["links"] if link["rel"] == "next")
+    while url:
+        body = client.get(url).json()
+        seen += [feature["id"] for feature in body["features"]]
+        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
+    assert sorted(seen) == sorted(str(site.pk) for site in sites)
+    # The last page knows the total; a page past the end has no next link.
+    assert body["numberMatched"] == 5
+    assert body["numberReturned"] == 1
+    past = client.get("/ogc/collections/sites/items", {"limit": 2, "offset": 10}).json()
+    assert past["features"] == [] and "numberMatched" not in past
+    assert [link["rel"] for link in past["links"]] == ["self", "collection", "prev"]
+    monkeypatch.setattr(layers, "NUMBER_MATCHED_MAX", 10)
+    assert client.get("/ogc/collections/sites/items", {"limit": 2}).json()["numberMatched"] == 5
+    assert client.get("/ogc/collections/sites/items", {"limit": 2, "offset": 10}).json()["numberMatched"] == 5
