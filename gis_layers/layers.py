@@ -394,26 +394,32 @@ class Query:
         )
         return f"json_build_object({pairs})"
 
-    def page(self, *, limit: int, offset: int) -> "Page":
-        """A page of features (JSON array text) and what paging needs, in one query."""
-        sql, params = self.page_sql(limit=limit, offset=offset)
+    def page(self, *, limit: int, offset: int, after: tuple[dt.datetime, uuid.UUID] | None = None) -> "Page":
+        """A page of features (JSON array text) and what paging needs, in one query.
+
+        `after` (the keyset of the previous page's last feature) starts the page right after
+        it, where the index walk finds it, instead of walking `offset` rows again."""
+        sql, params = self.page_sql(limit=limit, offset=offset, after=after)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            counted, rows, features = cursor.fetchone()
+            counted, rows, features, last_created_at, last_id = cursor.fetchone()
         returned = min(rows, limit)
-        if rows <= limit and (rows > 0 or offset == 0):
+        if after is None and rows <= limit and (rows > 0 or offset == 0):
             matched = offset + rows  # the last page: everything before it, and it
         elif counted is not None and counted <= NUMBER_MATCHED_MAX:
             matched = counted
         else:
             matched = None
-        return Page(matched=matched, returned=returned, more=rows > limit, features=features)
+        last = (last_created_at, last_id) if last_id is not None else None
+        return Page(matched=matched, returned=returned, more=rows > limit, features=features, last=last)
 
     def _geometry_json_sql(self) -> str:
         geometry = self.crs.published(self.layer.published_geometry_sql)
         return f"ST_AsGeoJSON({geometry}, {self.crs.precision:d})::json"
 
-    def page_sql(self, *, limit: int, offset: int) -> tuple[str, list[Any]]:
+    def page_sql(
+        self, *, limit: int, offset: int, after: tuple[dt.datetime, uuid.UUID] | None = None
+    ) -> tuple[str, list[Any]]:
         """The page in (created_at, id) order, one row past it to tell whether another follows.
 
         Ordered and limited in the selector's own query, so the planner can walk the record
@@ -429,8 +435,13 @@ class Query:
             f"'properties', {self._properties_sql()})"
         )
         scoped = self._scoped_in_time()
+        walked = scoped
+        if after is not None:
+            # (created_at, id) > after, spelt so the created_at index bounds the walk.
+            walked = scoped.filter(created_at__gte=after[0]).exclude(created_at=after[0], pk__lte=after[1])
+            offset = 0
         try:
-            ordered = scoped.order_by("created_at", "pk").values("pk", "created_at")[offset : offset + limit + 1]
+            ordered = walked.order_by("created_at", "pk").values("pk", "created_at")[offset : offset + limit + 1]
             page_sql, page_params = ordered.query.sql_with_params()
             counted = scoped.values("pk")[: NUMBER_MATCHED_MAX + 1]
             count_sql, count_params = counted.query.sql_with_params()
@@ -441,12 +452,14 @@ class Query:
             f"WITH p AS MATERIALIZED (SELECT * FROM ({page_sql}) o (id, created_at)), "
             f"j AS (SELECT p.id, p.created_at, {feature} AS feature "
             f"FROM (SELECT * FROM p ORDER BY created_at, id LIMIT %s) p JOIN {self._from_sql()} ON t.id = p.id) "
-            "SELECT CASE WHEN (SELECT count(*) FROM p) > %s OR NOT EXISTS (SELECT FROM p) AND %s > 0 "
+            "SELECT CASE WHEN (SELECT count(*) FROM p) > %s OR NOT EXISTS (SELECT FROM p) AND %s > 0 OR %s "
             f"THEN (SELECT count(*) FROM ({count_sql}) c) END, "
             "(SELECT count(*) FROM p), "
-            "(SELECT COALESCE(json_agg(feature ORDER BY created_at, id), '[]'::json)::text FROM j)"
+            "(SELECT COALESCE(json_agg(feature ORDER BY created_at, id), '[]'::json)::text FROM j), "
+            "l.created_at, l.id FROM (SELECT NULL) one LEFT JOIN "
+            "(SELECT created_at, id FROM j ORDER BY created_at DESC, id DESC LIMIT 1) l ON TRUE"
         )
-        return sql, [*page_params, limit, limit, offset, *count_params]
+        return sql, [*page_params, limit, limit, offset, after is not None, *count_params]
 
     def one(self) -> str | None:
         feature = (
@@ -590,6 +603,8 @@ class Page:
     more: bool
     # The page's features, a JSON array as text.
     features: str
+    # (created_at, id) of its last feature: where the next page starts (`after`).
+    last: tuple[dt.datetime, uuid.UUID] | None = None
 
 
 @dataclass(frozen=True)

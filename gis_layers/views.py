@@ -125,6 +125,28 @@ def parse_bbox(raw: str | None, crs: Crs = CRS84) -> tuple[float, float, float, 
     return minx, miny, maxx, maxy
 
 
+def parse_after(raw: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
+    """`after`: the keyset `<created_at>,<id>` of the previous page's last feature, as the
+    `next` links carry it."""
+    if raw is None:
+        return None
+    created_at, _, pk = raw.rpartition(",")
+    try:
+        value = parse_datetime(created_at)
+        key = uuid.UUID(pk)
+    except ValueError:
+        value = None
+    if value is None or timezone.is_naive(value):
+        raise ValidationFailed(
+            "after must be a next link's `<created_at>,<id>`; follow the `next` link.", code="invalid_after"
+        )
+    return value, key
+
+
+def _after(last: tuple[dt.datetime, uuid.UUID]) -> str:
+    return f"{last[0].astimezone(dt.UTC).isoformat()},{last[1]}"
+
+
 def parse_crs(raw: str | None, *, name: str) -> Crs:
     """`crs` or `bbox-crs`: one of the CRS URIs the collections list (default CRS84)."""
     if raw is None:
@@ -141,7 +163,7 @@ def parse_crs(raw: str | None, *, name: str) -> Crs:
 
 
 # Parameters of /items besides the collection's queryables.
-ITEMS_QUERY = ("bbox", "bbox-crs", "crs", "limit", "offset", "datetime", "f")
+ITEMS_QUERY = ("bbox", "bbox-crs", "crs", "limit", "offset", "after", "datetime", "f")
 ITEM_QUERY = ("crs", "f")
 FORMATS = ("json", "geojson")
 
@@ -393,7 +415,15 @@ ITEMS_PARAMETERS = [
         description=f"Default {DEFAULT_LIMIT}; above {MAX_LIMIT} serves {MAX_LIMIT}.",
     ),
     OpenApiParameter(
-        "offset", {"type": "integer", "minimum": 0, "default": 0}, description="Paging; follow the `next` link."
+        "offset",
+        {"type": "integer", "minimum": 0, "default": 0},
+        description="Paging; follow the `next` link. With `after`, it only numbers the page.",
+    ),
+    OpenApiParameter(
+        "after",
+        str,
+        description="Keyset paging, as `next` links carry it: `<created_at>,<id>` of the previous page's last "
+        "feature (features come in created_at, id order).",
     ),
     OpenApiParameter("datetime", str, description="RFC 3339 instant or interval (`start/end`, `..` open)."),
     F_PARAMETER,
@@ -405,7 +435,7 @@ ITEMS_PROBLEMS = {
         ProblemSerializer,
         description="`unknown_parameter` (a parameter this collection does not define, e.g. a queryable of "
         "another), `repeated_parameter`, `invalid_filter` (a queryable's value is not of its type), "
-        "`invalid_bbox`, `invalid_bbox_crs`, `invalid_crs`, `invalid_limit`, `invalid_offset`, "
+        "`invalid_bbox`, `invalid_bbox_crs`, `invalid_crs`, `invalid_limit`, `invalid_offset`, `invalid_after`, "
         "`invalid_datetime`, `unsupported_format`.",
     ),
     (404, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="`collection_not_found`"),
@@ -602,18 +632,21 @@ class ItemsView(GisView):
             crs=crs,
             filters=parse_filters(layer, params),
         )
-        page = query.page(limit=limit, offset=offset)
+        after = parse_after(params.get("after"))
+        page = query.page(limit=limit, offset=offset, after=after)
         path = f"/ogc/collections/{layer.name}/items"
         # Links keep the request's filters, CRSs and format; only the page moves.
-        kept = {k: v for k, v in params.items() if k not in ("limit", "offset")} | {"limit": limit}
+        kept = {k: v for k, v in params.items() if k not in ("limit", "offset", "after")} | {"limit": limit}
+        this = kept | ({"after": params["after"]} if after is not None else {}) | {"offset": offset}
         links = [
-            {"href": _url(request, path, kept | {"offset": offset}), "rel": "self", "type": GEOJSON},
+            {"href": _url(request, path, this), "rel": "self", "type": GEOJSON},
             {"href": _url(request, f"/ogc/collections/{layer.name}"), "rel": "collection", "type": "application/json"},
         ]
-        if page.more:
-            links.append(
-                {"href": _url(request, path, kept | {"offset": offset + limit}), "rel": "next", "type": GEOJSON}
-            )
+        if page.more and page.last is not None:
+            # Keyset: the next page starts after this one's last feature (the index walk goes
+            # straight there); `offset` only numbers it (for `prev`).
+            following = kept | {"after": _after(page.last), "offset": offset + limit}
+            links.append({"href": _url(request, path, following), "rel": "next", "type": GEOJSON})
         if offset > 0:
             links.append(
                 {"href": _url(request, path, kept | {"offset": max(0, offset - limit)}), "rel": "prev", "type": GEOJSON}

@@ -443,12 +443,45 @@ def test_number_matched_is_left_out_beyond_its_bound_and_exact_on_the_last_page(
         seen += [feature["id"] for feature in body["features"]]
         url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
     assert sorted(seen) == sorted(str(site.pk) for site in sites)
-    # The last page knows the total; a page past the end has no next link.
-    assert body["numberMatched"] == 5
+    # Reached by keyset the last page is counted like any other (beyond the bound: left out);
+    # by offset it knows the total without counting.
+    assert "numberMatched" not in body
     assert body["numberReturned"] == 1
+    last = client.get("/ogc/collections/sites/items", {"limit": 2, "offset": 4}).json()
+    assert last["numberMatched"] == 5
+    assert last["numberReturned"] == 1
     past = client.get("/ogc/collections/sites/items", {"limit": 2, "offset": 10}).json()
     assert past["features"] == [] and "numberMatched" not in past
     assert [link["rel"] for link in past["links"]] == ["self", "collection", "prev"]
     monkeypatch.setattr(layers, "NUMBER_MATCHED_MAX", 10)
     assert client.get("/ogc/collections/sites/items", {"limit": 2}).json()["numberMatched"] == 5
     assert client.get("/ogc/collections/sites/items", {"limit": 2, "offset": 10}).json()["numberMatched"] == 5
+
+
+def test_next_links_walk_by_keyset_and_keep_ties_in_id_order():
+    created = dt.datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=dt.UTC)
+    sites = SiteFactory.create_batch(5)
+    # Three share a created_at: the id breaks the tie.
+    type(sites[0]).all_objects.filter(pk__in=[s.pk for s in sites[:3]]).update(created_at=created)
+    expected = sorted(sites[:3], key=lambda s: s.pk) + sorted(sites[3:], key=lambda s: (s.created_at, s.pk))
+    client = _client(_official())
+    body = client.get("/ogc/collections/sites/items", {"limit": 2}).json()
+    seen = [feature["id"] for feature in body["features"]]
+    next_url = next(link["href"] for link in body["links"] if link["rel"] == "next")
+    assert "after=2026-03-01T08%3A00%3A00.123456%2B00%3A00%2C" in next_url
+    while next_url:
+        body = client.get(next_url).json()
+        assert body["numberMatched"] == 5
+        seen += [feature["id"] for feature in body["features"]]
+        next_url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
+    assert seen == [str(site.pk) for site in expected]
+    # Not a next link's cursor (the last one has no zone: naive times are refused).
+    for bad in (
+        "x",
+        "2026-03-01T08:00:00,not-a-uuid",
+        f"yesterday,{sites[0].pk}",
+        f"2026-03-01T08:00:00,{sites[0].pk}",
+    ):
+        response = client.get("/ogc/collections/sites/items", {"after": bad})
+        assert response.status_code == 400, bad
+        assert response.json()["code"] in {"invalid_after", "invalid_datetime"}, bad
