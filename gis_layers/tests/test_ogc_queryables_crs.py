@@ -257,6 +257,15 @@ def test_crs84_is_the_default_and_named_by_content_crs():
     assert one["Content-Crs"] == "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
 
 
+def test_a_web_map_on_another_origin_may_read_content_crs(settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://map.example.org"]
+    _points()
+    response = _client(_official()).get(ITEMS, {"crs": CGCS2000.uri}, HTTP_ORIGIN="https://map.example.org")
+    assert response.status_code == 200
+    exposed = [name.strip().lower() for name in response["Access-Control-Expose-Headers"].split(",")]
+    assert "content-crs" in exposed
+
+
 def test_cgcs2000_answers_latitude_first_and_takes_a_latitude_first_bbox():
     agreed, _far, _proposed = _points()
     client = _client(_official())
