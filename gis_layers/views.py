@@ -666,7 +666,7 @@ class ItemsView(GisView):
 class ItemView(GisView):
     @extend_schema(
         tags=["ogc"],
-        parameters=[CRS_PARAMETER, F_PARAMETER, CONTENT_CRS_HEADER],
+        parameters=[CRS_PARAMETER, F_PARAMETER, *_queryable_parameters(), CONTENT_CRS_HEADER],
         responses={
             (200, GEOJSON): OpenApiTypes.OBJECT,
             (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(
@@ -683,13 +683,16 @@ class ItemView(GisView):
     @cached
     def get(self, request, collection_id: str, feature_id: str):
         layer = _layer(collection_id)
-        params = query_parameters(request, ITEM_QUERY)
+        # The collection's queryables too: GDAL repeats a dataset URL's filter (`?status=agreed`)
+        # on every request; a feature that does not match it is not found.
+        params = query_parameters(request, (*ITEM_QUERY, *layer.queryables))
         crs = parse_crs(params.get("crs"), name="crs")
+        filters = parse_filters(layer, params)
         try:
             pk = uuid.UUID(feature_id)
         except ValueError:
             pk = None
-        feature = Query(layer=layer, user=request.user, feature_id=pk, crs=crs).one() if pk else None
+        feature = Query(layer=layer, user=request.user, feature_id=pk, crs=crs, filters=filters).one() if pk else None
         if feature is None:
             raise NotFound("No such feature.", code="feature_not_found")
         links = [

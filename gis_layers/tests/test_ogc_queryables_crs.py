@@ -240,6 +240,9 @@ def test_a_parameter_repeated_with_the_same_value_is_one_and_f_json_is_accepted(
     client = _client(_official())
     assert _ids(client.get(f"{ITEMS}?status=agreed&status=agreed&f=geojson")) == {str(agreed.pk), str(far.pk)}
     assert client.get(f"/ogc/collections/utility_points/items/{agreed.pk}?f=json").status_code == 200
+    # A feature takes its collection's filters too (GDAL repeats a dataset URL's on every request).
+    assert client.get(f"/ogc/collections/utility_points/items/{agreed.pk}?status=agreed").status_code == 200
+    assert client.get(f"/ogc/collections/utility_points/items/{agreed.pk}?status=proposed").status_code == 404
 
 
 # --- CRS (Part 2) ----------------------------------------------------------------------------
