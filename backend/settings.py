@@ -409,6 +409,8 @@ CORS_EXPOSE_HEADERS = [
     "Tus-Version",
     "Tus-Extension",
     "Tus-Max-Size",
+    # OGC API – Features Part 2: the CRS of an items answer.
+    "Content-Crs",
 ]
 
 # Production behind HTTPS turns these on (see .env.example); development serves plain HTTP.

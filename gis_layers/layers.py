@@ -9,12 +9,13 @@ page or tile, never one Python object per feature.
 """
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import BinaryField, BooleanField, Model
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -33,6 +34,56 @@ MVT_BUFFER = 64
 AGGREGATE_MAX_ZOOM = 10
 # Cells per tile side (64 extent units each): about a symbol's size at 256-512 px per tile.
 AGGREGATE_CELLS = 64
+# A collection's extent is computed exactly over the user's own rows when they see at most this
+# many of the layer's records (one bounded read); beyond, from the table's planner statistics.
+EXTENT_EXACT_MAX_ROWS = 10_000
+# numberMatched of an items page is counted up to this many rows; beyond, it is left out (it is
+# optional in OGC API – Features, and counting a million visible rows per page costs more than the page).
+NUMBER_MATCHED_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class Crs:
+    """A coordinate reference system the OGC layers answer in (OGC API – Features Part 2)."""
+
+    uri: str
+    srid: int
+    # Axis order of the CRS as its authority defines it: EPSG:4490 (CGCS2000) is latitude,
+    # longitude, so its coordinates (and a `bbox` in it) come latitude first; CRS84 and
+    # EPSG:3857 are x (longitude / easting) first.
+    lat_lon: bool
+    # Decimals of the published coordinates: 1e-7° is about a centimetre, as is 1e-2 m.
+    precision: int
+    # The valid (x, y) range in PostGIS order (longitude first), for bbox values.
+    bounds: tuple[float, float, float, float]
+
+    def published(self, geometry_sql: str) -> str:
+        """`geometry_sql` (WGS84, lon/lat) as coordinates in this CRS and its axis order."""
+        if self.srid == 4326:
+            return geometry_sql
+        sql = f"ST_Transform({geometry_sql}, {self.srid:d})"
+        return f"ST_FlipCoordinates({sql})" if self.lat_lon else sql
+
+    def envelope_sql(self) -> str:
+        """A WGS84 envelope from four placeholders (minx, miny, maxx, maxy) in this CRS, x first."""
+        envelope = f"ST_MakeEnvelope(%s, %s, %s, %s, {self.srid:d})"
+        # A rectangle of lines of equal latitude and longitude stays one through these transforms.
+        return envelope if self.srid == 4326 else f"ST_Transform({envelope}, 4326)"
+
+
+MERCATOR_LIMIT = 20037508.342789244
+CRS84 = Crs("http://www.opengis.net/def/crs/OGC/1.3/CRS84", 4326, False, 7, (-180.0, -90.0, 180.0, 90.0))
+CGCS2000 = Crs("http://www.opengis.net/def/crs/EPSG/0/4490", 4490, True, 7, (-180.0, -90.0, 180.0, 90.0))
+WEB_MERCATOR = Crs(
+    "http://www.opengis.net/def/crs/EPSG/0/3857",
+    3857,
+    False,
+    2,
+    (-MERCATOR_LIMIT, -MERCATOR_LIMIT, MERCATOR_LIMIT, MERCATOR_LIMIT),
+)
+CRSS: dict[str, Crs] = {crs.uri: crs for crs in (CRS84, CGCS2000, WEB_MERCATOR)}
+# Records are stored in WGS84 longitude/latitude (SRID 4326), i.e. CRS84.
+STORAGE_CRS = CRS84
 
 
 @dataclass(frozen=True)
@@ -89,6 +140,59 @@ class Layer:
     def published_geometry_sql(self) -> str:
         """The geometry as features carry it (filters test the stored `geometry_column`)."""
         return f"ST_Multi({self.geometry_sql})" if self.is_multi else self.geometry_sql
+
+    @property
+    def queryables(self) -> dict[str, "Queryable"]:
+        """The published properties a client may filter on with `?name=value` (equality):
+        references, code lists and flags. Free text, numbers and timestamps are not (time has
+        `datetime`)."""
+        found = {}
+        for name in self.properties:
+            field = next(f for f in self.model._meta.concrete_fields if f.attname == name)
+            kind = field.get_internal_type()
+            if field.is_relation or kind == "UUIDField":
+                schema: dict[str, Any] = {"type": "string", "format": "uuid"}
+            elif field.choices:
+                values = [value for value, _label in field.flatchoices]
+                is_integer = all(isinstance(value, int) for value in values)
+                schema = {"type": "integer" if is_integer else "string", "enum": values}
+            elif kind == "BooleanField":
+                schema = {"type": "boolean"}
+            elif name == "record_type":
+                schema = {"type": "string", "enum": sorted(RECORD_TYPES)}
+            else:
+                continue
+            found[name] = Queryable(name=name, title=str(field.verbose_name), schema=schema)
+        return found
+
+
+@dataclass(frozen=True)
+class Queryable:
+    """A property filter `?name=value` (OGC API – Features Part 3, queryables as query parameters)."""
+
+    name: str
+    title: str
+    # Its JSON Schema (type, format, enum), as the queryables document publishes it.
+    schema: dict[str, Any]
+
+    def parse(self, raw: str) -> Any:
+        """The value to compare the column with; ValueError when `raw` is not one."""
+        if self.schema.get("format") == "uuid":
+            return uuid.UUID(raw)
+        if self.schema["type"] == "boolean":
+            # 1 and 0 too: GDAL types a boolean property as an integer and sends `is_locked=1`.
+            if raw not in ("true", "false", "1", "0"):
+                raise ValueError(raw)
+            return raw in ("true", "1")
+        if self.schema["type"] == "integer":
+            if not raw.isascii() or not raw.isdigit():
+                raise ValueError(raw)
+            value: Any = int(raw)
+        else:
+            value = raw
+        if value not in self.schema["enum"]:
+            raise ValueError(raw)
+        return value
 
 
 COMMON = ("case_id", "version", "created_at", "updated_at", "is_locked")
@@ -193,6 +297,11 @@ class Query:
     # (start, end), either may be None (open); equal for an instant.
     interval: tuple[dt.datetime | None, dt.datetime | None] | None = None
     feature_id: uuid.UUID | None = None
+    # The CRS `bbox` is given in (x first, as PostGIS orders it) and the CRS features answer in.
+    bbox_crs: Crs = CRS84
+    crs: Crs = CRS84
+    # Property filters (attname, value), each an equality on the record's column.
+    filters: tuple[tuple[str, Any], ...] = ()
 
     def features_cte(self, columns: str, *, envelope_sql: str | None = None) -> tuple[str, list[Any]]:
         """`SELECT <columns> FROM <table> t … WHERE <scoped and filtered>` and its params.
@@ -221,19 +330,35 @@ class Query:
             # that holds the scope's own semi-joins, and would scan the table instead.
             sql = f"SELECT {columns} FROM ({scoped_sql}) visible (id) JOIN {self._from_sql('visible')}"
             params.extend(scoped_params)
-        if self.interval is not None:
-            start, end = self.interval
-            if start is not None and start == end:
-                where.append(f"{layer.time_sql} = %s")
-                params.append(start)
-            else:
-                if start is not None:
-                    where.append(f"{layer.time_sql} >= %s")
-                    params.append(start)
-                if end is not None:
-                    where.append(f"{layer.time_sql} <= %s")
-                    params.append(end)
+        conditions, condition_params = self._interval_conditions(layer.time_sql)
+        where.extend(conditions)
+        params.extend(condition_params)
         return sql + (" WHERE " + " AND ".join(where) if where else ""), params
+
+    def _interval_conditions(self, time_sql: str) -> tuple[list[str], list[Any]]:
+        if self.interval is None:
+            return [], []
+        start, end = self.interval
+        if start is not None and start == end:
+            return [f"{time_sql} = %s"], [start]
+        conditions, params = [], []
+        if start is not None:
+            conditions.append(f"{time_sql} >= %s")
+            params.append(start)
+        if end is not None:
+            conditions.append(f"{time_sql} <= %s")
+            params.append(end)
+        return conditions, params
+
+    def _scoped_in_time(self):
+        """`scoped()` with the interval too, on the record table itself (no join back)."""
+        scoped = self.scoped()
+        table = connection.ops.quote_name(self.layer.model._meta.db_table)
+        # The layer's time expressions read only the record's own columns (`t.`).
+        conditions, params = self._interval_conditions(re.sub(r"\bt\.", f"{table}.", self.layer.time_sql))
+        if conditions:
+            scoped = scoped.filter(RawSQL(" AND ".join(conditions), params, output_field=BooleanField()))
+        return scoped
 
     def scoped(self, *, envelope_sql: str | None = None):
         """The selector's queryset for the user with the id, bbox and envelope conditions."""
@@ -241,8 +366,12 @@ class Query:
         scoped = RECORD_TYPES[layer.record_type].visible_to(user=self.user).order_by()
         if self.feature_id is not None:
             scoped = scoped.filter(pk=self.feature_id)
+        if self.filters:
+            # On the selector's own query, like the box: the spatial index still leads and the
+            # filter is checked on its candidates (or, without a box, the planner picks).
+            scoped = scoped.filter(**dict(self.filters))
         if self.bbox is not None:
-            box = ("ST_MakeEnvelope(%s, %s, %s, %s, 4326)", list(self.bbox))
+            box = (self.bbox_crs.envelope_sql(), list(self.bbox))
             scoped = scoped.filter(layer.candidates(*box, exact=True))
         if envelope_sql is not None:
             scoped = scoped.filter(layer.candidates(envelope_sql, [], exact=False))
@@ -265,35 +394,77 @@ class Query:
         )
         return f"json_build_object({pairs})"
 
-    def page(self, *, limit: int, offset: int) -> tuple[int, int, str]:
-        """(numberMatched, numberReturned, features as a JSON array text) in one query."""
-        sql, params = self.page_sql(limit=limit, offset=offset)
+    def page(self, *, limit: int, offset: int, after: tuple[dt.datetime, uuid.UUID] | None = None) -> "Page":
+        """A page of features (JSON array text) and what paging needs, in one query.
+
+        `after` (the keyset of the previous page's last feature) starts the page right after
+        it, where the index walk finds it, instead of walking `offset` rows again."""
+        sql, params = self.page_sql(limit=limit, offset=offset, after=after)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            matched, returned, features = cursor.fetchone()
-        return matched, returned, features
+            counted, rows, features, last_created_at, last_id = cursor.fetchone()
+        returned = min(rows, limit)
+        if after is None and rows <= limit and (rows > 0 or offset == 0):
+            matched = offset + rows  # the last page: everything before it, and it
+        elif counted is not None and counted <= NUMBER_MATCHED_MAX:
+            matched = counted
+        else:
+            matched = None
+        last = (last_created_at, last_id) if last_id is not None else None
+        return Page(matched=matched, returned=returned, more=rows > limit, features=features, last=last)
 
-    def page_sql(self, *, limit: int, offset: int) -> tuple[str, list[Any]]:
+    def _geometry_json_sql(self) -> str:
+        geometry = self.crs.published(self.layer.published_geometry_sql)
+        return f"ST_AsGeoJSON({geometry}, {self.crs.precision:d})::json"
+
+    def page_sql(
+        self, *, limit: int, offset: int, after: tuple[dt.datetime, uuid.UUID] | None = None
+    ) -> tuple[str, list[Any]]:
+        """The page in (created_at, id) order, one row past it to tell whether another follows.
+
+        Ordered and limited in the selector's own query, so the planner can walk the record
+        table's created_at index (or its GiST index, with a box), check the scope on each row it
+        meets and stop after the page, instead of reading, sorting and counting every visible
+        row (a join back to the table would have to hash all of them first). numberMatched is
+        optional in OGC API – Features: it is counted, bounded by NUMBER_MATCHED_MAX, only when
+        the page is full or past the end (on the last page it is offset + rows).
+        """
         feature = (
             "json_build_object('type', 'Feature', 'id', t.id::text, "
-            f"'geometry', ST_AsGeoJSON({self.layer.published_geometry_sql}, 7)::json, "
+            f"'geometry', {self._geometry_json_sql()}, "
             f"'properties', {self._properties_sql()})"
         )
-        # Filter and count on ids alone; build JSON only for the page's rows.
-        inner, params = self.features_cte("t.id, t.created_at")
+        scoped = self._scoped_in_time()
+        walked = scoped
+        if after is not None:
+            # (created_at, id) > after, spelt so the created_at index bounds the walk.
+            walked = scoped.filter(created_at__gte=after[0]).exclude(created_at=after[0], pk__lte=after[1])
+            offset = 0
+        try:
+            ordered = walked.order_by("created_at", "pk").values("pk", "created_at")[offset : offset + limit + 1]
+            page_sql, page_params = ordered.query.sql_with_params()
+            counted = scoped.values("pk")[: NUMBER_MATCHED_MAX + 1]
+            count_sql, count_params = counted.query.sql_with_params()
+        except EmptyResultSet:
+            page_sql, page_params = "SELECT NULL::uuid, NULL::timestamptz WHERE FALSE", []
+            count_sql, count_params = "SELECT NULL WHERE FALSE", []
         sql = (
-            f"WITH f AS ({inner}), "
-            "p AS (SELECT id, created_at FROM f ORDER BY created_at, id LIMIT %s OFFSET %s), "
-            f"j AS (SELECT p.id, p.created_at, {feature} AS feature FROM p JOIN {self._from_sql()} ON t.id = p.id) "
-            "SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM p), "
-            "(SELECT COALESCE(json_agg(feature ORDER BY created_at, id), '[]'::json)::text FROM j)"
+            f"WITH p AS MATERIALIZED (SELECT * FROM ({page_sql}) o (id, created_at)), "
+            f"j AS (SELECT p.id, p.created_at, {feature} AS feature "
+            f"FROM (SELECT * FROM p ORDER BY created_at, id LIMIT %s) p JOIN {self._from_sql()} ON t.id = p.id) "
+            "SELECT CASE WHEN (SELECT count(*) FROM p) > %s OR NOT EXISTS (SELECT FROM p) AND %s > 0 OR %s "
+            f"THEN (SELECT count(*) FROM ({count_sql}) c) END, "
+            "(SELECT count(*) FROM p), "
+            "(SELECT COALESCE(json_agg(feature ORDER BY created_at, id), '[]'::json)::text FROM j), "
+            "l.created_at, l.id FROM (SELECT NULL) one LEFT JOIN "
+            "(SELECT created_at, id FROM j ORDER BY created_at DESC, id DESC LIMIT 1) l ON TRUE"
         )
-        return sql, [*params, limit, offset]
+        return sql, [*page_params, limit, limit, offset, after is not None, *count_params]
 
     def one(self) -> str | None:
         feature = (
             "json_build_object('type', 'Feature', 'id', t.id::text, "
-            f"'geometry', ST_AsGeoJSON({self.layer.published_geometry_sql}, 7)::json, "
+            f"'geometry', {self._geometry_json_sql()}, "
             f"'properties', {self._properties_sql()})::text"
         )
         sql, params = self.features_cte(feature)
@@ -303,17 +474,62 @@ class Query:
         return row[0] if row else None
 
     def extent(self) -> list[float] | None:
-        inner, params = self.features_cte(f"{self.layer.geometry_sql} AS geom")
+        """The bounding box (CRS84) of the user's features, as `extents()` finds it."""
+        return self.extents().bbox
+
+    def extents(self) -> "Extent":
+        """The spatial and temporal extent of the user's features, at a bounded cost.
+
+        Exact over the user's own scoped rows when they see at most EXTENT_EXACT_MAX_ROWS of the
+        layer (one read of at most that many rows, LIMIT-bounded). Beyond, the bounding box is
+        the table's estimated extent (ST_EstimatedExtent: planner statistics, no row read) and
+        the interval is open: a user who sees that many records learns from it only the area
+        where the service holds data of the layer, never a record, a count or an attribute.
+        A user who sees nothing gets no extent at all.
+        """
+        layer = self.layer
+        inner, params = self.features_cte(f"{layer.geometry_sql} AS geom, {layer.time_sql} AS at")
         sql = (
-            f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-            f"FROM (SELECT ST_Extent(geom)::geometry AS e FROM ({inner}) f) x"
+            "SELECT n, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), first, last FROM ("
+            "SELECT count(*) AS n, ST_Extent(geom)::geometry AS e, min(at) AS first, max(at) AS last "
+            f"FROM ({inner} LIMIT %s) f) x"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-        if row is None or row[0] is None:
+            cursor.execute(sql, [*params, EXTENT_EXACT_MAX_ROWS + 1])
+            count, *box, first, last = cursor.fetchone()
+        if count == 0:
+            return Extent(bbox=None, interval=None, exact=True)
+        if count <= EXTENT_EXACT_MAX_ROWS:
+            bbox = [round(v, 7) for v in box] if box[0] is not None else None
+            return Extent(bbox=bbox, interval=(first, last), exact=True)
+        return Extent(bbox=self._estimated_bbox(), interval=(None, None), exact=False)
+
+    def _estimated_bbox(self) -> list[float] | None:
+        columns = [(self.layer.model._meta.db_table, self.layer.geometry_column)]
+        if self.layer.join_site:
+            columns.append((RECORD_TYPES["site"].model._meta.db_table, "boundary"))
+        boxes = []
+        for table, column in columns:
+            try:
+                # A savepoint: a table without statistics yet raises, and must not end the request's transaction.
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM ST_EstimatedExtent(%s, %s) b",
+                        [table, column],
+                    )
+                    row = cursor.fetchone()
+            except DatabaseError:
+                row = None
+            if row is not None and row[0] is not None:
+                boxes.append(row)
+        if not boxes:
             return None
-        return [round(v, 7) for v in row]
+        return [
+            round(max(min(b[0] for b in boxes), -180.0), 7),
+            round(max(min(b[1] for b in boxes), -90.0), 7),
+            round(min(max(b[2] for b in boxes), 180.0), 7),
+            round(min(max(b[3] for b in boxes), 90.0), 7),
+        ]
 
     def tile(self, *, z: int, x: int, y: int) -> bytes:
         """The layer's Mapbox vector tile z/x/y (empty bytes when nothing is there)."""
@@ -376,6 +592,29 @@ class Query:
             ") m WHERE m.geom IS NOT NULL"
         )
         return sql, [self.layer.name, *params]
+
+
+@dataclass(frozen=True)
+class Page:
+    # numberMatched; None when not counted (more than NUMBER_MATCHED_MAX).
+    matched: int | None
+    returned: int
+    # Whether a next page holds more.
+    more: bool
+    # The page's features, a JSON array as text.
+    features: str
+    # (created_at, id) of its last feature: where the next page starts (`after`).
+    last: tuple[dt.datetime, uuid.UUID] | None = None
+
+
+@dataclass(frozen=True)
+class Extent:
+    # [minx, miny, maxx, maxy] in CRS84; None when the user sees nothing.
+    bbox: list[float] | None
+    # (first, last) of the layer's time; (None, None) when not computed (open).
+    interval: tuple[dt.datetime | None, dt.datetime | None] | None
+    # Computed over the user's own rows (else estimated from the table's statistics).
+    exact: bool
 
 
 def property_sql(layer: Layer, name: str, *, as_text: bool) -> str:

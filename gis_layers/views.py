@@ -16,13 +16,14 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+from django.core.cache import cache
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.http import http_date, parse_http_date_safe
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -31,8 +32,9 @@ from rest_framework.views import APIView
 from backend.api_schema import OPENAPI_JSON_CONTENT_TYPE
 from backend.common.errors import NotFound, ValidationFailed
 from gis_layers import changes
-from gis_layers.layers import LAYERS, MAX_ZOOM, WORLD_BOUNDS, Layer, Query
+from gis_layers.layers import CRS84, CRSS, LAYERS, MAX_ZOOM, STORAGE_CRS, WORLD_BOUNDS, Crs, Layer, Query
 from mobile_api.authentication import BasicForGisAuthentication, DeviceTokenAuthentication
+from mobile_api.exceptions import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from mobile_api.parsers import parse_non_negative_int
 
 GEOJSON = "application/geo+json"
@@ -40,12 +42,21 @@ GEOJSON = "application/geo+json"
 # GDAL refuses a service-desc whose Content-Type differs from the link's `type`.
 OPENAPI = OPENAPI_JSON_CONTENT_TYPE
 MVT = "application/vnd.mapbox-vector-tile"
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+SCHEMA_JSON = "application/schema+json"
+QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    # Part 2: `crs` and `bbox-crs` (CRS84, EPSG:4490, EPSG:3857), Content-Crs.
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    # Part 3: /queryables and `?name=value` filters on them.
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
 ]
+# How long a user's collection extents are kept for the same data (the change counter is in the key).
+EXTENT_CACHE_SECONDS = 600
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 
@@ -86,7 +97,9 @@ def _layer(collection_id: str) -> Layer:
 # --- query parameters ------------------------------------------------------------------
 
 
-def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
+def parse_bbox(raw: str | None, crs: Crs = CRS84) -> tuple[float, float, float, float] | None:
+    """`bbox` in `crs` and its axis order (EPSG:4490: minlat,minlon,maxlat,maxlon) as
+    (minx, miny, maxx, maxy), longitude or easting first."""
     if raw is None:
         return None
     parts = raw.split(",")
@@ -94,15 +107,119 @@ def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
         values = [float(part) for part in parts]
     except ValueError:
         values = []
+    order = "minlat,minlon,maxlat,maxlon" if crs.lat_lon else "minx,miny,maxx,maxy"
     if len(values) != 4 or any(v != v or v in (float("inf"), float("-inf")) for v in values):
-        raise ValidationFailed("bbox must be four numbers: minx,miny,maxx,maxy (WGS84).", code="invalid_bbox")
+        raise ValidationFailed(f"bbox must be four numbers: {order} (in bbox-crs).", code="invalid_bbox")
+    if crs.lat_lon:
+        values = [values[1], values[0], values[3], values[2]]
     minx, miny, maxx, maxy = values
-    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise ValidationFailed("bbox is outside WGS84 or its miny exceeds maxy.", code="invalid_bbox")
+    xmin, ymin, xmax, ymax = crs.bounds
+    if not (xmin <= minx <= xmax and xmin <= maxx <= xmax and ymin <= miny <= maxy <= ymax):
+        raise ValidationFailed(
+            f"bbox ({order}) is outside the range of its CRS, or its lower corner is above its upper.",
+            code="invalid_bbox",
+        )
     if minx > maxx:
         # Crosses the antimeridian: nothing of ours is there; keep the query simple.
         raise ValidationFailed("bbox crossing the antimeridian is not supported.", code="invalid_bbox")
     return minx, miny, maxx, maxy
+
+
+def parse_after(raw: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
+    """`after`: the keyset `<created_at>,<id>` of the previous page's last feature, as the
+    `next` links carry it."""
+    if raw is None:
+        return None
+    created_at, _, pk = raw.rpartition(",")
+    try:
+        value = parse_datetime(created_at)
+        key = uuid.UUID(pk)
+    except ValueError:
+        value = None
+    if value is None or timezone.is_naive(value):
+        raise ValidationFailed(
+            "after must be a next link's `<created_at>,<id>`; follow the `next` link.", code="invalid_after"
+        )
+    return value, key
+
+
+def _after(last: tuple[dt.datetime, uuid.UUID]) -> str:
+    return f"{last[0].astimezone(dt.UTC).isoformat()},{last[1]}"
+
+
+def parse_crs(raw: str | None, *, name: str) -> Crs:
+    """`crs` or `bbox-crs`: one of the CRS URIs the collections list (default CRS84)."""
+    if raw is None:
+        return CRS84
+    crs = CRSS.get(raw)
+    if crs is None:
+        supported = ", ".join(CRSS)
+        raise ValidationFailed(
+            f"{name} {raw!r} is not supported; give one of {supported}.",
+            code="invalid_bbox_crs" if name == "bbox-crs" else "invalid_crs",
+            errors={name: [f"One of {supported}."]},
+        )
+    return crs
+
+
+# Parameters of /items besides the collection's queryables.
+ITEMS_QUERY = ("bbox", "bbox-crs", "crs", "limit", "offset", "after", "datetime", "f")
+ITEM_QUERY = ("crs", "f")
+FORMATS = ("json", "geojson")
+
+
+def query_parameters(request, allowed) -> dict[str, str]:
+    """The query as {name: value}, refusing parameters the operation does not define (OGC API –
+    Features Part 1, /req/core/query-param-unknown) and a parameter given twice with different
+    values. The same value twice is one (GDAL repeats a dataset URL's query on links that carry it)."""
+    params = request.query_params
+    unknown = sorted(name for name in params if name not in allowed)
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown query parameter(s): {', '.join(unknown)}. This operation takes {', '.join(allowed)}.",
+            code="unknown_parameter",
+            errors={name: ["Not a parameter of this operation."] for name in unknown},
+        )
+    repeated = sorted(name for name in params if len(set(params.getlist(name))) > 1)
+    if repeated:
+        raise ValidationFailed(
+            f"Query parameter(s) given more than once with different values: {', '.join(repeated)}.",
+            code="repeated_parameter",
+            errors={name: ["Give one value."] for name in repeated},
+        )
+    values = {name: params[name] for name in params}
+    if "f" in values and values["f"] not in FORMATS:
+        raise ValidationFailed(
+            f"f must be one of {', '.join(FORMATS)}: the layers answer in (Geo)JSON.",
+            code="unsupported_format",
+            errors={"f": [f"One of {', '.join(FORMATS)}."]},
+        )
+    return values
+
+
+def parse_filters(layer: Layer, values: dict[str, str]) -> tuple[tuple[str, Any], ...]:
+    """The layer's queryables given as query parameters, typed ((attname, value), …)."""
+    filters = []
+    errors: dict[str, list[str]] = {}
+    for name, queryable in layer.queryables.items():
+        if name not in values:
+            continue
+        try:
+            filters.append((name, queryable.parse(values[name])))
+        except ValueError:
+            errors[name] = [_expected(queryable.schema)]
+    if errors:
+        detail = "; ".join(f"{name}: {messages[0]}" for name, messages in errors.items())
+        raise ValidationFailed(f"Invalid property filter: {detail}", code="invalid_filter", errors=errors)
+    return tuple(filters)
+
+
+def _expected(schema: dict[str, Any]) -> str:
+    if schema.get("format") == "uuid":
+        return "Give a UUID."
+    if schema["type"] == "boolean":
+        return "Give true or false (or 1 or 0)."
+    return "Give one of " + ", ".join(str(value) for value in schema["enum"]) + "."
 
 
 def parse_limit(raw: str | None) -> int:
@@ -236,18 +353,93 @@ def _gzip(request, response: HttpResponse) -> None:
 
 # --- OGC API – Features ------------------------------------------------------------------
 
+
+def _queryable_parameters() -> list[OpenApiParameter]:
+    """Every collection's queryables as query parameters of /items (one path serves them all:
+    a name a collection does not list is an unknown parameter there)."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for layer in LAYERS.values():
+        for name, queryable in layer.queryables.items():
+            found.setdefault(name, {})[layer.name] = queryable.schema
+    parameters = []
+    for name, schemas in found.items():
+        distinct = {json.dumps(schema, sort_keys=True) for schema in schemas.values()}
+        if len(distinct) == 1:
+            schema = next(iter(schemas.values()))
+            values = ""
+        else:
+            schema = {"type": "string"}
+            values = "; ".join(
+                f"{layer}: {', '.join(str(v) for v in schema_of.get('enum', []))}"
+                for layer, schema_of in schemas.items()
+            )
+        parameters.append(
+            OpenApiParameter(
+                name,
+                schema,
+                description=f"Property filter (equality) of the collections {', '.join(schemas)}"
+                + (f" ({values})" if values else "")
+                + "; see /ogc/collections/{collection_id}/queryables. Unknown in other collections (400).",
+            )
+        )
+    return parameters
+
+
+CRS_ENUM = {"type": "string", "format": "uri", "enum": list(CRSS), "default": CRS84.uri}
+CRS_PARAMETER = OpenApiParameter(
+    "crs",
+    CRS_ENUM,
+    description="The CRS of the answer's coordinates (OGC API – Features Part 2). EPSG:4490 (CGCS2000) "
+    "answers latitude, longitude as its axis order is; EPSG:3857 in metres. `Content-Crs` names it.",
+)
+F_PARAMETER = OpenApiParameter("f", {"type": "string", "enum": list(FORMATS)}, description="Always (Geo)JSON.")
+CONTENT_CRS_HEADER = OpenApiParameter(
+    "Content-Crs",
+    str,
+    location=OpenApiParameter.HEADER,
+    response=[200],
+    description="The CRS of the coordinates, e.g. `<http://www.opengis.net/def/crs/EPSG/0/4490>`.",
+)
 ITEMS_PARAMETERS = [
-    OpenApiParameter("bbox", str, description="minx,miny,maxx,maxy in WGS84 (CRS84)."),
+    OpenApiParameter(
+        "bbox",
+        str,
+        description="minx,miny,maxx,maxy in `bbox-crs` (default CRS84: lon,lat); in EPSG:4490, "
+        "minlat,minlon,maxlat,maxlon (its axis order).",
+    ),
+    OpenApiParameter("bbox-crs", CRS_ENUM, description="The CRS of `bbox` (default CRS84)."),
+    CRS_PARAMETER,
     OpenApiParameter(
         "limit",
         {"type": "integer", "minimum": 1, "default": DEFAULT_LIMIT},
         description=f"Default {DEFAULT_LIMIT}; above {MAX_LIMIT} serves {MAX_LIMIT}.",
     ),
     OpenApiParameter(
-        "offset", {"type": "integer", "minimum": 0, "default": 0}, description="Paging; follow the `next` link."
+        "offset",
+        {"type": "integer", "minimum": 0, "default": 0},
+        description="Paging; follow the `next` link. With `after`, it only numbers the page.",
+    ),
+    OpenApiParameter(
+        "after",
+        str,
+        description="Keyset paging, as `next` links carry it: `<created_at>,<id>` of the previous page's last "
+        "feature (features come in created_at, id order).",
     ),
     OpenApiParameter("datetime", str, description="RFC 3339 instant or interval (`start/end`, `..` open)."),
+    F_PARAMETER,
+    *_queryable_parameters(),
+    CONTENT_CRS_HEADER,
 ]
+ITEMS_PROBLEMS = {
+    (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+        ProblemSerializer,
+        description="`unknown_parameter` (a parameter this collection does not define, e.g. a queryable of "
+        "another), `repeated_parameter`, `invalid_filter` (a queryable's value is not of its type), "
+        "`invalid_bbox`, `invalid_bbox_crs`, `invalid_crs`, `invalid_limit`, `invalid_offset`, `invalid_after`, "
+        "`invalid_datetime`, `unsupported_format`.",
+    ),
+    (404, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="`collection_not_found`"),
+}
 
 
 class LandingView(GisView):
@@ -267,10 +459,10 @@ class LandingView(GisView):
                 "links": [
                     {"href": _url(request, "/ogc/"), "rel": "self", "type": "application/json", "title": "This page"},
                     {
-                        "href": _url(request, "/api/schema/", {"format": "json"}),
+                        "href": _url(request, "/ogc/api"),
                         "rel": "service-desc",
                         "type": OPENAPI,
-                        "title": "The API definition",
+                        "title": "The API definition (gis_layers.openapi: paths relative to this page)",
                     },
                     {"href": _url(request, "/api/docs/"), "rel": "service-doc", "type": "text/html"},
                     {
@@ -303,19 +495,46 @@ class ConformanceView(GisView):
         return _json({"conformsTo": CONFORMANCE})
 
 
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _extent(request, layer: Layer) -> dict[str, Any]:
+    """The collection's extent for this user (layers.Query.extents: their own rows, bounded),
+    kept per user and data version: /collections asks for six of them on every visit."""
+    version = changes.current()[0]
+    key = f"gis_layers:extent:{version}:{request.user.pk}:{layer.name}"
+    extent = cache.get(key)
+    if extent is None:
+        found = Query(layer=layer, user=request.user).extents()
+        spatial: dict[str, Any] = {"bbox": [found.bbox or WORLD_BOUNDS], "crs": CRS84.uri}
+        extent = {"spatial": spatial}
+        if found.interval is not None:
+            first, last = found.interval
+            extent["temporal"] = {"interval": [[_iso(first), _iso(last)]], "trs": GREGORIAN}
+        cache.set(key, extent, EXTENT_CACHE_SECONDS)
+    return extent
+
+
 def _collection(request, layer: Layer) -> dict[str, Any]:
     base = f"/ogc/collections/{layer.name}"
-    bbox = Query(layer=layer, user=request.user).extent() or WORLD_BOUNDS
     return {
         "id": layer.name,
         "title": layer.title,
         "description": layer.description,
         "itemType": "feature",
-        "crs": [CRS84],
-        "extent": {"spatial": {"bbox": [bbox], "crs": CRS84}},
+        "crs": list(CRSS),
+        "storageCrs": STORAGE_CRS.uri,
+        "extent": _extent(request, layer),
         "links": [
             {"href": _url(request, base), "rel": "self", "type": "application/json"},
             {"href": _url(request, base + "/items"), "rel": "items", "type": GEOJSON, "title": layer.title},
+            {
+                "href": _url(request, base + "/queryables"),
+                "rel": QUERYABLES_REL,
+                "type": SCHEMA_JSON,
+                "title": "Queryables: the properties items can be filtered on",
+            },
         ],
     }
 
@@ -347,64 +566,133 @@ class CollectionView(GisView):
         return _json(_collection(request, _layer(collection_id)))
 
 
+class QueryablesView(GisView):
+    @extend_schema(
+        tags=["ogc"],
+        parameters=[F_PARAMETER],
+        responses={(200, SCHEMA_JSON): OpenApiTypes.OBJECT, **ITEMS_PROBLEMS},
+        summary="The properties a collection's items can be filtered on (JSON Schema; OGC API – Features Part 3)",
+        operation_id="ogc_queryables",
+    )
+    def get(self, request, collection_id: str):
+        layer = _layer(collection_id)
+        query_parameters(request, ("f",))
+        properties: dict[str, Any] = {
+            "geometry": {
+                "title": "Geometry",
+                "format": "geometry-multipolygon" if layer.is_multi else f"geometry-{layer.geometry_type.lower()}",
+                "x-ogc-role": "primary-geometry",
+            }
+        }
+        for name, queryable in layer.queryables.items():
+            properties[name] = {"title": queryable.title, **queryable.schema}
+        return _json(
+            {
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "$id": _url(request, f"/ogc/collections/{layer.name}/queryables"),
+                "type": "object",
+                "title": layer.title,
+                "description": "Each property but the geometry is also a query parameter of /items: "
+                "`?name=value` keeps the features whose property equals the value.",
+                "properties": properties,
+                "additionalProperties": False,
+            },
+            content_type=SCHEMA_JSON,
+        )
+
+
+def _content_crs(response: HttpResponse, crs: Crs) -> HttpResponse:
+    # OGC API – Features Part 2, /req/crs/ogc-crs-header-value: the URI in angle brackets.
+    response["Content-Crs"] = f"<{crs.uri}>"
+    return response
+
+
 class ItemsView(GisView):
     @extend_schema(
         tags=["ogc"],
         parameters=ITEMS_PARAMETERS,
-        responses={(200, GEOJSON): OpenApiTypes.OBJECT},
+        responses={(200, GEOJSON): OpenApiTypes.OBJECT, **ITEMS_PROBLEMS},
         summary="Features of a collection (GeoJSON FeatureCollection)",
         operation_id="ogc_items",
     )
     @cached
     def get(self, request, collection_id: str):
         layer = _layer(collection_id)
-        params = request.query_params
+        params = query_parameters(request, (*ITEMS_QUERY, *layer.queryables))
         limit = parse_limit(params.get("limit"))
         offset = parse_offset(params.get("offset"))
+        bbox_crs = parse_crs(params.get("bbox-crs"), name="bbox-crs")
+        crs = parse_crs(params.get("crs"), name="crs")
         query = Query(
             layer=layer,
             user=request.user,
-            bbox=parse_bbox(params.get("bbox")),
+            bbox=parse_bbox(params.get("bbox"), bbox_crs),
+            bbox_crs=bbox_crs,
             interval=parse_datetime_param(params.get("datetime")),
+            crs=crs,
+            filters=parse_filters(layer, params),
         )
-        matched, returned, features = query.page(limit=limit, offset=offset)
+        after = parse_after(params.get("after"))
+        page = query.page(limit=limit, offset=offset, after=after)
         path = f"/ogc/collections/{layer.name}/items"
-        kept = {k: v for k, v in params.items() if k in ("bbox", "datetime")} | {"limit": limit}
+        # Links keep the request's filters, CRSs and format; only the page moves.
+        kept = {k: v for k, v in params.items() if k not in ("limit", "offset", "after")} | {"limit": limit}
+        this = kept | ({"after": params["after"]} if after is not None else {}) | {"offset": offset}
         links = [
-            {"href": _url(request, path, kept | {"offset": offset}), "rel": "self", "type": GEOJSON},
+            {"href": _url(request, path, this), "rel": "self", "type": GEOJSON},
             {"href": _url(request, f"/ogc/collections/{layer.name}"), "rel": "collection", "type": "application/json"},
         ]
-        if offset + returned < matched:
-            links.append(
-                {"href": _url(request, path, kept | {"offset": offset + limit}), "rel": "next", "type": GEOJSON}
-            )
+        if page.more and page.last is not None:
+            # Keyset: the next page starts after this one's last feature (the index walk goes
+            # straight there); `offset` only numbers it (for `prev`).
+            following = kept | {"after": _after(page.last), "offset": offset + limit}
+            links.append({"href": _url(request, path, following), "rel": "next", "type": GEOJSON})
         if offset > 0:
             links.append(
                 {"href": _url(request, path, kept | {"offset": max(0, offset - limit)}), "rel": "prev", "type": GEOJSON}
             )
-        rest = {
-            "numberMatched": matched,
-            "numberReturned": returned,
+        rest: dict[str, Any] = {} if page.matched is None else {"numberMatched": page.matched}
+        rest |= {
+            "numberReturned": page.returned,
             "timeStamp": timezone.now().astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
             "links": links,
         }
+        features = page.features
         # The features arrive as JSON text from PostGIS: splice them in, do not parse them.
         body = '{"type": "FeatureCollection", "features": ' + features + ", " + json.dumps(rest)[1:]
-        return HttpResponse(body, content_type=GEOJSON)
+        return _content_crs(HttpResponse(body, content_type=GEOJSON), crs)
 
 
 class ItemView(GisView):
     @extend_schema(
-        tags=["ogc"], responses={(200, GEOJSON): OpenApiTypes.OBJECT}, summary="One feature", operation_id="ogc_item"
+        tags=["ogc"],
+        parameters=[CRS_PARAMETER, F_PARAMETER, *_queryable_parameters(), CONTENT_CRS_HEADER],
+        responses={
+            (200, GEOJSON): OpenApiTypes.OBJECT,
+            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description="`unknown_parameter`, `repeated_parameter`, `invalid_crs`, `unsupported_format`",
+            ),
+            (404, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="`collection_not_found`, `feature_not_found`"
+            ),
+        },
+        summary="One feature",
+        operation_id="ogc_item",
     )
     @cached
     def get(self, request, collection_id: str, feature_id: str):
         layer = _layer(collection_id)
+        # The collection's queryables too: GDAL repeats a dataset URL's filter (`?status=agreed`)
+        # on every request; a feature that does not match it is not found.
+        params = query_parameters(request, (*ITEM_QUERY, *layer.queryables))
+        crs = parse_crs(params.get("crs"), name="crs")
+        filters = parse_filters(layer, params)
         try:
             pk = uuid.UUID(feature_id)
         except ValueError:
             pk = None
-        feature = Query(layer=layer, user=request.user, feature_id=pk).one() if pk else None
+        feature = Query(layer=layer, user=request.user, feature_id=pk, crs=crs, filters=filters).one() if pk else None
         if feature is None:
             raise NotFound("No such feature.", code="feature_not_found")
         links = [
@@ -412,7 +700,7 @@ class ItemView(GisView):
             {"href": _url(request, f"/ogc/collections/{layer.name}"), "rel": "collection", "type": "application/json"},
         ]
         body = feature[:-1] + ', "links": ' + json.dumps(links) + "}"
-        return HttpResponse(body, content_type=GEOJSON)
+        return _content_crs(HttpResponse(body, content_type=GEOJSON), crs)
 
 
 # --- vector tiles ------------------------------------------------------------------------

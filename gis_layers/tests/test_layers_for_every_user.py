@@ -7,6 +7,7 @@ without an organisation for everything) once made the layer SQL raise EmptyResul
 
 import base64
 import math
+import uuid
 from types import SimpleNamespace
 
 import pytest
@@ -22,7 +23,7 @@ from backend.sites.tests.factories import SiteFactory
 from backend.surveys.tests.factories import FindingFactory, SurveyFactory
 from backend.utilities.models import UtilityPoint
 from backend.utilities.tests.factories import UtilityCompanyFactory
-from gis_layers.layers import LAYERS, WORLD_BOUNDS
+from gis_layers.layers import CGCS2000, LAYERS, WORLD_BOUNDS
 
 pytestmark = pytest.mark.django_db
 
@@ -150,6 +151,19 @@ def test_the_layer_answers_and_shows_what_rest_shows(layer_name, user_kind):
     assert {feature["id"] for feature in boxed["features"]} == rest_ids
     elsewhere = client.get(f"/ogc/collections/{layer_name}/items", {"bbox": "121,36,122,37"}).json()
     assert elsewhere["features"] == []
+    # Property filters and CRSs narrow or re-project what the user sees, never widen it.
+    case_id = str(record.case_id)
+    filtered = client.get(
+        f"/ogc/collections/{layer_name}/items",
+        {"case_id": case_id, "bbox": "35.96,120.17,35.97,120.18", "bbox-crs": CGCS2000.uri, "crs": CGCS2000.uri},
+    )
+    assert filtered.status_code == 200, filtered.content
+    assert {feature["id"] for feature in filtered.json()["features"]} == rest_ids
+    other_case = client.get(f"/ogc/collections/{layer_name}/items", {"case_id": str(uuid.uuid4())}).json()
+    assert other_case["features"] == []
+    if layer_name == "utility_points":
+        power = client.get(f"/ogc/collections/{layer_name}/items", {"utility_type": "power"}).json()
+        assert len(power["features"]) == (1 if sees_both_points else 0)
     assert body["numberReturned"] == len(rest_ids)
 
     one = client.get(f"/ogc/collections/{layer_name}/items/{record.pk}")
@@ -171,9 +185,11 @@ def test_the_layer_answers_and_shows_what_rest_shows(layer_name, user_kind):
         expected = [120.17, 35.96, 120.1722, 35.9614] if layer_name == "sites" else [*INSIDE, *INSIDE]
         assert bbox == [expected]
         assert tilejson.json()["bounds"] == bbox[0]
+        assert len(collection.json()["extent"]["temporal"]["interval"]) == 1
     else:
         assert bbox == [WORLD_BOUNDS]
         assert tilejson.json()["bounds"] == WORLD_BOUNDS
+        assert "temporal" not in collection.json()["extent"]
 
     x, y = _tile_of(*INSIDE, 14)
     tile = client.get(f"/tiles/{layer_name}/14/{x}/{y}.mvt")

@@ -51,13 +51,13 @@ def test_landing_page_links_and_is_public():
     assert response["Content-Type"] == "application/json"
     links = {link["rel"]: link for link in response.json()["links"]}
     assert links["self"]["href"] == "http://testserver/ogc/"
-    assert links["service-desc"]["href"] == "http://testserver/api/schema/?format=json"
+    assert links["service-desc"]["href"] == "http://testserver/ogc/api"
     assert links["service-desc"]["type"] == OPENAPI_JSON_CONTENT_TYPE
     assert links["conformance"]["href"] == "http://testserver/ogc/conformance"
     assert links["data"]["href"] == "http://testserver/ogc/collections"
 
 
-def test_conformance_lists_core_geojson_and_oas30():
+def test_conformance_lists_core_geojson_oas30_crs_and_queryables():
     response = APIClient().get("/ogc/conformance")
     assert response.status_code == 200
     assert response.json() == {
@@ -65,6 +65,9 @@ def test_conformance_lists_core_geojson_and_oas30():
             "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
             "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
             "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+            "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+            "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+            "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
         ]
     }
 
@@ -77,7 +80,12 @@ def test_collections_list_every_layer_with_items_links_and_the_visible_extent():
     assert [c["id"] for c in collections] == ["sites", "surveys", "findings", "utility_points", "inspections", "photos"]
     sites = collections[0]
     assert sites["itemType"] == "feature"
-    assert sites["crs"] == ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"]
+    assert sites["crs"] == [
+        "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+        "http://www.opengis.net/def/crs/EPSG/0/4490",
+        "http://www.opengis.net/def/crs/EPSG/0/3857",
+    ]
+    assert sites["storageCrs"] == "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
     assert sites["extent"]["spatial"]["bbox"] == [[120.17, 35.96, 120.1722, 35.9614]]
     items = next(link for link in sites["links"] if link["rel"] == "items")
     assert items == {

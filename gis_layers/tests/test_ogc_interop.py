@@ -116,7 +116,8 @@ def test_a_clamped_limit_pages_on_with_the_maximum(monkeypatch):
     assert body["numberMatched"] == 3
     assert body["numberReturned"] == 2
     next_link = next(link for link in body["links"] if link["rel"] == "next")
-    assert next_link["href"] == "http://testserver/ogc/collections/sites/items?limit=2&offset=2"
+    assert next_link["href"].startswith("http://testserver/ogc/collections/sites/items?limit=2&after=")
+    assert next_link["href"].endswith("&offset=2")
     assert len(sites) == 3
 
 
