@@ -79,7 +79,18 @@ class SurveyParticipantSerializer(RecordSerializerMixin, serializers.ModelSerial
             "is_waived",
             "waived_reason",
             "is_complete",
+            "notified_at",
+            "confirmation",
+            "confirmed_at",
+            "decline_reason",
         ]
+        read_only_fields = ["notified_at", "confirmed_at"]
+        extra_kwargs = {
+            "confirmation": {
+                "help_text": "The department's answer to the survey notice: set confirmed or declined (as "
+                "`POST survey-participants/{id}/confirm` does), before the survey starts."
+            }
+        }
         # Uniqueness per department is the service's rule (409 duplicate_participant).
         validators: list = []
 
@@ -137,6 +148,11 @@ class SurveySubmitSerializer(serializers.Serializer):
 
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True, required=False, default="")
+
+
+class ParticipantConfirmSerializer(serializers.Serializer):
+    attending = serializers.BooleanField(help_text="true: the department will attend; false: it declines.")
+    reason = serializers.CharField(required=False, allow_blank=True, default="", help_text="Why it declines.")
 
 
 class FindingResolveSerializer(serializers.Serializer):
