@@ -37,6 +37,9 @@ ENDPOINTS = {
     "photo": ("photos", ["reopen"]),
     "signature": ("signatures", []),
     "material_scan": ("material-scans", ["reopen"]),
+    "meeting": ("meetings", ["hold", "close", "cancel", "reopen"]),
+    "meeting_participant": ("meeting-participants", ["reopen"]),
+    "meeting_decision": ("meeting-decisions", ["reopen"]),
 }
 DETAIL_GETS = {
     "survey": [""],
@@ -152,6 +155,9 @@ MATRIX_CHANGES = {
     "photo": {"heading": 90},
     "signature": {"signer_name": "矩阵"},
     "material_scan": {"note": "矩阵"},
+    "meeting": {"place": "矩阵会议室"},
+    "meeting_participant": {"remarks": "矩阵"},
+    "meeting_decision": {"text": "矩阵议定"},
 }
 # Rows no one may do, by the record type's design (so they have no positive control).
 REFUSED_TO_ALL = {("inspection_item", "delete"), ("signature", "update"), ("signature", "delete")}

@@ -46,7 +46,7 @@ VOLATILE_FIELDS = frozenset(
 EXCLUDED_FIELDS: dict[str, frozenset[str]] = {
     "survey": frozenset({"status"}),
     "inspection": frozenset({"status"}),
-    "finding": frozenset({"status", "resolved_at", "resolution", "due_date", "meeting_ref"}),
+    "finding": frozenset({"status", "resolved_at", "resolution", "due_date", "meeting_ref", "meeting_id"}),
 }
 
 

@@ -141,6 +141,10 @@ class Finding(FieldRecord):
     resolution = models.TextField(blank=True)
     # Reference of the coordination meeting (协调会) that handles the problem, e.g. its minutes number.
     meeting_ref = models.CharField(max_length=200, blank=True)
+    # The (latest) coordination meeting that took the problem up; set by the meetings services.
+    meeting = models.ForeignKey(
+        "meetings.Meeting", null=True, blank=True, on_delete=models.PROTECT, related_name="escalated_findings"
+    )
 
     class Meta(FieldRecord.Meta):
         ordering = ["status", "due_date", "created_at", "id"]

@@ -90,7 +90,7 @@ FINDING_EDITABLE_FIELDS = frozenset(
 )
 # Follow-up fields of a finding that stay editable when its survey is signed: the problem list is
 # part of what was signed, the follow-up (deadline, coordination meeting, status) is not.
-FINDING_FOLLOW_UP_FIELDS = frozenset({"due_date", "meeting_ref"})
+FINDING_FOLLOW_UP_FIELDS = frozenset({"due_date", "meeting_ref", "meeting"})
 
 FINDING_TRANSITIONS: dict[str, set[str]] = {
     FindingStatus.OPEN: {FindingStatus.RESOLVED},
@@ -851,6 +851,24 @@ def finding_delete(
     if instance.deleted_at is None:
         _check_finding_unlocked(instance, {"deleted_at"})
     return record_delete(instance=instance, by=by, device_id=device_id, expected_version=expected_version)
+
+
+def finding_escalate(
+    *, finding: Finding, meeting: Any, by: User | None, device_id: str = ""
+) -> Finding:
+    """Name the coordination meeting that takes the finding up (or `None`: no longer).
+
+    A follow-up field, like the due date: it changes also when the finding's survey is signed.
+    The meetings services call this when a meeting takes a finding up or lets it go.
+    """
+    record_check_can_write(user=by, case=finding.case)
+    return record_update(
+        instance=finding,
+        changes={"meeting": meeting},
+        by=by,
+        device_id=device_id,
+        action="escalate" if meeting is not None else "update",
+    )
 
 
 def finding_resolve(

@@ -109,6 +109,12 @@ class FindingSerializer(RecordSerializerMixin, serializers.ModelSerializer):
     responsible_department = serializers.PrimaryKeyRelatedField(queryset=Organization.objects.all())
     responsible_department_name = serializers.CharField(source="responsible_department.name", read_only=True)
     location = GeometryInputField(allowed_types=("Point",), required=False, allow_null=True)
+    meeting = serializers.UUIDField(
+        source="meeting_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The coordination meeting (`meetings/`) that took the problem up, latest first; null: none.",
+    )
 
     class Meta:
         model = Finding
@@ -125,6 +131,7 @@ class FindingSerializer(RecordSerializerMixin, serializers.ModelSerializer):
             "resolved_at",
             "resolution",
             "meeting_ref",
+            "meeting",
         ]
         read_only_fields = ["status", "resolved_at", "resolution"]
 

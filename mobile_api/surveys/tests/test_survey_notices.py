@@ -182,9 +182,7 @@ def test_a_patch_of_the_confirmation_follows_the_same_rule(api, survey, fire, bu
     response = head.patch(url, {"confirmation": "pending"}, format="json", HTTP_IF_MATCH='"2"')
     assert (response.status_code, response.json()["code"]) == (400, "invalid_confirmation")
     # The department's head may answer, but not change the rest of the participant.
-    response = head.patch(
-        url, {"confirmation": "confirmed", "person_name": "王队"}, format="json", HTTP_IF_MATCH='"2"'
-    )
+    response = head.patch(url, {"confirmation": "confirmed", "person_name": "王队"}, format="json", HTTP_IF_MATCH='"2"')
     assert response.status_code == 403
     assert SurveyParticipant.objects.get(pk=participant["id"]).confirmation == "declined"
 
@@ -224,7 +222,12 @@ def test_a_pushed_answer_follows_the_same_rule(api, survey, fire, builder, offic
 
 
 def test_notices_are_e_mailed_through_the_notices_path(
-    api, survey, fire, smtp_server, settings, django_capture_on_commit_callbacks  # noqa: F811
+    api,
+    survey,
+    fire,
+    smtp_server,  # noqa: F811 - the imported fixture
+    settings,
+    django_capture_on_commit_callbacks,
 ):
     settings.DEFAULT_FROM_EMAIL = "surveys@example.cn"
     with django_capture_on_commit_callbacks(execute=True):
