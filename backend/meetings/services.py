@@ -13,6 +13,9 @@ Participants change until the meeting is closed. Decisions are recorded once the
 held; a decision that `resolves_finding` resolves its finding through `finding_resolve`, in the
 same transaction, so a refused resolution leaves no decision either.
 
+Notices: a department asked to a scheduled meeting is told (MEETING_SCHEDULED, in-app and by
+e-mail), and told again when the meeting moves.
+
 Several cases (see models): after every change of a meeting or of a child record, one audit
 entry `mirror:<action>` is appended under each further case, so the change feed (keyed by case)
 brings it to devices that see only that case; a case newly added gets one for every live child.
@@ -41,7 +44,10 @@ from backend.common.records import (
     record_update,
 )
 from backend.meetings.models import Meeting, MeetingDecision, MeetingKind, MeetingParticipant, MeetingStatus
+from backend.notifications.models import NotificationKind
+from backend.notifications.services import notifications_send
 from backend.surveys.models import Finding, FindingStatus
+from backend.surveys.selectors import department_notice_recipients
 from backend.surveys.services import finding_escalate, finding_resolve
 from backend.sync.services import sync_case_access_granted
 
@@ -170,6 +176,30 @@ def _assign_to_case(case: ApprovalCase, organization: Organization | None) -> No
     case.assigned_organizations.add(organization)
 
 
+def meeting_notice_send(*, meeting: Meeting, participant: MeetingParticipant) -> list:
+    """Tell a participating department of the meeting (once per participant and meeting time)."""
+    if participant.department_id is None:
+        return []
+    when = timezone.localtime(meeting.scheduled_at)
+    place = f"，地点：{meeting.place}" if meeting.place else ""
+    return notifications_send(
+        recipients=department_notice_recipients(department_id=participant.department_id),
+        kind=NotificationKind.MEETING_SCHEDULED,
+        subject=f"meeting_participant:{participant.pk}:{meeting.scheduled_at.isoformat()}",
+        day=timezone.localdate(),
+        title=f"{meeting.get_kind_display()}通知：{meeting.title} {when:%Y-%m-%d %H:%M}",
+        body=f"定于{when:%Y年%m月%d日 %H:%M}召开{meeting.get_kind_display()}（{meeting.title}）{place}。"
+        f"{('议程：' + meeting.agenda) if meeting.agenda else ''}",
+        data={
+            "meeting": str(meeting.pk),
+            "participant": str(participant.pk),
+            "case": str(meeting.case_id),
+            "scheduled_at": when.isoformat(),
+        },
+        once=True,
+    )
+
+
 def _take_up(*, meeting: Meeting, before: list[uuid.UUID], after: list[uuid.UUID], by: Any, device_id: str) -> None:
     """Findings newly taken up name the meeting; those let go stop naming it (unless a later
     meeting took them up since)."""
@@ -286,12 +316,16 @@ def meeting_update(
     findings = changes.get("findings", current.findings)
     # Also when a case is dropped: what the meeting took up stays of its cases.
     _check_findings(case_ids=case_ids, findings=findings, added=[f for f in findings if f not in current.findings])
-    before_version, before_findings, before_cases = current.version, list(current.findings), list(current.further_cases)
+    before_version, before_scheduled_at = current.version, current.scheduled_at
+    before_findings, before_cases = list(current.findings), list(current.further_cases)
     updated = record_update(
         instance=current, changes=changes, by=by, device_id=device_id, expected_version=expected_version
     )
     if updated.version == before_version:
         return updated
+    if updated.status == MeetingStatus.SCHEDULED and updated.scheduled_at != before_scheduled_at:
+        for participant in MeetingParticipant.objects.filter(meeting=updated, department__isnull=False):
+            meeting_notice_send(meeting=updated, participant=participant)
     _take_up(meeting=updated, before=before_findings, after=updated.findings, by=by, device_id=device_id)
     _mirror(record=updated, meeting=updated, action="update", by=by, device_id=device_id)
     added_cases = [c for c in updated.further_cases if c not in before_cases]
@@ -463,6 +497,8 @@ def meeting_participant_create(
 
     def after_create(participant: MeetingParticipant) -> None:
         _assign_to_case(current.case, department)
+        if current.status == MeetingStatus.SCHEDULED:
+            meeting_notice_send(meeting=current, participant=participant)
         _mirror(record=participant, meeting=current, action="create", by=by, device_id=device_id)
 
     return record_create(

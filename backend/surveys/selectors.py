@@ -62,9 +62,13 @@ def findings_overdue(queryset: QuerySet[Finding], *, as_of=None) -> QuerySet[Fin
     return queryset.filter(status=FindingStatus.OPEN, due_date__lt=as_of or timezone.localdate())
 
 
-def survey_participant_recipients(*, participant: SurveyParticipant) -> list[User]:
-    """Whom a survey notice to a participating department reaches: its heads (部门负责人), or,
+def department_notice_recipients(*, department_id) -> list[User]:
+    """Whom a notice to a department (of a survey, a meeting) reaches: its heads (部门负责人), or,
     for a department without one, every active user of it. Ordered, bounded by the department."""
-    users = User.objects.filter(organization_id=participant.department_id, is_active=True).order_by("username")
+    users = User.objects.filter(organization_id=department_id, is_active=True).order_by("username")
     heads = list(users.filter(roles__contains=[Role.DEPARTMENT_HEAD]))
     return heads or list(users)
+
+
+def survey_participant_recipients(*, participant: SurveyParticipant) -> list[User]:
+    return department_notice_recipients(department_id=participant.department_id)
