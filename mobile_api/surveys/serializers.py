@@ -100,6 +100,14 @@ class SurveyParticipantSerializer(RecordSerializerMixin, serializers.ModelSerial
         return participant.attended and bool(participant.opinion.strip())
 
     def validate(self, attrs):
+        if self.instance is None:
+            # An invitation is not yet answered; a device may echo the pending state it shows.
+            if attrs.get("confirmation", "pending") != "pending" or attrs.get("decline_reason", ""):
+                raise serializers.ValidationError(
+                    {"confirmation": ["Answered after the invitation (POST survey-participants/{id}/confirm)."]}
+                )
+            attrs.pop("confirmation", None)
+            attrs.pop("decline_reason", None)
         return _fixed_after_create(self, attrs, "survey", "department")
 
 

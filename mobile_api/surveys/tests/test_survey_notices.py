@@ -237,3 +237,13 @@ def test_notices_are_e_mailed_through_the_notices_path(
         ("surveys@example.cn", ["head@fire.cn"], f"踏勘通知：{survey.case.external_no} 2026-12-03 09:00")
     ]
     assert Notification.objects.get(kind=NotificationKind.SURVEY_SCHEDULED).emailed_at is not None
+
+
+def test_an_invitation_is_not_created_answered(api, survey, fire):
+    body = {"survey": str(survey.pk), "department": str(fire["department"].pk), "confirmation": "confirmed"}
+    response = api.post("/api/v1/survey-participants/", body, format="json")
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    assert "confirmation" in response.json()["errors"]
+    assert not SurveyParticipant.all_objects.exists()
+    response = api.post("/api/v1/survey-participants/", {**body, "confirmation": "pending"}, format="json")
+    assert (response.status_code, response.json()["confirmation"]) == (201, "pending")
