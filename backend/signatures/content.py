@@ -10,7 +10,8 @@ Child rows that matter are included, live rows only, ordered by id:
 - survey: its participants (with their photos) and the findings made during it — the problem
   as found (description, place, responsible department), not its follow-up (due date, meeting,
   status, resolution), which the findings' owners keep working on after the survey is signed;
-- inspection: its items (with their photos) and each item's rectifications (with their photos).
+- inspection: its items (with their photos) and each item's rectifications (with their photos);
+- meeting: its participants and its decisions (the minutes signed are what was decided).
 The record's own photos are listed by SHA-256 (sorted).
 """
 
@@ -129,9 +130,23 @@ def _inspection_children(inspection) -> dict[str, Any]:
     return {"items": items}
 
 
+def _meeting_children(meeting) -> dict[str, Any]:
+    from backend.meetings.models import MeetingDecision, MeetingParticipant
+
+    return {
+        "participants": _rows(
+            MeetingParticipant.all_objects.filter(meeting=meeting), record_type="meeting_participant", with_photos=False
+        ),
+        "decisions": _rows(
+            MeetingDecision.all_objects.filter(meeting=meeting), record_type="meeting_decision", with_photos=False
+        ),
+    }
+
+
 CHILDREN: dict[str, Callable[[Any], dict[str, Any]]] = {
     "survey": _survey_children,
     "inspection": _inspection_children,
+    "meeting": _meeting_children,
 }
 
 

@@ -314,8 +314,12 @@ def test_photos_and_signatures_attach_to_a_meeting(api, case, other_case, findin
     assert signature.status_code == 201, signature.json()
     verified = api.get(f"/api/v1/signatures/{signature.json()['id']}/verify/").json()
     assert verified["valid"] is True
-    # A change to the meeting after signing is detected.
+    # A change to the meeting, or to who attended, after signing is detected.
+    participant = api.post(
+        "/api/v1/meeting-participants/", {"meeting": meeting["id"], "person_name": "刘红"}, format="json"
+    ).json()
+    assert api.get(f"/api/v1/signatures/{signature.json()['id']}/verify/").json()["valid"] is False
+    assert MeetingParticipant.objects.filter(pk=participant["id"]).exists()
     version = api.get(f"/api/v1/meetings/{meeting['id']}/")["ETag"]
     api.patch(f"/api/v1/meetings/{meeting['id']}/", {"minutes": "改动"}, format="json", HTTP_IF_MATCH=version)
     assert api.get(f"/api/v1/signatures/{signature.json()['id']}/verify/").json()["valid"] is False
-    assert MeetingParticipant.objects.count() == 0
