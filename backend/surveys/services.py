@@ -853,9 +853,7 @@ def finding_delete(
     return record_delete(instance=instance, by=by, device_id=device_id, expected_version=expected_version)
 
 
-def finding_escalate(
-    *, finding: Finding, meeting: Any, by: User | None, device_id: str = ""
-) -> Finding:
+def finding_escalate(*, finding: Finding, meeting: Any, by: User | None, device_id: str = "") -> Finding:
     """Name the coordination meeting that takes the finding up (or `None`: no longer).
 
     A follow-up field, like the due date: it changes also when the finding's survey is signed.
