@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "backend.notifications",
     "backend.exports",
     "backend.onsite",
+    "backend.meetings",
     "mobile_api",
     "gis_layers",
 ]

@@ -186,6 +186,9 @@ def test_every_synced_type_states_its_services_and_has_its_viewset():
         "material_scan",
         "onsite_intake",
         "onsite_decision",
+        "meeting",
+        "meeting_participant",
+        "meeting_decision",
     }
     for name in synced:
         assert RECORD_VIEWSETS[name].record_type == name

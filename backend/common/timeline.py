@@ -48,9 +48,11 @@ def case_timeline_page(*, case: ApprovalCase, user: Any, offset: int, limit: int
     sources = _sources()
     parts = []
     for name, record_type in sources.items():
+        visible = record_type.visible_to(user=user)
+        # Records of several cases (a coordination meeting) say which of them are the case's.
+        of_case = visible.of_case(case.pk) if hasattr(visible, "of_case") else visible.filter(case_id=case.pk)
         parts.append(
-            record_type.visible_to(user=user)
-            .filter(case_id=case.pk)
+            of_case
             .annotate(timeline_record_type=Value(name, output_field=CharField()))
             .values_list("created_at", "id", "timeline_record_type")
             .order_by()

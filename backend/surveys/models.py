@@ -63,11 +63,22 @@ class Survey(FieldRecord):
         return f"联合踏勘 {self.scheduled_at:%Y-%m-%d} ({self.get_status_display()})"
 
 
+class ParticipantConfirmation(models.TextChoices):
+    """The department's answer to the survey notice (踏勘通知), given before the survey."""
+
+    PENDING = "pending", "待确认"
+    CONFIRMED = "confirmed", "确认参加"
+    DECLINED = "declined", "不参加"
+
+
 class SurveyParticipant(FieldRecord):
     """A department invited to a survey. `case` is the survey's case, set by the service.
 
     Complete when it attended and gave an opinion, or was waived (`is_waived` or a
     `waived_reason`) with a non-blank reason; only `must_attend` participants are required.
+
+    Notice → confirm: while the survey is scheduled the department is told (`notified_at`) and
+    answers (`confirmation`, `confirmed_at`, `decline_reason`); a new time asks it again.
     """
 
     survey = models.ForeignKey(Survey, on_delete=models.PROTECT, related_name="participants")
@@ -81,6 +92,13 @@ class SurveyParticipant(FieldRecord):
     opinion_at = models.DateTimeField(null=True, blank=True)
     is_waived = models.BooleanField(default=False)
     waived_reason = models.TextField(blank=True)
+    # When the department was last told of the survey's (current) time; null: not told.
+    notified_at = models.DateTimeField(null=True, blank=True)
+    confirmation = models.CharField(
+        max_length=16, choices=ParticipantConfirmation.choices, default=ParticipantConfirmation.PENDING
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    decline_reason = models.TextField(blank=True)
 
     class Meta(FieldRecord.Meta):
         ordering = ["created_at", "id"]
@@ -123,6 +141,10 @@ class Finding(FieldRecord):
     resolution = models.TextField(blank=True)
     # Reference of the coordination meeting (协调会) that handles the problem, e.g. its minutes number.
     meeting_ref = models.CharField(max_length=200, blank=True)
+    # The (latest) coordination meeting that took the problem up; set by the meetings services.
+    meeting = models.ForeignKey(
+        "meetings.Meeting", null=True, blank=True, on_delete=models.PROTECT, related_name="escalated_findings"
+    )
 
     class Meta(FieldRecord.Meta):
         ordering = ["status", "due_date", "created_at", "id"]

@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from backend.accounts.models import User
+from backend.accounts.models import Role, User
 from backend.cases.selectors import cases_visible_to
 from backend.surveys.models import Finding, Survey, SurveyParticipant
 
@@ -60,3 +60,15 @@ def findings_overdue(queryset: QuerySet[Finding], *, as_of=None) -> QuerySet[Fin
     from backend.surveys.models import FindingStatus
 
     return queryset.filter(status=FindingStatus.OPEN, due_date__lt=as_of or timezone.localdate())
+
+
+def department_notice_recipients(*, department_id) -> list[User]:
+    """Whom a notice to a department (of a survey, a meeting) reaches: its heads (部门负责人), or,
+    for a department without one, every active user of it. Ordered, bounded by the department."""
+    users = User.objects.filter(organization_id=department_id, is_active=True).order_by("username")
+    heads = list(users.filter(roles__contains=[Role.DEPARTMENT_HEAD]))
+    return heads or list(users)
+
+
+def survey_participant_recipients(*, participant: SurveyParticipant) -> list[User]:
+    return department_notice_recipients(department_id=participant.department_id)

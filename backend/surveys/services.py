@@ -12,6 +12,11 @@ Survey lifecycle (one transition table, `SURVEY_TRANSITIONS`)::
 `signed` is reached only through `survey_mark_signed` (the signatures flow), which locks the
 survey and its participants; `survey_reopen` unlocks them and puts the survey back to
 `submitted`. Participants can be changed while the survey is scheduled or in progress.
+
+Survey notice (踏勘通知): a department invited to a scheduled survey is told at once
+(SURVEY_SCHEDULED, in-app and by e-mail); a new `scheduled_at` tells every participant again and
+asks them anew. Before the survey starts the department confirms or declines
+(`survey_participant_confirm`, which a PATCH or a pushed upsert of `confirmation` reaches too).
 """
 
 import datetime as dt
@@ -25,8 +30,16 @@ from django.utils import timezone
 from backend.accounts.models import Organization, User
 from backend.audit.services import audit_lock
 from backend.cases.models import ApprovalCase
-from backend.common.errors import Conflict, IllegalTransition, RecordLocked, ValidationFailed
+from backend.common.errors import (
+    Conflict,
+    IllegalTransition,
+    NotFound,
+    PermissionDenied,
+    RecordLocked,
+    ValidationFailed,
+)
 from backend.common.records import (
+    record_can_write_case,
     record_check_can_write,
     record_check_case_site,
     record_create,
@@ -37,16 +50,19 @@ from backend.common.records import (
     record_transition,
     record_update,
 )
+from backend.notifications.models import NotificationKind
+from backend.notifications.services import notifications_send
 from backend.sites.models import Site
 from backend.surveys.models import (
     Finding,
     FindingStatus,
+    ParticipantConfirmation,
     Survey,
     SurveyConclusion,
     SurveyParticipant,
     SurveyStatus,
 )
-from backend.surveys.selectors import survey_missing_participants
+from backend.surveys.selectors import survey_missing_participants, survey_participant_recipients
 from backend.sync.services import sync_case_access_granted
 
 SURVEY_TRANSITIONS: dict[str, set[str]] = {
@@ -67,12 +83,14 @@ SURVEY_EDITABLE_FIELDS = frozenset(
 PARTICIPANT_EDITABLE_FIELDS = frozenset(
     {"person_name", "must_attend", "attended", "arrived_at", "opinion", "opinion_at", "is_waived", "waived_reason"}
 )
+# The department's answer to the notice: written through `survey_participant_confirm` only.
+PARTICIPANT_CONFIRMATION_FIELDS = frozenset({"confirmation", "decline_reason"})
 FINDING_EDITABLE_FIELDS = frozenset(
     {"survey", "description", "location", "responsible_department", "due_date", "meeting_ref"}
 )
 # Follow-up fields of a finding that stay editable when its survey is signed: the problem list is
 # part of what was signed, the follow-up (deadline, coordination meeting, status) is not.
-FINDING_FOLLOW_UP_FIELDS = frozenset({"due_date", "meeting_ref"})
+FINDING_FOLLOW_UP_FIELDS = frozenset({"due_date", "meeting_ref", "meeting"})
 
 FINDING_TRANSITIONS: dict[str, set[str]] = {
     FindingStatus.OPEN: {FindingStatus.RESOLVED},
@@ -197,9 +215,17 @@ def survey_update(
         raise ValidationFailed(
             "A submitted survey keeps its conclusion.", code="conclusion_required", errors={"conclusion": ["Required."]}
         )
-    return record_update(
+    rescheduled = (
+        current.status == SurveyStatus.SCHEDULED
+        and "scheduled_at" in changes
+        and changes["scheduled_at"] != current.scheduled_at
+    )
+    updated = record_update(
         instance=current, changes=changes, by=by, device_id=device_id, expected_version=expected_version
     )
+    if rescheduled:
+        _renotify_participants(survey=updated, by=by, device_id=device_id)
+    return updated
 
 
 @transaction.atomic
@@ -501,6 +527,9 @@ def survey_participant_create(
         )
     current_survey = _lock_survey_for_participants(survey)
     _validate_participant_fields(fields)
+    is_noticed = current_survey.status == SurveyStatus.SCHEDULED
+    if is_noticed:
+        fields["notified_at"] = timezone.now()
     if SurveyParticipant.objects.filter(survey=current_survey, department=department).exists():
         raise Conflict(
             f"{department.name} already takes part in this survey.",
@@ -515,10 +544,16 @@ def survey_participant_create(
             device_id=device_id,
             record_id=record_id,
             digest=digest,
-            after_create=lambda participant: _assign_to_case(current_survey.case, department),
+            after_create=lambda participant: _participant_added(current_survey, participant, is_noticed=is_noticed),
         )
     except IntegrityError as error:
         raise Conflict(f"{department.name} already takes part in this survey.", code="duplicate_participant") from error
+
+
+def _participant_added(survey: Survey, participant: SurveyParticipant, *, is_noticed: bool) -> None:
+    _assign_to_case(survey.case, participant.department)
+    if is_noticed:
+        survey_notice_send(survey=survey, participant=participant)
 
 
 @transaction.atomic
@@ -530,7 +565,36 @@ def survey_participant_update(
     device_id: str = "",
     expected_version: int | None = None,
 ) -> SurveyParticipant:
-    """Record attendance, opinion or waiver. A new opinion is stamped `opinion_at` unless one is sent."""
+    """Record attendance, opinion or waiver. A new opinion is stamped `opinion_at` unless one is sent.
+
+    `confirmation` / `decline_reason` (a PATCH or a pushed upsert answering the notice) go
+    through `survey_participant_confirm` first, with its rule on who may answer; the rest
+    then needs a writer of the case, in the same transaction.
+    """
+    answer = {name: changes[name] for name in PARTICIPANT_CONFIRMATION_FIELDS & set(changes)}
+    if answer:
+        current = record_lock_for_update(instance)
+        changes = {name: value for name, value in changes.items() if name not in answer}
+        confirmation = answer.get("confirmation", current.confirmation)
+        reason = answer.get("decline_reason", current.decline_reason)
+        if confirmation != current.confirmation or reason != current.decline_reason:
+            if confirmation not in (ParticipantConfirmation.CONFIRMED, ParticipantConfirmation.DECLINED):
+                raise ValidationFailed(
+                    "Answer the notice with confirmed or declined.",
+                    code="invalid_confirmation",
+                    errors={"confirmation": ["Choose confirmed or declined."]},
+                )
+            instance = survey_participant_confirm(
+                participant=current,
+                by=by,
+                attending=confirmation == ParticipantConfirmation.CONFIRMED,
+                reason=reason,
+                device_id=device_id,
+                expected_version=expected_version,
+            )
+            expected_version = None  # checked by the answer, under the same row lock
+        if not changes:
+            return instance
     record_check_can_write(user=by, case=instance.case)
     _refuse_fields(changes, PARTICIPANT_EDITABLE_FIELDS)
     _lock_survey_for_participants(instance.survey)
@@ -546,6 +610,109 @@ def survey_participant_update(
         changes["opinion_at"] = timezone.now()
     return record_update(
         instance=current, changes=changes, by=by, device_id=device_id, expected_version=expected_version
+    )
+
+
+def survey_notice_send(*, survey: Survey, participant: SurveyParticipant) -> list:
+    """Tell a participating department of the survey (once per participant and survey time)."""
+    site = f"，地点：{survey.site.name}" if survey.site_id else ""
+    when = timezone.localtime(survey.scheduled_at)
+    return notifications_send(
+        recipients=survey_participant_recipients(participant=participant),
+        kind=NotificationKind.SURVEY_SCHEDULED,
+        subject=f"survey_participant:{participant.pk}:{survey.scheduled_at.isoformat()}",
+        day=timezone.localdate(),
+        title=f"踏勘通知：{survey.case.external_no} {when:%Y-%m-%d %H:%M}",
+        body=(
+            f"{participant.department.name}：定于{when:%Y年%m月%d日 %H:%M}对{survey.case.external_no}进行联合踏勘{site}。"
+            f"{'须到场。' if participant.must_attend else ''}请在踏勘前确认是否参加。"
+        ),
+        data={
+            "survey": str(survey.pk),
+            "participant": str(participant.pk),
+            "case": str(survey.case_id),
+            "scheduled_at": when.isoformat(),
+            "must_attend": participant.must_attend,
+        },
+        once=True,
+    )
+
+
+def _renotify_participants(*, survey: Survey, by: User | None, device_id: str) -> None:
+    """A new time: every participant's earlier answer no longer holds; ask and tell them again."""
+    now = timezone.now()
+    for participant in SurveyParticipant.objects.filter(survey=survey).select_related("department"):
+        renewed = record_update(
+            instance=participant,
+            changes={
+                "confirmation": ParticipantConfirmation.PENDING,
+                "confirmed_at": None,
+                "decline_reason": "",
+                "notified_at": now,
+            },
+            by=by,
+            device_id=device_id,
+            action="renotify",
+        )
+        survey_notice_send(survey=survey, participant=renewed)
+
+
+def _check_can_answer(*, user: User | None, participant: SurveyParticipant) -> None:
+    """The invited department answers for itself; the case's writers may record its answer
+    (given by phone). Anyone else who sees the case may not."""
+    if user is None:
+        return
+    from backend.cases.selectors import cases_visible_to
+
+    if not cases_visible_to(user=user).filter(pk=participant.case_id).exists():
+        raise NotFound("No such participant.")
+    if getattr(user, "organization_id", None) == participant.department_id:
+        return
+    if not record_can_write_case(user=user, case=participant.case):
+        raise PermissionDenied("Only the invited department, or the survey's organisers, answer its notice.")
+
+
+@transaction.atomic
+def survey_participant_confirm(
+    *,
+    participant: SurveyParticipant,
+    by: User | None,
+    attending: bool,
+    reason: str = "",
+    device_id: str = "",
+    expected_version: int | None = None,
+) -> SurveyParticipant:
+    """The department confirms (`attending`) or declines the survey notice, before the survey.
+
+    Refused once the survey has started or ended (409 `survey_not_scheduled`). A decline keeps
+    its reason; a confirmation clears an earlier one. Audited as `confirm` / `decline`.
+    """
+    _check_can_answer(user=by, participant=participant)
+    if not isinstance(attending, bool):
+        raise ValidationFailed("attending is true or false.", errors={"attending": ["Expected true or false."]})
+    if not isinstance(reason, str):
+        raise ValidationFailed("reason must be text.", errors={"reason": ["Expected text."]})
+    survey = record_lock_for_update(participant.survey)
+    if survey.deleted_at is not None:
+        raise ValidationFailed("The survey was deleted.", code="record_deleted", status=410)
+    if survey.status != SurveyStatus.SCHEDULED:
+        raise Conflict(
+            f"The notice is answered before the survey; this one is {survey.status}.",
+            code="survey_not_scheduled",
+            extra={"survey_status": survey.status},
+        )
+    confirmation = ParticipantConfirmation.CONFIRMED if attending else ParticipantConfirmation.DECLINED
+    return record_update(
+        instance=participant,
+        changes={
+            "confirmation": confirmation,
+            "confirmed_at": timezone.now(),
+            "decline_reason": "" if attending else reason.strip(),
+        },
+        by=by,
+        device_id=device_id,
+        expected_version=expected_version,
+        action="confirm" if attending else "decline",
     )
 
 
@@ -684,6 +851,22 @@ def finding_delete(
     if instance.deleted_at is None:
         _check_finding_unlocked(instance, {"deleted_at"})
     return record_delete(instance=instance, by=by, device_id=device_id, expected_version=expected_version)
+
+
+def finding_escalate(*, finding: Finding, meeting: Any, by: User | None, device_id: str = "") -> Finding:
+    """Name the coordination meeting that takes the finding up (or `None`: no longer).
+
+    A follow-up field, like the due date: it changes also when the finding's survey is signed.
+    The meetings services call this when a meeting takes a finding up or lets it go.
+    """
+    record_check_can_write(user=by, case=finding.case)
+    return record_update(
+        instance=finding,
+        changes={"meeting": meeting},
+        by=by,
+        device_id=device_id,
+        action="escalate" if meeting is not None else "update",
+    )
 
 
 def finding_resolve(

@@ -60,4 +60,5 @@ SURVEY_SIGNABLE = Signable(
     children=_children,
     excluded_fields=frozenset({"status"}),
 )
-FINDING_CHILD_EXCLUDED = frozenset({"status", "resolved_at", "resolution", "due_date", "meeting_ref"})
+# A finding taken up by a meeting later (`meeting_id`) keeps the signed survey's signatures valid.
+FINDING_CHILD_EXCLUDED = frozenset({"status", "resolved_at", "resolution", "due_date", "meeting_ref", "meeting_id"})

@@ -79,7 +79,18 @@ class SurveyParticipantSerializer(RecordSerializerMixin, serializers.ModelSerial
             "is_waived",
             "waived_reason",
             "is_complete",
+            "notified_at",
+            "confirmation",
+            "confirmed_at",
+            "decline_reason",
         ]
+        read_only_fields = ["notified_at", "confirmed_at"]
+        extra_kwargs = {
+            "confirmation": {
+                "help_text": "The department's answer to the survey notice: set confirmed or declined (as "
+                "`POST survey-participants/{id}/confirm` does), before the survey starts."
+            }
+        }
         # Uniqueness per department is the service's rule (409 duplicate_participant).
         validators: list = []
 
@@ -89,6 +100,14 @@ class SurveyParticipantSerializer(RecordSerializerMixin, serializers.ModelSerial
         return participant.attended and bool(participant.opinion.strip())
 
     def validate(self, attrs):
+        if self.instance is None:
+            # An invitation is not yet answered; a device may echo the pending state it shows.
+            if attrs.get("confirmation", "pending") != "pending" or attrs.get("decline_reason", ""):
+                raise serializers.ValidationError(
+                    {"confirmation": ["Answered after the invitation (POST survey-participants/{id}/confirm)."]}
+                )
+            attrs.pop("confirmation", None)
+            attrs.pop("decline_reason", None)
         return _fixed_after_create(self, attrs, "survey", "department")
 
 
@@ -98,6 +117,12 @@ class FindingSerializer(RecordSerializerMixin, serializers.ModelSerializer):
     responsible_department = serializers.PrimaryKeyRelatedField(queryset=Organization.objects.all())
     responsible_department_name = serializers.CharField(source="responsible_department.name", read_only=True)
     location = GeometryInputField(allowed_types=("Point",), required=False, allow_null=True)
+    meeting = serializers.UUIDField(
+        source="meeting_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The coordination meeting (`meetings/`) that took the problem up, latest first; null: none.",
+    )
 
     class Meta:
         model = Finding
@@ -114,6 +139,7 @@ class FindingSerializer(RecordSerializerMixin, serializers.ModelSerializer):
             "resolved_at",
             "resolution",
             "meeting_ref",
+            "meeting",
         ]
         read_only_fields = ["status", "resolved_at", "resolution"]
 
@@ -137,6 +163,11 @@ class SurveySubmitSerializer(serializers.Serializer):
 
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True, required=False, default="")
+
+
+class ParticipantConfirmSerializer(serializers.Serializer):
+    attending = serializers.BooleanField(help_text="true: the department will attend; false: it declines.")
+    reason = serializers.CharField(required=False, allow_blank=True, default="", help_text="Why it declines.")
 
 
 class FindingResolveSerializer(serializers.Serializer):

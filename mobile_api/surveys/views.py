@@ -28,6 +28,7 @@ from mobile_api.surveys.filters import FindingFilter, SurveyFilter, SurveyPartic
 from mobile_api.surveys.serializers import (
     FindingResolveSerializer,
     FindingSerializer,
+    ParticipantConfirmSerializer,
     ReasonSerializer,
     SurveyIncompleteSerializer,
     SurveyParticipantSerializer,
@@ -133,7 +134,7 @@ class SurveyViewSet(_ActionMixin, FieldRecordViewSet):
         return self._run_action(request, None, services.survey_close)
 
 
-class SurveyParticipantViewSet(FieldRecordViewSet):
+class SurveyParticipantViewSet(_ActionMixin, FieldRecordViewSet):
     """Departments taking part in a survey. Changed while the survey is scheduled or in progress;
     locked with the survey when it is signed. Filters: `?survey=`, `?case=`, `?department=`."""
 
@@ -142,6 +143,26 @@ class SurveyParticipantViewSet(FieldRecordViewSet):
     record_type = "survey_participant"
     reopen_service = staticmethod(services.survey_participant_reopen)
     filterset_class = SurveyParticipantFilter
+
+    @extend_schema(
+        request=ParticipantConfirmSerializer,
+        parameters=[IDEMPOTENCY_KEY, OPTIONAL_IF_MATCH],
+        responses={
+            200: SurveyParticipantSerializer,
+            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="survey_not_scheduled: the survey has started or ended"
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def confirm(self, request: Request, pk: str | None = None) -> Response:
+        """Answer the survey notice before the survey: `{"attending": true}` confirms,
+        `{"attending": false, "reason": …}` declines. The invited department's own users answer
+        (or the case's writers, recording an answer given by phone); a new survey time asks again."""
+        return self._run_action(
+            request, ParticipantConfirmSerializer, services.survey_participant_confirm, record="participant"
+        )
 
 
 class FindingViewSet(_ActionMixin, FieldRecordViewSet):

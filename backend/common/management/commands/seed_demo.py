@@ -20,6 +20,7 @@ DEMO_MODULES = [
     "backend.evidence.demo",
     "backend.signatures.demo",
     "backend.onsite.demo",
+    "backend.meetings.demo",
 ]
 
 
