@@ -81,7 +81,7 @@ def booking_is_staff(*, user: User | None) -> bool:
     return user.organization_kind == OrganizationKind.APPROVAL_DEPARTMENT and bool(OFFICIAL_ROLES & set(user.roles))
 
 
-def _require_staff(user: User | None) -> None:
+def booking_require_staff(user: User | None) -> None:
     if not booking_is_staff(user=user):
         raise PermissionDenied("Only the service's staff (approval officials, administrators) do this.")
 
@@ -262,7 +262,7 @@ def booking_request_update(
     expected_version: int | None = None,
 ) -> BookingRequest:
     """Staff correct a pending request (after a call: other windows, another site …)."""
-    _require_staff(by)
+    booking_require_staff(by)
     refused = sorted(set(changes) - BOOKING_WRITABLE_FIELDS)
     if refused:
         raise ValidationFailed(
@@ -290,7 +290,7 @@ def booking_request_delete(
     *, instance: BookingRequest, by: User | None, device_id: str = "", expected_version: int | None = None
 ) -> BookingRequest:
     """Staff withdraw a pending request (the builder called it off); a decided one stays."""
-    _require_staff(by)
+    booking_require_staff(by)
     _require_pending(instance)
     return record_delete(instance=instance, by=by, device_id=device_id, expected_version=expected_version)
 
@@ -319,7 +319,7 @@ def booking_request_confirm(
     first), for `duration_minutes` (default the window's length, capped at the longest visit).
     The vehicle must be free (409 `vehicle_booked`, nothing written).
     """
-    _require_staff(by)
+    booking_require_staff(by)
     current = record_lock_for_update(request)
     _require_pending(current)
     windows = current.preferred_windows or []
@@ -381,7 +381,7 @@ def booking_request_decline(
     device_id: str = "",
     expected_version: int | None = None,
 ) -> BookingRequest:
-    _require_staff(by)
+    booking_require_staff(by)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(

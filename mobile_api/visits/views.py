@@ -20,7 +20,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backend.common.errors import ApplicationError, ValidationFailed
-from backend.visits.bookings import booking_request_confirm, booking_request_decline, service_plan_create
+from backend.visits.bookings import (
+    booking_request_confirm,
+    booking_request_decline,
+    booking_require_staff,
+    service_plan_create,
+)
 from backend.visits.models import BookingRequest, BookingRequestStatus, ServicePlan, Vehicle, Visit, VisitStatus
 from backend.visits.selectors import (
     booking_requests_visible_to,
@@ -421,6 +426,7 @@ class BookingRequestViewSet(FieldRecordViewSet):
     @idempotent
     def confirm(self, request: Request, pk: str | None = None) -> Response:
         booking = self.get_object()
+        booking_require_staff(request.user)  # before any other answer: 403, not 400
         serializer = BookingConfirmSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -447,6 +453,7 @@ class BookingRequestViewSet(FieldRecordViewSet):
     @idempotent
     def decline(self, request: Request, pk: str | None = None) -> Response:
         booking = self.get_object()
+        booking_require_staff(request.user)  # before any other answer: 403, not 400
         serializer = BookingDeclineSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         declined = booking_request_decline(
