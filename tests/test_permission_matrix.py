@@ -37,6 +37,7 @@ ENDPOINTS = {
     "photo": ("photos", ["reopen"]),
     "signature": ("signatures", []),
     "material_scan": ("material-scans", ["reopen"]),
+    "booking_request": ("booking-requests", ["confirm", "decline", "reopen"]),
 }
 DETAIL_GETS = {
     "survey": [""],
@@ -152,6 +153,7 @@ MATRIX_CHANGES = {
     "photo": {"heading": 90},
     "signature": {"signer_name": "矩阵"},
     "material_scan": {"note": "矩阵"},
+    "booking_request": {"remarks": "矩阵"},
 }
 # Rows no one may do, by the record type's design (so they have no positive control).
 REFUSED_TO_ALL = {("inspection_item", "delete"), ("signature", "update"), ("signature", "delete")}

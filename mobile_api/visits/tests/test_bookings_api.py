@@ -288,6 +288,10 @@ def test_staff_file_on_the_phone_and_decline_with_a_reason():
         "项目材料未备齐",
     )
     assert (again.status_code, again.json()["code"]) == (409, "illegal_transition")
+    timeline = staff.get(f"/api/v1/cases/{case.pk}/timeline/").json()["results"]
+    assert [(entry["type"], entry["label"], entry["status"]) for entry in timeline] == [
+        ("booking_request", "直通车预约申请", "declined")
+    ]
 
 
 def test_booking_requests_sync_for_staff_and_builders_cannot_change_them_either_way():
