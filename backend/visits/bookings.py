@@ -40,6 +40,8 @@ from backend.common.records import (
 from backend.notifications.models import NotificationKind
 from backend.notifications.services import notifications_send
 from backend.visits.models import (
+    VISIT_MAX_DURATION,
+    VISIT_MIN_DURATION,
     BookingChannel,
     BookingRequest,
     BookingRequestStatus,
@@ -61,6 +63,7 @@ BOOKING_TRANSITIONS: dict[str, set[str]] = {
 }
 BOOKING_WRITABLE_FIELDS = frozenset({"site", "purpose", "preferred_windows", "channel", "contact", "remarks"})
 BOOKING_MAX_WINDOWS = 5
+BOOKING_MIN_WINDOW = dt.timedelta(minutes=VISIT_MIN_DURATION)
 BOOKING_MAX_WINDOW = dt.timedelta(hours=24)
 # Staff file on a builder's behalf for a call or a WeChat message; builders file online (WeChat).
 STAFF_CHANNELS = (BookingChannel.PHONE, BookingChannel.WECHAT)
@@ -166,8 +169,8 @@ def booking_clean_windows(windows: Any) -> list[dict[str, str]]:
                 raise fail(f"{name} must be an ISO 8601 timestamp with offset.", f"{key}.{name}")
             values.append(value)
         start, end = values
-        if end <= start or end - start > BOOKING_MAX_WINDOW:
-            raise fail("end must be after start, within a day.", f"{key}.end")
+        if end - start < BOOKING_MIN_WINDOW or end - start > BOOKING_MAX_WINDOW:
+            raise fail("end must be 15 minutes to a day after start.", f"{key}.end")
         if end <= now:
             raise fail("The window is already over.", f"{key}.end")
         cleaned.append({"start": timezone.localtime(start).isoformat(), "end": timezone.localtime(end).isoformat()})
@@ -334,7 +337,7 @@ def booking_request_confirm(
         start = dt.datetime.fromisoformat(windows[index]["start"])
         end = dt.datetime.fromisoformat(windows[index]["end"])
         if duration_minutes is None:
-            duration_minutes = min(int((end - start).total_seconds() // 60), 720)
+            duration_minutes = min(int((end - start).total_seconds() // 60), VISIT_MAX_DURATION)
         scheduled_for = start
     visit, _ = visit_create(
         by=by,

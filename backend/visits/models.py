@@ -51,6 +51,9 @@ class VisitStatus(models.TextChoices):
 
 # The exclusion constraint that keeps one vehicle from being booked twice for overlapping times.
 VISIT_NO_OVERLAP = "visit_vehicle_no_overlap"
+# Minutes a visit may book its vehicle for; the maximum also bounds overlap queries from below.
+VISIT_DEFAULT_DURATION = 120
+VISIT_MIN_DURATION, VISIT_MAX_DURATION = 15, 720
 
 
 class TsTzRange(Func):

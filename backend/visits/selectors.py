@@ -32,7 +32,7 @@ from backend.cases.models import CalendarDay
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import ValidationFailed
 from backend.common.records import RECORD_TYPES
-from backend.visits.models import BookingRequest, ServicePlan, Vehicle, Visit, VisitStatus
+from backend.visits.models import VISIT_MAX_DURATION, BookingRequest, ServicePlan, Vehicle, Visit, VisitStatus
 
 TRACK_MAX_RANGE = dt.timedelta(days=7)
 AVAILABILITY_MAX_RANGE = dt.timedelta(days=31)
@@ -65,6 +65,20 @@ def visits_visible_to(*, user: User) -> QuerySet[Visit]:
     if kind == OrganizationKind.VEHICLE_TEAM:
         return qs.filter(vehicle__team_id=user.organization_id)
     return qs.filter(case__in=cases_visible_to(user=user))
+
+
+def visits_overlapping(*, vehicle: Vehicle, start: dt.datetime, end: dt.datetime) -> QuerySet[Visit]:
+    """The vehicle's live visits, not cancelled, whose booked time overlaps [start, end) (not user-scoped).
+
+    A visit lasts at most VISIT_MAX_DURATION, so one overlapping `start` began after
+    start - VISIT_MAX_DURATION: both ends of the (vehicle, scheduled_for) index range are bounded.
+    """
+    return Visit.objects.filter(
+        vehicle=vehicle,
+        scheduled_for__gt=start - dt.timedelta(minutes=VISIT_MAX_DURATION),
+        scheduled_for__lt=end,
+        scheduled_until__gt=start,
+    ).exclude(status=VisitStatus.CANCELLED)
 
 
 def vehicles_for_availability(*, user: User) -> QuerySet[Vehicle]:
@@ -162,8 +176,7 @@ def vehicle_availability(
     start, end = availability_range_check(start=start, end=end)
     day_start, day_end, zone = working_hours()
     booked = list(
-        Visit.objects.filter(vehicle=vehicle, scheduled_for__lt=end, scheduled_until__gt=start)
-        .exclude(status=VisitStatus.CANCELLED)
+        visits_overlapping(vehicle=vehicle, start=start, end=end)
         .order_by("scheduled_for")
         .values("id", "case_id", "status", "purpose", "scheduled_for", "scheduled_until")
     )

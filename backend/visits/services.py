@@ -37,7 +37,18 @@ from backend.common.records import (
     record_update,
 )
 from backend.sync.services import sync_case_access_granted
-from backend.visits.models import VISIT_NO_OVERLAP, BookingChannel, Vehicle, Visit, VisitPurpose, VisitStatus
+from backend.visits.models import (
+    VISIT_DEFAULT_DURATION,
+    VISIT_MAX_DURATION,
+    VISIT_MIN_DURATION,
+    VISIT_NO_OVERLAP,
+    BookingChannel,
+    Vehicle,
+    Visit,
+    VisitPurpose,
+    VisitStatus,
+)
+from backend.visits.selectors import visits_overlapping
 
 TRACK_MAX_BATCH = 10_000
 # A device clock a little ahead is tolerated; a fix from tomorrow is a broken clock.
@@ -55,8 +66,6 @@ VISIT_WRITABLE_FIELDS = frozenset(
 )
 # Where the visit goes, when and with which vehicle is fixed once the vehicle has left.
 VISIT_BOOKING_FIELDS = frozenset({"site", "scheduled_for", "duration_minutes", "booked_via", "vehicle"})
-VISIT_DEFAULT_DURATION = 120
-VISIT_MIN_DURATION, VISIT_MAX_DURATION = 15, 720
 TEAM_KEYS = ("lead", "agents", "approvers")
 
 
@@ -179,11 +188,7 @@ def vehicle_booked_error(
 ) -> VehicleBooked:
     """The 409 naming the live visit of `vehicle` that overlaps [start, end) (its id and time)."""
     clash = (
-        Visit.objects.filter(vehicle=vehicle, scheduled_for__lt=end, scheduled_until__gt=start)
-        .exclude(status=VisitStatus.CANCELLED)
-        .exclude(pk=exclude)
-        .order_by("scheduled_for")
-        .first()
+        visits_overlapping(vehicle=vehicle, start=start, end=end).exclude(pk=exclude).order_by("scheduled_for").first()
     )
     if clash is None:  # pragma: no cover - the constraint refused, so a clashing row exists
         return VehicleBooked(f"The vehicle {vehicle.plate} is already booked for part of this time.")

@@ -21,8 +21,9 @@ from backend.visits.bookings import (
     service_plan_create,
 )
 from backend.visits.models import BookingRequest, ServicePlan, Visit, VisitStatus
+from backend.visits.selectors import visits_overlapping
 from backend.visits.services import VehicleBooked, visit_transition, visit_update
-from backend.visits.tests.factories import SHANGHAI, VehicleFactory, key_project_case, make_visit
+from backend.visits.tests.factories import SHANGHAI, VehicleFactory, key_project_case, make_visit, team_user
 
 pytestmark = pytest.mark.django_db
 
@@ -309,6 +310,7 @@ def test_a_weekly_plan_books_each_occurrence_and_reports_clashes_and_holidays_on
     tuesdays = [day for day in tuesdays if day.isoweekday() == 2]
     # The second Tuesday is taken, the third is a holiday.
     taken_day, holiday = tuesdays[1], tuesdays[2]
+    lead = team_user(vehicle)
     taken = make_visit(vehicle=vehicle, scheduled_for=dt.datetime.combine(taken_day, dt.time(10), tzinfo=SHANGHAI))
     CalendarDay.objects.filter(date=holiday).update(is_workday=False, name="测试", source="override")
 
@@ -331,6 +333,8 @@ def test_a_weekly_plan_books_each_occurrence_and_reports_clashes_and_holidays_on
         dt.datetime.combine(day, dt.time(9), tzinfo=SHANGHAI) for day in tuesdays if day not in (taken_day, holiday)
     ]
     assert {v.duration_minutes for v in booked} == {90}
+    planned = Notification.objects.get(kind=NotificationKind.VISIT_PLANNED, recipient=lead)
+    assert planned.data["visits"] == [str(v.pk) for v in booked]
 
 
 def test_an_nth_weekday_plan_and_an_invalid_rule():
@@ -379,3 +383,16 @@ def test_a_plan_past_the_calendar_horizon_books_nothing():
 
     assert refused.value.code == "calendar_horizon"
     assert (ServicePlan.objects.count(), Visit.all_objects.count()) == (0, 0)
+
+
+def test_the_overlap_query_is_an_index_range_bounded_on_both_sides():
+    vehicle = VehicleFactory()
+    queryset = visits_overlapping(vehicle=vehicle, start=T0, end=T0 + dt.timedelta(days=31))
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = queryset.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "Index" in plan, plan
+    assert "scheduled_for >" in plan and "scheduled_for <" in plan, plan
