@@ -21,7 +21,6 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from backend.accounts.models import OrganizationKind, Role, User
 from backend.cases.deadlines import WorkingCalendar, calendar_from_days, horizon_error
@@ -50,6 +49,7 @@ from backend.visits.models import (
 )
 from backend.visits.services import (
     VehicleBooked,
+    parse_timestamp,
     visit_can_manage,
     visit_clean_duration,
     visit_clean_purpose,
@@ -164,7 +164,7 @@ def booking_clean_windows(windows: Any) -> list[dict[str, str]]:
         values = []
         for name in ("start", "end"):
             raw = window.get(name)
-            value = parse_datetime(raw) if isinstance(raw, str) else None
+            value = parse_timestamp(raw)
             if value is None or value.tzinfo is None:
                 raise fail(f"{name} must be an ISO 8601 timestamp with offset.", f"{key}.{name}")
             values.append(value)

@@ -217,6 +217,16 @@ def _is_overlap(error: IntegrityError) -> bool:
     return getattr(diag, "constraint_name", None) == VISIT_NO_OVERLAP
 
 
+def parse_timestamp(value: Any) -> dt.datetime | None:
+    """An ISO 8601 string as a datetime; None when it is not one (also for 2026-13-45 …)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:  # well-formed but impossible: month 13, 30 February …
+        return None
+
+
 def _check_vehicle(vehicle: Vehicle) -> None:
     if not vehicle.is_active:
         raise ValidationFailed(
@@ -477,7 +487,7 @@ def track_parse_positions(positions: Any, *, coord_system: str | None = None) ->
             errors[f"positions[{index}]"] = ["Must be an object."]
             continue
         raw_time = position.get("recorded_at")
-        recorded_at = parse_datetime(raw_time) if isinstance(raw_time, str) else None
+        recorded_at = parse_timestamp(raw_time)
         if recorded_at is None or recorded_at.tzinfo is None:
             errors[f"positions[{index}].recorded_at"] = ["An ISO 8601 timestamp with offset."]
         elif recorded_at > latest:

@@ -5,7 +5,6 @@ import re
 
 import django_filters
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -37,7 +36,7 @@ from backend.visits.selectors import (
     visit_records_page,
     visits_visible_to,
 )
-from backend.visits.services import vehicle_track_append, visit_transition
+from backend.visits.services import parse_timestamp, vehicle_track_append, visit_transition
 from mobile_api.exceptions import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from mobile_api.geometry import COORD_SYSTEM_HEADER
 from mobile_api.pagination import LimitOffsetPagination
@@ -114,7 +113,7 @@ def _query_datetime(request: Request, name: str) -> dt.datetime | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    value = parse_datetime(_UNENCODED_OFFSET.sub(r"+\1", raw.strip()))
+    value = parse_timestamp(_UNENCODED_OFFSET.sub(r"+\1", raw.strip()))
     if value is None or value.tzinfo is None:
         raise ValidationFailed(
             f"{name} is not an ISO 8601 timestamp with offset.",

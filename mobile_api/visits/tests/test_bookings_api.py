@@ -195,6 +195,7 @@ def test_builders_see_their_own_bookings_and_only_busy_for_other_projects():
         ({}, "range_required"),
         ({"from": "2026-09-29T00:00:00+08:00"}, "range_required"),
         ({"from": "yesterday", "to": "2026-09-30T00:00:00+08:00"}, "validation_error"),
+        ({"from": "2026-13-45T00:00:00+08:00", "to": "2026-09-30T00:00:00+08:00"}, "validation_error"),
         ({"from": "2026-09-30T00:00:00+08:00", "to": "2026-09-29T00:00:00+08:00"}, "invalid_range"),
         ({"from": "2026-09-01T00:00:00+08:00", "to": "2026-10-09T00:00:00+08:00"}, "range_too_long"),
     ],
@@ -231,6 +232,34 @@ def _window(days: int, hour: int) -> dict:
 
 def _staff():
     return user_of_kind(OrganizationKind.APPROVAL_DEPARTMENT, roles=[Role.OFFICIAL, Role.BACK_OFFICE], region="37")
+
+
+def test_an_impossible_date_in_a_window_or_a_track_range_is_400_not_500():
+    case = key_project_case()
+    vehicle, _case, team = _team_setup()
+    staff = _client(_staff())
+
+    filed = staff.post(
+        "/api/v1/booking-requests/",
+        {
+            "case": str(case.pk),
+            "purpose": ["intake"],
+            "preferred_windows": [{"start": "2026-02-30T09:00:00+08:00", "end": "2026-02-30T11:00:00+08:00"}],
+            "channel": "phone",
+        },
+        format="json",
+    )
+    track = team.get(f"/api/v1/vehicles/{vehicle.pk}/track/", {"from": "2026-02-30T09:00:00+08:00", "to": "x"})
+    positions = team.post(
+        f"/api/v1/vehicles/{vehicle.pk}/track/",
+        {"positions": [{"recorded_at": "2026-02-30T09:00:00+08:00", "lon": 120.1, "lat": 35.9}]},
+        format="json",
+    )
+
+    assert (filed.status_code, list(filed.json()["errors"])) == (400, ["preferred_windows[0].start"])
+    assert (track.status_code, track.json()["code"]) == (400, "validation_error")
+    assert (positions.status_code, positions.json()["code"]) == (400, "invalid_positions")
+    assert BookingRequest.all_objects.count() == 0
 
 
 def test_builder_files_staff_confirm_and_the_clash_is_409():
