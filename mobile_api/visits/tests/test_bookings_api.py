@@ -2,9 +2,11 @@
 booking requests filed by builders and confirmed by staff, and monthly service plans."""
 
 import datetime as dt
+import threading
 import uuid
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -427,3 +429,55 @@ def test_a_service_plan_over_rest_reports_each_occurrence():
     assert (bad.status_code, bad.json()["code"]) == (400, "invalid_plan_rule")
     assert listed["count"] == 1
     assert ServicePlan.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rest_and_sync_push_racing_for_one_hour_exactly_one_books_it():
+    vehicle, case, _team_client = _team_setup()
+    lead = team_user(vehicle)
+    barrier = threading.Barrier(2)
+    results: dict = {}
+
+    def rest() -> None:
+        client = _client(lead)
+        barrier.wait(timeout=30)
+        response = client.post(
+            "/api/v1/visits/", _visit_body(case, vehicle, "2026-03-10T09:00:00+08:00"), format="json"
+        )
+        results["rest"] = (response.status_code, response.json())
+
+    def push() -> None:
+        client = _client(lead)
+        barrier.wait(timeout=30)
+        op = {
+            "op_id": str(uuid.uuid4()),
+            "type": "visit",
+            "id": str(uuid.uuid4()),
+            "data": _visit_body(case, vehicle, "2026-03-10T09:30:00+08:00"),
+        }
+        response = client.post("/api/v1/sync/push", {"device_id": "race", "operations": [op]}, format="json")
+        results["push"] = response.json()["receipts"][0]
+
+    def run(work) -> None:
+        try:
+            work()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(work,)) for work in (rest, push)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    rest_status, rest_body = results["rest"]
+    receipt = results["push"]
+    outcomes = sorted([rest_status == 201, receipt["status"] == "applied"])
+    assert outcomes == [False, True], results
+    (winner,) = Visit.objects.all()
+    if rest_status == 201:
+        assert (receipt["status"], receipt["code"]) == ("rejected", "vehicle_booked")
+        assert str(winner.pk) in receipt["errors"]["scheduled_for"][0]
+    else:
+        assert (rest_status, rest_body["code"]) == (409, "vehicle_booked")
+        assert rest_body["clashing_visit"]["id"] == str(winner.pk)
