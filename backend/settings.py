@@ -258,6 +258,9 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "noreply@localhost")
+# The vehicle's working hours and their zone: the free windows of a vehicle's availability.
+VISIT_WORKING_HOURS = env("VISIT_WORKING_HOURS", "08:30-17:30")
+VISIT_WORKING_TIME_ZONE = env("VISIT_WORKING_TIME_ZONE", "Asia/Shanghai")
 
 # Sync limits.
 SYNC_MAX_OPERATIONS = env_int("SYNC_MAX_OPERATIONS", 500)
@@ -355,6 +358,8 @@ SPECTACULAR_SETTINGS = {
         "UtilityTypeEnum": "backend.accounts.models.UtilityType",
         "InspectionResultEnum": "backend.acceptance.models.InspectionResult",
         "RecordableInspectionResultEnum": "mobile_api.acceptance.serializers.RECORDABLE_RESULTS",
+        "BookingChannelEnum": "backend.visits.models.BookingChannel",
+        "BookingRequestStatusEnum": "backend.visits.models.BookingRequestStatus",
     },
     # Every operation's problem+json answers and the tus HEAD/OPTIONS: see mobile_api/openapi.py.
     "DEFAULT_GENERATOR_CLASS": "mobile_api.openapi.ProblemSchemaGenerator",

@@ -181,6 +181,7 @@ def test_every_synced_type_states_its_services_and_has_its_viewset():
         "inspection_item",
         "rectification",
         "visit",
+        "booking_request",
         "photo",
         "signature",
         "material_scan",

@@ -1,11 +1,12 @@
-"""Vehicles are managed here; visits and positions are shown read-only (their writes go through
-backend.visits.services, which version, audit and deduplicate them)."""
+"""Vehicles are managed here; visits, positions, booking requests and service plans are shown
+read-only (their writes go through backend.visits.services and backend.visits.bookings, which
+version, audit, clash-check and deduplicate them)."""
 
 from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
 
 from backend.common.admin_readonly import ReadOnlyAdmin
-from backend.visits.models import Vehicle, VehiclePosition, Visit
+from backend.visits.models import BookingRequest, ServicePlan, Vehicle, VehiclePosition, Visit
 
 
 @admin.register(Vehicle)
@@ -18,7 +19,16 @@ class VehicleAdmin(admin.ModelAdmin):
 
 @admin.register(Visit)
 class VisitAdmin(ReadOnlyAdmin):
-    list_display = ["scheduled_for", "vehicle", "case", "status", "booked_via", "started_at", "ended_at"]
+    list_display = [
+        "scheduled_for",
+        "scheduled_until",
+        "vehicle",
+        "case",
+        "status",
+        "booked_via",
+        "started_at",
+        "ended_at",
+    ]
     list_filter = ["status", "booked_via", "vehicle"]
     search_fields = ["case__external_no", "vehicle__plate", "remarks"]
     list_select_related = ["vehicle", "case"]
@@ -33,3 +43,20 @@ class VehiclePositionAdmin(ReadOnlyAdmin, GISModelAdmin):
     date_hierarchy = "recorded_at"
     # Millions of rows: never count them for the paginator.
     show_full_result_count = False
+
+
+@admin.register(BookingRequest)
+class BookingRequestAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "case", "channel", "status", "visit", "decided_at"]
+    list_filter = ["status", "channel"]
+    search_fields = ["case__external_no", "contact", "remarks"]
+    list_select_related = ["case", "visit"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(ServicePlan)
+class ServicePlanAdmin(ReadOnlyAdmin):
+    list_display = ["month", "case", "vehicle", "duration_minutes", "created_at"]
+    list_filter = ["vehicle"]
+    search_fields = ["case__external_no"]
+    list_select_related = ["case", "vehicle"]

@@ -2,8 +2,11 @@
 
 Visits to the demo key project's cases in every typical state: completed yesterday (with the
 ~100-position track of the drive from the service centre to the site), on site now, booked for
-tomorrow, and cancelled. Times are placed relative to the first load; later runs change nothing
-(fixed record ids; the track is loaded once). Tolerant: without the vehicle team or cases it does nothing.
+tomorrow, and cancelled; then a booked week (the next five working days, mornings and some
+afternoons), booking requests (one confirmed into that week, one declined, one pending) and
+this month's service plan (Wednesday afternoons, its clashes with the week reported). Times are
+placed relative to the first load; later runs change nothing (fixed record ids; the track is loaded
+once). Tolerant: without the vehicle team or cases it does nothing.
 """
 
 import datetime as dt
@@ -14,9 +17,17 @@ from django.utils import timezone
 
 from backend.accounts.models import Organization, OrganizationKind, User
 from backend.cases.models import ApprovalCase
+from backend.cases.notices import is_working_day
+from backend.common.errors import CalendarHorizonExceeded
 from backend.sites.models import Site
-from backend.visits.models import Vehicle, VehiclePosition, Visit, VisitStatus
-from backend.visits.services import vehicle_track_append, visit_create, visit_transition
+from backend.visits.bookings import (
+    booking_request_confirm,
+    booking_request_create,
+    booking_request_decline,
+    service_plan_create,
+)
+from backend.visits.models import BookingRequest, ServicePlan, Vehicle, VehiclePosition, Visit, VisitStatus
+from backend.visits.services import VehicleBooked, vehicle_track_append, visit_create, visit_transition
 
 NAMESPACE = uuid.UUID("0b6d1f0e-9a7c-4c55-8a8e-71517c1e0000")
 TEAM = "审批服务直通车专班"
@@ -163,3 +174,104 @@ def seed() -> None:
         )
         for status, at in steps:
             visit = visit_transition(visit=visit, to=status, by=None, at=at, reason=reason)
+    week = _working_days_after(today, 5)
+    _seed_week(vehicle=vehicle, cases=cases, crew=crew, days=week)
+    _seed_requests(vehicle=vehicle, cases=cases, days=week)
+    _seed_plan(vehicle=vehicle, case=cases[0], today=today)
+
+
+def _working_days_after(today: dt.date, count: int) -> list[dt.date]:
+    days, day = [], today
+    while len(days) < count:
+        day += dt.timedelta(days=1)
+        if is_working_day(day):
+            days.append(day)
+    return days
+
+
+def _seed_week(*, vehicle: Vehicle, cases: list[ApprovalCase], crew: dict, days: list[dt.date]) -> None:
+    """Mornings 09:00-11:00 every day, afternoons 14:30-16:30 every other day (but the fourth,
+    which a confirmed booking request takes); a slot already taken is left as it is."""
+    purposes = [["intake"], ["survey"], ["acceptance"], ["intake", "approval"], ["survey"]]
+    for index, day in enumerate(days):
+        slots = [("am", _at(day, 9, 0))]
+        if index % 2 == 0:
+            slots.append(("pm", _at(day, 14, 30)))
+        for slot, start in slots:
+            record_id = _demo_id(f"week-{index}-{slot}")
+            if Visit.all_objects.filter(pk=record_id).exists():
+                continue
+            case = cases[(index + len(slot)) % len(cases)]
+            try:
+                visit_create(
+                    by=None,
+                    case=case,
+                    site=_site(case),
+                    vehicle=vehicle,
+                    scheduled_for=start,
+                    duration_minutes=120,
+                    booked_via="wechat" if slot == "am" else "phone",
+                    purpose=purposes[index % len(purposes)],
+                    team=crew,
+                    record_id=record_id,
+                )
+            except VehicleBooked:
+                continue
+
+
+def _seed_requests(*, vehicle: Vehicle, cases: list[ApprovalCase], days: list[dt.date]) -> None:
+    case = cases[-1]
+    plans = [
+        ("request-confirmed", "phone", [(days[3], 14, 30)], "建设单位张经理来电预约，现场受理施工许可材料。"),
+        ("request-declined", "wechat", [(days[1], 9, 0)], ""),
+        ("request-pending", "wechat", [(days[4], 14, 0), (days[4], 15, 30)], "希望下午到场踏勘。"),
+    ]
+    for name, channel, windows, remarks in plans:
+        record_id = _demo_id(name)
+        if BookingRequest.all_objects.filter(pk=record_id).exists():
+            continue
+        request, _ = booking_request_create(
+            by=None,
+            case=case,
+            site=_site(case),
+            purpose=["intake"] if name != "request-pending" else ["survey"],
+            preferred_windows=[
+                {"start": _at(d, h, m).isoformat(), "end": (_at(d, h, m) + dt.timedelta(hours=2)).isoformat()}
+                for d, h, m in windows
+            ],
+            channel=channel,
+            contact="张经理 13800000000",
+            remarks=remarks,
+            record_id=record_id,
+        )
+        if name == "request-confirmed":
+            try:
+                booking_request_confirm(request=request, by=None, vehicle=vehicle)
+            except VehicleBooked:
+                pass
+        elif name == "request-declined":
+            booking_request_decline(request=request, by=None, reason="该时段车辆已约满，已电话联系改约。")
+
+
+def _seed_plan(*, vehicle: Vehicle, case: ApprovalCase, today: dt.date) -> None:
+    month = today.replace(day=1)
+    if ServicePlan.objects.filter(case=case, month=month).exists():
+        return
+    try:
+        _plan(vehicle=vehicle, case=case, month=month)
+    except CalendarHorizonExceeded:
+        return  # the month is past the loaded calendar: no plan until the year is loaded
+
+
+def _plan(*, vehicle: Vehicle, case: ApprovalCase, month: dt.date) -> None:
+    service_plan_create(
+        by=None,
+        case=case,
+        site=_site(case),
+        vehicle=vehicle,
+        month=month,
+        rule={"kind": "weekly", "weekdays": [3], "time": "14:30"},
+        purpose=["survey", "acceptance"],
+        duration_minutes=120,
+        remarks="重点项目月度服务计划：每周三下午上门服务。",
+    )

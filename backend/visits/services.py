@@ -3,6 +3,11 @@
 - A visit is booked for a key project's case (WeChat, phone or on site) with a vehicle and its
   team; booking assigns the vehicle team to the case. Its status moves
   booked → en_route → on_site → completed, or to cancelled before arrival.
+- A visit books its vehicle for [scheduled_for, scheduled_until) (a start and a duration); one
+  vehicle is never booked twice for overlapping times. PostgreSQL enforces it (the exclusion
+  constraint VISIT_NO_OVERLAP; cancelled visits and tombstones do not count), so concurrent
+  bookings cannot both win; its refusal becomes 409 `vehicle_booked` naming the clashing visit,
+  whichever entry point (REST, sync push, a booking request's confirmation, a service plan) booked.
 - A vehicle's track arrives in batches of up to 10 000 positions, from the vehicle's team; a
   re-sent batch inserts nothing twice (unique (vehicle, recorded_at), ON CONFLICT DO NOTHING).
 """
@@ -14,14 +19,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from backend.accounts.models import OrganizationKind, User
 from backend.cases.models import ApprovalCase
 from backend.cases.selectors import cases_visible_to
-from backend.common.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
+from backend.common.errors import ApplicationError, Conflict, NotFound, PermissionDenied, ValidationFailed
 from backend.common.geometry import GCJ02, gcj02_to_wgs84_array, parse_coord_system
 from backend.common.records import (
     record_check_case_site,
@@ -32,7 +37,18 @@ from backend.common.records import (
     record_update,
 )
 from backend.sync.services import sync_case_access_granted
-from backend.visits.models import BookingChannel, Vehicle, Visit, VisitPurpose, VisitStatus
+from backend.visits.models import (
+    VISIT_DEFAULT_DURATION,
+    VISIT_MAX_DURATION,
+    VISIT_MIN_DURATION,
+    VISIT_NO_OVERLAP,
+    BookingChannel,
+    Vehicle,
+    Visit,
+    VisitPurpose,
+    VisitStatus,
+)
+from backend.visits.selectors import visits_overlapping
 
 TRACK_MAX_BATCH = 10_000
 # A device clock a little ahead is tolerated; a fix from tomorrow is a broken clock.
@@ -45,9 +61,11 @@ VISIT_TRANSITIONS: dict[str, set[str]] = {
     VisitStatus.COMPLETED: set(),
     VisitStatus.CANCELLED: set(),
 }
-VISIT_WRITABLE_FIELDS = frozenset({"site", "scheduled_for", "booked_via", "purpose", "team", "remarks", "vehicle"})
-# Where the visit goes and with which vehicle is fixed once the vehicle has left.
-VISIT_BOOKING_FIELDS = frozenset({"site", "scheduled_for", "booked_via", "vehicle"})
+VISIT_WRITABLE_FIELDS = frozenset(
+    {"site", "scheduled_for", "duration_minutes", "booked_via", "purpose", "team", "remarks", "vehicle"}
+)
+# Where the visit goes, when and with which vehicle is fixed once the vehicle has left.
+VISIT_BOOKING_FIELDS = frozenset({"site", "scheduled_for", "duration_minutes", "booked_via", "vehicle"})
 TEAM_KEYS = ("lead", "agents", "approvers")
 
 
@@ -133,6 +151,82 @@ def visit_clean_team(team: Any) -> dict[str, Any]:
     return cleaned
 
 
+class VehicleBooked(Conflict):
+    """The vehicle is already booked for part of the time; `clashing_visit` names that visit."""
+
+    code = "vehicle_booked"
+
+
+def visit_clean_duration(duration_minutes: Any) -> int:
+    if duration_minutes is None:
+        return VISIT_DEFAULT_DURATION
+    if (
+        isinstance(duration_minutes, bool)
+        or not isinstance(duration_minutes, int)
+        or not VISIT_MIN_DURATION <= duration_minutes <= VISIT_MAX_DURATION
+    ):
+        raise ValidationFailed(
+            f"A visit lasts {VISIT_MIN_DURATION} to {VISIT_MAX_DURATION} minutes.",
+            code="validation_error",
+            errors={"duration_minutes": [f"Whole minutes, {VISIT_MIN_DURATION}..{VISIT_MAX_DURATION}."]},
+        )
+    return duration_minutes
+
+
+def visit_clean_start(scheduled_for: Any) -> dt.datetime:
+    if not isinstance(scheduled_for, dt.datetime) or scheduled_for.tzinfo is None:
+        raise ValidationFailed(
+            "scheduled_for must be a timestamp with offset.",
+            code="validation_error",
+            errors={"scheduled_for": ["An ISO 8601 timestamp with offset."]},
+        )
+    return scheduled_for
+
+
+def vehicle_booked_error(
+    *, vehicle: Vehicle, start: dt.datetime, end: dt.datetime, exclude: Any = None
+) -> VehicleBooked:
+    """The 409 naming the live visit of `vehicle` that overlaps [start, end) (its id and time)."""
+    clash = (
+        visits_overlapping(vehicle=vehicle, start=start, end=end).exclude(pk=exclude).order_by("scheduled_for").first()
+    )
+    if clash is None:  # pragma: no cover - the constraint refused, so a clashing row exists
+        return VehicleBooked(f"The vehicle {vehicle.plate} is already booked for part of this time.")
+    clash_start, clash_end = timezone.localtime(clash.scheduled_for), timezone.localtime(clash.scheduled_until)
+    message = (
+        f"The vehicle {vehicle.plate} is already booked from {clash_start.isoformat()} to "
+        f"{clash_end.isoformat()} (visit {clash.pk})."
+    )
+    return VehicleBooked(
+        message,
+        errors={"scheduled_for": [message]},
+        extra={
+            "clashing_visit": {
+                "id": str(clash.pk),
+                "vehicle": str(vehicle.pk),
+                "scheduled_for": clash_start.isoformat(),
+                "scheduled_until": clash_end.isoformat(),
+                "status": clash.status,
+            }
+        },
+    )
+
+
+def _is_overlap(error: IntegrityError) -> bool:
+    diag = getattr(error.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == VISIT_NO_OVERLAP
+
+
+def parse_timestamp(value: Any) -> dt.datetime | None:
+    """An ISO 8601 string as a datetime; None when it is not one (also for 2026-13-45 …)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:  # well-formed but impossible: month 13, 30 February …
+        return None
+
+
 def _check_vehicle(vehicle: Vehicle) -> None:
     if not vehicle.is_active:
         raise ValidationFailed(
@@ -152,19 +246,27 @@ def visit_create(
     scheduled_for: dt.datetime,
     booked_via: str,
     purpose: list[str],
+    duration_minutes: int | None = None,
     site: Any = None,
     team: Any = None,
     remarks: str = "",
     device_id: str = "",
     record_id: uuid.UUID | None = None,
     digest: str = "",
+    plan: Any = None,
 ) -> tuple[Visit, bool]:
-    """Book the vehicle for a key project's case; the vehicle team joins the case."""
+    """Book the vehicle for a key project's case; the vehicle team joins the case.
+
+    The vehicle must be free for [scheduled_for, scheduled_for + duration): else 409
+    `vehicle_booked` naming the visit that holds the time.
+    """
     fields = {
         "case": case,
         "site": site,
         "vehicle": vehicle,
         "scheduled_for": scheduled_for,
+        "duration_minutes": duration_minutes if duration_minutes is not None else VISIT_DEFAULT_DURATION,
+        "plan": plan,
         "booked_via": booked_via,
         "purpose": purpose,
         "team": team,
@@ -189,20 +291,28 @@ def visit_create(
         )
     fields["purpose"] = visit_clean_purpose(purpose)
     fields["team"] = visit_clean_team(team)
+    start = visit_clean_start(scheduled_for)
+    fields["duration_minutes"] = visit_clean_duration(duration_minutes)
+    fields["scheduled_until"] = end = start + dt.timedelta(minutes=fields["duration_minutes"])
 
     def assign_team(visit: Visit) -> None:
         sync_case_access_granted(case=case, organizations=[vehicle.team_id])
         case.assigned_organizations.add(vehicle.team_id)
 
-    return record_create(
-        model=Visit,
-        fields=fields,
-        by=by,
-        device_id=device_id,
-        record_id=record_id,
-        digest=digest,
-        after_create=assign_team,
-    )
+    try:
+        return record_create(
+            model=Visit,
+            fields=fields,
+            by=by,
+            device_id=device_id,
+            record_id=record_id,
+            digest=digest,
+            after_create=assign_team,
+        )
+    except IntegrityError as error:
+        if _is_overlap(error):
+            raise vehicle_booked_error(vehicle=vehicle, start=start, end=end) from error
+        raise
 
 
 @transaction.atomic
@@ -239,9 +349,23 @@ def visit_update(
         _check_vehicle(changes["vehicle"])
         sync_case_access_granted(case=instance.case, organizations=[changes["vehicle"].team_id])
         instance.case.assigned_organizations.add(changes["vehicle"].team_id)
-    return record_update(
-        instance=instance, changes=changes, by=by, device_id=device_id, expected_version=expected_version
-    )
+    if "scheduled_for" in changes:
+        changes["scheduled_for"] = visit_clean_start(changes["scheduled_for"])
+    if "duration_minutes" in changes:
+        changes["duration_minutes"] = visit_clean_duration(changes["duration_minutes"])
+    vehicle = changes.get("vehicle", instance.vehicle)
+    start = changes.get("scheduled_for", instance.scheduled_for)
+    end = start + dt.timedelta(minutes=changes.get("duration_minutes", instance.duration_minutes))
+    if end != instance.scheduled_until:
+        changes["scheduled_until"] = end
+    try:
+        return record_update(
+            instance=instance, changes=changes, by=by, device_id=device_id, expected_version=expected_version
+        )
+    except IntegrityError as error:
+        if _is_overlap(error):
+            raise vehicle_booked_error(vehicle=vehicle, start=start, end=end, exclude=instance.pk) from error
+        raise
 
 
 def _transition_time(*, visit: Visit, to: str, at: dt.datetime | None) -> dt.datetime:
@@ -363,7 +487,7 @@ def track_parse_positions(positions: Any, *, coord_system: str | None = None) ->
             errors[f"positions[{index}]"] = ["Must be an object."]
             continue
         raw_time = position.get("recorded_at")
-        recorded_at = parse_datetime(raw_time) if isinstance(raw_time, str) else None
+        recorded_at = parse_timestamp(raw_time)
         if recorded_at is None or recorded_at.tzinfo is None:
             errors[f"positions[{index}].recorded_at"] = ["An ISO 8601 timestamp with offset."]
         elif recorded_at > latest:

@@ -5,18 +5,39 @@ import re
 
 import django_filters
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backend.common.errors import ApplicationError, ValidationFailed
-from backend.visits.models import Vehicle, Visit, VisitStatus
-from backend.visits.selectors import vehicle_track_feature, vehicles_visible_to, visit_records_page, visits_visible_to
-from backend.visits.services import vehicle_track_append, visit_transition
+from backend.visits.bookings import (
+    booking_request_confirm,
+    booking_request_decline,
+    booking_require_staff,
+    service_plan_create,
+)
+from backend.visits.models import BookingRequest, BookingRequestStatus, ServicePlan, Vehicle, Visit, VisitStatus
+from backend.visits.selectors import (
+    booking_requests_visible_to,
+    service_plans_visible_to,
+    vehicle_availability,
+    vehicle_track_feature,
+    vehicles_for_availability,
+    vehicles_visible_to,
+    visit_records_page,
+    visits_visible_to,
+)
+from backend.visits.services import parse_timestamp, vehicle_track_append, visit_transition
+from mobile_api.exceptions import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from mobile_api.geometry import COORD_SYSTEM_HEADER
 from mobile_api.pagination import LimitOffsetPagination
 from mobile_api.records.idempotency import idempotent
@@ -29,13 +50,43 @@ from mobile_api.records.views import (
     record_response,
 )
 from mobile_api.visits.serializers import (
+    AvailabilityWindowSerializer,
+    BookingConfirmSerializer,
+    BookingDeclineSerializer,
+    BookingRequestSerializer,
     CancelSerializer,
+    RescheduleSerializer,
+    ServicePlanSerializer,
     TrackBatchResultSerializer,
     TrackBatchSerializer,
     TransitionSerializer,
     VehicleSerializer,
     VisitSerializer,
 )
+
+
+class VehicleBookedProblemSerializer(ProblemSerializer):
+    """409 `vehicle_booked`: the problem, and the visit that holds the time."""
+
+    clashing_visit = inline_serializer(
+        "ClashingVisit",
+        {
+            "id": serializers.UUIDField(),
+            "vehicle": serializers.UUIDField(),
+            "scheduled_for": serializers.DateTimeField(),
+            "scheduled_until": serializers.DateTimeField(),
+            "status": serializers.CharField(),
+        },
+        required=False,
+    )
+
+
+VEHICLE_BOOKED = OpenApiResponse(
+    VehicleBookedProblemSerializer,
+    description="`vehicle_booked`: the vehicle is booked for part of the time (`clashing_visit` names the visit); "
+    "also `id_conflict`, `record_locked`, `visit_started`, `visit_finished`.",
+)
+CONFLICT_409 = {(409, PROBLEM_CONTENT_TYPE): VEHICLE_BOOKED}
 
 IF_MATCH_OPTIONAL = OpenApiParameter(
     "If-Match",
@@ -62,7 +113,7 @@ def _query_datetime(request: Request, name: str) -> dt.datetime | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    value = parse_datetime(_UNENCODED_OFFSET.sub(r"+\1", raw.strip()))
+    value = parse_timestamp(_UNENCODED_OFFSET.sub(r"+\1", raw.strip()))
     if value is None or value.tzinfo is None:
         raise ValidationFailed(
             f"{name} is not an ISO 8601 timestamp with offset.",
@@ -92,8 +143,17 @@ class VehicleFilter(django_filters.FilterSet):
         fields = ["team", "is_active"]
 
 
+@extend_schema_view(
+    create=extend_schema(responses={201: VisitSerializer, **CONFLICT_409}),
+    update=extend_schema(responses={200: VisitSerializer, **CONFLICT_409}),
+    partial_update=extend_schema(responses={200: VisitSerializer, **CONFLICT_409}),
+)
 class VisitViewSet(FieldRecordViewSet):
     """Visits of the approval-service vehicle to a key project's site.
+
+    A visit books its vehicle from `scheduled_for` for `duration_minutes` (to `scheduled_until`);
+    one vehicle is never booked twice for overlapping times (409 `vehicle_booked` naming the
+    clashing visit), on create, on PATCH/PUT and on `POST {id}/reschedule`, as over sync push.
 
     Status: booked → en_route (`POST {id}/depart`) → on_site (`POST {id}/arrive`, also straight from
     booked) → completed (`POST {id}/complete`); `POST {id}/cancel {reason?}` before arrival.
@@ -119,6 +179,31 @@ class VisitViewSet(FieldRecordViewSet):
             at=serializer.validated_data.get("at"),
             device_id=device_id_of(request),
             expected_version=optional_if_match(request),
+        )
+        return record_response(self.get_serializer(updated).data, updated.version)
+
+    @extend_schema(
+        request=RescheduleSerializer,
+        responses={200: VisitSerializer, **CONFLICT_409},
+        parameters=[IDEMPOTENCY_KEY, IF_MATCH_OPTIONAL],
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def reschedule(self, request: Request, pk: str | None = None) -> Response:
+        """Move a booked visit to another time (and duration or vehicle): the record type's update."""
+        visit = self.get_object()
+        serializer = RescheduleSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        updated = (
+            type(self)
+            .services()
+            .update(
+                instance=visit,
+                changes=dict(serializer.validated_data),
+                by=request.user,
+                device_id=device_id_of(request),
+                expected_version=optional_if_match(request),
+            )
         )
         return record_response(self.get_serializer(updated).data, updated.version)
 
@@ -217,7 +302,51 @@ class VehicleViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = VehicleFilter
 
     def get_queryset(self):
+        if self.action == "availability":
+            return vehicles_for_availability(user=self.request.user)
         return vehicles_visible_to(user=self.request.user)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.DATETIME, required=True, description="ISO 8601 with offset."),
+            OpenApiParameter("to", OpenApiTypes.DATETIME, required=True, description="At most 31 days after `from`."),
+        ],
+        responses={
+            200: inline_serializer(
+                "VehicleAvailability",
+                {
+                    "vehicle": serializers.UUIDField(),
+                    "plate": serializers.CharField(),
+                    "from": serializers.DateTimeField(),
+                    "to": serializers.DateTimeField(),
+                    "time_zone": serializers.CharField(),
+                    "working_hours": serializers.CharField(help_text="HH:MM-HH:MM on working days."),
+                    "windows": AvailabilityWindowSerializer(many=True),
+                },
+            ),
+            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="`calendar_horizon`: the range reaches past the working-day calendar."
+            ),
+        },
+    )
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def availability(self, request: Request, pk: str | None = None) -> Response:
+        """Free and booked windows in [from, to) (at most 31 days), in time order.
+
+        Free: the working hours (VISIT_WORKING_HOURS, e.g. 08:30-17:30 Asia/Shanghai) of working
+        days on the national calendar (holidays are not free), minus bookings. Booked: every visit
+        not cancelled; `visit` names it to those who may see that visit (the vehicle's team, staff,
+        administrators, the builder of its case), to anyone else (other builders) it is just busy.
+        """
+        vehicle = self.get_object()
+        return Response(
+            vehicle_availability(
+                vehicle=vehicle,
+                user=request.user,
+                start=_query_datetime(request, "from"),
+                end=_query_datetime(request, "to"),
+            )
+        )
 
     @extend_schema(methods=["GET"], parameters=TRACK_RANGE, responses={200: TRACK_FEATURE})
     @extend_schema(
@@ -243,3 +372,139 @@ class VehicleViewSet(viewsets.ReadOnlyModelViewSet):
                 vehicle=vehicle, start=_query_datetime(request, "from"), end=_query_datetime(request, "to")
             )
         )
+
+
+class BookingRequestFilter(django_filters.FilterSet):
+    case = django_filters.UUIDFilter(field_name="case_id")
+    status = django_filters.ChoiceFilter(choices=BookingRequestStatus.choices)
+
+    class Meta:
+        model = BookingRequest
+        fields = ["case", "status", "channel"]
+
+
+@extend_schema_view(
+    update=extend_schema(
+        responses={
+            200: BookingRequestSerializer,
+            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="`booking_request_decided`, `record_locked`"
+            ),
+        }
+    ),
+    partial_update=extend_schema(
+        responses={
+            200: BookingRequestSerializer,
+            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="`booking_request_decided`, `record_locked`"
+            ),
+        }
+    ),
+)
+class BookingRequestViewSet(FieldRecordViewSet):
+    """Booking requests for the vehicle (直通车预约申请).
+
+    A builder files one for its own key project's case (`channel` wechat); the service's staff
+    (approval officials, administrators) file one on its behalf (`channel` phone or wechat).
+    Staff change or withdraw (DELETE) a pending request, `POST {id}/confirm {vehicle,
+    scheduled_for? | window?, duration_minutes?}` books the visit (409 `vehicle_booked`, nothing
+    written), `POST {id}/decline {reason}` declines it. Builder and staff are notified each time.
+    """
+
+    serializer_class = BookingRequestSerializer
+    selector = staticmethod(booking_requests_visible_to)
+    record_type = "booking_request"
+    filterset_class = BookingRequestFilter
+
+    @extend_schema(
+        request=BookingConfirmSerializer,
+        responses={200: BookingRequestSerializer, **CONFLICT_409},
+        parameters=[IDEMPOTENCY_KEY, IF_MATCH_OPTIONAL],
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def confirm(self, request: Request, pk: str | None = None) -> Response:
+        booking = self.get_object()
+        booking_require_staff(request.user)  # before any other answer: 403, not 400
+        serializer = BookingConfirmSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        confirmed = booking_request_confirm(
+            request=booking,
+            by=request.user,
+            vehicle=data["vehicle"],
+            scheduled_for=data.get("scheduled_for"),
+            window=data.get("window"),
+            duration_minutes=data.get("duration_minutes"),
+            team=data.get("team"),
+            remarks=data.get("remarks", ""),
+            device_id=device_id_of(request),
+            expected_version=optional_if_match(request),
+        )
+        return record_response(self.get_serializer(confirmed).data, confirmed.version)
+
+    @extend_schema(
+        request=BookingDeclineSerializer,
+        responses=BookingRequestSerializer,
+        parameters=[IDEMPOTENCY_KEY, IF_MATCH_OPTIONAL],
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def decline(self, request: Request, pk: str | None = None) -> Response:
+        booking = self.get_object()
+        booking_require_staff(request.user)  # before any other answer: 403, not 400
+        serializer = BookingDeclineSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        declined = booking_request_decline(
+            request=booking,
+            by=request.user,
+            reason=serializer.validated_data["reason"],
+            device_id=device_id_of(request),
+            expected_version=optional_if_match(request),
+        )
+        return record_response(self.get_serializer(declined).data, declined.version)
+
+
+class ServicePlanFilter(django_filters.FilterSet):
+    case = django_filters.UUIDFilter(field_name="case_id")
+    vehicle = django_filters.UUIDFilter(field_name="vehicle_id")
+
+    class Meta:
+        model = ServicePlan
+        fields = ["case", "vehicle"]
+
+
+class ServicePlanViewSet(
+    mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Monthly service plans of key projects (服务计划).
+
+    `POST {case, vehicle, month: "YYYY-MM", rule, purpose, duration_minutes?, site?, team?}` books
+    every visit the rule gives in the month, each clash-checked on its own: `occurrences` reports
+    each as `booked` (with its `visit`), `clash` (with the `clashing_visit`), `not_workday`
+    (a weekend or holiday of the national calendar) or `past`; the others are booked regardless.
+    Invalid input refuses the whole plan (nothing booked).
+    """
+
+    serializer_class = ServicePlanSerializer
+    filterset_class = ServicePlanFilter
+
+    def get_queryset(self):
+        return service_plans_visible_to(user=self.request.user)
+
+    @extend_schema(
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: ServicePlanSerializer,
+            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="`calendar_horizon`: the month is past the working-day calendar."
+            ),
+        },
+    )
+    @idempotent
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        plan = service_plan_create(by=request.user, **data)
+        return Response(self.get_serializer(plan).data, status=status.HTTP_201_CREATED)

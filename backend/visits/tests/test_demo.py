@@ -1,7 +1,8 @@
 import pytest
+from django.utils import timezone
 
 from backend.visits import demo
-from backend.visits.models import Vehicle, VehiclePosition, Visit
+from backend.visits.models import BookingRequest, Vehicle, VehiclePosition, Visit
 from backend.visits.selectors import vehicle_track_feature
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,18 @@ def test_demo_vehicle_track_and_visits_are_idempotent():
 
     vehicle = Vehicle.objects.get(plate="鲁B·A1234")
     assert VehiclePosition.objects.filter(vehicle=vehicle).count() == 100
-    assert sorted(Visit.objects.values_list("status", flat=True)) == ["booked", "cancelled", "completed", "on_site"]
+    assert set(Visit.objects.values_list("status", flat=True)) == {"booked", "cancelled", "completed", "on_site"}
+    assert Visit.objects.exclude(status="booked").count() == 3
+    # A booked week: a visit on each of the next five working days, none overlapping another.
+    week = demo._working_days_after(timezone.localdate(), 5)
+    booked_days = {timezone.localdate(v.scheduled_for) for v in Visit.objects.filter(status="booked")}
+    assert set(week) <= booked_days
+    live = list(Visit.objects.exclude(status="cancelled").order_by("scheduled_for"))
+    assert all(a.scheduled_until <= b.scheduled_for for a, b in zip(live, live[1:], strict=False))
+    requests = dict(BookingRequest.objects.values_list("status", "visit__scheduled_for"))
+    assert set(requests) == {"pending", "confirmed", "declined"}
+    assert timezone.localdate(requests["confirmed"]) == week[3]
+    assert Visit.objects.filter(booking_request__isnull=False).count() == 1
     completed = Visit.objects.get(status="completed")
     feature = vehicle_track_feature(vehicle=vehicle, start=completed.departed_at, end=completed.ended_at)
     assert feature["properties"]["point_count"] == 100
