@@ -246,6 +246,8 @@ STANDARD_DAYS_STATE_OWNED = env_int("STANDARD_DAYS_STATE_OWNED", 210)
 CALENDAR_HORIZON_WARNING_DAYS = env_int("CALENDAR_HORIZON_WARNING_DAYS", 60)
 # Local time (TIME_ZONE) of the daily notice run.
 DEADLINE_NOTIFY_TIME = env("DEADLINE_NOTIFY_TIME", "08:30")
+# Working days after which a utility request the company has not answered is notified (daily).
+UTILITY_UNANSWERED_WORKING_DAYS = env_int("UTILITY_UNANSWERED_WORKING_DAYS", 5)
 # Deadline notices also go by e-mail (Django's SMTP settings; a failed send is logged and
 # recorded on the notification, never breaking the run).
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

@@ -14,7 +14,9 @@ a region sees projects whose code region starts with it; one without a region (o
 organisation) sees every project.
 
 Also, every working day until done: tolerance promises falling due (the builder's
-representatives and the handler) and findings past their due date (the responsible department).
+representatives and the handler), findings past their due date (the responsible department) and
+utility requests (报装) still unanswered `UTILITY_UNANSWERED_WORKING_DAYS` working days after they were
+made (the addressed company's users).
 
 Run daily on working days (`deadline_notices_run`: the procrastinate periodic task and `manage.py
 deadlines_notify`) and after every item change (`item_notices_after_change`, on commit).
@@ -27,6 +29,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -215,6 +218,79 @@ def finding_notices_send(*, as_of: dt.date) -> list[Any]:
     return sent
 
 
+def working_days_back(*, as_of: dt.date, days: int) -> list[dt.date]:
+    """The `days` working days ending with `as_of` (newest first), from the calendar, weekdays past it."""
+    from backend.cases.models import CalendarDay
+
+    # Even the longest run of rest days (the Spring Festival week plus weekends) leaves more than
+    # one working day a week: 3 weeks per 7 working days is ample.
+    start = as_of - dt.timedelta(days=21 * (days // 7 + 1) + 7)
+    known = dict(CalendarDay.objects.filter(date__gte=start, date__lte=as_of).values_list("date", "is_workday"))
+    found: list[dt.date] = []
+    day = as_of
+    while len(found) < days and day >= start:
+        if known.get(day, day.weekday() < 5):
+            found.append(day)
+        day -= dt.timedelta(days=1)
+    return found
+
+
+def utility_notices_send(*, as_of: dt.date) -> list[Any]:
+    """Utility requests (报装) the company has not answered `UTILITY_UNANSWERED_WORKING_DAYS` working
+    days after they were made: the company's users, every working day until it answers.
+
+    The day a request is made does not count (like an item's acceptance): made on Monday with a
+    limit of 5, it is unanswered on the next Monday.
+    """
+    from backend.notifications.models import NotificationKind
+    from backend.notifications.services import notifications_send
+    from backend.utilities.models import UtilityRequest, UtilityRequestStatus
+
+    limit = settings.UTILITY_UNANSWERED_WORKING_DAYS
+    if limit <= 0:
+        return []
+    working_days = working_days_back(as_of=as_of, days=limit)
+    if len(working_days) < limit:
+        return []
+    # Made on or before the day before the limit-th working day back.
+    latest_made = timezone.make_aware(dt.datetime.combine(working_days[-1], dt.time.min))
+    requests = (
+        UtilityRequest.objects.filter(
+            status=UtilityRequestStatus.SUBMITTED, responded_at__isnull=True, created_at__lt=latest_made
+        )
+        .select_related("case", "company")
+        .order_by("company_id", "created_at")
+    )
+    staff: dict[Any, list[User]] = {}
+    sent: list[Any] = []
+    for request in requests.iterator(chunk_size=500):
+        if request.company_id not in staff:
+            staff[request.company_id] = list(User.objects.filter(is_active=True, organization_id=request.company_id))
+        made_on = timezone.localdate(request.created_at)
+        title = (
+            f"报装申请未答复：{request.get_utility_type_display()}（{request.case.external_no}），"
+            f"{made_on.isoformat()} 提交"
+        )
+        sent.extend(
+            notifications_send(
+                recipients=staff[request.company_id],
+                kind=NotificationKind.UTILITY_UNANSWERED,
+                subject=f"utility_request:{request.pk}",
+                day=as_of,
+                title=title,
+                body=f"{title}，已超过 {limit} 个工作日未答复。请在系统中答复（受理、需补充资料或不予受理）。",
+                data={
+                    "utility_request": str(request.pk),
+                    "case": str(request.case_id),
+                    "utility_type": request.utility_type,
+                    "made_on": made_on.isoformat(),
+                    "limit_working_days": limit,
+                },
+            )
+        )
+    return sent
+
+
 def _items_for_notices(qs: Any) -> list[Any]:
     return list(qs.select_related("department", "handler", "case", "case__project").prefetch_related("status_events"))
 
@@ -239,6 +315,7 @@ def deadline_notices_run(*, as_of: dt.date | None = None) -> dict[str, Any]:
         sent = item_notices_send(items=items, deadlines=deadlines, as_of=as_of)
         sent += promise_notices_send(as_of=as_of)
         sent += finding_notices_send(as_of=as_of)
+        sent += utility_notices_send(as_of=as_of)
     return {"as_of": as_of, "working_day": True, "items": len(items), "sent": sent, "horizon_sent": horizon}
 
 
