@@ -546,7 +546,9 @@ def items_deadlines(
 RECORD_BATCH = 1000
 
 
-def item_deadlines_record(*, items: Sequence[Any], as_of: dt.date) -> dict[Any, ItemDeadline]:
+def item_deadlines_record(
+    *, items: Sequence[Any], as_of: dt.date, calendar: WorkingCalendar | None = None
+) -> dict[Any, ItemDeadline]:
     """Compute and store `due_date`, and `first_overdue_on` the first time an item is found overdue.
 
     Changed items are written in batches (one UPDATE … FROM VALUES per thousand): loading a year
@@ -557,7 +559,7 @@ def item_deadlines_record(*, items: Sequence[Any], as_of: dt.date) -> dict[Any, 
 
     from backend.cases.models import ApprovalItem
 
-    deadlines = items_deadlines(items=items, as_of=as_of)
+    deadlines = items_deadlines(items=items, as_of=as_of, calendar=calendar)
     changed: list[tuple[Any, dt.date | None, dt.date | None]] = []
     for item in items:
         deadline = deadlines[item.pk]

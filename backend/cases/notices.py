@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -63,25 +63,40 @@ def is_working_day(day: dt.date) -> bool:
 
 
 class Audience:
-    """Department heads and supervisors, loaded once per run (not once per item)."""
+    """Department heads (per department, loaded when first needed) and supervisors (once), for a
+    whole run: not once per item, nor once per chunk."""
 
-    def __init__(self, items: Sequence[Any]) -> None:
-        departments = {item.department_id for item in items}
-        self.heads: dict[Any, list[User]] = defaultdict(list)
+    def __init__(self, items: Sequence[Any] = ()) -> None:
+        self.heads: dict[Any, list[User]] = {}
+        self._supervisors: list[User] | None = None
+        self.load_heads({item.department_id for item in items})
+
+    def load_heads(self, departments: Iterable[Any]) -> None:
+        missing = {department for department in departments if department not in self.heads}
+        if not missing:
+            return
+        for department in missing:
+            self.heads[department] = []
         for user in User.objects.filter(
-            is_active=True, organization_id__in=departments, roles__contains=[Role.DEPARTMENT_HEAD]
+            is_active=True, organization_id__in=missing, roles__contains=[Role.DEPARTMENT_HEAD]
         ):
             self.heads[user.organization_id].append(user)
-        self.supervisors = list(
-            User.objects.filter(is_active=True, roles__contains=[Role.SUPERVISOR]).select_related("organization")
-        )
+
+    @property
+    def supervisors(self) -> list[User]:
+        if self._supervisors is None:
+            self._supervisors = list(
+                User.objects.filter(is_active=True, roles__contains=[Role.SUPERVISOR]).select_related("organization")
+            )
+        return self._supervisors
 
     def for_level(self, item: Any, level: str) -> list[User]:
         people: list[User] = []
         if item.handler_id and item.handler.is_active:
             people.append(item.handler)
         if level in {"remind5", "supervise3", "overdue"}:
-            people.extend(self.heads.get(item.department_id, []))
+            self.load_heads([item.department_id])
+            people.extend(self.heads[item.department_id])
         if level in {"supervise3", "overdue"}:
             region = item.case.project.region_code
             people.extend(
@@ -94,11 +109,13 @@ class Audience:
         return people
 
 
-def item_notices_send(*, items: Sequence[Any], deadlines: dict[Any, ItemDeadline], as_of: dt.date) -> list[Any]:
+def item_notices_send(
+    *, items: Sequence[Any], deadlines: dict[Any, ItemDeadline], as_of: dt.date, audience: Audience | None = None
+) -> list[Any]:
     """Send each item's notice of its level at `as_of` to its audience; returns the notices sent now."""
     from backend.notifications.services import notifications_send, supervision_record_notices
 
-    audience = Audience(items)
+    audience = audience or Audience(items)
     sent: list[Any] = []
     for item in items:
         deadline = deadlines.get(item.pk)
@@ -295,28 +312,84 @@ def _items_for_notices(qs: Any) -> list[Any]:
     return list(qs.select_related("department", "handler", "case", "case__project").prefetch_related("status_events"))
 
 
-def deadline_notices_run(*, as_of: dt.date | None = None) -> dict[str, Any]:
+# Open items are read, computed, recorded and told this many at a time, each chunk in its own
+# transaction: memory stays bounded whatever the number of items, and a failure keeps the chunks
+# done (a repeat the same day sends nothing twice).
+RUN_CHUNK = 2000
+
+
+def open_item_chunks(*, chunk: int = RUN_CHUNK) -> Iterator[list[Any]]:
+    """Open items in primary-key order, `chunk` at a time (keyset paging: no OFFSET, no long cursor)."""
+    from backend.cases.selectors import open_items
+
+    last = None
+    while True:
+        qs = open_items().order_by("pk")
+        if last is not None:
+            qs = qs.filter(pk__gt=last)
+        items = _items_for_notices(qs[:chunk])
+        if not items:
+            return
+        yield items
+        last = items[-1].pk
+        if len(items) < chunk:
+            return
+
+
+def deadline_notices_run(*, as_of: dt.date | None = None, keep_sent: bool = True) -> dict[str, Any]:
     """The daily run: record deadlines of open items and send the day's notices (working days only).
 
-    Also tells administrators when the calendar's horizon is near. Safe to repeat the same day.
+    Streams the open items in chunks (`RUN_CHUNK`), each in its own transaction. Also tells
+    administrators when the calendar's horizon is near. Safe to repeat the same day. `sent` lists
+    the notices sent now unless `keep_sent` is off (the scheduled run: only `sent_count`, so memory
+    does not grow with the notices either).
     """
     from backend.cases.calendar import calendar_horizon_notify
-    from backend.cases.selectors import open_items
+    from backend.cases.deadlines import calendar_load
     from backend.notifications.services import supervisions_close_finished
 
     as_of = as_of or timezone.localdate()
     horizon = calendar_horizon_notify(today=as_of)
     supervisions_close_finished()
     if not is_working_day(as_of):
-        return {"as_of": as_of, "working_day": False, "items": 0, "sent": [], "horizon_sent": horizon}
+        return {
+            "as_of": as_of,
+            "working_day": False,
+            "items": 0,
+            "sent": [],
+            "sent_count": 0,
+            "horizon_sent": horizon,
+        }
+    # The whole calendar (a few thousand rows), once: every chunk computes against the same days.
+    calendar = calendar_load()
+    audience = Audience()
+    sent: list[Any] = []
+    count = 0
+    total = 0
+
+    def collect(notices: list[Any]) -> None:
+        nonlocal count
+        count += len(notices)
+        if keep_sent:
+            sent.extend(notices)
+
+    for items in open_item_chunks():
+        with transaction.atomic():
+            deadlines = item_deadlines_record(items=items, as_of=as_of, calendar=calendar)
+            collect(item_notices_send(items=items, deadlines=deadlines, as_of=as_of, audience=audience))
+        total += len(items)
     with transaction.atomic():
-        items = _items_for_notices(open_items())
-        deadlines = item_deadlines_record(items=items, as_of=as_of)
-        sent = item_notices_send(items=items, deadlines=deadlines, as_of=as_of)
-        sent += promise_notices_send(as_of=as_of)
-        sent += finding_notices_send(as_of=as_of)
-        sent += utility_notices_send(as_of=as_of)
-    return {"as_of": as_of, "working_day": True, "items": len(items), "sent": sent, "horizon_sent": horizon}
+        collect(promise_notices_send(as_of=as_of))
+        collect(finding_notices_send(as_of=as_of))
+        collect(utility_notices_send(as_of=as_of))
+    return {
+        "as_of": as_of,
+        "working_day": True,
+        "items": total,
+        "sent": sent,
+        "sent_count": count,
+        "horizon_sent": horizon,
+    }
 
 
 def item_notices_for(*, item_ids: Iterable[Any], as_of: dt.date | None = None) -> list[Any]:
