@@ -241,6 +241,10 @@ DEADLINE_SUPERVISE_DAYS = env_int("DEADLINE_SUPERVISE_DAYS", 3)
 STANDARD_DAYS_PRIVATE = env_int("STANDARD_DAYS_PRIVATE", 160)
 STANDARD_DAYS_SIMPLE_LOW_RISK = env_int("STANDARD_DAYS_SIMPLE_LOW_RISK", 60)
 STANDARD_DAYS_STATE_OWNED = env_int("STANDARD_DAYS_STATE_OWNED", 210)
+# The unit of the standard times (seed 003 counts calendar days): calendar | working.
+STANDARD_DAYS_UNIT = env("STANDARD_DAYS_UNIT", "calendar")
+if STANDARD_DAYS_UNIT not in {"calendar", "working"}:
+    raise ImproperlyConfigured(f"STANDARD_DAYS_UNIT is calendar or working, not {STANDARD_DAYS_UNIT!r}.")
 # Administrators are told to load the next year's holiday arrangement this many days before the
 # calendar's horizon (the last day of the last year loaded).
 CALENDAR_HORIZON_WARNING_DAYS = env_int("CALENDAR_HORIZON_WARNING_DAYS", 60)
