@@ -112,43 +112,56 @@ class Audience:
 def item_notices_send(
     *, items: Sequence[Any], deadlines: dict[Any, ItemDeadline], as_of: dt.date, audience: Audience | None = None
 ) -> list[Any]:
-    """Send each item's notice of its level at `as_of` to its audience; returns the notices sent now."""
-    from backend.notifications.services import notifications_send, supervision_record_notices
+    """Send each item's notice of its level at `as_of` to its audience; returns the notices sent now.
+
+    Set-based (backend.notifications.batch): one read of what was sent and one insert for all the
+    items, and the supervisions of those under supervision opened and appended in one statement.
+    """
+    from backend.notifications.batch import Notice, notifications_send_many, supervisions_record_many
 
     audience = audience or Audience(items)
-    sent: list[Any] = []
+    notices: list[Notice] = []
+    told: list[tuple[Any, str]] = []
     for item in items:
         deadline = deadlines.get(item.pk)
         level = deadline.warning_level if deadline else None
         if level not in LEVEL_KINDS or deadline.clock == "stopped":
             continue
-        recipients = audience.for_level(item, level)
         days = deadline.remaining_working_days
         title = LEVEL_TITLES[level].format(
             name=item.name, case=item.case.external_no, days="?" if days is None else days
         )
         due = deadline.due_date.isoformat() if deadline.due_date else None
-        fresh = notifications_send(
-            recipients=recipients,
-            kind=LEVEL_KINDS[level],
-            subject=f"item:{item.pk}",
-            day=as_of,
-            title=title,
-            body=f"{title}。办理部门：{item.department.name}；到期日：{due or '未知'}。",
-            data={
-                "item": str(item.pk),
-                "case": str(item.case_id),
-                "level": level,
-                "due_date": due,
-                "remaining_working_days": days,
-                "first_overdue_on": item.first_overdue_on.isoformat() if item.first_overdue_on else None,
-            },
-            once=level in ONCE_LEVELS,
+        notices.append(
+            Notice(
+                recipients=audience.for_level(item, level),
+                kind=LEVEL_KINDS[level],
+                subject=f"item:{item.pk}",
+                title=title,
+                body=f"{title}。办理部门：{item.department.name}；到期日：{due or '未知'}。",
+                data={
+                    "item": str(item.pk),
+                    "case": str(item.case_id),
+                    "level": level,
+                    "due_date": due,
+                    "remaining_working_days": days,
+                    "first_overdue_on": item.first_overdue_on.isoformat() if item.first_overdue_on else None,
+                },
+                once=level in ONCE_LEVELS,
+            )
         )
-        sent.extend(fresh)
-        if level in SUPERVISED_LEVELS:
-            supervision_record_notices(item=item, level=level, notices=fresh, day=as_of)
-    return sent
+        told.append((item, level))
+    with transaction.atomic():
+        fresh = notifications_send_many(notices=notices, day=as_of)
+        supervisions_record_many(
+            entries=[
+                (item, level, sent)
+                for (item, level), sent in zip(told, fresh, strict=True)
+                if level in SUPERVISED_LEVELS
+            ],
+            day=as_of,
+        )
+    return [notice for group in fresh for notice in group]
 
 
 PROMISE_VOID_STATUSES = frozenset({4, 5, 13, 14, 15})
