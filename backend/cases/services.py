@@ -124,7 +124,7 @@ PROJECT_FIELDS = (
 )
 
 
-def _check_milestone(project: Project) -> None:
+def project_milestone_problems(project: Project) -> dict[str, list[str]]:
     """The milestone and its date go together; the date is not in the future (it happened)."""
     errors: dict[str, list[str]] = {}
     if project.start_milestone and project.start_milestone_on is None:
@@ -133,6 +133,11 @@ def _check_milestone(project: Project) -> None:
         errors["start_milestone"] = [f"Say which milestone the date is: one of {', '.join(StartMilestone.values)}."]
     if project.start_milestone_on is not None and project.start_milestone_on > timezone.localdate():
         errors["start_milestone_on"] = ["The start milestone is a date that has happened, not a future one."]
+    return errors
+
+
+def _check_milestone(project: Project) -> None:
+    errors = project_milestone_problems(project)
     if errors:
         raise ValidationFailed(
             "The project's start milestone (土地出让合同签订 / 项目立项) needs its kind and a past date.",
