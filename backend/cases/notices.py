@@ -414,20 +414,32 @@ def _run_items(rows: list[tuple], audience: Audience) -> list[Any]:
     audience.load_users(row[4] for row in rows)
     items = []
     for row in rows:
-        values = dict(zip(RUN_FIELDS, row, strict=True))
-        item = SimpleNamespace(**{name: value for name, value in values.items() if "__" not in name})
-        item.pk = item.id
-        item.department = SimpleNamespace(pk=item.department_id, name=values["department__name"])
-        item.handler = audience.users.get(item.handler_id)
-        item.case = SimpleNamespace(
-            pk=item.case_id,
-            external_no=values["case__external_no"],
-            project=SimpleNamespace(
-                region_code=values["case__project__region_code"], builder_id=values["case__project__builder_id"]
-            ),
+        (pk, name, case_id, department_id, handler_id, promised_days, accepted_at, status, completed_at) = row[:9]
+        due_date, first_overdue_on, department_name, external_no, region_code, builder_id = row[9:]
+        items.append(
+            SimpleNamespace(
+                pk=pk,
+                id=pk,
+                name=name,
+                case_id=case_id,
+                department_id=department_id,
+                handler_id=handler_id,
+                promised_days=promised_days,
+                accepted_at=accepted_at,
+                status=status,
+                completed_at=completed_at,
+                due_date=due_date,
+                first_overdue_on=first_overdue_on,
+                department=SimpleNamespace(pk=department_id, name=department_name),
+                handler=audience.users.get(handler_id),
+                case=SimpleNamespace(
+                    pk=case_id,
+                    external_no=external_no,
+                    project=SimpleNamespace(region_code=region_code, builder_id=builder_id),
+                ),
+                status_events=events.get(pk, _Events()),
+            )
         )
-        item.status_events = events.get(item.pk, _Events())
-        items.append(item)
     return items
 
 

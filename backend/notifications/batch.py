@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,25 @@ from django.utils import timezone
 from backend.accounts.models import User
 from backend.notifications.models import Notification, Supervision
 from backend.notifications.services import notifications_email
+
+
+@dataclass
+class SentNotice:
+    """A notification sent now, as inserted (model instances cost more than the insert itself)."""
+
+    pk: uuid.UUID
+    recipient: User
+    kind: str
+    subject: str
+    day: dt.date
+    title: str
+    body: str
+    data: dict[str, Any]
+    created_at: dt.datetime | None = None
+
+    @property
+    def recipient_id(self) -> Any:
+        return self.recipient.pk
 
 
 @dataclass
@@ -41,19 +61,20 @@ INSERT_BATCH = 1000
 
 
 @transaction.atomic
-def notifications_send_many(*, notices: Sequence[Notice], day: dt.date) -> list[list[Notification]]:
+def notifications_send_many(*, notices: Sequence[Notice], day: dt.date) -> list[list[SentNotice]]:
     """Send every notice (see `notifications_send`); returns, per notice, the notifications sent now."""
-    rows: list[list[Notification]] = []
+    rows: list[list[SentNotice]] = []
     for notice in notices:
         people = {user.pk: user for user in notice.recipients}.values()
         rows.append(
             [
-                Notification(
+                SentNotice(
+                    pk=uuid.uuid4(),
                     recipient=user,
                     kind=notice.kind,
                     subject=notice.subject,
                     day=day,
-                    title=notice.title,
+                    title=notice.title[:200],
                     body=notice.body,
                     data=notice.data,
                 )
@@ -79,7 +100,7 @@ def notifications_send_many(*, notices: Sequence[Notice], day: dt.date) -> list[
     return fresh_rows
 
 
-def _insert_notifications(rows: list[Notification]) -> None:
+def _insert_notifications(rows: list[SentNotice]) -> None:
     """Insert the rows as one JSON document per batch (a single parameter: far cheaper to send than
     ten per row). A concurrent run that sent one first wins (the unique constraint), as in
     notifications_send."""
@@ -97,7 +118,7 @@ def _insert_notifications(rows: list[Notification]) -> None:
                     "kind": row.kind,
                     "subject": row.subject,
                     "day": row.day.isoformat(),
-                    "title": row.title[:200],
+                    "title": row.title,
                     "body": row.body,
                     "data": row.data,
                 }
@@ -117,7 +138,7 @@ def _insert_notifications(rows: list[Notification]) -> None:
 
 
 @transaction.atomic
-def supervisions_record_many(*, entries: Sequence[tuple[Any, str, Sequence[Notification]]], day: dt.date) -> int:
+def supervisions_record_many(*, entries: Sequence[tuple[Any, str, Sequence[SentNotice]]], day: dt.date) -> int:
     """For each (item, level, notices sent now): open the item's supervision if none is open and add
     whom the chain told (see `supervision_record_notices`); returns how many were opened."""
     if not entries:
