@@ -207,6 +207,14 @@ class Material(TimeStampedModel):
 
     class Meta:
         ordering = ["item", "name"]
+        indexes = [
+            # The promises worklist and the daily notices read the outstanding promises by date.
+            models.Index(
+                fields=["promised_by"],
+                condition=models.Q(promised_by__isnull=False, received_at__isnull=True),
+                name="material_outstanding_promise",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

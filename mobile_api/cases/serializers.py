@@ -395,3 +395,47 @@ class ProjectPlanSerializer(serializers.Serializer):
     is_over_standard = serializers.BooleanField()
     error = serializers.DictField(allow_null=True, help_text="calendar_horizon (working-day unit past the calendar).")
     stages = PlanStageSerializer(many=True)
+
+
+# --- tolerance promises across cases -----------------------------------------------------------
+
+
+class PromiseSerializer(serializers.ModelSerializer):
+    """A material promised under tolerance acceptance (容缺受理) and not received yet."""
+
+    promise_state = serializers.SerializerMethodField(help_text="pending or overdue at as_of.")
+    days_overdue = serializers.SerializerMethodField(help_text="Calendar days past promised_by (0 if not yet).")
+    item = serializers.UUIDField(source="item_id", read_only=True)
+    item_name = serializers.CharField(source="item.name", read_only=True)
+    item_status = serializers.IntegerField(source="item.status", read_only=True)
+    department = serializers.UUIDField(source="item.department_id", read_only=True)
+    department_name = serializers.CharField(source="item.department.name", read_only=True)
+    handler = serializers.UUIDField(source="item.handler_id", read_only=True, allow_null=True)
+    case = serializers.UUIDField(source="item.case_id", read_only=True)
+    external_no = serializers.CharField(source="item.case.external_no", read_only=True)
+
+    class Meta:
+        model = Material
+        fields = [
+            "id",
+            "name",
+            "promised_by",
+            "promise_state",
+            "days_overdue",
+            "item",
+            "item_name",
+            "item_status",
+            "department",
+            "department_name",
+            "handler",
+            "case",
+            "external_no",
+        ]
+
+    @extend_schema_field(serializers.ChoiceField(choices=["pending", "overdue"]))
+    def get_promise_state(self, material: Material) -> str | None:
+        return promise_state(promised_by=material.promised_by, received_on=None, as_of=self.context["as_of"])
+
+    @extend_schema_field(serializers.IntegerField())
+    def get_days_overdue(self, material: Material) -> int:
+        return max(0, (self.context["as_of"] - material.promised_by).days)
