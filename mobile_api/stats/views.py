@@ -73,6 +73,7 @@ class ServiceStatsView(APIView):
             (200, "text/csv"): OpenApiTypes.STR,
             (200, XLSX_MEDIA_TYPE): OpenApiTypes.BINARY,
             **INVALID,
+            (404, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="not_found: an unknown format"),
             **PROBLEM_RESPONSES,
         },
     )
