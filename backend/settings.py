@@ -242,11 +242,17 @@ DEADLINE_SUPERVISE_DAYS = env_int("DEADLINE_SUPERVISE_DAYS", 3)
 STANDARD_DAYS_PRIVATE = env_int("STANDARD_DAYS_PRIVATE", 160)
 STANDARD_DAYS_SIMPLE_LOW_RISK = env_int("STANDARD_DAYS_SIMPLE_LOW_RISK", 60)
 STANDARD_DAYS_STATE_OWNED = env_int("STANDARD_DAYS_STATE_OWNED", 210)
+# The unit of the standard times (seed 003 counts calendar days): calendar | working.
+STANDARD_DAYS_UNIT = env("STANDARD_DAYS_UNIT", "calendar")
+if STANDARD_DAYS_UNIT not in {"calendar", "working"}:
+    raise ImproperlyConfigured(f"STANDARD_DAYS_UNIT is calendar or working, not {STANDARD_DAYS_UNIT!r}.")
 # Administrators are told to load the next year's holiday arrangement this many days before the
 # calendar's horizon (the last day of the last year loaded).
 CALENDAR_HORIZON_WARNING_DAYS = env_int("CALENDAR_HORIZON_WARNING_DAYS", 60)
 # Local time (TIME_ZONE) of the daily notice run.
 DEADLINE_NOTIFY_TIME = env("DEADLINE_NOTIFY_TIME", "08:30")
+# Working days after which a utility request the company has not answered is notified (daily).
+UTILITY_UNANSWERED_WORKING_DAYS = env_int("UTILITY_UNANSWERED_WORKING_DAYS", 5)
 # Deadline notices also go by e-mail (Django's SMTP settings; a failed send is logged and
 # recorded on the notification, never breaking the run).
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

@@ -24,4 +24,5 @@ urlpatterns = [
     path("", include("mobile_api.exports.urls")),
     path("", include("mobile_api.onsite.urls")),
     path("", include("mobile_api.meetings.urls")),
+    path("", include("mobile_api.stats.urls")),
 ]

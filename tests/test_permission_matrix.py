@@ -89,6 +89,7 @@ def test_no_outsider_gets_a_2xx_on_anything_of_the_demo_world(demo_world):
             ]
         calls += [("get", f"/api/v1/projects/{pk}/") for pk in projects]
         calls += [("patch", f"/api/v1/projects/{pk}/") for pk in projects]
+        calls += [("get", f"/api/v1/projects/{pk}/plan/") for pk in projects]
         calls += [("get", f"/api/v1/vehicles/{pk}/") for pk in vehicles]
         calls += [("post", f"/api/v1/vehicles/{pk}/track/") for pk in vehicles]
         for inspection_id in records.get("inspection", [])[:2]:
@@ -107,6 +108,21 @@ def test_no_outsider_gets_a_2xx_on_anything_of_the_demo_world(demo_world):
         listed_cases = {row["id"] for row in client.get("/api/v1/cases/?limit=1000").json()["results"]}
         if listed_cases & {str(pk) for pk in cases}:
             violations.append((who, "LIST", "cases", len(listed_cases)))
+        # Figures count nothing of the demo world.
+        for year in range(2000, 2040, 10):
+            period = {"from": f"{year}-01-01", "to": f"{year + 9}-12-31"}
+            figures = client.get("/api/v1/stats/deadlines/", period).json()
+            counted = (
+                sum(figures["levels"].values()) + figures["completed"]["total"] + figures["supervisions"]["opened"]
+            )
+            for figure in client.get("/api/v1/stats/service/", period).json()["figures"]:
+                counted += sum(
+                    1 for row in figure["rows"] for name in figure["measures"] if row.get(name) not in (0, None)
+                )
+            if counted:
+                violations.append((who, "STATS", period["from"], counted))
+        if client.get("/api/v1/promises/", {"due_by": "2099-12-31"}).json()["count"]:
+            violations.append((who, "LIST", "promises", 1))
     assert violations == []
     assert AuditEntry.objects.count() == audit_before
 

@@ -27,7 +27,7 @@ from backend.cases.models import (
     Material,
     Project,
 )
-from backend.cases.services import item_handler_problem
+from backend.cases.services import item_handler_problem, project_milestone_problems
 
 
 class ProjectAdminForm(forms.ModelForm):
@@ -42,7 +42,21 @@ class ProjectAdminForm(forms.ModelForm):
             "is_simple_low_risk",
             "priority",
             "location",
+            "start_milestone",
+            "start_milestone_on",
+            "standard_days_override",
         ]
+
+    def clean(self):
+        cleaned = super().clean()
+        probe = Project(
+            start_milestone=cleaned.get("start_milestone") or "",
+            start_milestone_on=cleaned.get("start_milestone_on"),
+        )
+        for field, problems in project_milestone_problems(probe).items():
+            for problem in problems:
+                self.add_error(field, problem)
+        return cleaned
 
     def clean_code(self):
         code = (self.cleaned_data.get("code") or "").strip().upper()

@@ -28,9 +28,11 @@ Conventions (the same everywhere: API, `deadlines_due`, admin):
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -40,6 +42,7 @@ from backend.common.errors import CalendarHorizonExceeded
 
 # --- calendar -------------------------------------------------------------------------------
 
+ONE_DAY = dt.timedelta(days=1)
 CORRECTION_START, CORRECTION_END = 6, 7
 SPECIAL_START, SPECIAL_END = 9, 10
 ACCEPTED_STATUSES = frozenset({3, 8})
@@ -70,6 +73,11 @@ class WorkingCalendar:
         if day > self.last or day < self.first:
             raise horizon_error(self, day, purpose=purpose)
         return day in self.workdays
+
+    @cached_property
+    def ordered_workdays(self) -> list[dt.date]:
+        """The working days in order: counting without pauses is two binary searches, not a walk."""
+        return sorted(self.workdays)
 
 
 def horizon_error(calendar: WorkingCalendar, day: dt.date, *, purpose: str = "") -> CalendarHorizonExceeded:
@@ -223,6 +231,13 @@ def add_working_days(
     calendar: WorkingCalendar, start: dt.date, days: int, *, pauses: Sequence[Pause] = (), purpose: str = ""
 ) -> dt.date:
     """The day on which the `days`-th counted working day after `start` ends (`start` itself not counted)."""
+    if not pauses and days > 0 and start >= calendar.first - ONE_DAY:
+        ordered = calendar.ordered_workdays
+        target = bisect.bisect_right(ordered, start) + days - 1
+        if target < len(ordered):
+            return ordered[target]
+        # Where the walk below stops: the first day past the horizon.
+        raise horizon_error(calendar, max(start, calendar.last) + ONE_DAY, purpose=purpose)
     day = start
     counted = 0
     while counted < days:
@@ -236,6 +251,11 @@ def working_days_between(
     calendar: WorkingCalendar, after: dt.date, until: dt.date, *, pauses: Sequence[Pause] = (), purpose: str = ""
 ) -> int:
     """Counted working days `after < day <= until` (0 when `until <= after`)."""
+    if not pauses and until > after and after >= calendar.first - ONE_DAY:
+        if until > calendar.last:
+            raise horizon_error(calendar, max(after, calendar.last) + ONE_DAY, purpose=purpose)
+        ordered = calendar.ordered_workdays
+        return bisect.bisect_right(ordered, until) - bisect.bisect_right(ordered, after)
     day = after
     counted = 0
     while day < until:
@@ -546,7 +566,9 @@ def items_deadlines(
 RECORD_BATCH = 1000
 
 
-def item_deadlines_record(*, items: Sequence[Any], as_of: dt.date) -> dict[Any, ItemDeadline]:
+def item_deadlines_record(
+    *, items: Sequence[Any], as_of: dt.date, calendar: WorkingCalendar | None = None
+) -> dict[Any, ItemDeadline]:
     """Compute and store `due_date`, and `first_overdue_on` the first time an item is found overdue.
 
     Changed items are written in batches (one UPDATE … FROM VALUES per thousand): loading a year
@@ -557,7 +579,7 @@ def item_deadlines_record(*, items: Sequence[Any], as_of: dt.date) -> dict[Any, 
 
     from backend.cases.models import ApprovalItem
 
-    deadlines = items_deadlines(items=items, as_of=as_of)
+    deadlines = items_deadlines(items=items, as_of=as_of, calendar=calendar)
     changed: list[tuple[Any, dt.date | None, dt.date | None]] = []
     for item in items:
         deadline = deadlines[item.pk]

@@ -28,6 +28,14 @@ class Priority(models.TextChoices):
     PROVINCIAL = "provincial", "省重点项目"
 
 
+class StartMilestone(models.TextChoices):
+    """Where a project's total standard time starts (seed 003: 以完成土地出让合同为起点)."""
+
+    LAND_CONTRACT = "land_contract", "土地出让合同签订"
+    # Projects without land of their own (e.g. on existing land, simulated approval): 立项.
+    PROJECT_APPROVAL = "project_approval", "项目立项"
+
+
 class Project(TimeStampedModel):
     code = models.CharField(max_length=24, unique=True)
     name = models.CharField(max_length=300)
@@ -39,9 +47,23 @@ class Project(TimeStampedModel):
     location = gis_models.PointField(srid=4326, null=True, blank=True)
     # The 6-digit administrative division inside the code, for jurisdiction scoping.
     region_code = models.CharField(max_length=6, db_index=True, editable=False)
+    # The total standard time (160 / 60 / 210 days by type, `standard_days_override` when set) runs
+    # from this milestone to the construction permit, across the project's cases.
+    start_milestone = models.CharField(
+        max_length=20, choices=StartMilestone.choices, blank=True, default="", db_default=""
+    )
+    start_milestone_on = models.DateField(null=True, blank=True)
+    standard_days_override = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(start_milestone="") & models.Q(start_milestone_on__isnull=True))
+                | (~models.Q(start_milestone="") & models.Q(start_milestone_on__isnull=False)),
+                name="project_start_milestone_with_its_date",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
@@ -185,6 +207,14 @@ class Material(TimeStampedModel):
 
     class Meta:
         ordering = ["item", "name"]
+        indexes = [
+            # The promises worklist and the daily notices read the outstanding promises by date.
+            models.Index(
+                fields=["promised_by"],
+                condition=models.Q(promised_by__isnull=False, received_at__isnull=True),
+                name="material_outstanding_promise",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -14,7 +14,9 @@ a region sees projects whose code region starts with it; one without a region (o
 organisation) sees every project.
 
 Also, every working day until done: tolerance promises falling due (the builder's
-representatives and the handler) and findings past their due date (the responsible department).
+representatives and the handler), findings past their due date (the responsible department) and
+utility requests (报装) still unanswered `UTILITY_UNANSWERED_WORKING_DAYS` working days after they were
+made (the addressed company's users).
 
 Run daily on working days (`deadline_notices_run`: the procrastinate periodic task and `manage.py
 deadlines_notify`) and after every item change (`item_notices_after_change`, on commit).
@@ -24,9 +26,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from types import SimpleNamespace
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -60,25 +64,46 @@ def is_working_day(day: dt.date) -> bool:
 
 
 class Audience:
-    """Department heads and supervisors, loaded once per run (not once per item)."""
+    """Department heads (per department, loaded when first needed) and supervisors (once), for a
+    whole run: not once per item, nor once per chunk."""
 
-    def __init__(self, items: Sequence[Any]) -> None:
-        departments = {item.department_id for item in items}
-        self.heads: dict[Any, list[User]] = defaultdict(list)
+    def __init__(self, items: Sequence[Any] = ()) -> None:
+        self.heads: dict[Any, list[User]] = {}
+        self.users: dict[Any, User] = {}
+        self._supervisors: list[User] | None = None
+        self.load_heads({item.department_id for item in items})
+
+    def load_users(self, ids: Iterable[Any]) -> None:
+        missing = {pk for pk in ids if pk is not None and pk not in self.users}
+        if missing:
+            self.users.update((user.pk, user) for user in User.objects.filter(pk__in=missing))
+
+    def load_heads(self, departments: Iterable[Any]) -> None:
+        missing = {department for department in departments if department not in self.heads}
+        if not missing:
+            return
+        for department in missing:
+            self.heads[department] = []
         for user in User.objects.filter(
-            is_active=True, organization_id__in=departments, roles__contains=[Role.DEPARTMENT_HEAD]
+            is_active=True, organization_id__in=missing, roles__contains=[Role.DEPARTMENT_HEAD]
         ):
             self.heads[user.organization_id].append(user)
-        self.supervisors = list(
-            User.objects.filter(is_active=True, roles__contains=[Role.SUPERVISOR]).select_related("organization")
-        )
+
+    @property
+    def supervisors(self) -> list[User]:
+        if self._supervisors is None:
+            self._supervisors = list(
+                User.objects.filter(is_active=True, roles__contains=[Role.SUPERVISOR]).select_related("organization")
+            )
+        return self._supervisors
 
     def for_level(self, item: Any, level: str) -> list[User]:
         people: list[User] = []
         if item.handler_id and item.handler.is_active:
             people.append(item.handler)
         if level in {"remind5", "supervise3", "overdue"}:
-            people.extend(self.heads.get(item.department_id, []))
+            self.load_heads([item.department_id])
+            people.extend(self.heads[item.department_id])
         if level in {"supervise3", "overdue"}:
             region = item.case.project.region_code
             people.extend(
@@ -91,44 +116,59 @@ class Audience:
         return people
 
 
-def item_notices_send(*, items: Sequence[Any], deadlines: dict[Any, ItemDeadline], as_of: dt.date) -> list[Any]:
-    """Send each item's notice of its level at `as_of` to its audience; returns the notices sent now."""
-    from backend.notifications.services import notifications_send, supervision_record_notices
+def item_notices_send(
+    *, items: Sequence[Any], deadlines: dict[Any, ItemDeadline], as_of: dt.date, audience: Audience | None = None
+) -> list[Any]:
+    """Send each item's notice of its level at `as_of` to its audience; returns the notices sent now.
 
-    audience = Audience(items)
-    sent: list[Any] = []
+    Set-based (backend.notifications.batch): one read of what was sent and one insert for all the
+    items, and the supervisions of those under supervision opened and appended in one statement.
+    """
+    from backend.notifications.batch import Notice, notifications_send_many, supervisions_record_many
+
+    audience = audience or Audience(items)
+    notices: list[Notice] = []
+    told: list[tuple[Any, str]] = []
     for item in items:
         deadline = deadlines.get(item.pk)
         level = deadline.warning_level if deadline else None
         if level not in LEVEL_KINDS or deadline.clock == "stopped":
             continue
-        recipients = audience.for_level(item, level)
         days = deadline.remaining_working_days
         title = LEVEL_TITLES[level].format(
             name=item.name, case=item.case.external_no, days="?" if days is None else days
         )
         due = deadline.due_date.isoformat() if deadline.due_date else None
-        fresh = notifications_send(
-            recipients=recipients,
-            kind=LEVEL_KINDS[level],
-            subject=f"item:{item.pk}",
-            day=as_of,
-            title=title,
-            body=f"{title}。办理部门：{item.department.name}；到期日：{due or '未知'}。",
-            data={
-                "item": str(item.pk),
-                "case": str(item.case_id),
-                "level": level,
-                "due_date": due,
-                "remaining_working_days": days,
-                "first_overdue_on": item.first_overdue_on.isoformat() if item.first_overdue_on else None,
-            },
-            once=level in ONCE_LEVELS,
+        notices.append(
+            Notice(
+                recipients=audience.for_level(item, level),
+                kind=LEVEL_KINDS[level],
+                subject=f"item:{item.pk}",
+                title=title,
+                body=f"{title}。办理部门：{item.department.name}；到期日：{due or '未知'}。",
+                data={
+                    "item": str(item.pk),
+                    "case": str(item.case_id),
+                    "level": level,
+                    "due_date": due,
+                    "remaining_working_days": days,
+                    "first_overdue_on": item.first_overdue_on.isoformat() if item.first_overdue_on else None,
+                },
+                once=level in ONCE_LEVELS,
+            )
         )
-        sent.extend(fresh)
-        if level in SUPERVISED_LEVELS:
-            supervision_record_notices(item=item, level=level, notices=fresh, day=as_of)
-    return sent
+        told.append((item, level))
+    with transaction.atomic():
+        fresh = notifications_send_many(notices=notices, day=as_of)
+        supervisions_record_many(
+            entries=[
+                (item, level, sent)
+                for (item, level), sent in zip(told, fresh, strict=True)
+                if level in SUPERVISED_LEVELS
+            ],
+            day=as_of,
+        )
+    return [notice for group in fresh for notice in group]
 
 
 PROMISE_VOID_STATUSES = frozenset({4, 5, 13, 14, 15})
@@ -215,31 +255,266 @@ def finding_notices_send(*, as_of: dt.date) -> list[Any]:
     return sent
 
 
+def working_days_back(*, as_of: dt.date, days: int) -> list[dt.date]:
+    """The `days` working days ending with `as_of` (newest first), from the calendar, weekdays past it."""
+    from backend.cases.models import CalendarDay
+
+    # Even the longest run of rest days (the Spring Festival week plus weekends) leaves more than
+    # one working day a week: 3 weeks per 7 working days is ample.
+    start = as_of - dt.timedelta(days=21 * (days // 7 + 1) + 7)
+    known = dict(CalendarDay.objects.filter(date__gte=start, date__lte=as_of).values_list("date", "is_workday"))
+    found: list[dt.date] = []
+    day = as_of
+    while len(found) < days and day >= start:
+        if known.get(day, day.weekday() < 5):
+            found.append(day)
+        day -= dt.timedelta(days=1)
+    return found
+
+
+def utility_notices_send(*, as_of: dt.date) -> list[Any]:
+    """Utility requests (报装) the company has not answered `UTILITY_UNANSWERED_WORKING_DAYS` working
+    days after they were made: the company's users, every working day until it answers.
+
+    The day a request is made does not count (like an item's acceptance): made on Monday with a
+    limit of 5, it is unanswered on the next Monday.
+    """
+    from backend.notifications.models import NotificationKind
+    from backend.notifications.services import notifications_send
+    from backend.utilities.models import UtilityRequest, UtilityRequestStatus
+
+    limit = settings.UTILITY_UNANSWERED_WORKING_DAYS
+    if limit <= 0:
+        return []
+    working_days = working_days_back(as_of=as_of, days=limit)
+    if len(working_days) < limit:
+        return []
+    # Made on or before the day before the limit-th working day back.
+    latest_made = timezone.make_aware(dt.datetime.combine(working_days[-1], dt.time.min))
+    requests = (
+        UtilityRequest.objects.filter(
+            status=UtilityRequestStatus.SUBMITTED, responded_at__isnull=True, created_at__lt=latest_made
+        )
+        .select_related("case", "company")
+        .order_by("company_id", "created_at")
+    )
+    staff: dict[Any, list[User]] = {}
+    sent: list[Any] = []
+    for request in requests.iterator(chunk_size=500):
+        if request.company_id not in staff:
+            staff[request.company_id] = list(User.objects.filter(is_active=True, organization_id=request.company_id))
+        made_on = timezone.localdate(request.created_at)
+        title = (
+            f"报装申请未答复：{request.get_utility_type_display()}（{request.case.external_no}），"
+            f"{made_on.isoformat()} 提交"
+        )
+        sent.extend(
+            notifications_send(
+                recipients=staff[request.company_id],
+                kind=NotificationKind.UTILITY_UNANSWERED,
+                subject=f"utility_request:{request.pk}",
+                day=as_of,
+                title=title,
+                body=f"{title}，已超过 {limit} 个工作日未答复。请在系统中答复（受理、需补充资料或不予受理）。",
+                data={
+                    "utility_request": str(request.pk),
+                    "case": str(request.case_id),
+                    "utility_type": request.utility_type,
+                    "made_on": made_on.isoformat(),
+                    "limit_working_days": limit,
+                },
+            )
+        )
+    return sent
+
+
+# What the run reads of an item and of what it is told with (fewer columns, cheaper rows).
+ITEM_FIELDS = (
+    "id",
+    "name",
+    "case_id",
+    "department_id",
+    "handler_id",
+    "statutory_days",
+    "promised_days",
+    "accepted_at",
+    "status",
+    "completed_at",
+    "due_date",
+    "first_overdue_on",
+    "department__name",
+    "handler__username",
+    "handler__email",
+    "handler__is_active",
+    "case__external_no",
+    "case__project_id",
+    "case__project__region_code",
+    "case__project__builder_id",
+)
+
+
 def _items_for_notices(qs: Any) -> list[Any]:
-    return list(qs.select_related("department", "handler", "case", "case__project").prefetch_related("status_events"))
+    from django.db.models import Prefetch
+
+    from backend.cases.models import ItemStatusEvent
+
+    events = ItemStatusEvent.objects.only("id", "item_id", "status", "occurred_at").order_by("occurred_at", "id")
+    return list(
+        qs.prefetch_related(None)
+        .select_related("department", "handler", "case", "case__project")
+        .only(*ITEM_FIELDS)
+        .prefetch_related(Prefetch("status_events", queryset=events))
+    )
 
 
-def deadline_notices_run(*, as_of: dt.date | None = None) -> dict[str, Any]:
+# Open items are read, computed, recorded and told this many at a time, each chunk in its own
+# transaction: memory stays bounded whatever the number of items, and a failure keeps the chunks
+# done (a repeat the same day sends nothing twice).
+RUN_CHUNK = 2000
+
+
+class _Events(list):
+    """An item's status events, read like the related manager (`item.status_events.all()`)."""
+
+    def all(self) -> _Events:
+        return self
+
+
+RUN_FIELDS = (
+    "id",
+    "name",
+    "case_id",
+    "department_id",
+    "handler_id",
+    "promised_days",
+    "accepted_at",
+    "status",
+    "completed_at",
+    "due_date",
+    "first_overdue_on",
+    "department__name",
+    "case__external_no",
+    "case__project__region_code",
+    "case__project__builder_id",
+)
+
+
+def _run_items(rows: list[tuple], audience: Audience) -> list[Any]:
+    """Plain objects with what the run reads of an item (model instances cost the most of a chunk);
+    handlers are the users of the run's `audience`, loaded once."""
+    from backend.cases.models import ItemStatusEvent
+
+    events: dict[Any, _Events] = defaultdict(_Events)
+    for item_id, status, occurred_at in (
+        ItemStatusEvent.objects.filter(item_id__in=[row[0] for row in rows])
+        .order_by("occurred_at", "id")
+        .values_list("item_id", "status", "occurred_at")
+    ):
+        events[item_id].append(SimpleNamespace(status=status, occurred_at=occurred_at))
+    audience.load_users(row[4] for row in rows)
+    items = []
+    for row in rows:
+        (pk, name, case_id, department_id, handler_id, promised_days, accepted_at, status, completed_at) = row[:9]
+        due_date, first_overdue_on, department_name, external_no, region_code, builder_id = row[9:]
+        items.append(
+            SimpleNamespace(
+                pk=pk,
+                id=pk,
+                name=name,
+                case_id=case_id,
+                department_id=department_id,
+                handler_id=handler_id,
+                promised_days=promised_days,
+                accepted_at=accepted_at,
+                status=status,
+                completed_at=completed_at,
+                due_date=due_date,
+                first_overdue_on=first_overdue_on,
+                department=SimpleNamespace(pk=department_id, name=department_name),
+                handler=audience.users.get(handler_id),
+                case=SimpleNamespace(
+                    pk=case_id,
+                    external_no=external_no,
+                    project=SimpleNamespace(region_code=region_code, builder_id=builder_id),
+                ),
+                status_events=events.get(pk, _Events()),
+            )
+        )
+    return items
+
+
+def open_item_chunks(*, audience: Audience, chunk: int = RUN_CHUNK) -> Iterator[list[Any]]:
+    """Open items in primary-key order, `chunk` at a time (keyset paging: no OFFSET, no long cursor)."""
+    from backend.cases.selectors import open_items
+
+    last = None
+    while True:
+        qs = open_items().prefetch_related(None).order_by("pk")
+        if last is not None:
+            qs = qs.filter(pk__gt=last)
+        rows = list(qs.values_list(*RUN_FIELDS)[:chunk])
+        if not rows:
+            return
+        yield _run_items(rows, audience)
+        last = rows[-1][0]
+        if len(rows) < chunk:
+            return
+
+
+def deadline_notices_run(*, as_of: dt.date | None = None, keep_sent: bool = True) -> dict[str, Any]:
     """The daily run: record deadlines of open items and send the day's notices (working days only).
 
-    Also tells administrators when the calendar's horizon is near. Safe to repeat the same day.
+    Streams the open items in chunks (`RUN_CHUNK`), each in its own transaction. Also tells
+    administrators when the calendar's horizon is near. Safe to repeat the same day. `sent` lists
+    the notices sent now unless `keep_sent` is off (the scheduled run: only `sent_count`, so memory
+    does not grow with the notices either).
     """
     from backend.cases.calendar import calendar_horizon_notify
-    from backend.cases.selectors import open_items
+    from backend.cases.deadlines import calendar_load
     from backend.notifications.services import supervisions_close_finished
 
     as_of = as_of or timezone.localdate()
     horizon = calendar_horizon_notify(today=as_of)
     supervisions_close_finished()
     if not is_working_day(as_of):
-        return {"as_of": as_of, "working_day": False, "items": 0, "sent": [], "horizon_sent": horizon}
+        return {
+            "as_of": as_of,
+            "working_day": False,
+            "items": 0,
+            "sent": [],
+            "sent_count": 0,
+            "horizon_sent": horizon,
+        }
+    # The whole calendar (a few thousand rows), once: every chunk computes against the same days.
+    calendar = calendar_load()
+    audience = Audience()
+    sent: list[Any] = []
+    count = 0
+    total = 0
+
+    def collect(notices: list[Any]) -> None:
+        nonlocal count
+        count += len(notices)
+        if keep_sent:
+            sent.extend(notices)
+
+    for items in open_item_chunks(audience=audience):
+        with transaction.atomic():
+            deadlines = item_deadlines_record(items=items, as_of=as_of, calendar=calendar)
+            collect(item_notices_send(items=items, deadlines=deadlines, as_of=as_of, audience=audience))
+        total += len(items)
     with transaction.atomic():
-        items = _items_for_notices(open_items())
-        deadlines = item_deadlines_record(items=items, as_of=as_of)
-        sent = item_notices_send(items=items, deadlines=deadlines, as_of=as_of)
-        sent += promise_notices_send(as_of=as_of)
-        sent += finding_notices_send(as_of=as_of)
-    return {"as_of": as_of, "working_day": True, "items": len(items), "sent": sent, "horizon_sent": horizon}
+        collect(promise_notices_send(as_of=as_of))
+        collect(finding_notices_send(as_of=as_of))
+        collect(utility_notices_send(as_of=as_of))
+    return {
+        "as_of": as_of,
+        "working_day": True,
+        "items": total,
+        "sent": sent,
+        "sent_count": count,
+        "horizon_sent": horizon,
+    }
 
 
 def item_notices_for(*, item_ids: Iterable[Any], as_of: dt.date | None = None) -> list[Any]:

@@ -27,6 +27,7 @@ from backend.cases.models import (
     Project,
     ProjectCategory,
     Stage,
+    StartMilestone,
 )
 from backend.cases.notices import item_notices_after_change
 from backend.cases.selectors import cases_visible_to, projects_visible_to
@@ -117,7 +118,32 @@ PROJECT_FIELDS = (
     "is_simple_low_risk",
     "priority",
     "location",
+    "start_milestone",
+    "start_milestone_on",
+    "standard_days_override",
 )
+
+
+def project_milestone_problems(project: Project) -> dict[str, list[str]]:
+    """The milestone and its date go together; the date is not in the future (it happened)."""
+    errors: dict[str, list[str]] = {}
+    if project.start_milestone and project.start_milestone_on is None:
+        errors["start_milestone_on"] = ["The date of the start milestone is required with it."]
+    if project.start_milestone_on is not None and not project.start_milestone:
+        errors["start_milestone"] = [f"Say which milestone the date is: one of {', '.join(StartMilestone.values)}."]
+    if project.start_milestone_on is not None and project.start_milestone_on > timezone.localdate():
+        errors["start_milestone_on"] = ["The start milestone is a date that has happened, not a future one."]
+    return errors
+
+
+def _check_milestone(project: Project) -> None:
+    errors = project_milestone_problems(project)
+    if errors:
+        raise ValidationFailed(
+            "The project's start milestone (土地出让合同签订 / 项目立项) needs its kind and a past date.",
+            code="invalid_start_milestone",
+            errors=errors,
+        )
 
 
 def _apply_project_fields(project: Project, data: dict[str, Any]) -> bool:
@@ -142,6 +168,17 @@ def _apply_project_fields(project: Project, data: dict[str, Any]) -> bool:
             value = _clean_choice(value, ProjectCategory, name)
         elif name == "priority":
             value = _clean_choice(value, Priority, name)
+        elif name == "start_milestone":
+            value = "" if value in (None, "") else _clean_choice(value, StartMilestone, name)
+        elif name == "start_milestone_on" and value is not None and not isinstance(value, dt.date):
+            raise ValidationFailed("start_milestone_on is a date.", errors={name: ["Expected YYYY-MM-DD."]})
+        elif (
+            name == "standard_days_override"
+            and value is not None
+            and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 3650)
+        ):
+            message = "The standard time is a whole number of days, 1–3650 (null: the default for the type)."
+            raise ValidationFailed(message, errors={name: [message]})
         elif name == "location" and value is not None and not isinstance(value, Point):
             raise ValidationFailed("The location is a GeoJSON Point.", errors={"location": ["Expected a Point."]})
         current = getattr(project, f"{name}_id" if name == "builder" else name)
@@ -171,6 +208,9 @@ def project_create(
     is_simple_low_risk: bool = False,
     priority: str = Priority.NONE,
     location: Point | None = None,
+    start_milestone: str = "",
+    start_milestone_on: dt.date | None = None,
+    standard_days_override: int | None = None,
 ) -> Project:
     """Create a project; `by=None` is a system call (demo, approval-system upsert after its own check)."""
     code = normalize_project_code(code)
@@ -188,8 +228,12 @@ def project_create(
             "is_simple_low_risk": is_simple_low_risk,
             "priority": priority,
             "location": location,
+            "start_milestone": start_milestone,
+            "start_milestone_on": start_milestone_on,
+            "standard_days_override": standard_days_override,
         },
     )
+    _check_milestone(project)
     project.save()
     return project
 
@@ -203,6 +247,7 @@ def project_update(*, project: Project, by: User | None, data: dict[str, Any]) -
     if _apply_project_fields(project, data):
         if by is not None:
             _require_region_writer(user=by, region_code=project.region_code)
+        _check_milestone(project)
         project.save()
     return project
 
@@ -395,8 +440,10 @@ def _upsert_project(*, data: dict[str, Any]) -> Project:
         "is_simple_low_risk": data.get("is_simple_low_risk", False),
         "priority": data.get("priority", Priority.NONE),
     }
-    if "location" in data:
-        fields["location"] = data["location"]
+    # Sent only when the approval system knows them; omitted keeps what is recorded.
+    for name in ("location", "start_milestone", "start_milestone_on", "standard_days_override"):
+        if name in data:
+            fields[name] = data[name]
     project = Project.objects.select_for_update().filter(code=code).first()
     if project is None:
         return project_create(by=None, code=code, **fields)

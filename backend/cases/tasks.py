@@ -22,5 +22,5 @@ def daily_cron_utc(local_time: str) -> str:
 def deadline_notices_task(timestamp: int) -> int:
     """Every morning: the deadline notices of open items (working days), and administrators told
     when the working-day calendar ends within 60 days. Returns how many notices were sent."""
-    result = deadline_notices_run()
-    return len(result["sent"]) + len(result["horizon_sent"])
+    result = deadline_notices_run(keep_sent=False)
+    return result["sent_count"] + len(result["horizon_sent"])

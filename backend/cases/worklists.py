@@ -23,7 +23,7 @@ from backend.cases.deadlines import (
     calendar_load,
     items_deadlines,
 )
-from backend.cases.models import ApprovalItem
+from backend.cases.models import ApprovalItem, Material
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import CalendarHorizonExceeded
 
@@ -91,3 +91,41 @@ def worklist_at_level(qs: QuerySet[ApprovalItem], *, level: str, as_of: dt.date)
     candidates = list(qs)
     deadlines = items_deadlines(items=candidates, as_of=as_of)
     return [item for item in candidates if deadlines[item.pk].warning_level == level], deadlines
+
+
+def promises_due(
+    *,
+    user: User,
+    due_by: dt.date,
+    as_of: dt.date,
+    state: str | None = None,
+    department: Any = None,
+    handler: User | None = None,
+    case: Any = None,
+) -> QuerySet[Material]:
+    """Tolerance promises (容缺承诺) not kept yet and due by `due_by`, across the cases the user can
+    see, soonest first: `state` overdue (promised before `as_of`) or pending (not yet). A promise of
+    an item refused, returned or withdrawn no longer binds (the same rule as the daily notices)."""
+    from backend.cases.notices import PROMISE_VOID_STATUSES
+
+    qs = (
+        Material.objects.filter(
+            promised_by__isnull=False,
+            received_at__isnull=True,
+            promised_by__lte=due_by,
+            item__case__in=cases_visible_to(user=user),
+        )
+        .exclude(item__status__in=PROMISE_VOID_STATUSES)
+        .select_related("item__department", "item__handler", "item__case")
+    )
+    if state == "overdue":
+        qs = qs.filter(promised_by__lt=as_of)
+    elif state == "pending":
+        qs = qs.filter(promised_by__gte=as_of)
+    if department is not None:
+        qs = qs.filter(item__department_id=department)
+    if handler is not None:
+        qs = qs.filter(item__handler=handler)
+    if case is not None:
+        qs = qs.filter(item__case_id=case)
+    return qs.order_by("promised_by", "id")

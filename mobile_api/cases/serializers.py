@@ -19,6 +19,7 @@ from backend.cases.models import (
     Priority,
     ProjectCategory,
     Stage,
+    StartMilestone,
     WarningLevel,
 )
 from mobile_api.geometry import GeometryInputField
@@ -43,6 +44,21 @@ class ProjectSerializer(serializers.Serializer):
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.NONE)
     location = GeometryInputField(allowed_types=("Point",), required=False, allow_null=True)
     region_code = serializers.CharField(read_only=True, help_text="The 6-digit region inside the code.")
+    start_milestone = serializers.ChoiceField(
+        choices=StartMilestone.choices,
+        required=False,
+        allow_blank=True,
+        help_text="Where the total standard time starts: land_contract (土地出让合同签订) or, for projects "
+        "without land, project_approval (项目立项); with start_milestone_on.",
+    )
+    start_milestone_on = serializers.DateField(required=False, allow_null=True)
+    standard_days_override = serializers.IntegerField(
+        min_value=1,
+        max_value=3650,
+        required=False,
+        allow_null=True,
+        help_text="Total standard time to the construction permit; null: 160 / 60 / 210 by the project's type.",
+    )
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
 
@@ -259,6 +275,9 @@ class ProjectUpsertSerializer(serializers.Serializer):
     is_simple_low_risk = serializers.BooleanField(default=False)
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.NONE)
     location = GeometryInputField(allowed_types=("Point",), required=False, allow_null=True)
+    start_milestone = serializers.ChoiceField(choices=StartMilestone.choices, required=False, allow_blank=True)
+    start_milestone_on = serializers.DateField(required=False, allow_null=True)
+    standard_days_override = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
 
 
 class MaterialUpsertSerializer(serializers.Serializer):
@@ -309,3 +328,114 @@ class CaseUpsertSerializer(serializers.Serializer):
     opened_at = serializers.DateTimeField()
     standard_days_override = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)
     items = ItemUpsertSerializer(many=True, required=False)
+
+
+# --- the full-chain plan of a project ---------------------------------------------------------
+
+
+class PlanItemSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    department = serializers.UUIDField()
+    department_name = serializers.CharField()
+    status = serializers.IntegerField(help_text="BLZT code.")
+    statutory_days = serializers.IntegerField()
+    promised_days = serializers.IntegerField()
+    standard_start = serializers.DateField(allow_null=True, help_text="Accepted on (the clock starts the day after).")
+    standard_end = serializers.DateField(allow_null=True, help_text="Due date by the promised working days.")
+    actual_start = serializers.DateField(allow_null=True)
+    actual_end = serializers.DateField(allow_null=True, help_text="Completed on (a final status).")
+    elapsed_working_days = serializers.IntegerField(allow_null=True)
+    remaining_working_days = serializers.IntegerField(allow_null=True)
+    warning_level = serializers.ChoiceField(choices=WarningLevel.choices, allow_null=True)
+    first_overdue_on = serializers.DateField(allow_null=True)
+
+
+class PlanCaseSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    external_no = serializers.CharField()
+    status = serializers.IntegerField()
+    opened_at = serializers.DateTimeField()
+
+
+class PlanStageSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=Stage.choices)
+    label = serializers.CharField()
+    is_counted = serializers.BooleanField(
+        help_text="Counted in the total standard time (every stage up to the construction permit)."
+    )
+    status = serializers.ChoiceField(choices=["not_started", "running", "done"])
+    cases = PlanCaseSerializer(many=True)
+    standard_start = serializers.DateField(allow_null=True)
+    standard_end = serializers.DateField(allow_null=True, help_text="The last due date of its items.")
+    actual_start = serializers.DateField(allow_null=True)
+    actual_end = serializers.DateField(allow_null=True, help_text="When its last item was done (all done).")
+    elapsed_days = serializers.IntegerField(allow_null=True, help_text="In the standard's unit.")
+    items = PlanItemSerializer(many=True)
+
+
+class ProjectPlanSerializer(serializers.Serializer):
+    project = serializers.UUIDField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+    as_of = serializers.DateField()
+    start_milestone = serializers.ChoiceField(choices=StartMilestone.choices, allow_null=True)
+    start_milestone_label = serializers.CharField(allow_null=True)
+    start_milestone_on = serializers.DateField(allow_null=True)
+    standard_days = serializers.IntegerField(help_text="160 / 60 / 210 by the project's type, or its override.")
+    standard_days_unit = serializers.ChoiceField(choices=["calendar", "working"])
+    is_standard_days_overridden = serializers.BooleanField()
+    standard_end = serializers.DateField(allow_null=True, help_text="Start milestone + standard_days.")
+    construction_permit_on = serializers.DateField(allow_null=True)
+    status = serializers.ChoiceField(choices=["no_start_milestone", "running", "permit_obtained"])
+    elapsed_days = serializers.IntegerField(
+        allow_null=True, help_text="From the start milestone to the permit (or as_of)."
+    )
+    remaining_days = serializers.IntegerField(allow_null=True, help_text="standard_days − elapsed_days.")
+    is_over_standard = serializers.BooleanField()
+    error = serializers.DictField(allow_null=True, help_text="calendar_horizon (working-day unit past the calendar).")
+    stages = PlanStageSerializer(many=True)
+
+
+# --- tolerance promises across cases -----------------------------------------------------------
+
+
+class PromiseSerializer(serializers.ModelSerializer):
+    """A material promised under tolerance acceptance (容缺受理) and not received yet."""
+
+    promise_state = serializers.SerializerMethodField(help_text="pending or overdue at as_of.")
+    days_overdue = serializers.SerializerMethodField(help_text="Calendar days past promised_by (0 if not yet).")
+    item = serializers.UUIDField(source="item_id", read_only=True)
+    item_name = serializers.CharField(source="item.name", read_only=True)
+    item_status = serializers.IntegerField(source="item.status", read_only=True)
+    department = serializers.UUIDField(source="item.department_id", read_only=True)
+    department_name = serializers.CharField(source="item.department.name", read_only=True)
+    handler = serializers.UUIDField(source="item.handler_id", read_only=True, allow_null=True)
+    case = serializers.UUIDField(source="item.case_id", read_only=True)
+    external_no = serializers.CharField(source="item.case.external_no", read_only=True)
+
+    class Meta:
+        model = Material
+        fields = [
+            "id",
+            "name",
+            "promised_by",
+            "promise_state",
+            "days_overdue",
+            "item",
+            "item_name",
+            "item_status",
+            "department",
+            "department_name",
+            "handler",
+            "case",
+            "external_no",
+        ]
+
+    @extend_schema_field(serializers.ChoiceField(choices=["pending", "overdue"]))
+    def get_promise_state(self, material: Material) -> str | None:
+        return promise_state(promised_by=material.promised_by, received_on=None, as_of=self.context["as_of"])
+
+    @extend_schema_field(serializers.IntegerField())
+    def get_days_overdue(self, material: Material) -> int:
+        return max(0, (self.context["as_of"] - material.promised_by).days)

@@ -2,7 +2,7 @@ from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from mobile_api.cases import views
-from mobile_api.cases.worklist import WorklistViewSet
+from mobile_api.cases.worklist import PromiseWorklistViewSet, WorklistViewSet
 
 router = SimpleRouter()
 router.register("projects", views.ProjectViewSet, basename="project")
@@ -13,6 +13,7 @@ worklist = WorklistViewSet
 
 urlpatterns = [
     path("items/", worklist.as_view({"get": "list"}), name="item-worklist"),
+    path("promises/", PromiseWorklistViewSet.as_view({"get": "list"}), name="promise-worklist"),
     re_path(r"^cases/by-external/(?P<external_no>[^/]{1,64})$", views.CaseUpsertView.as_view(), name="case-upsert"),
     re_path(r"^cases/by-external/(?P<external_no>[^/]{1,64})/$", views.CaseUpsertTrailingSlashView.as_view()),
     path("cases/<uuid:case_id>/items/", items.as_view({"get": "list"}), name="case-item-list"),

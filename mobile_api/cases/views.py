@@ -12,6 +12,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +20,7 @@ from rest_framework.response import Response
 from backend.cases import services
 from backend.cases.deadlines import case_deadline_of, items_deadlines
 from backend.cases.models import ApprovalCase, ApprovalItem, Blzt, Stage, WarningLevel
+from backend.cases.plans import project_plan
 from backend.cases.selectors import case_items_visible_to, cases_visible_to, projects_visible_to
 from backend.common.errors import ValidationFailed
 from mobile_api.cases.serializers import (
@@ -26,6 +28,7 @@ from mobile_api.cases.serializers import (
     CaseUpsertSerializer,
     ItemSerializer,
     ItemStatusChangeSerializer,
+    ProjectPlanSerializer,
     ProjectSerializer,
 )
 from mobile_api.exceptions import PROBLEM_CONTENT_TYPE, PROBLEM_RESPONSES, ProblemSerializer
@@ -99,6 +102,24 @@ class ProjectViewSet(
         serializer.instance = services.project_update(
             project=serializer.instance, by=self.request.user, data=dict(serializer.validated_data)
         )
+
+    @extend_schema(
+        operation_id="projects_plan",
+        summary="The project's full-chain plan: standard time from its start milestone to the construction permit",
+        description=(
+            "Every stage and item of the cases you may see, with standard and actual dates; the total "
+            "standard time (160 / 60 / 210 days by type, or the project's override) runs from the start "
+            "milestone (land contract, or project approval without land) to the construction permit; the "
+            "completion acceptance stage is listed but not counted."
+        ),
+        parameters=[AS_OF],
+        responses={200: ProjectPlanSerializer, **VALIDATION, **NOT_FOUND, **PROBLEM_RESPONSES},
+    )
+    @action(detail=True, methods=["get"], url_path="plan")
+    def plan(self, request: Request, pk: Any = None) -> Response:
+        as_of = as_of_from(request)
+        project = self.get_object()
+        return Response(ProjectPlanSerializer(project_plan(project=project, user=request.user, as_of=as_of)).data)
 
 
 # --- cases ----------------------------------------------------------------------------------

@@ -105,3 +105,39 @@ def test_a_malformed_year_uploaded_in_the_admin_lists_every_problem_and_writes_n
     assert "workdays[0]: 2027-01-04 is a Monday, already a working day" in text
     assert not CalendarYear.objects.filter(year=2027).exists()
     assert CalendarDay.objects.filter(date__year=2027).count() == before == 0
+
+
+def test_the_project_form_refuses_a_milestone_without_its_date_or_in_the_future():
+    from backend.cases.admin import ProjectAdminForm
+    from backend.cases.tests.factories import ProjectFactory
+
+    project = ProjectFactory()
+    base = {
+        "code": project.code,
+        "name": project.name,
+        "builder": project.builder_id,
+        "investment_type": project.investment_type,
+        "category": project.category,
+        "priority": project.priority,
+    }
+    form = ProjectAdminForm(data={**base, "start_milestone": "land_contract"}, instance=project)
+    assert not form.is_valid()
+    assert "start_milestone_on" in form.errors
+    form = ProjectAdminForm(
+        data={**base, "start_milestone": "land_contract", "start_milestone_on": "2099-01-01"}, instance=project
+    )
+    assert not form.is_valid()
+    assert "start_milestone_on" in form.errors
+    form = ProjectAdminForm(
+        data={
+            **base,
+            "start_milestone": "land_contract",
+            "start_milestone_on": "2026-03-01",
+            "standard_days_override": 150,
+        },
+        instance=project,
+    )
+    assert form.is_valid(), form.errors
+    form.save()
+    project.refresh_from_db()
+    assert (project.start_milestone, project.standard_days_override) == ("land_contract", 150)

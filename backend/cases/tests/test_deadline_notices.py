@@ -3,10 +3,8 @@ supervisors, daily; overdue → all, daily. In-app, and by e-mail through a real
 
 import datetime as dt
 import io
-import socket
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -17,6 +15,7 @@ from backend.cases.models import ApprovalItem, Blzt
 from backend.cases.notices import deadline_notices_run
 from backend.cases.services import approval_item_change_status
 from backend.cases.tests.factories import SHANGHAI, ApprovalItemFactory, notice_2027
+from backend.cases.tests.smtp import free_port
 from backend.notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -151,41 +150,7 @@ def test_an_item_change_tells_its_people_on_commit(chain, django_capture_on_comm
     assert Notification.objects.filter(kind="item_supervise3").count() == 4
 
 
-# --- e-mail through a real SMTP server ------------------------------------------------------
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], str]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        from email import message_from_bytes
-        from email.header import decode_header, make_header
-
-        message = message_from_bytes(envelope.content)
-        subject = str(make_header(decode_header(message["Subject"])))
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), subject))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server(settings):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.DEFAULT_FROM_EMAIL = "deadlines@example.cn"
-    yield inbox
-    controller.stop()
+# --- e-mail through a real SMTP server (backend.cases.tests.smtp) -------------------------
 
 
 def test_notices_are_e_mailed_after_commit(chain, smtp_server, django_capture_on_commit_callbacks):

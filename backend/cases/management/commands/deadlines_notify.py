@@ -25,11 +25,11 @@ class Command(BaseCommand):
                 as_of = dt.date.fromisoformat(options["as_of"])
             except ValueError as error:
                 raise CommandError(f"--as-of must be a date YYYY-MM-DD, not {options['as_of']!r}.") from error
-        result = deadline_notices_run(as_of=as_of)
+        result = deadline_notices_run(as_of=as_of, keep_sent=False)
         if not result["working_day"]:
             self.stdout.write(f"{as_of.isoformat()} is not a working day: no item notices.")
             return
         self.stdout.write(
-            f"{as_of.isoformat()}: {result['items']} open items, {len(result['sent'])} notices sent"
+            f"{as_of.isoformat()}: {result['items']} open items, {result['sent_count']} notices sent"
             f" ({len(result['horizon_sent'])} calendar notices)."
         )
