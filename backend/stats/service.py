@@ -5,8 +5,8 @@ the scope (the user's visible records, the period, the region) and returns flat 
 dimensions and measures, computed set-based in PostgreSQL. Adding a figure is adding a function;
 the JSON, CSV and XLSX forms are built from the registry.
 
-Figures that need records the system does not hold yet are listed in `MISSING` (and in every
-answer's `missing`) until their records exist.
+Figures that would need records the system does not hold are listed in `MISSING` (and in every
+answer's `missing`); today there are none.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -61,15 +61,7 @@ class Figure:
 FIGURES: list[Figure] = []
 
 # Figures the seeds report that need records not held yet: key → (label, why).
-MISSING: dict[str, tuple[str, str]] = {
-    "decided_on_site": (
-        "现场审批办结事项",
-        "On-site decision records (现场审批) do not exist yet; until they do, only the items the "
-        "catalogue lets a delegate decide on site are counted (on_site_items.decidable_completed).",
-    ),
-    "certificates_issued": ("出证数量", "Certificate records (证照) are not in this build yet."),
-    "meetings": ("协调会及解决问题", "Coordination meeting records (协调会) are not in this build yet."),
-}
+MISSING: dict[str, tuple[str, str]] = {}
 
 
 def figure(key: str, label: str, *, dimensions: tuple[str, ...], measures: tuple[str, ...]):
@@ -287,6 +279,81 @@ def working_days_by_item(scope: Scope) -> list[dict[str, Any]]:
 
 
 # --- the whole -----------------------------------------------------------------------------
+
+
+@figure(
+    "decided_on_site",
+    "现场审批（按部门和结果）",
+    dimensions=("department", "outcome"),
+    measures=("decisions",),
+)
+def decided_on_site(scope: Scope) -> list[dict[str, Any]]:
+    """On-site decisions (现场审批) made in the period by the departments' delegates."""
+    from backend.onsite.selectors import onsite_decisions_visible_to
+
+    decisions = scope.in_cases(onsite_decisions_visible_to(user=scope.user)).filter(scope.period.contains("decided_at"))
+    rows = (
+        decisions.order_by()
+        .values("department__name", "outcome")
+        .annotate(decisions=Count("pk"))
+        .order_by("department__name", "outcome")
+    )
+    return [{"department": r["department__name"], "outcome": r["outcome"], "decisions": r["decisions"]} for r in rows]
+
+
+@figure("certificates_issued", "现场出证（按部门）", dimensions=("department",), measures=("certificates",))
+def certificates_issued(scope: Scope) -> list[dict[str, Any]]:
+    from backend.onsite.selectors import certificates_visible_to
+
+    certificates = scope.in_cases(certificates_visible_to(user=scope.user)).filter(scope.period.contains("issued_at"))
+    rows = (
+        certificates.order_by().values("department_name").annotate(certificates=Count("pk")).order_by("department_name")
+    )
+    return [{"department": r["department_name"], "certificates": r["certificates"]} for r in rows]
+
+
+@figure(
+    "meetings",
+    "协调会（按类型）及解决问题",
+    dimensions=("kind",),
+    measures=("meetings", "held", "findings_taken_up", "findings_resolved"),
+)
+def meetings_and_findings(scope: Scope) -> list[dict[str, Any]]:
+    """Meetings scheduled in the period (counted under their convening case), those held, the
+    findings they took up and those their decisions resolved."""
+    from backend.meetings.models import MeetingDecision, MeetingStatus
+    from backend.meetings.selectors import meetings_visible_to
+
+    meetings = scope.in_cases(meetings_visible_to(user=scope.user)).filter(scope.period.contains("scheduled_at"))
+    counts = {
+        row["kind"]: row
+        for row in meetings.order_by()
+        .values("kind")
+        .annotate(
+            meetings=Count("pk"),
+            held=Count("pk", filter=Q(status__in=[MeetingStatus.HELD, MeetingStatus.CLOSED])),
+            findings_taken_up=Coalesce(
+                Sum(Func(F("findings"), function="cardinality", output_field=IntegerField())), 0
+            ),
+        )
+    }
+    resolved = {
+        row["meeting__kind"]: row["resolved"]
+        for row in MeetingDecision.objects.filter(meeting__in=meetings, resolves_finding=True, finding__isnull=False)
+        .order_by()
+        .values("meeting__kind")
+        .annotate(resolved=Count("finding", distinct=True))
+    }
+    return [
+        {
+            "kind": kind,
+            "meetings": counts[kind]["meetings"],
+            "held": counts[kind]["held"],
+            "findings_taken_up": counts[kind]["findings_taken_up"],
+            "findings_resolved": resolved.get(kind, 0),
+        }
+        for kind in sorted(counts)
+    ]
 
 
 def service_stats(*, user: User, period: Period, region: str | None = None) -> dict[str, Any]:
