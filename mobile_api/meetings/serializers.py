@@ -152,7 +152,3 @@ class MeetingDecisionSerializer(RecordSerializerMixin, serializers.ModelSerializ
 class MeetingHoldSerializer(serializers.Serializer):
     held_at = serializers.DateTimeField(required=False, help_text="When the meeting took place; default now.")
     minutes = serializers.CharField(required=False, allow_blank=True)
-
-
-class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(allow_blank=True, required=False, default="")

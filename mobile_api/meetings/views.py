@@ -24,7 +24,6 @@ from mobile_api.meetings.serializers import (
     MeetingHoldSerializer,
     MeetingParticipantSerializer,
     MeetingSerializer,
-    ReasonSerializer,
 )
 from mobile_api.records.idempotency import idempotent
 from mobile_api.records.views import (
@@ -34,6 +33,7 @@ from mobile_api.records.views import (
     optional_if_match,
     record_response,
 )
+from mobile_api.surveys.serializers import ReasonSerializer
 
 OPTIONAL_IF_MATCH = OpenApiParameter(
     "If-Match",

@@ -10,7 +10,7 @@ MAP_ORIGIN = "https://map.example.org"
 OTHER_ORIGIN = "https://evil.example.com"
 EXPOSED = (
     "ETag, Location, Retry-After, Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires, "
-    "Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size"
+    "Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Content-Crs"
 )
 
 
