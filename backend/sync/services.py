@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from backend.accounts.models import OrganizationKind, User
 from backend.audit.models import AuditEntry
-from backend.audit.services import audit_append, audit_lock
+from backend.audit.services import audit_append
 from backend.cases.models import ApprovalCase, ApprovalItem, Material
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -132,7 +132,6 @@ def sync_attachments_arrived(*, sha256: str) -> list[tuple[str, uuid.UUID]]:
 
     The uploads app calls this when an upload's bytes are verified and stored.
     """
-    audit_lock()  # before any row lock, like every writer (see audit_lock)
     waiting = list(SyncAttachment.objects.select_for_update().filter(sha256=sha256, is_arrived=False).order_by("id"))
     if not waiting:
         return []
