@@ -64,6 +64,43 @@ def sync_receipt_create(
     )
 
 
+def sync_receipt_build(
+    *,
+    user: User,
+    op_id: uuid.UUID,
+    device_id: str,
+    record_type: str,
+    record_id: uuid.UUID | None,
+    action: str,
+    op_digest: str,
+    body: dict[str, Any],
+) -> SyncReceipt:
+    """A receipt not yet stored (see sync_receipts_create)."""
+    return SyncReceipt(
+        user=user,
+        op_id=op_id,
+        device_id=device_id[:100],
+        record_type=record_type[:64],
+        record_id=record_id,
+        action=action[:16],
+        op_digest=op_digest,
+        status=body["status"],
+        version=body.get("version"),
+        body=body,
+        created_at=timezone.now(),
+    )
+
+
+def sync_receipts_create(receipts: list[SyncReceipt]) -> None:
+    """Store a chunk's receipts in one INSERT, in the chunk's transaction (with its changes).
+
+    An op_id a concurrent push stored meanwhile raises IntegrityError: the caller rolls the
+    chunk back and applies it again operation by operation, where that op_id replays.
+    """
+    if receipts:
+        SyncReceipt.objects.bulk_create(receipts)
+
+
 # --- attachments -----------------------------------------------------------------------
 
 
