@@ -27,6 +27,7 @@ from django.db.models import Q
 from rest_framework.request import Request
 
 from backend.audit.models import AuditEntry
+from backend.audit.selectors import audit_feed_entries
 from backend.audit.services import audit_feed_horizon
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import ValidationFailed
@@ -110,15 +111,13 @@ def _entries(*, user: Any, after: Position, horizon: int, types: list[str], case
         condition |= Q(
             action=CASE_ACCESS_GRANTED, record_type="case", after__contains={"organizations": [str(organization_id)]}
         )
-    qs = AuditEntry.objects.filter(condition, txid__lt=horizon).extra(
-        where=["(audit_auditentry.txid, audit_auditentry.id) > (%s, %s)"], params=list(after)
-    )
+    qs = audit_feed_entries(after=after, horizon=horizon, queryset=AuditEntry.objects.filter(condition))
     if case_id is not None:
         qs = qs.filter(case_id=case_id)
     if not user.is_administrator:
         # Only a cheap pre-filter; the type's own selector decides below.
         qs = qs.filter(Q(case_id__in=cases_visible_to(user=user).values("pk")) | Q(case_id__isnull=True))
-    return qs.order_by("txid", "id")
+    return qs
 
 
 def _case_access_changes(*, user: Any, case_ids: list[uuid.UUID]) -> dict[tuple[str, uuid.UUID], dict[str, Any]]:

@@ -15,18 +15,13 @@ from django.db import connection, connections, transaction
 
 from backend.audit.checkpoints import audit_checkpoint_create, audit_verify
 from backend.audit.models import AuditEntry
-from backend.audit.services import audit_append, audit_feed_horizon
+from backend.audit.selectors import audit_feed_entries
+from backend.audit.services import audit_append
 
 
 def _feed_after(position: tuple[int, int]) -> list[tuple[int, int, uuid.UUID]]:
     """What a reader gets after `position`: entries below the horizon, in feed order."""
-    horizon = audit_feed_horizon()
-    return list(
-        AuditEntry.objects.filter(txid__lt=horizon)
-        .extra(where=["(txid, id) > (%s, %s)"], params=list(position))
-        .order_by("txid", "id")
-        .values_list("txid", "id", "record_id")
-    )
+    return list(audit_feed_entries(after=position).values_list("txid", "id", "record_id"))
 
 
 def _in_thread(target, errors):
