@@ -1,13 +1,17 @@
 """Sync throughput beside raw PostgreSQL COPY of the same rows into the same tables.
 
     .venv/bin/python bench/bench_sync.py [--ops 10000] [--pull 100000] [--batch 500] [--keep]
+        [--concurrent-ops 2000] [--big-ops 10000]
 
 Push: `--ops` operations (surveys with a location point, and findings on them) through
 POST /api/v1/sync/push in batches, in process (no network), every rule, receipt and audit
 entry included; then COPY of the same number of rows of the same shape into the same tables.
 Pull: grows the feed to `--pull` changes (COPY of rows plus their hash-chained audit entries),
 pages through GET /api/v1/sync/pull with limit 1000, then COPY (SELECT …) TO STDOUT of the same
-rows. Prints a table with rows per second and the ratio COPY / sync.
+rows. Prints a table with rows per second and the ratio COPY / sync, and whether the targets
+(push >= 2000 ops/s, pull >= 20000 changes/s) are met. Then two pushers (processes, each its own
+user and case) against one (target >= 1.6x), and the RSS growth of one push of `--big-ops`
+operations in a single request.
 
 Uses its own database (BENCH_DATABASE_NAME, default bench_sync; dropped and migrated unless --keep).
 """
@@ -55,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ops", type=int, default=10_000)
     parser.add_argument("--pull", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--concurrent-ops", type=int, default=2000, help="operations per pusher, one and two pushers")
+    parser.add_argument("--big-ops", type=int, default=10_000, help="operations of the one-request memory push")
     parser.add_argument("--keep", action="store_true", help="reuse the bench database as it is")
     args = parser.parse_args(argv if argv is not None else [])
 
@@ -245,15 +251,14 @@ def copy_audit_entries(rows: list[tuple[str, dict]], *, user) -> None:
     """Hash-chained audit entries for rows written by COPY, so the feed carries them."""
     import datetime as dt
 
-    from django.db import connection, transaction
+    from django.db import transaction
 
     from backend.audit.models import AuditEntry
-    from backend.audit.services import AUDIT_LOCK_KEY, GENESIS_HASH, entry_hash, entry_payload
+    from backend.audit.services import GENESIS_HASH, entry_hash, entry_payload
 
+    # Each row is a new record: its chain starts at the genesis (txid and chain: database defaults).
+    skipped = {"id", "txid", "chain"}
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
-        prev = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
         entries = []
         for record_type, row in rows:
             entry = AuditEntry(
@@ -269,14 +274,17 @@ def copy_audit_entries(rows: list[tuple[str, dict]], *, user) -> None:
                 before=None,
                 after={"id": str(row["id"])},
                 reason="",
-                prev_hash=prev,
+                prev_hash=GENESIS_HASH,
             )
-            entry.hash = entry_hash(prev_hash=prev, payload=entry_payload(entry))
-            prev = entry.hash
+            entry.hash = entry_hash(prev_hash=GENESIS_HASH, payload=entry_payload(entry))
             entries.append(
-                {f.attname: getattr(entry, f.attname) for f in AuditEntry._meta.concrete_fields if f.attname != "id"}
+                {
+                    f.attname: getattr(entry, f.attname)
+                    for f in AuditEntry._meta.concrete_fields
+                    if f.attname not in skipped
+                }
             )
-        columns = [f.attname for f in AuditEntry._meta.concrete_fields if f.attname != "id"]
+        columns = [f.attname for f in AuditEntry._meta.concrete_fields if f.attname not in skipped]
         buffer = io.StringIO()
         for entry in entries:
             values = []
@@ -376,6 +384,91 @@ def run(args) -> None:
         f"{'COPY TO (same rows)':<24}{copied:>10}{copy_out_seconds:>10.2f}{out_rate:>12.0f}{out_rate / pull_rate:>12.1f}"
     )
     print(f"(pull pages: {pages})")
+    print(
+        f"targets: push >= 2000 ops/s ({'met' if push_rate >= 2000 else f'missed: {push_rate / 2000:.3f}x'}), "
+        f"pull >= 20000 changes/s ({'met' if pull_rate >= 20000 else f'missed: {pull_rate / 20000:.3f}x'})"
+    )
+    concurrency(args)
+
+
+# --- two pushers on different cases, and the memory of one big push ----------------------
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _pusher(ops_count: int, batch: int, barrier, results, big: bool) -> None:
+    """One process: its own user and case; waits for the others, then pushes."""
+    from django.db import connections
+    from django.test import override_settings
+    from rest_framework.test import APIClient
+
+    connections.close_all()
+    user, case, department = setup()
+    client = APIClient()
+    client.force_authenticate(user)
+    ops = operations(case=case, department=department, count=ops_count)
+    barrier.wait()
+    rss_before = _rss_kib()
+    started = time.perf_counter()
+    if big:
+        # The whole lot in one request: what one push costs in memory.
+        with override_settings(SYNC_MAX_OPERATIONS=len(ops), SYNC_MAX_BODY_BYTES=512 * 1024 * 1024):
+            response = client.post("/api/v1/sync/push", {"device_id": "bench", "operations": ops}, format="json")
+        assert response.status_code == 200, response.content[:500]
+        del response
+    else:
+        for start in range(0, len(ops), batch):
+            response = client.post(
+                "/api/v1/sync/push", {"device_id": "bench", "operations": ops[start : start + batch]}, format="json"
+            )
+            assert response.status_code == 200, response.content[:500]
+    seconds = time.perf_counter() - started
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    results.put((seconds, rss_before, _rss_kib(), peak))
+    connections.close_all()
+
+
+def _run_pushers(count: int, ops_count: int, batch: int, big: bool = False):
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(count + 1), context.Queue()
+    processes = [context.Process(target=_pusher, args=(ops_count, batch, barrier, results, big)) for _ in range(count)]
+    for process in processes:
+        process.start()
+    barrier.wait()
+    started = time.perf_counter()
+    out = [results.get() for _ in processes]
+    wall = time.perf_counter() - started
+    for process in processes:
+        process.join()
+    return wall, out
+
+
+def concurrency(args) -> None:
+    one_wall, _ = _run_pushers(1, args.concurrent_ops, args.batch)
+    two_wall, _ = _run_pushers(2, args.concurrent_ops, args.batch)
+    one_rate, two_rate = args.concurrent_ops / one_wall, 2 * args.concurrent_ops / two_wall
+    print(
+        f"two pushers on different cases: {two_rate:.0f} ops/s against one pusher's {one_rate:.0f} ops/s: "
+        f"{two_rate / one_rate:.2f}x (target >= 1.6x, {'met' if two_rate / one_rate >= 1.6 else 'missed'})"
+    )
+    _wall, [(seconds, rss_before, rss_after, peak)] = _run_pushers(1, args.big_ops, args.batch, big=True)
+    print(
+        f"one push of {args.big_ops} operations in one request: {seconds:.1f} s, RSS {rss_before // 1024} MiB before, "
+        f"{rss_after // 1024} MiB after (growth {(rss_after - rss_before) // 1024} MiB, peak {peak // 1024} MiB)"
+    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from backend.cases.tests.factories import ApprovalCaseFactory
 from backend.surveys.models import Finding, Survey
 from backend.surveys.services import finding_create, survey_create, survey_delete
 from field_client import SyncClient
+from mobile_api.sync.pull import parse_cursor
 from tests.server_process import ServerProcess
 
 WHEN = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)
@@ -92,7 +93,10 @@ def test_a_crew_given_a_case_gets_every_older_record_of_it(tmp_path, official):
         assert client.pull() == 1
         cursor = client.store.get("cursor")
         # The cursor is past the new case's records, which the crew could not see then.
-        assert int(cursor) > AuditEntry.objects.filter(case_id=new_case.pk).order_by("-id").values("id")[0]["id"]
+        assert (
+            parse_cursor(cursor)
+            > (AuditEntry.objects.filter(case_id=new_case.pk).order_by("-txid", "-id").values_list("txid", "id")[0])
+        )
 
         case_assign_organizations(case=new_case, organizations=[member.organization], by=official)
 
@@ -128,7 +132,7 @@ def _device_past(member, official, api):
     survey_create(by=official, case=own_case, scheduled_at=WHEN, summary="自己的")
     page = _pull(api)
     assert (len(page["changes"]), page["has_more"]) == (1, False)
-    assert int(page["cursor"]) == AuditEntry.objects.order_by("-id").values_list("id", flat=True).first()
+    assert parse_cursor(page["cursor"]) == AuditEntry.objects.order_by("-txid", "-id").values_list("txid", "id").first()
     return page["cursor"]
 
 

@@ -1,12 +1,32 @@
 from django.db import models
 
 
-class AuditEntry(models.Model):
-    """One change to one record. Append-only (database triggers refuse UPDATE/DELETE) and
-    hash-chained: `hash` = SHA-256 over the previous entry's hash and this entry's canonical JSON.
+class CurrentTransactionId(models.Func):
+    """The writing transaction's id (`pg_current_xact_id()`, an xid8) as a bigint."""
 
-    Entries are appended under a transaction-scoped advisory lock, so their ids follow commit
-    order: the sync feed reads changes from here.
+    template = "(pg_current_xact_id()::text::bigint)"
+    output_field = models.BigIntegerField()
+
+
+class AuditChain(models.TextChoices):
+    # Entries written before 0005, under the one global lock: one chain over the whole log in id order.
+    LOG = "log", "全局链"
+    # Since 0005: one chain per record ((record_type, record_id) in id order), appended under that
+    # record's own lock, so writers of different records never wait for each other.
+    RECORD = "record", "记录链"
+
+
+class AuditEntry(models.Model):
+    """One change to one record. Append-only (database triggers refuse UPDATE/DELETE/TRUNCATE)
+    and hash-chained per record: `hash` = SHA-256 over the record's previous entry's hash and this
+    entry's canonical JSON. Signed checkpoints (backend.audit.checkpoints) fold every entry, in feed
+    order, into a digest the server signs off the request path, so a removed, cut-off or reordered
+    entry fails `audit_verify` even where no per-record link shows it.
+
+    The sync feed reads changes from here in *feed order* `(txid, id)`: `txid` is the writing
+    transaction's id, stamped by the database. Readers only read entries whose transaction is below
+    the oldest transaction still in flight (`audit_feed_horizon()`), so no entry can later commit
+    behind a position a reader has passed, without any lock shared by writers.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -24,12 +44,17 @@ class AuditEntry(models.Model):
     reason = models.TextField(blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # Stamped by the database (0 for entries written before feed order existed: they are in id order).
+    txid = models.BigIntegerField(db_default=CurrentTransactionId(), editable=False)
+    chain = models.CharField(max_length=8, choices=AuditChain.choices, db_default=AuditChain.RECORD)
 
     class Meta:
         ordering = ["id"]
         indexes = [
             models.Index(fields=["record_type", "record_id", "id"]),
             models.Index(fields=["case_id", "id"]),
+            models.Index(fields=["txid", "id"], name="audit_entry_feed_idx"),
+            models.Index(fields=["case_id", "txid", "id"], name="audit_entry_case_feed_idx"),
         ]
 
     def __str__(self) -> str:
@@ -55,6 +80,10 @@ class AuditCheckpoint(models.Model):
     last_entry_id = models.BigIntegerField()
     last_entry_hash = models.CharField(max_length=64)
     entry_count = models.PositiveBigIntegerField()
+    # Feed position of the head (with last_entry_id) and the digest folded over every entry up to
+    # it in feed order (checkpoint format 2; empty on checkpoints signed before feed order).
+    last_txid = models.BigIntegerField(db_default=0)
+    digest = models.CharField(max_length=64, blank=True, db_default="")
     key_id = models.CharField(max_length=100)
     signature = models.CharField(max_length=128)
 

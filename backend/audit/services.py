@@ -6,11 +6,12 @@ from uuid import UUID
 from django.db import connection, transaction
 from django.utils import timezone
 
-from backend.audit.models import AuditEntry
+from backend.audit.models import AuditChain, AuditEntry
 
 GENESIS_HASH = "0" * 64
-# Arbitrary constant: the advisory lock that serialises appends to the chain.
-AUDIT_LOCK_KEY = 7_302_211_001
+# Arbitrary constant: the advisory lock class of the record chains (the other half of the key
+# is derived from the record), so appends to one record's chain follow one another.
+AUDIT_CHAIN_LOCK_CLASS = 7_302_211
 
 
 def canonical_json(value: Any) -> str:
@@ -40,13 +41,48 @@ def entry_hash(*, prev_hash: str, payload: dict[str, Any]) -> str:
 
 
 def audit_lock() -> None:
-    """Take the chain's lock for the rest of the transaction.
+    """Nothing any more: there is no lock shared by all writers.
 
-    Record services take it before any row lock, so every writer acquires locks in the same
-    order (chain, then rows) and two writers can never deadlock on each other.
+    The log used to be one chain appended under one advisory lock, so its id order was commit
+    order and every writer in the system waited for every other. Entries now chain per record
+    (`audit_append` takes that record's own lock) and the feed reads below the oldest
+    transaction in flight (`audit_feed_horizon`). Kept so services that still call it before
+    their row locks need no edit; it takes nothing.
+    """
+
+
+def audit_chain_key(record_type: str, record_id: UUID | str) -> int:
+    """The 32-bit half of the advisory lock of one record's chain."""
+    digest = hashlib.blake2b(f"{record_type}:{record_id}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _chain_lock_and_head(record_type: str, record_id: UUID) -> str:
+    """Take the record chain's lock (until commit), then read its last hash (a later statement,
+    so its snapshot sees the append of whoever held the lock before).
+
+    Every writer of one record already holds the record's row lock, so this lock only orders
+    writers that append without one (attachments, conflicts); it is always taken last, after
+    every row lock, and a record chain is only appended for its own record, so it adds no wait
+    cycle. Once it is held, every earlier append of the chain is committed and visible.
     """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)", [AUDIT_CHAIN_LOCK_CLASS, audit_chain_key(record_type, record_id)]
+        )
+        cursor.execute(
+            "SELECT hash FROM audit_auditentry WHERE record_type = %s AND record_id = %s ORDER BY id DESC LIMIT 1",
+            [record_type, record_id],
+        )
+        row = cursor.fetchone()
+        return row[0] if row else GENESIS_HASH
+
+
+def audit_feed_horizon() -> int:
+    """Every entry with a txid below this is committed or gone for good (see migration 0005)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT audit_feed_horizon()")
+        return cursor.fetchone()[0]
 
 
 def audit_append(
@@ -64,8 +100,7 @@ def audit_append(
 ) -> AuditEntry:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_append must run inside the transaction that makes the change")
-    audit_lock()
-    last = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
+    prev_hash = _chain_lock_and_head(record_type, record_id)
     # Round-trip before/after through JSON so the hash is computed over what is stored.
     entry = AuditEntry(
         occurred_at=timezone.now(),
@@ -82,7 +117,8 @@ def audit_append(
         before=json.loads(canonical_json(before)) if before is not None else None,
         after=json.loads(canonical_json(after)) if after is not None else None,
         reason=reason,
-        prev_hash=last or GENESIS_HASH,
+        prev_hash=prev_hash,
+        chain=AuditChain.RECORD,
     )
     entry.hash = entry_hash(prev_hash=entry.prev_hash, payload=entry_payload(entry))
     entry.save(force_insert=True)

@@ -26,7 +26,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from backend.accounts.models import OrganizationKind, Role
-from backend.audit.services import audit_append, audit_lock, canonical_json
+from backend.audit.services import audit_append, canonical_json
 from backend.cases.models import ApprovalCase
 from backend.common.errors import (
     IdConflict,
@@ -377,7 +377,6 @@ def record_create(
     instance.field_versions = {}
     try:
         with transaction.atomic():
-            audit_lock()
             instance.save(force_insert=True)
             if after_create is not None:
                 after_create(instance)
@@ -400,7 +399,8 @@ def _check_version(instance: FieldRecord, expected_version: int | None) -> None:
 
 
 def record_lock_for_update(instance: FieldRecord) -> FieldRecord:
-    audit_lock()
+    """The record's row, locked until commit: its writers follow one another, and its audit
+    chain with them; writers of other records do not wait (there is no global lock)."""
     return type(instance).all_objects.select_for_update().get(pk=instance.pk)
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from backend.accounts.models import OrganizationKind, User
 from backend.audit.models import AuditEntry
-from backend.audit.services import audit_append, audit_lock
+from backend.audit.services import audit_append
 from backend.cases.models import ApprovalCase, ApprovalItem, Material
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -62,6 +62,43 @@ def sync_receipt_create(
         version=body.get("version"),
         body=body,
     )
+
+
+def sync_receipt_build(
+    *,
+    user: User,
+    op_id: uuid.UUID,
+    device_id: str,
+    record_type: str,
+    record_id: uuid.UUID | None,
+    action: str,
+    op_digest: str,
+    body: dict[str, Any],
+) -> SyncReceipt:
+    """A receipt not yet stored (see sync_receipts_create)."""
+    return SyncReceipt(
+        user=user,
+        op_id=op_id,
+        device_id=device_id[:100],
+        record_type=record_type[:64],
+        record_id=record_id,
+        action=action[:16],
+        op_digest=op_digest,
+        status=body["status"],
+        version=body.get("version"),
+        body=body,
+        created_at=timezone.now(),
+    )
+
+
+def sync_receipts_create(receipts: list[SyncReceipt]) -> None:
+    """Store a chunk's receipts in one INSERT, in the chunk's transaction (with its changes).
+
+    An op_id a concurrent push stored meanwhile raises IntegrityError: the caller rolls the
+    chunk back and applies it again operation by operation, where that op_id replays.
+    """
+    if receipts:
+        SyncReceipt.objects.bulk_create(receipts)
 
 
 # --- attachments -----------------------------------------------------------------------
@@ -132,7 +169,6 @@ def sync_attachments_arrived(*, sha256: str) -> list[tuple[str, uuid.UUID]]:
 
     The uploads app calls this when an upload's bytes are verified and stored.
     """
-    audit_lock()  # before any row lock, like every writer (see audit_lock)
     waiting = list(SyncAttachment.objects.select_for_update().filter(sha256=sha256, is_arrived=False).order_by("id"))
     if not waiting:
         return []

@@ -1,11 +1,13 @@
-"""The change feed: what the caller may see that changed after a cursor, in commit order.
+"""The change feed: what the caller may see that changed after a cursor, never skipping one.
 
-Every change to a record appends an audit entry under a transaction-scoped advisory lock
-(backend.audit.services.audit_append), held until commit. An entry's id is therefore taken
-only after every earlier entry's transaction has ended, so the committed entries always form
-a prefix of the id order: a reader that has seen id N can never later find a committed id
-below N. The cursor is the last audit id read; a transaction that started earlier but commits
-later simply gets a later id, and is never skipped.
+Every change to a record appends an audit entry, stamped by the database with its transaction's
+id (`txid`); the feed is read in *feed order* `(txid, id)`, and only below the horizon
+(`audit_feed_horizon()`: the oldest transaction of this database still in flight). Every entry
+below the horizon is committed or gone for good, and every entry still to commit has a txid at or
+above it, so it sorts after everything a reader has passed: a transaction that started earlier but
+commits later is read on a later pull, never skipped, and writers share no lock to make it so.
+The cursor is the position last read, `txid.id` (a plain integer N, as sent before feed order, is
+`0.N`: entries written then have txid 0 and were in commit order by id).
 
 Each change carries the record's current state, serialized by the type's REST serializer and
 scoped by its REST selector (with tombstones), so a record changed twice is sent once.
@@ -25,6 +27,8 @@ from django.db.models import Q
 from rest_framework.request import Request
 
 from backend.audit.models import AuditEntry
+from backend.audit.selectors import audit_feed_entries
+from backend.audit.services import audit_feed_horizon
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import ValidationFailed
 from backend.sync.selectors import attachments_missing_by_record
@@ -40,13 +44,23 @@ _SCAN_CHUNK = 2000
 CASE_ACCESS = "case_access"
 
 
-def parse_cursor(raw: str | None) -> int:
+Position = tuple[int, int]
+
+
+def parse_cursor(raw: str | None) -> Position:
     if raw in (None, ""):
-        return 0
-    cursor = parse_non_negative_int(raw)
-    if cursor is None:
+        return (0, 0)
+    txid_raw, dot, id_raw = raw.partition(".")
+    txid = parse_non_negative_int(txid_raw) if dot else 0
+    entry_id = parse_non_negative_int(id_raw if dot else txid_raw)
+    if txid is None or entry_id is None:
         raise ValidationFailed("Unknown cursor; use the cursor of a previous pull.", code="invalid_cursor")
-    return cursor
+    return (txid, entry_id)
+
+
+def format_cursor(position: Position) -> str:
+    txid, entry_id = position
+    return str(entry_id) if txid == 0 else f"{txid}.{entry_id}"
 
 
 def parse_limit(raw: str | None) -> int:
@@ -88,7 +102,7 @@ def parse_case(raw: str | None) -> uuid.UUID | None:
         ) from error
 
 
-def _entries(*, user: Any, after: int, types: list[str], case_id: uuid.UUID | None = None):
+def _entries(*, user: Any, after: Position, horizon: int, types: list[str], case_id: uuid.UUID | None = None):
     condition = Q(record_type__in=types)
     organization_id = getattr(user, "organization_id", None)
     if case_id is None and organization_id is not None:
@@ -97,13 +111,13 @@ def _entries(*, user: Any, after: int, types: list[str], case_id: uuid.UUID | No
         condition |= Q(
             action=CASE_ACCESS_GRANTED, record_type="case", after__contains={"organizations": [str(organization_id)]}
         )
-    qs = AuditEntry.objects.filter(condition, id__gt=after)
+    qs = audit_feed_entries(after=after, horizon=horizon, queryset=AuditEntry.objects.filter(condition))
     if case_id is not None:
         qs = qs.filter(case_id=case_id)
     if not user.is_administrator:
         # Only a cheap pre-filter; the type's own selector decides below.
         qs = qs.filter(Q(case_id__in=cases_visible_to(user=user).values("pk")) | Q(case_id__isnull=True))
-    return qs.order_by("id")
+    return qs
 
 
 def _case_access_changes(*, user: Any, case_ids: list[uuid.UUID]) -> dict[tuple[str, uuid.UUID], dict[str, Any]]:
@@ -123,44 +137,49 @@ def _case_access_changes(*, user: Any, case_ids: list[uuid.UUID]) -> dict[tuple[
 
 
 def pull(
-    *, request: Request, cursor: int, limit: int, types: list[str], case_id: uuid.UUID | None = None
+    *, request: Request, cursor: Position, limit: int, types: list[str], case_id: uuid.UUID | None = None
 ) -> dict[str, Any]:
     user = request.user
+    # Read once, before the entries (a later statement sees every transaction below it ended).
+    horizon = audit_feed_horizon()
     # A pull from the start reads every entry of every case visible when its scan began: access
-    # granted before then needs no resync. Entries committed from now on are after this id.
-    granted_before_scan = 0
-    if cursor == 0 and case_id is None:
-        granted_before_scan = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    # (type, id) → last audit id seen; dict order is re-established below by that id.
-    latest: dict[tuple[str, uuid.UUID], int] = {}
+    # granted before then needs no resync. Entries committed from now on are after this position.
+    granted_before_scan: Position = (0, 0)
+    if cursor == (0, 0) and case_id is None:
+        granted_before_scan = AuditEntry.objects.filter(txid__lt=horizon).order_by("-txid", "-id").values_list(
+            "txid", "id"
+        ).first() or (0, 0)
+    # (type, id) → last feed position seen; dict order is re-established below by that position.
+    latest: dict[tuple[str, uuid.UUID], Position] = {}
     after = cursor
     has_more = False
     filled = False
     while not filled:
         chunk = list(
-            _entries(user=user, after=after, types=types, case_id=case_id).values_list(
-                "id", "record_type", "record_id"
+            _entries(user=user, after=after, horizon=horizon, types=types, case_id=case_id).values_list(
+                "txid", "id", "record_type", "record_id"
             )[:_SCAN_CHUNK]
         )
         if not chunk:
             break
-        for entry_id, record_type, record_id in chunk:
+        for txid, entry_id, record_type, record_id in chunk:
+            position = (txid, entry_id)
             # Only case_access_granted entries have the record type "case" here (see _entries).
-            if record_type == "case" and entry_id <= granted_before_scan:
-                after = entry_id
+            if record_type == "case" and position <= granted_before_scan:
+                after = position
                 continue
             key = (CASE_ACCESS if record_type == "case" else record_type, record_id)
             if key not in latest and len(latest) >= limit:
                 filled = True
                 break
-            latest[key] = entry_id
-            after = entry_id
+            latest[key] = position
+            after = position
         if len(chunk) < _SCAN_CHUNK and not filled:
             break
     if filled:
         has_more = True
     elif latest or after > cursor:
-        has_more = _entries(user=user, after=after, types=types, case_id=case_id).exists()
+        has_more = _entries(user=user, after=after, horizon=horizon, types=types, case_id=case_id).exists()
 
     available = sync_types()
     by_type: dict[str, list[uuid.UUID]] = {}
@@ -191,13 +210,13 @@ def pull(
     ordered = [(rendered[key], entry) for key, entry in sorted(latest.items(), key=lambda kv: kv[1]) if key in rendered]
     changes = []
     size = 0
-    for change, entry_id in ordered:
+    for change, (txid, entry_id) in ordered:
         size += len(json.dumps(change, ensure_ascii=False).encode())
         if changes and size > settings.SYNC_PULL_MAX_BYTES:
             # The rest comes on the next page: every later change's last entry is at or after
             # this one, and what lies before it was sent or is not the caller's.
-            after = entry_id - 1
+            after = (txid, entry_id - 1)
             has_more = True
             break
         changes.append(change)
-    return {"changes": changes, "cursor": str(after), "has_more": has_more}
+    return {"changes": changes, "cursor": format_cursor(after), "has_more": has_more}

@@ -33,6 +33,7 @@ from backend.sync.services import (
     sync_attachments_check,
     sync_attachments_declare,
     sync_conflict_create,
+    sync_receipt_build,
     sync_receipt_create,
 )
 from backend.visits.selectors import vehicles_visible_to
@@ -349,11 +350,19 @@ def chunk_receipts(*, raws: list[Any], user: Any) -> dict[uuid.UUID, Any]:
 
 
 def push_operation(
-    *, raw: Any, request: Request, device_id: str, receipts: dict[uuid.UUID, Any] | None = None
+    *,
+    raw: Any,
+    request: Request,
+    device_id: str,
+    receipts: dict[uuid.UUID, Any] | None = None,
+    pending: list | None = None,
 ) -> dict[str, Any]:
     """Apply one operation; returns its receipt (without missing_attachments).
 
     `receipts` (from `chunk_receipts`) answers the stored-receipt lookup for the op_ids it holds.
+    `pending`: the chunk's receipts are written together at its end (`sync_receipts_create`);
+    the operation then runs in one savepoint instead of two, and its receipt (unsaved) is added
+    both to `pending` and to `receipts`, so the same op_id later in the chunk is a duplicate.
     """
     try:
         op = Operation(raw)
@@ -379,21 +388,28 @@ def push_operation(
         return _rejected_body(
             op.op_id, op.type, op.id, Rejected("unsupported_type", f"Type {op.type!r} cannot be synced.")
         )
+    receipt_fields = {
+        "user": user,
+        "op_id": op.op_id,
+        "device_id": device_id,
+        "record_type": op.type if isinstance(op.type, str) else "",
+        "record_id": op.id,
+        "action": op.action if isinstance(op.action, str) else "",
+        "op_digest": op.digest,
+    }
+    if pending is not None:
+        body = _apply_in_savepoint(op=op, sync_type=sync_type, request=request, device_id=device_id)
+        receipt = sync_receipt_build(**receipt_fields, body=body)
+        pending.append(receipt)
+        if receipts is not None:
+            receipts[op.op_id] = receipt
+        return body
     try:
         with transaction.atomic():
             body = _apply_in_savepoint(op=op, sync_type=sync_type, request=request, device_id=device_id)
             # In the change's transaction: both commit or neither does. A concurrent push of the
             # same op_id collides here on the unique index and its whole transaction rolls back.
-            sync_receipt_create(
-                user=user,
-                op_id=op.op_id,
-                device_id=device_id,
-                record_type=op.type if isinstance(op.type, str) else "",
-                record_id=op.id,
-                action=op.action if isinstance(op.action, str) else "",
-                op_digest=op.digest,
-                body=body,
-            )
+            sync_receipt_create(**receipt_fields, body=body)
     except IntegrityError:
         # A concurrent push of the same op_id won the receipt: answer with its receipt.
         stored = sync_receipt_get(user=user, op_id=op.op_id)

@@ -10,23 +10,29 @@ from backend.audit.models import AuditEntry
 from backend.audit.services import GENESIS_HASH, audit_append
 
 
-def _append(n: int) -> list[AuditEntry]:
+def _append(n: int, record_id: uuid.UUID | None = None) -> list[AuditEntry]:
+    """`n` changes of one record (its own chain)."""
+    record_id = record_id or uuid.uuid4()
     entries = []
     with transaction.atomic():
         for i in range(n):
             entries.append(
-                audit_append(action="update", record_type="survey", record_id=uuid.uuid4(), after={"n": i, "x": 0.1})
+                audit_append(action="update", record_type="survey", record_id=record_id, after={"n": i, "x": 0.1})
             )
     return entries
 
 
 @pytest.mark.django_db
-def test_entries_chain_from_genesis():
+def test_entries_chain_per_record_from_genesis():
     first, second = _append(2)
+    (other,) = _append(1)
     assert first.prev_hash == GENESIS_HASH
     assert second.prev_hash == first.hash
+    # Another record's chain starts afresh: its writer waited for no one.
+    assert other.prev_hash == GENESIS_HASH
+    assert (first.chain, first.txid > 0) == ("record", True)
     report = audit_verify()
-    assert (report.entry_count, report.last_entry_id, report.problems) == (2, second.id, [])
+    assert (report.entry_count, report.last_entry_id, report.problems) == (3, other.id, [])
 
 
 @pytest.mark.django_db

@@ -6,6 +6,7 @@ algorithm. Only the server's signing key is out of reach.
 """
 
 import base64
+import hashlib
 import json
 import uuid
 
@@ -23,17 +24,20 @@ from backend.audit.checkpoints import (
     checkpoint_message,
 )
 from backend.audit.models import AuditCheckpoint, AuditEntry
-from backend.audit.services import audit_append, entry_hash, entry_payload
+from backend.audit.services import GENESIS_HASH, audit_append, entry_hash, entry_payload
 from backend.common import signing_keys
 
 pytestmark = pytest.mark.django_db
 
 
-def _append(n: int) -> list[AuditEntry]:
+RECORD_ID = uuid.uuid4()
+
+
+def _append(n: int, record_id: uuid.UUID = RECORD_ID) -> list[AuditEntry]:
+    """`n` changes of one record, so that they form one chain (other tests use several)."""
     with transaction.atomic():
         return [
-            audit_append(action="update", record_type="survey", record_id=uuid.uuid4(), after={"n": i})
-            for i in range(n)
+            audit_append(action="update", record_type="survey", record_id=record_id, after={"n": i}) for i in range(n)
         ]
 
 
@@ -99,13 +103,19 @@ def test_a_checkpoint_signs_the_head_and_count_and_only_when_the_log_grew():
     key = signing_keys.signing_key()
     assert first.key_id == key.key_id
     assert signing_keys.verify(checkpoint_message(first), first.signature, first.key_id) is None
-    assert checkpoint_message(first) == b"audit-checkpoint-v1\n" + json.dumps(
+    digest = GENESIS_HASH
+    for entry in entries:
+        digest = hashlib.sha256(f"{digest}{entry.txid}:{entry.id}:{entry.hash}\n".encode()).hexdigest()
+    assert (first.last_txid, first.digest) == (entries[-1].txid, digest)
+    assert checkpoint_message(first) == b"audit-checkpoint-v2\n" + json.dumps(
         {
             "created_at": first.created_at.isoformat(),
+            "digest": digest,
             "entry_count": 3,
             "key_id": key.key_id,
             "last_entry_hash": entries[-1].hash,
             "last_entry_id": entries[-1].id,
+            "last_txid": entries[-1].txid,
             "sequence": 1,
         },
         separators=(",", ":"),
@@ -353,6 +363,8 @@ def test_export_and_verify_against_the_export_catch_what_the_database_no_longer_
             "last_entry_hash": checkpoint.last_entry_hash,
             "entry_count": checkpoint.entry_count,
             "key_id": key.key_id,
+            "last_txid": checkpoint.last_txid,
+            "digest": checkpoint.digest,
             "signature": checkpoint.signature,
         }
         for checkpoint in (first, second)
@@ -360,7 +372,7 @@ def test_export_and_verify_against_the_export_catch_what_the_database_no_longer_
     # A third party checks an export with nothing but its public key.
     public_key = signing_keys.public_keys()[key.key_id]
     exported = data["checkpoints"][1]
-    message = b"audit-checkpoint-v1\n" + json.dumps(
+    message = b"audit-checkpoint-v2\n" + json.dumps(
         {name: value for name, value in exported.items() if name != "signature"},
         sort_keys=True,
         separators=(",", ":"),
