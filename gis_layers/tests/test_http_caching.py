@@ -162,3 +162,45 @@ def test_every_watched_table_has_the_change_trigger():
         )
         triggered = {row[0] for row in cursor.fetchall()}
     assert triggered == set(watched_tables())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_open_writers_do_not_wait_on_the_counter_and_the_version_counts_both():
+    """Each writer bumps its own shard of the counter: the second commits while the first is open."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from gis_layers import changes
+
+    first_site, second_site = SiteFactory(), SiteFactory()
+    before = changes.current()[0]
+    wrote, release, errors = threading.Event(), threading.Event(), []
+
+    def holds_open():
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("UPDATE sites_site SET name = name || '甲' WHERE id = %s", [first_site.pk])
+                wrote.set()
+                release.wait(30)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=holds_open)
+    holder.start()
+    try:
+        assert wrote.wait(30)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '5s'")
+            cursor.execute("UPDATE sites_site SET name = name || '乙' WHERE id = %s", [second_site.pk])
+        during = changes.current()[0]
+    finally:
+        release.set()
+        holder.join(30)
+
+    assert errors == []
+    assert during == before + 1
+    assert changes.current()[0] == before + 2
