@@ -28,7 +28,6 @@ from django.db.models.functions import ExtractYear
 from django.utils import timezone
 
 from backend.accounts.models import User
-from backend.audit.services import audit_lock
 from backend.cases.deadlines import CLOCK_STOPPING_STATUSES, calendar_horizon, item_deadlines_record
 from backend.cases.models import ApprovalItem, CalendarDay, CalendarYear
 from backend.common.errors import PermissionDenied, ValidationFailed
@@ -254,7 +253,6 @@ def calendar_year_load(*, year: int, document: Any, by: User | None) -> Calendar
     if _year_problem(year) is not None:
         raise _refuse(year, errors)
     with transaction.atomic():
-        audit_lock()  # before any row lock, like every writer (backend.audit.services.audit_lock)
         known = set(
             CalendarYear.objects.select_for_update().filter(year__in=[year - 1, year]).values_list("year", flat=True)
         )

@@ -11,7 +11,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backend.accounts.models import CaseOrigin, Organization, OrganizationKind, User
-from backend.audit.services import audit_lock
 from backend.cases.codes import normalize_credit_code, normalize_project_code, region_code_of
 from backend.cases.deadlines import CLOCK_STOPPING_STATUSES, item_deadlines_record
 from backend.cases.models import (
@@ -38,6 +37,7 @@ from backend.common.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from backend.common.locks import transaction_lock
 from backend.sync.services import sync_case_access_granted
 
 PAUSE_ENDS = {Blzt.CORRECTION_START: Blzt.CORRECTION_END, Blzt.SPECIAL_PROCEDURE_START: Blzt.SPECIAL_PROCEDURE_END}
@@ -549,7 +549,8 @@ def case_upsert_by_external(*, external_no: str, data: dict[str, Any], by: User)
     code = normalize_project_code(data["project"].get("code", ""), field="project.code")
     _require_region_writer(user=by, region_code=region_code_of(code))
     _clean_choice(data["stage"], Stage, "stage")
-    audit_lock()  # before any row lock, like every writer (backend.audit.services.audit_lock)
+    # Two pushes of one new case wait for each other (there is no row to lock before the first insert).
+    transaction_lock(f"case-upsert:{external_no}")
     case = ApprovalCase.objects.select_for_update().filter(external_no=external_no).first()
     if case is not None and not cases_visible_to(user=by).filter(pk=case.pk).exists():
         raise NotFound("No such case.")

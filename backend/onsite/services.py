@@ -10,10 +10,11 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from backend.accounts.models import Organization, OrganizationKind, Role, User
-from backend.audit.services import audit_append, audit_lock, canonical_json
+from backend.audit.services import audit_append, canonical_json
 from backend.cases.models import ApprovalCase, ApprovalItem, Material
 from backend.common import signing_keys as keys
 from backend.common.errors import Conflict, PermissionDenied, ValidationFailed
+from backend.common.locks import transaction_lock
 from backend.common.records import (
     FieldRecord,
     record_check_can_write,
@@ -487,11 +488,11 @@ def certificate_number(*, department: Organization, year: int, sequence: int) ->
 
 
 def _certificate_issue(*, decision: OnsiteDecision) -> Certificate:
-    """Numbered under the audit lock every record write holds, so two approvals of a department
-    never draw the same number (the unique constraint is the backstop)."""
-    audit_lock()
+    """Numbered under a lock of the department's year, so two approvals of a department never
+    draw the same number (the unique constraint is the backstop)."""
     issued_at = decision.decided_at
     year = timezone.localtime(issued_at).year
+    transaction_lock(f"certificate-number:{decision.department_id}:{year}")
     last = Certificate.objects.filter(department_id=decision.department_id, year=year).aggregate(last=Max("sequence"))[
         "last"
     ]

@@ -44,7 +44,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backend.accounts.models import Organization, Role
-from backend.audit.services import audit_lock, canonical_json
+from backend.audit.services import canonical_json
 from backend.common import signing_keys as keys
 from backend.common.errors import ApplicationError, Conflict, PermissionDenied, ValidationFailed
 from backend.common.records import (
@@ -506,7 +506,6 @@ def _void_stale(*, record_type: str, record: FieldRecord, content_hash: str, by:
         content_hash=content_hash
     )
     now = timezone.now()
-    audit_lock()  # before any row lock, like every writer (backend.audit.services.audit_lock)
     for signature in stale.select_for_update(of=("self",)):
         record_update(
             instance=signature,
@@ -547,7 +546,6 @@ def signatures_void_for_record(*, record: FieldRecord, reason: str, by: Any = No
     record_type = record_type_of(record)
     now = timezone.now()
     voided = 0
-    audit_lock()  # before any row lock, like every writer (backend.audit.services.audit_lock)
     signatures = Signature.objects.select_for_update().filter(
         record_type=record_type, record_id=record.pk, status=SignatureStatus.VALID
     )

@@ -28,7 +28,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backend.accounts.models import Organization, User
-from backend.audit.services import audit_lock
 from backend.cases.models import ApprovalCase
 from backend.common.errors import (
     Conflict,
@@ -810,7 +809,6 @@ def finding_create(
 def _check_finding_unlocked(finding: Finding, changed: set[str]) -> None:
     if finding.survey_id is None or not changed - FINDING_FOLLOW_UP_FIELDS:
         return
-    audit_lock()  # before any row lock, like every writer (see audit_lock)
     if Survey.all_objects.select_for_update().filter(pk=finding.survey_id, is_locked=True).exists():
         raise RecordLocked(
             "The finding is part of a signed survey; only its due date and meeting can change until the survey is "

@@ -12,7 +12,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backend.accounts.models import Organization, OrganizationKind, User, UtilityType
-from backend.audit.services import audit_lock
 from backend.cases.models import ApprovalCase
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import (
@@ -277,7 +276,6 @@ def utility_request_create(
     demand = validate_demand(utility_type=utility_type, demand=demand)
     company = utility_company_for(utility_type=utility_type, case=case, named=company)
     # Serialises requests for one site, so two applicants cannot both open the same utility.
-    audit_lock()  # before any row lock, like every writer (backend.audit.services.audit_lock)
     Site.objects.select_for_update().filter(pk=site.pk).first()
     return _insert_request(
         case=case,
@@ -480,7 +478,6 @@ def utility_application_create(
             code="no_company_for_type" if only_companies else "validation_error",
             errors=errors,
         )
-    audit_lock()  # before any row lock, like every writer (backend.audit.services.audit_lock)
     Site.objects.select_for_update().filter(pk=site.pk).first()
     for utility_type in prepared:
         _check_no_open_request(site=site, utility_type=utility_type, key=f"demands.{utility_type}")
