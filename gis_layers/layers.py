@@ -11,16 +11,17 @@ page or tile, never one Python object per feature.
 import datetime as dt
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError, connection, transaction
-from django.db.models import BinaryField, BooleanField, Model
+from django.db.models import BinaryField, BooleanField
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from backend.common.records import RECORD_TYPES
+from backend.layers.definitions import LAYER_DEFINITIONS, LayerDefinition
 
 # Tile envelopes in Web Mercator reach ±85.0511°.
 WORLD_BOUNDS = [-180.0, -85.0511287798066, 180.0, 85.0511287798066]
@@ -87,27 +88,8 @@ STORAGE_CRS = CRS84
 
 
 @dataclass(frozen=True)
-class Layer:
-    name: str
-    record_type: str
-    title: str
-    description: str
-    # Published properties: model field names (foreign keys as their attname, e.g. case_id).
-    properties: tuple[str, ...]
-    # SQL over alias `t` (the record table) and, when `join_site`, `s` (its site).
-    geometry_sql: str
-    time_sql: str
-    geometry_type: str
-    # The geometry column the GiST index covers (geometry_sql is built from it).
-    geometry_column: str = "location"
-    join_site: bool = False
-    # Publish every geometry as its Multi type, so the layer has one geometry type (GDAL and
-    # QGIS type a layer mixing Polygon and MultiPolygon as Unknown).
-    is_multi: bool = False
-
-    @property
-    def model(self) -> type[Model]:
-        return RECORD_TYPES[self.record_type].model
+class Layer(LayerDefinition):
+    """A layer definition with the SQL that serves it."""
 
     def candidates(self, box_sql: str, box_params: list[Any], *, exact: bool) -> RawSQL:
         """A filter for the selector's queryset: rows whose geometry_sql intersects the box
@@ -195,95 +177,9 @@ class Queryable:
         return value
 
 
-COMMON = ("case_id", "version", "created_at", "updated_at", "is_locked")
-
 LAYERS: dict[str, Layer] = {
-    layer.name: layer
-    for layer in [
-        Layer(
-            name="sites",
-            record_type="site",
-            title="红线地块 Sites",
-            description="Red-line boundaries of projects (polygons).",
-            properties=("project_id", "name", "address", "area_m2", *COMMON),
-            geometry_sql="t.boundary",
-            time_sql="t.created_at",
-            geometry_type="MultiPolygon",
-            geometry_column="boundary",
-            is_multi=True,
-        ),
-        Layer(
-            name="surveys",
-            record_type="survey",
-            title="联合踏勘 Surveys",
-            description="Joint site surveys at their meeting point; time is the scheduled time.",
-            properties=("site_id", "scheduled_at", "started_at", "ended_at", "status", "conclusion", *COMMON),
-            geometry_sql="t.location",
-            time_sql="t.scheduled_at",
-            geometry_type="Point",
-        ),
-        Layer(
-            name="findings",
-            record_type="finding",
-            title="问题清单 Findings",
-            description="Problems found on surveys.",
-            properties=(
-                "survey_id",
-                "description",
-                "responsible_department_id",
-                "due_date",
-                "status",
-                "resolved_at",
-                *COMMON,
-            ),
-            geometry_sql="t.location",
-            time_sql="t.created_at",
-            geometry_type="Point",
-        ),
-        Layer(
-            name="utility_points",
-            record_type="utility_point",
-            title="接入点 Utility access points",
-            description="Utility connection points (water, power, gas, heat, telecom …).",
-            properties=("utility_type", "company_id", "request_id", "name", "status", "note", *COMMON),
-            geometry_sql="t.location",
-            time_sql="t.created_at",
-            geometry_type="Point",
-        ),
-        Layer(
-            name="inspections",
-            record_type="inspection",
-            title="联合验收 Inspections",
-            description="Joint acceptance inspections at their location, else a point on their site's red line; "
-            "time is the scheduled time, else the creation time.",
-            properties=("site_id", "stage", "status", "scheduled_at", "remarks", *COMMON),
-            geometry_sql="COALESCE(t.location, ST_PointOnSurface(s.boundary))",
-            time_sql="COALESCE(t.scheduled_at, t.created_at)",
-            geometry_type="Point",
-            join_site=True,
-        ),
-        Layer(
-            name="photos",
-            record_type="photo",
-            title="照片 Photos",
-            description="Geotagged photos; time is when taken, else when stored.",
-            properties=(
-                "record_type",
-                "record_id",
-                "width",
-                "height",
-                "taken_at",
-                "heading",
-                "location_source",
-                "within_site",
-                "distance_to_site_m",
-                *COMMON,
-            ),
-            geometry_sql="t.location",
-            time_sql="COALESCE(t.taken_at, t.created_at)",
-            geometry_type="Point",
-        ),
-    ]
+    name: Layer(**{field.name: getattr(definition, field.name) for field in fields(definition)})
+    for name, definition in LAYER_DEFINITIONS.items()
 }
 
 

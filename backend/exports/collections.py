@@ -1,8 +1,8 @@
 """What each exportable collection holds: the same records and properties as the map layers.
 
 Every collection starts from its record type's selector (`RECORD_TYPES[…].visible_to(user=…)`),
-so an export holds exactly what REST and the OGC layer show the same user. The list mirrors
-gis_layers/layers.py, which the domain may not import.
+so an export holds exactly what REST and the OGC layer show the same user; the collections are
+the layers' definitions (backend.layers.definitions), which gis_layers publishes too.
 """
 
 from dataclasses import dataclass
@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Model
 
 from backend.common.records import RECORD_TYPES
+from backend.layers.definitions import LAYER_DEFINITIONS
 
 
 @dataclass(frozen=True)
@@ -30,80 +31,18 @@ class Collection:
         return RECORD_TYPES[self.record_type].model
 
 
-COMMON = ("case_id", "version", "created_at", "updated_at", "is_locked")
-
+# The map layers' own definitions: an export holds what the layer publishes.
 COLLECTIONS: dict[str, Collection] = {
-    c.name: c
-    for c in [
-        Collection(
-            name="sites",
-            record_type="site",
-            properties=("project_id", "name", "address", "area_m2", *COMMON),
-            geometry_sql="t.boundary",
-            time_sql="t.created_at",
-            ogr_geometry_type="MULTIPOLYGON",
-        ),
-        Collection(
-            name="surveys",
-            record_type="survey",
-            properties=("site_id", "scheduled_at", "started_at", "ended_at", "status", "conclusion", *COMMON),
-            geometry_sql="t.location",
-            time_sql="t.scheduled_at",
-            ogr_geometry_type="POINT",
-        ),
-        Collection(
-            name="findings",
-            record_type="finding",
-            properties=(
-                "survey_id",
-                "description",
-                "responsible_department_id",
-                "due_date",
-                "status",
-                "resolved_at",
-                *COMMON,
-            ),
-            geometry_sql="t.location",
-            time_sql="t.created_at",
-            ogr_geometry_type="POINT",
-        ),
-        Collection(
-            name="utility_points",
-            record_type="utility_point",
-            properties=("utility_type", "company_id", "request_id", "name", "status", "note", *COMMON),
-            geometry_sql="t.location",
-            time_sql="t.created_at",
-            ogr_geometry_type="POINT",
-        ),
-        Collection(
-            name="inspections",
-            record_type="inspection",
-            properties=("site_id", "stage", "status", "scheduled_at", "remarks", *COMMON),
-            geometry_sql="COALESCE(t.location, ST_PointOnSurface(s.boundary))",
-            time_sql="COALESCE(t.scheduled_at, t.created_at)",
-            ogr_geometry_type="POINT",
-            join_site=True,
-        ),
-        Collection(
-            name="photos",
-            record_type="photo",
-            properties=(
-                "record_type",
-                "record_id",
-                "width",
-                "height",
-                "taken_at",
-                "heading",
-                "location_source",
-                "within_site",
-                "distance_to_site_m",
-                *COMMON,
-            ),
-            geometry_sql="t.location",
-            time_sql="COALESCE(t.taken_at, t.created_at)",
-            ogr_geometry_type="POINT",
-        ),
-    ]
+    name: Collection(
+        name=name,
+        record_type=layer.record_type,
+        properties=layer.properties,
+        geometry_sql=layer.geometry_sql,
+        time_sql=layer.time_sql,
+        ogr_geometry_type=layer.geometry_type.upper(),
+        join_site=layer.join_site,
+    )
+    for name, layer in LAYER_DEFINITIONS.items()
 }
 
 
