@@ -23,4 +23,5 @@ urlpatterns = [
     path("", include("mobile_api.sync.urls")),
     path("", include("mobile_api.exports.urls")),
     path("", include("mobile_api.onsite.urls")),
+    path("", include("mobile_api.webhooks.urls")),
 ]

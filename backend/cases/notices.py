@@ -226,6 +226,7 @@ def deadline_notices_run(*, as_of: dt.date | None = None) -> dict[str, Any]:
     """
     from backend.cases.calendar import calendar_horizon_notify
     from backend.cases.selectors import open_items
+    from backend.events.services import deadline_levels_observe
     from backend.notifications.services import supervisions_close_finished
 
     as_of = as_of or timezone.localdate()
@@ -236,6 +237,8 @@ def deadline_notices_run(*, as_of: dt.date | None = None) -> dict[str, Any]:
     with transaction.atomic():
         items = _items_for_notices(open_items())
         deadlines = item_deadlines_record(items=items, as_of=as_of)
+        # The approval system hears of each level change once, with the day's run.
+        deadline_levels_observe(items=items, deadlines=deadlines, as_of=as_of)
         sent = item_notices_send(items=items, deadlines=deadlines, as_of=as_of)
         sent += promise_notices_send(as_of=as_of)
         sent += finding_notices_send(as_of=as_of)
