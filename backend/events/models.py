@@ -1,9 +1,8 @@
 """The events outbox, the subscriptions that receive it, and each event's delivery to each.
 
 An `Event` is written in the transaction of the change it reports (backend.events.services), so
-it exists if and only if the change committed. Webhook deliveries and the pull feed read events
-only below the commit horizon (backend.events.selectors.event_horizon), so a transaction that
-commits late is never skipped.
+it exists if and only if the change committed. Its `position`, given at commit, is the commit
+order that the pull feed and the webhook relay read in.
 """
 
 import uuid
@@ -15,7 +14,6 @@ from django.utils import timezone
 
 
 class Event(models.Model):
-    # The position: increasing within a transaction (a sequence), ordered after the transaction.
     id = models.BigAutoField(primary_key=True)
     # The envelope's `id`, also the `webhook-id` of every delivery of the event.
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -23,37 +21,23 @@ class Event(models.Model):
     occurred_at = models.DateTimeField(default=timezone.now)
     case = models.ForeignKey("cases.ApprovalCase", on_delete=models.CASCADE, related_name="+")
     external_no = models.CharField(max_length=64)
-    # The writing transaction's id (pg_current_xact_id()): the feed's and the relay's order.
-    transaction_id = models.BigIntegerField()
-    # 1, 2, 3 … per case, without gaps, numbered under the case's counter row lock, so within a
-    # case this is exactly the commit order (per-case delivery order keys on it).
-    case_sequence = models.BigIntegerField()
+    # The commit order. Given at commit by a deferred trigger that holds a lock until the commit
+    # is done (migration 0001), so a transaction that commits later always gets a larger
+    # position, and every smaller position is already visible to whoever sees this one: reading
+    # `position > cursor` never skips a late commit. NULL only before the writing transaction commits.
+    position = models.BigIntegerField(null=True, unique=True, editable=False)
     record_type = models.CharField(max_length=64, blank=True)
     record_id = models.UUIDField(null=True, blank=True)
     data = models.JSONField(default=dict)
 
     class Meta:
         indexes = [
-            models.Index(fields=["transaction_id", "id"], name="event_commit_order_idx"),
-            models.Index(fields=["case", "transaction_id", "id"], name="event_case_order_idx"),
+            models.Index(fields=["case", "position"], name="event_case_position_idx"),
             models.Index(fields=["occurred_at"], name="event_occurred_at_idx"),
-        ]
-        constraints = [
-            models.UniqueConstraint(fields=["case", "case_sequence"], name="event_case_sequence_unique"),
         ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.uuid}"
-
-
-class CaseEventCounter(models.Model):
-    """The last `case_sequence` given out per case; its row lock orders a case's events."""
-
-    case = models.OneToOneField("cases.ApprovalCase", primary_key=True, on_delete=models.CASCADE, related_name="+")
-    last = models.BigIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"{self.case_id}: {self.last}"
 
 
 class ItemLevelSeen(models.Model):
@@ -68,15 +52,14 @@ class ItemLevelSeen(models.Model):
 
 
 class RelayCursor(models.Model):
-    """How far the relay has turned events into deliveries: (transaction_id, event id). One row."""
+    """The last event position the relay has turned into deliveries. One row."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    transaction_id = models.BigIntegerField(default=0)
-    event_id = models.BigIntegerField(default=0)
+    position = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
-        return f"{self.transaction_id}.{self.event_id}"
+        return str(self.position)
 
 
 class PauseReason(models.TextChoices):
@@ -126,9 +109,9 @@ class Delivery(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
-    # Copied from the event: the per-case order key of the queue.
+    # Copied from the event: a case's deliveries go out in position (commit) order.
     case = models.ForeignKey("cases.ApprovalCase", on_delete=models.CASCADE, related_name="+")
-    case_sequence = models.BigIntegerField()
+    position = models.BigIntegerField()
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
@@ -148,7 +131,7 @@ class Delivery(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["subscription", "case", "case_sequence"],
+                fields=["subscription", "case", "position"],
                 name="delivery_pending_queue_idx",
                 condition=models.Q(status="pending"),
             ),

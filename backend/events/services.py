@@ -2,7 +2,7 @@
 
 - `event_emit` writes an event in the caller's transaction (record changes reach it through
   `event_record_changed`, the listener of backend.common.records._audit).
-- `events_relay` turns committed events (below the horizon) into deliveries for the subscriptions
+- `events_relay` turns committed events, in commit order, into deliveries for the subscriptions
   whose organisation sees the case, in commit order, and queues their sending.
 - `deliveries_drain` sends one subscription's pending deliveries of one case, oldest first,
   stopping at the first failure, so a later event of a case waits for an earlier one.
@@ -29,29 +29,20 @@ from backend.events.catalogue import EVENT_TYPES, PING_EVENT_TYPE, RecordChange,
 from backend.events.models import (
     Delivery,
     DeliveryStatus,
-    Event,
     ItemLevelSeen,
     PauseReason,
     RelayCursor,
     Subscription,
 )
-from backend.events.selectors import FeedPosition, event_envelope, event_horizon, webhook_may_manage
+from backend.events.selectors import event_envelope, events_after, webhook_may_manage
 
 # Record fields that are the kernel's bookkeeping, not the record as clients know it.
 HIDDEN_FIELDS = frozenset({"field_versions", "client_digest"})
 
 _INSERT_EVENT = """
-WITH counter AS (
-    INSERT INTO events_caseeventcounter (case_id, last) VALUES (%(case)s, 1)
-    ON CONFLICT (case_id) DO UPDATE SET last = events_caseeventcounter.last + 1
-    RETURNING last
-)
-INSERT INTO events_event
-    (uuid, type, occurred_at, case_id, external_no, transaction_id, case_sequence, record_type, record_id, data)
-SELECT %(uuid)s, %(type)s, %(occurred_at)s, %(case)s,
-       (SELECT external_no FROM cases_approvalcase WHERE id = %(case)s),
-       pg_current_xact_id()::text::bigint, counter.last, %(record_type)s, %(record_id)s, %(data)s
-FROM counter
+INSERT INTO events_event (uuid, type, occurred_at, case_id, external_no, record_type, record_id, data)
+SELECT %(uuid)s, %(type)s, %(occurred_at)s, id, external_no, %(record_type)s, %(record_id)s, %(data)s
+FROM cases_approvalcase WHERE id = %(case)s
 RETURNING id
 """
 
@@ -369,15 +360,13 @@ def _matches(subscription: Subscription, event_type: str) -> bool:
 def subscription_replay(*, subscription_id: Any, by: User, since: dt.datetime) -> int:
     """Queue again every event since `since` the subscription would have received; returns how many."""
     subscription = _managed(subscription_id=subscription_id, by=by)
-    horizon = event_horizon()
     events = (
-        Event.objects.filter(
+        events_after(position=0)
+        .filter(
             occurred_at__gte=since,
-            transaction_id__lt=horizon,
             case_id__in=cases_visible_to_organization(organization=subscription.organization).values("pk"),
         )
-        .order_by("transaction_id", "id")
-        .values_list("id", "type", "case_id", "case_sequence")
+        .values_list("id", "type", "case_id", "position")
     )
     limit = settings.WEBHOOK_REPLAY_MAX_EVENTS
     rows = [row for row in events[: limit + 1] if _matches(subscription, row[1])]
@@ -398,10 +387,10 @@ def subscription_replay(*, subscription_id: Any, by: User, since: dt.datetime) -
                 subscription=subscription,
                 event_id=event_id,
                 case_id=case_id,
-                case_sequence=case_sequence,
+                position=position,
                 next_attempt_at=now,
             )
-            for event_id, _type, case_id, case_sequence in rows
+            for event_id, _type, case_id, position in rows
         ],
         ignore_conflicts=True,
     )
@@ -428,8 +417,8 @@ def relay_schedule() -> None:
 def events_relay(*, batch: int | None = None) -> int:
     """Turn the next committed events into deliveries; returns how many events it read.
 
-    Runs under the cursor's row lock, so two relays never hand out the same events. The horizon
-    is taken before the events are read (see event_horizon).
+    Runs under the cursor's row lock, so two relays never hand out the same events; reads in
+    position (commit) order, so a case's deliveries are created in the order they must go out.
     """
     batch = batch or settings.WEBHOOK_RELAY_BATCH
     total = 0
@@ -442,27 +431,18 @@ def events_relay(*, batch: int | None = None) -> int:
 
 @transaction.atomic
 def _relay_batch(batch: int) -> int:
-    horizon = event_horizon()
     cursor, _ = RelayCursor.objects.select_for_update().get_or_create(pk=1)
-    position = FeedPosition(cursor.transaction_id, cursor.event_id)
-    from backend.events.selectors import events_after
-
     events = list(
-        events_after(position=position, horizon=horizon).values(
-            "id", "type", "case_id", "case_sequence", "transaction_id", "occurred_at"
-        )[:batch]
+        events_after(position=cursor.position).values("id", "type", "case_id", "position", "occurred_at")[:batch]
     )
     if not events:
         return 0
-    subscriptions = list(Subscription.objects.filter(is_active=True, paused_at__isnull=True).select_related(None))
+    subscriptions = list(Subscription.objects.filter(is_active=True, paused_at__isnull=True))
     case_ids = {event["case_id"] for event in events}
     visible: dict[Any, set] = {}
-    for organization_id in {s.organization_id for s in subscriptions}:
-        organization = Organization.objects.get(pk=organization_id)
-        visible[organization_id] = set(
-            cases_visible_to_organization(organization=organization)
-            .filter(pk__in=case_ids)
-            .values_list("pk", flat=True)
+    for organization in Organization.objects.filter(pk__in={s.organization_id for s in subscriptions}):
+        visible[organization.pk] = set(
+            cases_visible_to_organization(organization=organization).filter(pk__in=case_ids).values_list("pk", flat=True)
         )
     deliveries = []
     pairs = set()
@@ -478,13 +458,12 @@ def _relay_batch(batch: int) -> int:
                         subscription=subscription,
                         event_id=event["id"],
                         case_id=event["case_id"],
-                        case_sequence=event["case_sequence"],
+                        position=event["position"],
                     )
                 )
                 pairs.add((subscription.pk, event["case_id"]))
     Delivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=1000)
-    last = events[-1]
-    cursor.transaction_id, cursor.event_id, cursor.updated_at = last["transaction_id"], last["id"], timezone.now()
+    cursor.position, cursor.updated_at = events[-1]["position"], timezone.now()
     cursor.save()
     transaction.on_commit(lambda: [drain_schedule(*pair) for pair in pairs])
     return len(events)
@@ -544,17 +523,6 @@ def _lock_key(subscription_id: Any, case_id: Any) -> int:
     return zlib.crc32(f"events:{subscription_id}:{case_id}".encode()) - 2**31
 
 
-def _unrelayed_earlier(delivery: Delivery) -> bool:
-    """An earlier event of the case the relay has not yet turned into deliveries."""
-    cursor = RelayCursor.objects.filter(pk=1).first()
-    position = FeedPosition(cursor.transaction_id, cursor.event_id) if cursor else FeedPosition(0, 0)
-    return (
-        Event.objects.filter(case_id=delivery.case_id, case_sequence__lt=delivery.case_sequence)
-        .filter(position.after())
-        .exists()
-    )
-
-
 def deliveries_drain(*, subscription_id: Any, case_id: Any, budget: int | None = None) -> int:
     """Send the pending deliveries of one subscription and case, oldest first; returns how many succeeded."""
     budget = budget or settings.WEBHOOK_DRAIN_BUDGET
@@ -572,7 +540,7 @@ def deliveries_drain(*, subscription_id: Any, case_id: Any, budget: int | None =
             delivery = (
                 Delivery.objects.filter(subscription=subscription, case_id=case_id, status=DeliveryStatus.PENDING)
                 .select_related("event")
-                .order_by("case_sequence")
+                .order_by("position")
                 .first()
             )
             if delivery is None:
@@ -580,9 +548,6 @@ def deliveries_drain(*, subscription_id: Any, case_id: Any, budget: int | None =
             now = timezone.now()
             if delivery.next_attempt_at > now:
                 drain_schedule(subscription_id, case_id, at=delivery.next_attempt_at)
-                return delivered
-            if _unrelayed_earlier(delivery):
-                relay_schedule()
                 return delivered
             outcome = _send(subscription, delivery)
             status = _record_outcome(subscription=subscription, delivery=delivery, outcome=outcome)
