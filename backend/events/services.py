@@ -442,7 +442,9 @@ def _relay_batch(batch: int) -> int:
     visible: dict[Any, set] = {}
     for organization in Organization.objects.filter(pk__in={s.organization_id for s in subscriptions}):
         visible[organization.pk] = set(
-            cases_visible_to_organization(organization=organization).filter(pk__in=case_ids).values_list("pk", flat=True)
+            cases_visible_to_organization(organization=organization)
+            .filter(pk__in=case_ids)
+            .values_list("pk", flat=True)
         )
     deliveries = []
     pairs = set()
