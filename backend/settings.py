@@ -369,6 +369,7 @@ SPECTACULAR_SETTINGS = {
         "UtilityTypeEnum": "backend.accounts.models.UtilityType",
         "InspectionResultEnum": "backend.acceptance.models.InspectionResult",
         "RecordableInspectionResultEnum": "mobile_api.acceptance.serializers.RECORDABLE_RESULTS",
+        "EventTypeEnum": "backend.events.catalogue.EVENT_TYPE_CHOICES",
     },
     # Every operation's problem+json answers and the tus HEAD/OPTIONS: see mobile_api/openapi.py.
     "DEFAULT_GENERATOR_CLASS": "mobile_api.openapi.ProblemSchemaGenerator",

@@ -59,6 +59,8 @@ class EventType:
 
 
 EVENT_TYPES: dict[str, EventType] = {}
+# The names, sorted, kept in step with EVENT_TYPES: the OpenAPI enum (ENUM_NAME_OVERRIDES) reads it.
+EVENT_TYPE_CHOICES: list[str] = []
 
 
 def register_event_types(*event_types: EventType) -> None:
@@ -73,6 +75,7 @@ def register_event_types(*event_types: EventType) -> None:
 
             raise ImproperlyConfigured(f"The record event type {event_type.name} needs `when`.")
         EVENT_TYPES[event_type.name] = event_type
+    EVENT_TYPE_CHOICES[:] = sorted(EVENT_TYPES)
 
 
 def event_type_names() -> list[str]:
