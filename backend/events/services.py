@@ -69,7 +69,9 @@ def event_emit(*, type: str, case_id: Any, data: dict[str, Any], record_type: st
             },
         )
         event_id = cursor.fetchone()[0]
-    transaction.on_commit(relay_schedule)
+    # Once per transaction, however many events it writes.
+    if not any(entry[1] is relay_schedule for entry in connection.run_on_commit):
+        transaction.on_commit(relay_schedule)
     return event_id
 
 
@@ -409,7 +411,9 @@ def relay_schedule() -> None:
     from backend.events.tasks import events_relay_task
 
     try:
-        events_relay_task.configure(queueing_lock="events.relay").defer()
+        # A savepoint: the refused duplicate must not spoil an enclosing transaction.
+        with transaction.atomic():
+            events_relay_task.configure(queueing_lock="events.relay").defer()
     except AlreadyEnqueued:
         pass
 
