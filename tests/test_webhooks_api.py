@@ -361,3 +361,20 @@ def test_feed_never_skips_a_transaction_that_commits_late(seeded_rows):
     assert [e["case"] for e in after["results"]] == [str(late_item.case_id)]
     positions = list(Event.objects.order_by("position").values_list("case_id", flat=True))
     assert positions == [early_item.case_id, late_item.case_id]  # commit order, not write order
+
+
+@pytest.mark.django_db
+def test_the_opinion_pdf_link_works_without_a_token_until_it_expires(settings):
+    from backend.acceptance.tests.factories import make_inspection
+    from backend.events.catalogue import inspection_report_link
+
+    inspection, _departments = make_inspection(stage=2)
+    link = inspection_report_link(inspection.pk)
+    path = link["url"].removeprefix(settings.PUBLIC_BASE_URL.rstrip("/"))
+    response = APIClient().get(path)
+    assert response.status_code == 200, response.content[:300]
+    assert response["Content-Type"] == "application/pdf" and response.content.startswith(b"%PDF")
+    tampered = APIClient().get(path[:-3] + "abc")
+    assert (tampered.status_code, tampered.json()["code"]) == (404, "not_found")
+    settings.WEBHOOK_REPORT_LINK_SECONDS = -1  # every link has expired
+    assert APIClient().get(path).status_code == 404
