@@ -88,7 +88,11 @@ def test_every_catalogued_event_reaches_the_organisations_that_see_the_case_once
         assert order == sorted(order)
     assert receiver.entries("/outsider") == []
     assert not Delivery.objects.filter(subscription_id=subscriptions["outsider"]["id"]).exists()
-    assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SUCCEEDED}
+    wait_for(
+        lambda: set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SUCCEEDED},
+        what="every outcome recorded",
+    )
+    assert Delivery.objects.count() == 2 * total
 
 
 def test_receiver_down_then_failing_then_up_gets_the_event_with_the_same_webhook_id(receiver, worker, seeded_rows):

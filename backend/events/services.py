@@ -539,30 +539,30 @@ def deliveries_drain(*, subscription_id: Any, case_id: Any, budget: int | None =
             return 0
     delivered = 0
     try:
-        for _ in range(budget):
+        while delivered < budget:
             subscription = Subscription.objects.filter(pk=subscription_id).first()
             if subscription is None or not subscription.is_active or subscription.paused_at is not None:
                 return delivered
-            delivery = (
+            # The next few in order, read at once; a pause or deactivation is seen by the next read.
+            batch = list(
                 Delivery.objects.filter(subscription=subscription, case_id=case_id, status=DeliveryStatus.PENDING)
                 .select_related("event")
-                .order_by("position")
-                .first()
+                .order_by("position")[: min(50, budget - delivered)]
             )
-            if delivery is None:
+            if not batch:
                 return delivered
-            now = timezone.now()
-            if delivery.next_attempt_at > now:
-                drain_schedule(subscription_id, case_id, at=delivery.next_attempt_at)
-                return delivered
-            outcome = _send(subscription, delivery)
-            status = _record_outcome(subscription=subscription, delivery=delivery, outcome=outcome)
-            if status == DeliveryStatus.SUCCEEDED:
-                delivered += 1
-            elif status == DeliveryStatus.PENDING:
-                if subscription.is_active and subscription.paused_at is None:
+            for delivery in batch:
+                if delivery.next_attempt_at > timezone.now():
                     drain_schedule(subscription_id, case_id, at=delivery.next_attempt_at)
-                return delivered
+                    return delivered
+                outcome = _send(subscription, delivery)
+                status = _record_outcome(subscription=subscription, delivery=delivery, outcome=outcome)
+                if status == DeliveryStatus.SUCCEEDED:
+                    delivered += 1
+                elif status == DeliveryStatus.PENDING:
+                    if subscription.is_active and subscription.paused_at is None:
+                        drain_schedule(subscription_id, case_id, at=delivery.next_attempt_at)
+                    return delivered
         drain_schedule(subscription_id, case_id)
         return delivered
     finally:
@@ -575,6 +575,9 @@ def _send(subscription: Subscription, delivery: Delivery) -> outbound.Outcome:
     body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
     headers = outbound.signed_headers(secrets_=subscription_secrets(subscription), message_id=envelope["id"], body=body)
     return outbound.post(url=subscription.url, body=body, headers=headers)
+
+
+OUTCOME_FIELDS = ["attempts", "last_attempt_at", "last_status_code", "last_latency_ms", "last_error", "attempt_log"]
 
 
 @transaction.atomic
@@ -594,13 +597,17 @@ def _record_outcome(*, subscription: Subscription, delivery: Delivery, outcome: 
             "error": outcome.error[:200],
         },
     ]
-    subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
     if outcome.is_success:
+        # No lock on the subscription: senders of other cases go on in parallel.
         delivery.status = DeliveryStatus.SUCCEEDED
         delivery.delivered_at = now
         if subscription.failing_since is not None:
             Subscription.objects.filter(pk=subscription.pk).update(failing_since=None)
-    elif outcome.status_code == 410:
+            subscription.failing_since = None
+        _save_outcome(delivery, [*OUTCOME_FIELDS, "status", "delivered_at"])
+        return delivery.status
+    subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    if outcome.status_code == 410:
         # The receiver says the endpoint is gone for good: stop sending, keep what is pending.
         delivery.next_attempt_at = now
         _pause(subscription, reason=PauseReason.GONE, now=now)
@@ -613,8 +620,15 @@ def _record_outcome(*, subscription: Subscription, delivery: Delivery, outcome: 
             Subscription.objects.filter(pk=subscription.pk).update(failing_since=now)
         elif now - subscription.failing_since >= dt.timedelta(seconds=settings.WEBHOOK_PAUSE_AFTER_SECONDS):
             _pause(subscription, reason=PauseReason.FAILING, now=now)
-    delivery.save()
+    _save_outcome(delivery, [*OUTCOME_FIELDS, "status", "next_attempt_at"])
     return delivery.status
+
+
+def _save_outcome(delivery: Delivery, fields: list[str]) -> None:
+    """Store the attempt unless a retry or replay reset the delivery meanwhile (then it goes again)."""
+    Delivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts - 1).update(
+        **{name: getattr(delivery, name) for name in fields}
+    )
 
 
 def _pause(subscription: Subscription, *, reason: str, now: dt.datetime) -> None:
