@@ -580,7 +580,6 @@ def _send(subscription: Subscription, delivery: Delivery) -> outbound.Outcome:
 OUTCOME_FIELDS = ["attempts", "last_attempt_at", "last_status_code", "last_latency_ms", "last_error", "attempt_log"]
 
 
-@transaction.atomic
 def _record_outcome(*, subscription: Subscription, delivery: Delivery, outcome: outbound.Outcome) -> str:
     now = timezone.now()
     delivery.attempts += 1
@@ -604,8 +603,13 @@ def _record_outcome(*, subscription: Subscription, delivery: Delivery, outcome: 
         if subscription.failing_since is not None:
             Subscription.objects.filter(pk=subscription.pk).update(failing_since=None)
             subscription.failing_since = None
-        _save_outcome(delivery, [*OUTCOME_FIELDS, "status", "delivered_at"])
+        _save_outcome(delivery, [*OUTCOME_FIELDS, "status", "delivered_at"])  # one UPDATE
         return delivery.status
+    with transaction.atomic():
+        return _record_failure(subscription=subscription, delivery=delivery, outcome=outcome, now=now)
+
+
+def _record_failure(*, subscription: Subscription, delivery: Delivery, outcome: outbound.Outcome, now) -> str:
     subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
     if outcome.status_code == 410:
         # The receiver says the endpoint is gone for good: stop sending, keep what is pending.
