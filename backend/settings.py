@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "backend.exports",
     "backend.onsite",
     "backend.meetings",
+    "backend.events",
     "mobile_api",
     "gis_layers",
 ]
@@ -226,6 +227,30 @@ IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 IMPORT_MAX_FEATURES = env_int("IMPORT_MAX_FEATURES", 1000)
 # Run exports and read imports on commit instead of in the worker (on in development).
 EXPORTS_INLINE = env_bool("EXPORTS_INLINE", DEVELOPMENT)
+
+# Webhooks and the event feed (backend.events).
+# Host patterns (fnmatch, comma-separated) webhook URLs may name; "*" is any public host.
+WEBHOOK_ALLOWED_HOSTS = [h.strip().lower() for h in env("WEBHOOK_ALLOWED_HOSTS", "*").split(",") if h.strip()]
+# Networks (CIDR, comma-separated) that may be called although not public, e.g. 127.0.0.0/8 in tests.
+WEBHOOK_ALLOWED_NETWORKS = [n.strip() for n in env("WEBHOOK_ALLOWED_NETWORKS", "").split(",") if n.strip()]
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
+WEBHOOK_MAX_RESPONSE_BYTES = env_int("WEBHOOK_MAX_RESPONSE_BYTES", 64 * 1024)
+WEBHOOK_MAX_REDIRECTS = env_int("WEBHOOK_MAX_REDIRECTS", 0)
+# Retries: base × factor^(n-1) seconds, capped, ±25 % jitter; the 10th failure dead-letters (~22 h).
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 10)
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 10.0)
+WEBHOOK_RETRY_FACTOR = env_float("WEBHOOK_RETRY_FACTOR", 4.0)
+WEBHOOK_RETRY_MAX_DELAY_SECONDS = env_float("WEBHOOK_RETRY_MAX_DELAY_SECONDS", 6 * 3600.0)
+# A subscription failing without a success for this long is paused and its owners told.
+WEBHOOK_PAUSE_AFTER_SECONDS = env_int("WEBHOOK_PAUSE_AFTER_SECONDS", 3 * 86400)
+# How long a rotated-out secret still signs (both signatures are sent).
+WEBHOOK_SECRET_OVERLAP_SECONDS = env_int("WEBHOOK_SECRET_OVERLAP_SECONDS", 86400)
+# Lifetime of the signed opinion-PDF link in inspection events.
+WEBHOOK_REPORT_LINK_SECONDS = env_int("WEBHOOK_REPORT_LINK_SECONDS", 86400)
+WEBHOOK_REPLAY_MAX_EVENTS = env_int("WEBHOOK_REPLAY_MAX_EVENTS", 10_000)
+WEBHOOK_RELAY_BATCH = env_int("WEBHOOK_RELAY_BATCH", 500)
+WEBHOOK_DRAIN_BUDGET = env_int("WEBHOOK_DRAIN_BUDGET", 200)
+WEBHOOK_SWEEP_MAX_PAIRS = env_int("WEBHOOK_SWEEP_MAX_PAIRS", 10_000)
 
 # Device tokens and login throttling.
 TOKEN_TTL_DAYS = env_int("TOKEN_TTL_DAYS", 30)
@@ -366,6 +391,7 @@ SPECTACULAR_SETTINGS = {
         "RecordableInspectionResultEnum": "mobile_api.acceptance.serializers.RECORDABLE_RESULTS",
         "BookingChannelEnum": "backend.visits.models.BookingChannel",
         "BookingRequestStatusEnum": "backend.visits.models.BookingRequestStatus",
+        "EventTypeEnum": "backend.events.catalogue.EVENT_TYPE_CHOICES",
     },
     # Every operation's problem+json answers and the tus HEAD/OPTIONS: see mobile_api/openapi.py.
     "DEFAULT_GENERATOR_CLASS": "mobile_api.openapi.ProblemSchemaGenerator",

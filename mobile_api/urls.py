@@ -25,4 +25,5 @@ urlpatterns = [
     path("", include("mobile_api.onsite.urls")),
     path("", include("mobile_api.meetings.urls")),
     path("", include("mobile_api.stats.urls")),
+    path("", include("mobile_api.webhooks.urls")),
 ]

@@ -6,6 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 
+from tests.webhook_fixtures import receiver, seeded_rows, worker  # noqa: F401 - the webhook tests' fixtures
+
 
 @pytest.fixture(scope="module")
 def demo_world(django_db_setup, django_db_blocker) -> Iterator[None]:

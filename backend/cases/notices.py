@@ -396,6 +396,7 @@ RUN_FIELDS = (
     "case__external_no",
     "case__project__region_code",
     "case__project__builder_id",
+    "external_id",
 )
 
 
@@ -415,11 +416,12 @@ def _run_items(rows: list[tuple], audience: Audience) -> list[Any]:
     items = []
     for row in rows:
         (pk, name, case_id, department_id, handler_id, promised_days, accepted_at, status, completed_at) = row[:9]
-        due_date, first_overdue_on, department_name, external_no, region_code, builder_id = row[9:]
+        due_date, first_overdue_on, department_name, external_no, region_code, builder_id, external_id = row[9:]
         items.append(
             SimpleNamespace(
                 pk=pk,
                 id=pk,
+                external_id=external_id,
                 name=name,
                 case_id=case_id,
                 department_id=department_id,
@@ -471,6 +473,7 @@ def deadline_notices_run(*, as_of: dt.date | None = None, keep_sent: bool = True
     """
     from backend.cases.calendar import calendar_horizon_notify
     from backend.cases.deadlines import calendar_load
+    from backend.events.services import deadline_levels_observe
     from backend.notifications.services import supervisions_close_finished
 
     as_of = as_of or timezone.localdate()
@@ -501,6 +504,8 @@ def deadline_notices_run(*, as_of: dt.date | None = None, keep_sent: bool = True
     for items in open_item_chunks(audience=audience):
         with transaction.atomic():
             deadlines = item_deadlines_record(items=items, as_of=as_of, calendar=calendar)
+            # The approval system hears of each level change once, with the day's run.
+            deadline_levels_observe(items=items, deadlines=deadlines, as_of=as_of)
             collect(item_notices_send(items=items, deadlines=deadlines, as_of=as_of, audience=audience))
         total += len(items)
     with transaction.atomic():

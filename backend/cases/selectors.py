@@ -1,6 +1,6 @@
 from django.db.models import Q, QuerySet
 
-from backend.accounts.models import OrganizationKind, User
+from backend.accounts.models import Organization, OrganizationKind, User
 from backend.cases.deadlines import CLOCK_STOPPING_STATUSES
 from backend.cases.models import ApprovalCase, ApprovalItem, Project
 
@@ -25,6 +25,16 @@ def cases_visible_to(*, user: User) -> QuerySet[ApprovalCase]:
     org = user.organization
     if org is None:
         return qs.none()
+    return cases_visible_to_organization(organization=org)
+
+
+def cases_visible_to_organization(*, organization: Organization) -> QuerySet[ApprovalCase]:
+    """The cases every member of `organization` sees by its kind (administrators see more).
+
+    What a machine receiver owned by the organisation, such as a webhook subscription, may get.
+    """
+    qs = ApprovalCase.objects.all()
+    org = organization
     if org.kind == OrganizationKind.APPROVAL_DEPARTMENT:
         condition = Q(assigned_organizations=org) | Q(items__department=org)
         if org.region:

@@ -38,6 +38,7 @@ from backend.common.errors import (
     ValidationFailed,
 )
 from backend.common.locks import transaction_lock
+from backend.events.services import event_item_status_changed
 from backend.sync.services import sync_case_access_granted
 
 PAUSE_ENDS = {Blzt.CORRECTION_START: Blzt.CORRECTION_END, Blzt.SPECIAL_PROCEDURE_START: Blzt.SPECIAL_PROCEDURE_END}
@@ -341,6 +342,7 @@ def approval_item_change_status(
     occurred_at = occurred_at or timezone.now()
     if occurred_at > timezone.now() + dt.timedelta(minutes=5):
         raise ValidationFailed("A status change cannot be in the future.", errors={"occurred_at": ["In the future."]})
+    from_status = item.status
     item.status = status
     fields = ["status", "updated_at"]
     if status in {Blzt.ACCEPTED, Blzt.DEPARTMENT_ACCEPTED} and item.accepted_at is None:
@@ -351,6 +353,7 @@ def approval_item_change_status(
         fields.append("completed_at")
     item.save(update_fields=fields)
     ItemStatusEvent.objects.get_or_create(item=item, status=status, occurred_at=occurred_at)
+    event_item_status_changed(item=item, from_status=from_status, by=by)
     _record_deadlines([item])
     return item
 
@@ -481,6 +484,7 @@ def _upsert_item(*, case: ApprovalCase, data: dict[str, Any], index: int) -> App
         if name in data:
             values[name] = data[name]
     status = data["status"]
+    from_status = item.status if item is not None else None
     if item is None:
         item = ApprovalItem(case=case, status=status, **values)
         item.save()
@@ -514,6 +518,7 @@ def _upsert_item(*, case: ApprovalCase, data: dict[str, Any], index: int) -> App
         item.save(update_fields=["completed_at", "updated_at"])
     for material in data.get("materials") or []:
         _upsert_material(item=item, data=material)
+    event_item_status_changed(item=item, from_status=from_status)
     return item
 
 

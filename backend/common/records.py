@@ -213,19 +213,44 @@ def payload_digest(payload: dict[str, Any]) -> str:
 # --- services --------------------------------------------------------------------------
 
 
+# Called by `_audit` for every change of every record type, inside the change's transaction, as
+# `listener(instance=, record_type=, action=, before=, after=, by=, device_id=, reason=)`: what a
+# listener writes commits or rolls back with the change (the events outbox, backend.events).
+RecordChangeListener = Callable[..., None]
+RECORD_CHANGE_LISTENERS: list[RecordChangeListener] = []
+
+
+def register_record_change_listener(listener: RecordChangeListener) -> None:
+    if listener not in RECORD_CHANGE_LISTENERS:
+        RECORD_CHANGE_LISTENERS.append(listener)
+
+
 def _audit(*, instance: FieldRecord, action: str, by: Any, device_id: str, before: dict | None, reason: str = ""):
+    record_type = record_type_of(instance)
+    after = record_snapshot(instance)
     audit_append(
         action=action,
-        record_type=record_type_of(instance),
+        record_type=record_type,
         record_id=instance.pk,
         actor=by,
         device_id=device_id,
         case_id=instance.case_id,
         version=instance.version,
         before=before,
-        after=record_snapshot(instance),
+        after=after,
         reason=reason,
     )
+    for listener in RECORD_CHANGE_LISTENERS:
+        listener(
+            instance=instance,
+            record_type=record_type,
+            action=action,
+            before=before,
+            after=after,
+            by=by,
+            device_id=device_id,
+            reason=reason,
+        )
 
 
 def record_check_case_site(*, case: ApprovalCase, site: Any | None) -> None:

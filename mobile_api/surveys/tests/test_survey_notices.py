@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from backend.accounts.models import OrganizationKind, Role
 from backend.accounts.tests.factories import OrganizationFactory, UserFactory
 from backend.audit.models import AuditEntry
-from backend.cases.tests.test_deadline_notices import smtp_server  # noqa: F401 - the real SMTP fixture
+from backend.cases.tests.smtp import smtp_server  # noqa: F401 - the real SMTP fixture
 from backend.notifications.models import Notification, NotificationKind
 from backend.surveys import services
 from backend.surveys.models import ParticipantConfirmation, SurveyParticipant

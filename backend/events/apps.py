@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class EventsConfig(AppConfig):
+    name = "backend.events"
+    label = "events"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from backend.common.records import register_record_change_listener
+        from backend.events import catalogue
+        from backend.events.services import event_record_changed
+
+        catalogue.register_builtin_event_types()
+        register_record_change_listener(event_record_changed)
