@@ -52,8 +52,7 @@ def case_timeline_page(*, case: ApprovalCase, user: Any, offset: int, limit: int
         # Records of several cases (a coordination meeting) say which of them are the case's.
         of_case = visible.of_case(case.pk) if hasattr(visible, "of_case") else visible.filter(case_id=case.pk)
         parts.append(
-            of_case
-            .annotate(timeline_record_type=Value(name, output_field=CharField()))
+            of_case.annotate(timeline_record_type=Value(name, output_field=CharField()))
             .values_list("created_at", "id", "timeline_record_type")
             .order_by()
         )
