@@ -59,3 +59,6 @@ class MeetingsConfig(AppConfig):
             )
         )
         register_signable("meeting", MEETING_SIGNABLE)
+        from backend.meetings import events
+
+        events.register()

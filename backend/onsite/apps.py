@@ -38,3 +38,6 @@ class OnsiteConfig(AppConfig):
                 summary=lambda decision: f"现场审批{decision.get_outcome_display()}：{decision.onsite_item.name}",
             )
         )
+        from backend.onsite import events
+
+        events.register()

@@ -38,3 +38,6 @@ class VisitsConfig(AppConfig):
                 summary=lambda record: f"{record.get_status_display()} {record.get_channel_display()}",
             )
         )
+        from backend.visits import events
+
+        events.register()

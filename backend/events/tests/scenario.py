@@ -105,9 +105,85 @@ def every_event(case: ApprovalCase) -> SimpleNamespace:
     visit = make_visit(case=case)
     visit_transition(visit=visit, to=VisitStatus.ON_SITE, by=None)
     visit_transition(visit=visit, to=VisitStatus.COMPLETED, by=None)
+
+    decision = _onsite_approval(case)
+    _meeting_that_resolves(case, department)
+    _booking_requests(case)
     return SimpleNamespace(
-        site=site, department=department, item=item, survey=survey, inspection=inspection, visit=visit
+        site=site,
+        department=department,
+        item=item,
+        survey=survey,
+        inspection=inspection,
+        visit=visit,
+        decision=decision,
     )
+
+
+def _onsite_approval(case: ApprovalCase):
+    """An intake in the vehicle and a delegate's approval, which issues a certificate."""
+    from backend.cases.models import Material
+    from backend.onsite.models import Delegation
+    from backend.onsite.services import onsite_decision_create, onsite_intake_create
+    from backend.onsite.tests.factories import onsite_world, scan_of
+
+    world = onsite_world()
+    case.assigned_organizations.add(world.team)
+    item = ApprovalItemFactory(case=case, name=world.permit.name, department=world.department)
+    form = Material.objects.create(item=item, name="建设工程规划许可申请表", is_required=True)
+    delegation = Delegation.objects.create(
+        department=world.department,
+        delegate=world.approver,
+        valid_from=world.start,
+        valid_to=world.end,
+        granted_by=world.head,
+    )
+    delegation.items.set([world.permit])
+    scan = scan_of(by=world.agent, case=case, item=item, material=form)
+    intake, _ = onsite_intake_create(
+        by=world.agent, case=case, item=item, materials=[{"material": form, "state": "scanned", "scan": scan.pk}]
+    )
+    decision, _ = onsite_decision_create(by=world.approver, case=case, intake=intake, outcome="approve")
+    return decision
+
+
+def _meeting_that_resolves(case: ApprovalCase, department) -> None:
+    from backend.meetings import services as meetings
+
+    finding, _ = finding_create(by=None, case=case, description="消防通道被占用", responsible_department=department)
+    meeting, _ = meetings.meeting_create(
+        by=None, case=case, title="项目推进协调会", scheduled_at=timezone.now(), findings=[finding.pk]
+    )
+    meeting = meetings.meeting_hold(meeting=meeting, by=None, minutes="议定：三日内清理消防通道。")
+    meetings.meeting_decision_create(
+        by=None, meeting=meeting, text="三日内清理消防通道", finding=finding, resolves_finding=True
+    )
+    meeting = meetings.meeting_close(meeting=meeting, by=None)
+
+
+def _booking_requests(case: ApprovalCase) -> None:
+    from backend.accounts.models import Role
+    from backend.accounts.tests.factories import UserFactory
+    from backend.cases.notices import is_working_day
+    from backend.visits.bookings import booking_request_confirm, booking_request_create, booking_request_decline
+    from backend.visits.tests.factories import VehicleFactory
+
+    builder = UserFactory(organization=case.project.builder, roles=[Role.BUILDER_REPRESENTATIVE])
+    staff = UserFactory(organization=None, roles=[Role.ADMINISTRATOR])
+    day = timezone.localdate() + dt.timedelta(days=3)
+    while not is_working_day(day):
+        day += dt.timedelta(days=1)
+    windows = [
+        {
+            "start": dt.datetime(day.year, day.month, day.day, hour, tzinfo=SHANGHAI).isoformat(),
+            "end": dt.datetime(day.year, day.month, day.day, hour + 2, tzinfo=SHANGHAI).isoformat(),
+        }
+        for hour in (9, 14)
+    ]
+    wanted, _ = booking_request_create(by=builder, case=case, purpose=["intake"], preferred_windows=windows)
+    booking_request_confirm(request=wanted, by=staff, vehicle=VehicleFactory(), window=1)
+    other, _ = booking_request_create(by=builder, case=case, purpose=["survey"], preferred_windows=windows)
+    booking_request_decline(request=other, by=staff, reason="本周车辆已约满，请改约下周。")
 
 
 # Types every_event makes, with how many times (two inspections reach results_complete).
@@ -118,12 +194,24 @@ EXPECTED_COUNTS = {
     "survey.signed": 1,
     # The survey and its participant, reopened together.
     "record.reopened": 2,
-    "finding.created": 1,
-    "finding.resolved": 1,
+    "finding.created": 2,
+    "finding.resolved": 2,
     "utility_request.responded": 1,
     "utility_point.connected": 1,
     "inspection.results_complete": 2,
     "inspection.signed": 1,
     "rectification.verified": 1,
+    # A visit of the case, and the one a confirmed booking request made is not completed.
     "visit.completed": 1,
+    "onsite_intake.accepted": 1,
+    "onsite_decision.made": 1,
+    "certificate.issued": 1,
+    # The survey's finding, and the one the meeting took up.
+    "meeting.scheduled": 1,
+    "meeting.held": 1,
+    "meeting.closed": 1,
+    "meeting_decision.created": 1,
+    "booking_request.filed": 2,
+    "booking_request.confirmed": 1,
+    "booking_request.declined": 1,
 }
