@@ -124,7 +124,22 @@ def test_a_push_with_an_impossible_offset_is_400(pusher):
 # --- sync pull ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cursor", ["9223372036854775808", "99999999999999999999", "²", "1_0", "-1", "1.0"])
+# A cursor is `<txid>.<entry id>` (or a bare entry id from before the feed order), each a bigint.
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "9223372036854775808",
+        "99999999999999999999",
+        "²",
+        "1_0",
+        "-1",
+        "1.-1",
+        "1.2.3",
+        ".5",
+        "1.",
+        "1.9223372036854775808",
+    ],
+)
 def test_a_pull_cursor_that_is_not_a_bigint_is_400(administrator, cursor):
     response = authenticated(administrator).get("/api/v1/sync/pull", {"cursor": cursor})
 
