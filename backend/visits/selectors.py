@@ -132,23 +132,30 @@ def working_hours() -> tuple[dt.time, dt.time, zoneinfo.ZoneInfo]:
     return start, end, zoneinfo.ZoneInfo(settings.VISIT_WORKING_TIME_ZONE)
 
 
-def availability_range_check(*, start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
+def time_range_check(
+    *, start: dt.datetime | None, end: dt.datetime | None, longest: dt.timedelta, what: str
+) -> tuple[dt.datetime, dt.datetime]:
+    """`from` and `to` both given, in order, at most `longest` apart (`what`: "Availability", "A track")."""
     errors = {}
     if start is None:
         errors["from"] = ["Required: an ISO 8601 timestamp with offset."]
     if end is None:
         errors["to"] = ["Required: an ISO 8601 timestamp with offset."]
     if errors:
-        raise ValidationFailed("Availability needs a time range (from, to).", code="range_required", errors=errors)
+        raise ValidationFailed(f"{what} needs a time range (from, to).", code="range_required", errors=errors)
     if end <= start:
         raise ValidationFailed("`to` must be after `from`.", code="invalid_range", errors={"to": ["Before from."]})
-    if end - start > AVAILABILITY_MAX_RANGE:
+    if end - start > longest:
         raise ValidationFailed(
-            f"Availability covers at most {AVAILABILITY_MAX_RANGE.days} days.",
+            f"{what} covers at most {longest.days} days.",
             code="range_too_long",
-            errors={"to": [f"At most {AVAILABILITY_MAX_RANGE.days} days after from."]},
+            errors={"to": [f"At most {longest.days} days after from."]},
         )
     return start, end
+
+
+def availability_range_check(*, start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
+    return time_range_check(start=start, end=end, longest=AVAILABILITY_MAX_RANGE, what="Availability")
 
 
 def _calendar_over(first: dt.date, last: dt.date) -> WorkingCalendar:
@@ -286,22 +293,7 @@ def visit_records_page(*, visit: Visit, user: User, offset: int, limit: int) -> 
 
 
 def track_range_check(*, start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
-    errors = {}
-    if start is None:
-        errors["from"] = ["Required: an ISO 8601 timestamp with offset."]
-    if end is None:
-        errors["to"] = ["Required: an ISO 8601 timestamp with offset."]
-    if errors:
-        raise ValidationFailed("A track needs a time range (from, to).", code="range_required", errors=errors)
-    if end <= start:
-        raise ValidationFailed("`to` must be after `from`.", code="invalid_range", errors={"to": ["Before from."]})
-    if end - start > TRACK_MAX_RANGE:
-        raise ValidationFailed(
-            f"A track covers at most {TRACK_MAX_RANGE.days} days.",
-            code="range_too_long",
-            errors={"to": [f"At most {TRACK_MAX_RANGE.days} days after from."]},
-        )
-    return start, end
+    return time_range_check(start=start, end=end, longest=TRACK_MAX_RANGE, what="A track")
 
 
 _TRACK_SQL = """

@@ -1,9 +1,6 @@
 """Coordination meetings (`meetings/`), their participants (`meeting-participants/`) and decisions
 (`meeting-decisions/`). Record behaviour from FieldRecordViewSet; every rule in backend.meetings.services."""
 
-from collections.abc import Callable
-from typing import Any
-
 import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -29,9 +26,6 @@ from mobile_api.records.idempotency import idempotent
 from mobile_api.records.views import (
     IDEMPOTENCY_KEY,
     FieldRecordViewSet,
-    device_id_of,
-    optional_if_match,
-    record_response,
 )
 from mobile_api.surveys.serializers import ReasonSerializer
 
@@ -96,22 +90,6 @@ class MeetingViewSet(FieldRecordViewSet):
     record_type = "meeting"
     filterset_class = MeetingFilter
 
-    def _run_action(self, request: Request, body_serializer: type | None, service: Callable[..., Any]) -> Response:
-        meeting = self.get_object()
-        body: dict[str, Any] = {}
-        if body_serializer is not None:
-            serializer = body_serializer(data=request.data if isinstance(request.data, dict) else {})
-            serializer.is_valid(raise_exception=True)
-            body = dict(serializer.validated_data)
-        record = service(
-            meeting=meeting,
-            by=request.user,
-            device_id=device_id_of(request),
-            expected_version=optional_if_match(request),
-            **body,
-        )
-        return record_response(self.get_serializer(record).data, record.version)
-
     @extend_schema(
         request=MeetingHoldSerializer,
         parameters=[IDEMPOTENCY_KEY, OPTIONAL_IF_MATCH],
@@ -121,7 +99,7 @@ class MeetingViewSet(FieldRecordViewSet):
     @idempotent
     def hold(self, request: Request, pk: str | None = None) -> Response:
         """scheduled → held: the meeting took place; its decisions may now be recorded."""
-        return self._run_action(request, MeetingHoldSerializer, services.meeting_hold)
+        return self.run_action(request, MeetingHoldSerializer, services.meeting_hold, keyword="meeting")
 
     @extend_schema(
         request=None, parameters=[IDEMPOTENCY_KEY, OPTIONAL_IF_MATCH], responses={200: MeetingSerializer, **_CONFLICT}
@@ -130,7 +108,7 @@ class MeetingViewSet(FieldRecordViewSet):
     @idempotent
     def close(self, request: Request, pk: str | None = None) -> Response:
         """held → closed (archived); 400 `minutes_required` without minutes."""
-        return self._run_action(request, None, services.meeting_close)
+        return self.run_action(request, None, services.meeting_close, keyword="meeting")
 
     @extend_schema(
         request=ReasonSerializer,
@@ -141,7 +119,7 @@ class MeetingViewSet(FieldRecordViewSet):
     @idempotent
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """scheduled → cancelled; `reason` required (400 `reason_required`)."""
-        return self._run_action(request, ReasonSerializer, services.meeting_cancel)
+        return self.run_action(request, ReasonSerializer, services.meeting_cancel, keyword="meeting")
 
 
 class MeetingParticipantViewSet(FieldRecordViewSet):

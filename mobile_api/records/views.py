@@ -109,9 +109,11 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
     `RECORD_TYPES`), whose `create` / `update` / `delete` services this viewset calls, exactly as
     sync push does. An action the record type declares `None` answers 405.
 
-    - `reopen_service(*, instance, by, reason, device_id, on_reopen) -> record` (optional; default
+    - `reopen_service(*, instance, by, reason, device_id) -> record` (optional; default
       `record_reopen` with `reopen_changes(record)`): set it when a reopen also unlocks children.
-      `on_reopen` voids the record's signatures; the service must call it.
+    - `run_action(request, body_serializer, service, keyword=…)` runs a detail action's
+      transition service (`survey_start(survey=…, by=…, device_id=…, expected_version=…, **body)`)
+      and renders the record with its ETag.
     """
 
     record_type: str | None = None
@@ -119,6 +121,24 @@ class FieldRecordViewSet(viewsets.ModelViewSet):
     reopen_service: Callable[..., FieldRecord] | None = None
     reopen_changes: Callable[[FieldRecord], dict] | None = None
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def run_action(
+        self, request: Request, body_serializer: type | None, service: Callable[..., Any], *, keyword: str
+    ) -> Response:
+        instance = self.get_object()
+        body: dict[str, Any] = {}
+        if body_serializer is not None:
+            serializer = body_serializer(data=request.data if isinstance(request.data, dict) else {})
+            serializer.is_valid(raise_exception=True)
+            body = dict(serializer.validated_data)
+        record = service(
+            **{keyword: instance},
+            by=request.user,
+            device_id=device_id_of(request),
+            expected_version=optional_if_match(request),
+            **body,
+        )
+        return record_response(self.get_serializer(record).data, record.version)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -4,9 +4,6 @@ The shared record behaviour (client ids, ETag/If-Match, locks, reopen) comes fro
 FieldRecordViewSet; every rule lives in backend.surveys.services.
 """
 
-from collections.abc import Callable
-from typing import Any
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.decorators import action
@@ -20,9 +17,6 @@ from mobile_api.records.idempotency import idempotent
 from mobile_api.records.views import (
     IDEMPOTENCY_KEY,
     FieldRecordViewSet,
-    device_id_of,
-    optional_if_match,
-    record_response,
 )
 from mobile_api.surveys.filters import FindingFilter, SurveyFilter, SurveyParticipantFilter
 from mobile_api.surveys.serializers import (
@@ -52,28 +46,7 @@ _CONFLICT = {
 }
 
 
-class _ActionMixin:
-    """Runs a transition service for a detail action and renders the record with its ETag."""
-
-    def _run_action(self, request: Request, body_serializer: type | None, service: Callable[..., Any], **names):
-        instance = self.get_object()
-        body: dict[str, Any] = {}
-        if body_serializer is not None:
-            serializer = body_serializer(data=request.data if isinstance(request.data, dict) else {})
-            serializer.is_valid(raise_exception=True)
-            body = dict(serializer.validated_data)
-        expected = optional_if_match(request)
-        record = service(
-            **{names.get("record", "survey"): instance},
-            by=request.user,
-            device_id=device_id_of(request),
-            expected_version=expected,
-            **body,
-        )
-        return record_response(self.get_serializer(record).data, record.version)
-
-
-class SurveyViewSet(_ActionMixin, FieldRecordViewSet):
+class SurveyViewSet(FieldRecordViewSet):
     """Joint site surveys (联合踏勘).
 
     Lifecycle: scheduled → in_progress (`start`) → submitted (`submit`) → signed (by the signatures
@@ -98,7 +71,7 @@ class SurveyViewSet(_ActionMixin, FieldRecordViewSet):
     @idempotent
     def start(self, request: Request, pk: str | None = None) -> Response:
         """scheduled → in_progress: the crew is on site."""
-        return self._run_action(request, SurveyStartSerializer, services.survey_start)
+        return self.run_action(request, SurveyStartSerializer, services.survey_start, keyword="survey")
 
     @extend_schema(
         request=SurveySubmitSerializer,
@@ -115,7 +88,7 @@ class SurveyViewSet(_ActionMixin, FieldRecordViewSet):
     def submit(self, request: Request, pk: str | None = None) -> Response:
         """in_progress → submitted with the conclusion. Every must-attend department must have attended
         and given an opinion, or been waived with a reason; else 409 `survey_incomplete` with `missing`."""
-        return self._run_action(request, SurveySubmitSerializer, services.survey_submit)
+        return self.run_action(request, SurveySubmitSerializer, services.survey_submit, keyword="survey")
 
     @extend_schema(
         request=ReasonSerializer, parameters=[IDEMPOTENCY_KEY, OPTIONAL_IF_MATCH], responses={200: SurveySerializer}
@@ -124,17 +97,17 @@ class SurveyViewSet(_ActionMixin, FieldRecordViewSet):
     @idempotent
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """scheduled or in_progress → cancelled; `reason` required."""
-        return self._run_action(request, ReasonSerializer, services.survey_cancel)
+        return self.run_action(request, ReasonSerializer, services.survey_cancel, keyword="survey")
 
     @extend_schema(request=None, parameters=[IDEMPOTENCY_KEY, OPTIONAL_IF_MATCH], responses={200: SurveySerializer})
     @action(detail=True, methods=["post"])
     @idempotent
     def close(self, request: Request, pk: str | None = None) -> Response:
         """signed → closed (archived); stays locked."""
-        return self._run_action(request, None, services.survey_close)
+        return self.run_action(request, None, services.survey_close, keyword="survey")
 
 
-class SurveyParticipantViewSet(_ActionMixin, FieldRecordViewSet):
+class SurveyParticipantViewSet(FieldRecordViewSet):
     """Departments taking part in a survey. Changed while the survey is scheduled or in progress;
     locked with the survey when it is signed. Filters: `?survey=`, `?case=`, `?department=`."""
 
@@ -160,12 +133,12 @@ class SurveyParticipantViewSet(_ActionMixin, FieldRecordViewSet):
         """Answer the survey notice before the survey: `{"attending": true}` confirms,
         `{"attending": false, "reason": …}` declines. The invited department's own users answer
         (or the case's writers, recording an answer given by phone); a new survey time asks again."""
-        return self._run_action(
-            request, ParticipantConfirmSerializer, services.survey_participant_confirm, record="participant"
+        return self.run_action(
+            request, ParticipantConfirmSerializer, services.survey_participant_confirm, keyword="participant"
         )
 
 
-class FindingViewSet(_ActionMixin, FieldRecordViewSet):
+class FindingViewSet(FieldRecordViewSet):
     """Problems found (问题清单). Filters: `?case=`, `?survey=`, `?responsible_department=`,
     `?status=open|resolved`, `?mine=true` (my organisation's follow-up list)."""
 
@@ -183,11 +156,11 @@ class FindingViewSet(_ActionMixin, FieldRecordViewSet):
     @idempotent
     def resolve(self, request: Request, pk: str | None = None) -> Response:
         """open → resolved."""
-        return self._run_action(request, FindingResolveSerializer, services.finding_resolve, record="finding")
+        return self.run_action(request, FindingResolveSerializer, services.finding_resolve, keyword="finding")
 
     @extend_schema(request=None, parameters=[IDEMPOTENCY_KEY, OPTIONAL_IF_MATCH], responses={200: FindingSerializer})
     @action(detail=True, methods=["post"])
     @idempotent
     def unresolve(self, request: Request, pk: str | None = None) -> Response:
         """resolved → open again (the fix did not hold)."""
-        return self._run_action(request, None, services.finding_unresolve, record="finding")
+        return self.run_action(request, None, services.finding_unresolve, keyword="finding")
