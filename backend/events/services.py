@@ -568,6 +568,17 @@ def deliveries_drain(*, subscription_id: Any, case_id: Any, budget: int | None =
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+        # A delivery queued while this sender held the lock (a replay, a retry, the next event)
+        # had its own drain turned away by the lock: look once more now that it is free.
+        if Delivery.objects.filter(
+            subscription_id=subscription_id,
+            case_id=case_id,
+            status=DeliveryStatus.PENDING,
+            next_attempt_at__lte=timezone.now(),
+            subscription__is_active=True,
+            subscription__paused_at__isnull=True,
+        ).exists():
+            drain_schedule(subscription_id, case_id)
 
 
 def _send(subscription: Subscription, delivery: Delivery) -> outbound.Outcome:
