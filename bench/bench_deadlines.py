@@ -28,15 +28,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DB_NAME = os.environ.get("BENCH_DATABASE_NAME", "bench_deadlines")
-DB_SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgis://postgres@127.0.0.1:5432")
-DATABASE_URL = f"{DB_SERVER}/{DB_NAME}"
-os.environ["DATABASE_URL"] = DATABASE_URL
-os.environ.setdefault("DJANGO_DEVELOPMENT", "1")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.harness import recreate_database, setup_django, use_database  # noqa: E402
+
+DATABASE = use_database("bench_deadlines")
 # The bench's users have no e-mail address: e-mail is sent one message per notice after each
 # chunk's commit (backend.notifications.services.notifications_email), which the bench does not
 # measure; it would be the same with any number of items per chunk.
@@ -45,24 +40,6 @@ os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.dummy.EmailBackend"
 AS_OF = dt.date(2026, 11, 16)
 NEXT_DAY = dt.date(2026, 11, 17)
 TARGET_SECONDS = 60.0
-
-
-def recreate_database(keep: bool) -> bool:
-    """True when the database was (re)created and must be loaded."""
-    import psycopg2
-
-    server = psycopg2.connect(f"{DB_SERVER}/postgres".replace("postgis://", "postgresql://"))
-    server.autocommit = True
-    with server.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME])
-        exists = cursor.fetchone() is not None
-        if exists and not keep:
-            cursor.execute(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
-            exists = False
-        if not exists:
-            cursor.execute(f'CREATE DATABASE "{DB_NAME}"')
-    server.close()
-    return not exists
 
 
 def rss_kib() -> int:
@@ -203,15 +180,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--next", type=dt.date.fromisoformat, default=NEXT_DAY, help="the next working day")
     args = parser.parse_args(argv if argv is not None else [])
 
-    fresh = recreate_database(args.keep)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    fresh = recreate_database(DATABASE, keep=args.keep)
+    setup_django(migrate=fresh)
     from django.db.models import Count
 
     if fresh:
-        call_command("migrate", verbosity=0)
         load(args.items, args.cases, args.departments)
     rows = [
         measure("first run of the day", args.as_of),
