@@ -28,6 +28,7 @@ from backend.cases.models import ApprovalCase
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import ApplicationError, Conflict, NotFound, PermissionDenied, ValidationFailed
 from backend.common.geometry import GCJ02, gcj02_to_wgs84_array, parse_coord_system
+from backend.common.locks import transaction_lock
 from backend.common.records import (
     record_check_case_site,
     record_create,
@@ -212,6 +213,14 @@ def vehicle_booked_error(
     )
 
 
+def _hold_vehicle(vehicle: Vehicle) -> None:
+    """Bookings of one vehicle are written one at a time. The exclusion constraint alone would
+    still refuse a double booking, but two transactions inserting overlapping rows at once each
+    wait on the other's tentative row and PostgreSQL aborts one as a deadlock instead of
+    answering vehicle_booked; with the lock the second sees the first's committed row."""
+    transaction_lock(f"vehicle-booking:{vehicle.pk}")
+
+
 def _is_overlap(error: IntegrityError) -> bool:
     diag = getattr(error.__cause__, "diag", None)
     return getattr(diag, "constraint_name", None) == VISIT_NO_OVERLAP
@@ -299,6 +308,7 @@ def visit_create(
         sync_case_access_granted(case=case, organizations=[vehicle.team_id])
         case.assigned_organizations.add(vehicle.team_id)
 
+    _hold_vehicle(vehicle)
     try:
         return record_create(
             model=Visit,
@@ -358,6 +368,8 @@ def visit_update(
     end = start + dt.timedelta(minutes=changes.get("duration_minutes", instance.duration_minutes))
     if end != instance.scheduled_until:
         changes["scheduled_until"] = end
+    if booking_changes:
+        _hold_vehicle(vehicle)
     try:
         return record_update(
             instance=instance, changes=changes, by=by, device_id=device_id, expected_version=expected_version
