@@ -1,7 +1,7 @@
 """A scoped GPKG export of BENCH_EXPORT_POINTS utility points vs ogr2ogr reading the table directly.
 
-Against a dedicated database (<DATABASE_URL name>_bench_exports, created and migrated when
-missing; the points are inserted once). The export runs exactly as the worker runs it
+Against its own database (BENCH_DATABASE_NAME, default bench_exports: created and migrated when
+missing, through bench.harness like every bench; the points are inserted once). The export runs exactly as the worker runs it
 (`export_run`: scoped selector SQL, ogr2ogr streaming from PostGIS, progress updates); the
 baseline is `ogr2ogr -f GPKG out.gpkg PG:… utilities_utilitypoint`. Prints seconds, the ratio of
 speeds, and the worker process's resident memory growth.
@@ -15,9 +15,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.harness import ROOT, recreate_database, use_database  # noqa: E402
+
+DATABASE = use_database("bench_exports")
 PYTHON = sys.executable
 
 RUN = r"""
@@ -93,12 +95,6 @@ print(f"worker RSS {before:.0f} → {after:.0f} MiB (growth {after - before:.0f}
 """
 
 
-def _bench_database_url() -> str:
-    base = os.environ.get("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/fieldapproval")
-    parts = urlsplit(base)
-    return parts._replace(path=f"{parts.path.rstrip('/')}_bench_exports").geturl()
-
-
 def _run(arguments: list[str], environment: dict[str, str]) -> str:
     result = subprocess.run(  # noqa: S603 - fixed commands
         arguments, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=3600, check=False
@@ -109,14 +105,8 @@ def _run(arguments: list[str], environment: dict[str, str]) -> str:
 
 
 def main() -> None:
-    database_url = _bench_database_url()
-    environment = {
-        **os.environ,
-        "DJANGO_DEVELOPMENT": "1",
-        "DATABASE_URL": database_url,
-        "BENCH_EXPORT_POINTS": os.environ.get("BENCH_EXPORT_POINTS", "1000000"),
-    }
-    print(f"preparing database {urlsplit(database_url).path.lstrip('/')} …", flush=True)
-    _run([PYTHON, "scripts/ensure_database.py"], environment)
+    environment = {**os.environ, "BENCH_EXPORT_POINTS": os.environ.get("BENCH_EXPORT_POINTS", "1000000")}
+    print(f"preparing database {DATABASE.name} …", flush=True)
+    recreate_database(DATABASE, keep=True)
     _run([PYTHON, "manage.py", "migrate", "--noinput"], environment)
     print(_run([PYTHON, "manage.py", "shell", "-c", RUN], environment), end="", flush=True)

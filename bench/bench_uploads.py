@@ -1,8 +1,8 @@
 """tus resumable upload throughput vs a raw boto3 put_object of the same bytes to the same S3 server.
 
 Starts its own moto S3 server and gunicorn app servers (one on S3, one on the filesystem)
-against a dedicated database (<DATABASE_URL name>_bench_uploads, created and migrated when
-missing), uploads BENCH_UPLOAD_MIB MiB with the tuspy client, and prints MiB/s and ratios.
+against its own database (BENCH_DATABASE_NAME, default bench_uploads; created and migrated
+when missing, through bench.harness), uploads BENCH_UPLOAD_MIB MiB with the tuspy client, and prints MiB/s and ratios.
 Fresh random bytes each round, so deduplication never skips work.
 
 Environment: BENCH_UPLOAD_MIB (64), BENCH_TUS_CHUNK_MIB (16), BENCH_ROUNDS (3), BENCH_WORKERS (2).
@@ -20,21 +20,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.harness import ROOT, recreate_database, use_database  # noqa: E402
+
+DATABASE = use_database("bench_uploads")
 PYTHON = sys.executable
 MIB = 1024 * 1024
 
 
 def _int_env(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
-
-
-def _bench_database_url() -> str:
-    base = os.environ.get("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/fieldapproval")
-    parts = urlsplit(base)
-    return parts._replace(path=f"{parts.path.rstrip('/')}_bench_uploads").geturl()
 
 
 def _run(arguments: list[str], environment: dict[str, str]) -> str:
@@ -147,12 +143,10 @@ def main() -> None:
     chunk_mib = _int_env("BENCH_TUS_CHUNK_MIB", 16)
     rounds = _int_env("BENCH_ROUNDS", 3)
     workers = _int_env("BENCH_WORKERS", 2)
-    database_url = _bench_database_url()
-
-    base_environment = {**os.environ, "DJANGO_DEVELOPMENT": "1", "DATABASE_URL": database_url}
+    base_environment = dict(os.environ)
     base_environment["UPLOAD_MAX_SIZE"] = str(max(size_mib * MIB, 512 * MIB))
-    print(f"preparing database {urlsplit(database_url).path.lstrip('/')} …", flush=True)
-    _run([PYTHON, "scripts/ensure_database.py"], base_environment)
+    print(f"preparing database {DATABASE.name} …", flush=True)
+    recreate_database(DATABASE, keep=True)
     _run([PYTHON, "manage.py", "migrate", "--noinput"], base_environment)
     token = _run([PYTHON, "manage.py", "shell", "-c", PREPARE], base_environment).strip().splitlines()[-1]
 
