@@ -43,6 +43,11 @@ class FeedPage:
     latest: dict[RecordKey, FeedPosition] = field(default_factory=dict)
     after: FeedPosition = FEED_START
     has_more: bool = False
+    # What the page read: entries of `types` after `cursor`, up to `after`, below `horizon`.
+    cursor: FeedPosition = FEED_START
+    horizon: int = 0
+    types: list[str] = field(default_factory=list)
+    case_id: uuid.UUID | None = None
 
 
 def feed_entries(
@@ -83,7 +88,7 @@ def feed_page(
     granted_before_scan: FeedPosition = FEED_START
     if cursor == FEED_START and case_id is None:
         granted_before_scan = audit_feed_head(horizon=horizon)
-    page = FeedPage(after=cursor)
+    page = FeedPage(after=cursor, cursor=cursor, horizon=horizon, types=types, case_id=case_id)
     latest = page.latest
     filled = False
     while not filled:

@@ -23,9 +23,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.gis.db import models as gis_models
 from django.contrib.postgres.fields import ArrayField
-from django.core.exceptions import FieldDoesNotExist
-from django.db import models
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
+from django.db import connection, models
 from django.db.models import Expression, F, Func, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, JSONObject
 from django.utils import timezone
 from rest_framework import fields as drf_fields
@@ -34,6 +35,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from backend.common.errors import ValidationFailed
+from backend.sync.models import SyncAttachment
 from backend.sync.pull import CASE_ACCESS, case_access_changes, feed_page
 from backend.sync.selectors import attachments_missing_by_record
 from mobile_api.geometry import GeometryInputField
@@ -371,26 +373,82 @@ def sql_rendered_types(request: Request) -> dict[str, str | None]:
 _CHANGE_KEYS = ("type", "id", "version", "deleted", "data", "complete", "missing_attachments")
 
 
-def _render_type(
-    *, request: Request, sync_type: SyncType, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, tuple[dict[str, Any], int]]:
-    """record id → (its change, its JSON's size in bytes), for the records the caller may see."""
+# (type, time zone, serializer fields) → the compiled SQL rendering a type's records by id.
+_RENDER_SQL: dict[tuple[str, str, tuple[str, ...]], tuple[str, tuple[Any, ...]] | None] = {}
+_INNER = "SELECT NULL::uuid WHERE false /* pull: the ids */"
+
+
+def _render_sql(sync_type: SyncType, serializer: serializers.Serializer) -> tuple[str, tuple[Any, ...]] | None:
+    """`SELECT id, version, deleted_at, case_id, <data JSON text> FROM <table> WHERE id IN (<ids>)`
+    compiled once; the caller puts its scoped query of ids in place of `_INNER`."""
+    key = (sync_type.name, timezone.get_current_timezone_name(), tuple(serializer.fields))
+    if key not in _RENDER_SQL:
+        expression = _sql_expression(sync_type, serializer)
+        if expression is None:
+            _RENDER_SQL[key] = None
+        else:
+            model = sync_type.model
+            case = "case_id" if _has_case(model) else "pk"
+            query = (
+                model.all_objects.filter(pk__in=RawSQL(_INNER, ()))
+                .annotate(_pull_json=_Sql(expression, "({x})::text", models.TextField()))
+                .values_list("pk", "version", "deleted_at", case, "_pull_json")
+                .order_by()
+                .query
+            )
+            sql, params = query.sql_with_params()
+            if sql.count(_INNER) != 1 or sql.split(_INNER)[1].count("%s"):
+                raise AssertionError(f"{sync_type.name}: the render query's ids are not its last parameter")
+            _RENDER_SQL[key] = (sql, tuple(params))
+    return _RENDER_SQL[key]
+
+
+def _has_case(model: type[models.Model]) -> bool:
+    return any(f.attname == "case_id" for f in model._meta.concrete_fields)
+
+
+class _AnyOf(Func):
+    """`column = ANY('{…}'::uuid[])`: a page's ids as one parameter (a thousand parameters cost
+    more to sort, adapt and plan than the query takes to run)."""
+
+    output_field = models.BooleanField()
+    conditional = True
+
+    def __init__(self, column: str, ids: list[uuid.UUID]) -> None:
+        super().__init__(F(column), Value("{" + ",".join(str(pk) for pk in ids) + "}"))
+
+    def as_sql(self, compiler, connection, **extra_context):
+        column_sql, column_params = compiler.compile(self.source_expressions[0])
+        ids_sql, ids_params = compiler.compile(self.source_expressions[1])
+        return f"({column_sql} = ANY(({ids_sql})::uuid[]))", (*column_params, *ids_params)
+
+
+def _render_type(*, request: Request, sync_type: SyncType, ids: Any) -> dict[uuid.UUID, tuple[dict[str, Any], int]]:
+    """record id → (its change, its JSON's size in bytes), for the records among `ids` the caller
+    may see through the type's REST selector."""
     view = sync_type.view(request, "list")
     serializer = view.get_serializer()
-    queryset = including_tombstones(view.get_queryset()).filter(pk__in=ids)
+    ids = list(ids)
+    queryset = including_tombstones(view.get_queryset()).filter(_AnyOf("pk", ids))
     model = sync_type.model
-    has_case = any(f.attname == "case_id" for f in model._meta.concrete_fields)
-    expression = _sql_expression(sync_type, serializer)
-    columns = ["pk", "version", "deleted_at", "case_id" if has_case else "pk"]
+    has_case = _has_case(model)
+    render = _render_sql(sync_type, serializer)
     rows: list[tuple[uuid.UUID, int, dt.datetime | None, Any, str | None]]
-    if expression is not None:
-        rows = list(
-            queryset.prefetch_related(None)
-            .annotate(_pull_json=_Sql(expression, "({x})::text", models.TextField()))
-            .values_list(*columns, "_pull_json")
-        )
-        texts = {pk: text for pk, _version, deleted_at, _case, text in rows if deleted_at is None}
-        data_by_id = {pk: (json.loads(text), len(text.encode())) for pk, text in texts.items()}
+    if render is not None:
+        sql, params = render
+        try:
+            inner_sql, inner_params = queryset.prefetch_related(None).order_by().values("pk").query.sql_with_params()
+        except EmptyResultSet:  # the selector shows the caller nothing of this type
+            rows = []
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute(sql.replace(_INNER, inner_sql), (*params, *inner_params))
+                rows = cursor.fetchall()
+        data_by_id = {
+            pk: (json.loads(text), len(text.encode()))
+            for pk, _version, deleted_at, _case, text in rows
+            if deleted_at is None
+        }
     else:
         records = list(queryset)
         rows = [(r.pk, r.version, r.deleted_at, getattr(r, "case_id", None), None) for r in records]
@@ -399,8 +457,17 @@ def _render_type(
         data_by_id = {}
         for item in data:
             data_by_id[uuid.UUID(str(item.get("id")))] = (item, _size(item))
-    missing = attachments_missing_by_record(
-        record_type=sync_type.name, record_ids=[row[0] for row in rows], user=request.user
+    # Only records with declared attachments can miss one: ask about those alone.
+    declared = SyncAttachment.objects.filter(_AnyOf("record_id", ids), record_type=sync_type.name)
+    with_attachments = set(declared.values_list("record_id", flat=True).distinct()) if rows else set()
+    missing = (
+        attachments_missing_by_record(
+            record_type=sync_type.name,
+            record_ids=[row[0] for row in rows if row[0] in with_attachments],
+            user=request.user,
+        )
+        if with_attachments
+        else {}
     )
     rendered = {}
     for pk, version, deleted_at, case_id, _json_text in rows:
@@ -429,9 +496,19 @@ def _size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False).encode())
 
 
+# (type, deleted, digits of the version) → bytes of a change's JSON besides its data, when it
+# misses no attachment (its id is a UUID's 36 characters).
+_ENVELOPE_SIZES: dict[tuple[str, bool, int], int] = {}
+
+
 def _envelope_size(change: dict[str, Any]) -> int:
     """Bytes of the change's JSON besides its data (whose size is counted apart)."""
-    return _size({**change, "data": 0}) - 1
+    if change["missing_attachments"] or len(change["id"]) != 36:
+        return _size({**change, "data": 0}) - 1
+    key = (change["type"], change["deleted"], len(str(change["version"])))
+    if key not in _ENVELOPE_SIZES:
+        _ENVELOPE_SIZES[key] = _size({**change, "data": 0}) - 1
+    return _ENVELOPE_SIZES[key]
 
 
 def pull(
@@ -451,8 +528,10 @@ def pull(
     if CASE_ACCESS in by_type:
         for key, change in case_access_changes(user=user, case_ids=by_type.pop(CASE_ACCESS)).items():
             rendered[key] = (change, _size(change))
-    for record_type, ids in by_type.items():
-        for pk, item in _render_type(request=request, sync_type=available[record_type], ids=ids).items():
+    for record_type in by_type:
+        for pk, item in _render_type(
+            request=request, sync_type=available[record_type], ids=by_type[record_type]
+        ).items():
             rendered[(record_type, pk)] = item
     ordered = [(rendered[key], entry) for key, entry in sorted(latest.items(), key=lambda kv: kv[1]) if key in rendered]
     changes = []
