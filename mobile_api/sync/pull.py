@@ -379,8 +379,9 @@ _INNER = "SELECT NULL::uuid WHERE false /* pull: the ids */"
 
 
 def _render_sql(sync_type: SyncType, serializer: serializers.Serializer) -> tuple[str, tuple[Any, ...]] | None:
-    """`SELECT id, version, deleted_at, case_id, <data JSON text> FROM <table> WHERE id IN (<ids>)`
-    compiled once; the caller puts its scoped query of ids in place of `_INNER`."""
+    """`SELECT id, version, deleted_at, case_id, <data JSON text> FROM <table>
+    WHERE id = ANY(<ids>) AND id IN (<scoped ids>)` compiled once; the caller gives the ids and
+    puts its scoped query in place of `_INNER`."""
     key = (sync_type.name, timezone.get_current_timezone_name(), tuple(serializer.fields))
     if key not in _RENDER_SQL:
         expression = _sql_expression(sync_type, serializer)
@@ -390,16 +391,17 @@ def _render_sql(sync_type: SyncType, serializer: serializers.Serializer) -> tupl
             model = sync_type.model
             case = "case_id" if _has_case(model) else "pk"
             query = (
-                model.all_objects.filter(pk__in=RawSQL(_INNER, ()))
+                model.all_objects.filter(_AnyOf("pk", []))
+                .filter(pk__in=RawSQL(_INNER, ()))
                 .annotate(_pull_json=_Sql(expression, "({x})::text", models.TextField()))
                 .values_list("pk", "version", "deleted_at", case, "_pull_json")
                 .order_by()
                 .query
             )
             sql, params = query.sql_with_params()
-            if sql.count(_INNER) != 1 or sql.split(_INNER)[1].count("%s"):
-                raise AssertionError(f"{sync_type.name}: the render query's ids are not its last parameter")
-            _RENDER_SQL[key] = (sql, tuple(params))
+            if sql.count(_INNER) != 1 or sql.split(_INNER)[1].count("%s") or not params or params[-1] != "{}":
+                raise AssertionError(f"{sync_type.name}: the render query's ids are not its last parameters")
+            _RENDER_SQL[key] = (sql, tuple(params[:-1]))
     return _RENDER_SQL[key]
 
 
@@ -442,7 +444,9 @@ def _render_type(*, request: Request, sync_type: SyncType, ids: Any) -> dict[uui
             rows = []
         else:
             with connection.cursor() as cursor:
-                cursor.execute(sql.replace(_INNER, inner_sql), (*params, *inner_params))
+                # The ids again outside the selector's subquery: the row lookups go by primary key.
+                ids_literal = "{" + ",".join(str(pk) for pk in ids) + "}"
+                cursor.execute(sql.replace(_INNER, inner_sql), (*params, ids_literal, *inner_params))
                 rows = cursor.fetchall()
         data_by_id = {
             pk: (json.loads(text), len(text.encode()))
