@@ -13,10 +13,11 @@ A page stops at `limit` changes, and before the change that would take its JSON 
 SYNC_PULL_MAX_BYTES (always at least one change); `has_more` then says the rest comes next.
 """
 
+import contextlib
 import datetime as dt
 import json
-import re
 import uuid
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,7 +25,7 @@ from django.conf import settings
 from django.contrib.gis.db import models as gis_models
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import Expression, F, Func, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, JSONObject
@@ -137,24 +138,14 @@ def _same(field: Any, base: type, *methods: str) -> bool:
 
 _STRING_COLUMNS = (models.CharField, models.TextField)
 _INTEGER_COLUMNS = (models.IntegerField, models.BigIntegerField, models.SmallIntegerField, models.AutoField)
-_TZ_NAME = re.compile(r"^[A-Za-z0-9_+\-/]+$")
 
 
-def _datetime_sql(tz_name: str) -> str:
-    """Python's `datetime.isoformat()` in `tz_name`, as DRF's DateTimeField renders it: microseconds
-    only when not zero, the UTC offset as ±HH:MM, `Z` for UTC."""
-    if not _TZ_NAME.match(tz_name):
-        raise Untranslatable(f"time zone {tz_name!r}")
-    local = f"({{x}} AT TIME ZONE '{tz_name}')"
-    offset = f"({local} - ({{x}} AT TIME ZONE 'UTC'))"
-    return (
-        f"CASE WHEN {{x}} IS NULL THEN NULL ELSE to_char({local}, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
-        f" || CASE WHEN date_part('microseconds', {{x}})::bigint %% 1000000 <> 0 THEN to_char({local}, '.US')"
-        " ELSE '' END"
-        f" || CASE WHEN {offset} = interval '0' THEN 'Z'"
-        f" WHEN {offset} > interval '0' THEN '+' || to_char({offset}, 'HH24:MI')"
-        f" ELSE '-' || to_char(-{offset}, 'HH24:MI') END END"
-    )
+# Python's `datetime.isoformat()` as DRF's DateTimeField renders it: microseconds only when not
+# zero, the UTC offset as ±HH:MM, `Z` for UTC. The offset is the session's time zone's, which the
+# render query sets to the current time zone for its transaction (`_session_time_zone`).
+_DATETIME_SQL = "replace(replace(to_char({x}, 'YYYY-MM-DD\"T\"HH24:MI:SS.USTZH:TZM'), '.000000', ''), '+00:00', 'Z')"
+# A tombstone's deletion time, in UTC whatever the session's time zone.
+_UTC_SQL = "to_char({x} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
 
 
 # GeoJSON as GEOS writes it (`geometry.json`): points with their exact doubles (float8 → jsonb
@@ -199,7 +190,7 @@ def _text(expression: Any) -> Expression:
     return Cast(expression, models.TextField())
 
 
-def _value_expression(field: Any, model: type[models.Model], tz_name: str) -> tuple[Expression, str]:
+def _value_expression(field: Any, model: type[models.Model]) -> tuple[Expression, str]:
     """The SQL value of one serializer field and the ORM path of its column."""
     if isinstance(field, drf_relations.PrimaryKeyRelatedField):
         if not _same(field, drf_relations.PrimaryKeyRelatedField, "to_representation") or field.pk_field is not None:
@@ -230,7 +221,7 @@ def _value_expression(field: Any, model: type[models.Model], tz_name: str) -> tu
             raise Untranslatable(field.field_name)
         if not isinstance(model_field, models.DateTimeField) or getattr(field, "timezone", None) is not None:
             raise Untranslatable(field.field_name)
-        return _Sql(column, _datetime_sql(tz_name), models.TextField()), path
+        return _Sql(column, _DATETIME_SQL, models.TextField()), path
     if _same(field, drf_fields.DateField, "to_representation"):
         if getattr(field, "format", drf_fields.api_settings.DATE_FORMAT) != drf_fields.ISO_8601:
             raise Untranslatable(field.field_name)
@@ -303,7 +294,6 @@ def record_json_expression(serializer: serializers.Serializer, model: type[model
     """
     if type(serializer).to_representation is not serializers.Serializer.to_representation:
         raise Untranslatable(f"{type(serializer).__name__}.to_representation")
-    tz_name = timezone.get_current_timezone_name()
     pairs: list[tuple[str, Expression]] = []
     optional: list[Expression] = []
     for name, field in serializer.fields.items():
@@ -314,7 +304,7 @@ def record_json_expression(serializer: serializers.Serializer, model: type[model
             drf_relations.RelatedField.get_attribute,
         ):
             raise Untranslatable(f"{name}.get_attribute")
-        expression, path = _value_expression(field, model, tz_name)
+        expression, path = _value_expression(field, model)
         if "__" in path and field.default is drf_fields.empty and not field.allow_null and not field.required:
             # Through an empty relation, DRF skips the key.
             related = path.rsplit("__", 1)[0]
@@ -394,7 +384,8 @@ def _render_sql(sync_type: SyncType, serializer: serializers.Serializer) -> tupl
                 model.all_objects.filter(_AnyOf("pk", []))
                 .filter(pk__in=RawSQL(_INNER, ()))
                 .annotate(_pull_json=_Sql(expression, "({x})::text", models.TextField()))
-                .values_list("pk", "version", "deleted_at", case, "_pull_json")
+                .annotate(_pull_deleted=_Sql(F("deleted_at"), _UTC_SQL, models.TextField()))
+                .values_list("pk", "version", "_pull_deleted", case, "_pull_json")
                 .order_by()
                 .query
             )
@@ -403,6 +394,21 @@ def _render_sql(sync_type: SyncType, serializer: serializers.Serializer) -> tupl
                 raise AssertionError(f"{sync_type.name}: the render query's ids are not its last parameters")
             _RENDER_SQL[key] = (sql, tuple(params[:-1]))
     return _RENDER_SQL[key]
+
+
+@contextlib.contextmanager
+def _session_time_zone(name: str) -> Iterator[None]:
+    """The session's time zone is `name` inside (SET LOCAL: a rollback undoes it too), then back."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('TimeZone'), set_config('TimeZone', %s, true)", [name])
+        (previous, _now) = cursor.fetchone()
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('TimeZone', %s, true)", [previous])
+
+
+def _utc(text: str | None) -> dt.datetime | None:
+    return None if text is None else dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
 
 
 def _has_case(model: type[models.Model]) -> bool:
@@ -443,11 +449,15 @@ def _render_type(*, request: Request, sync_type: SyncType, ids: Any) -> dict[uui
         except EmptyResultSet:  # the selector shows the caller nothing of this type
             rows = []
         else:
-            with connection.cursor() as cursor:
-                # The ids again outside the selector's subquery: the row lookups go by primary key.
-                ids_literal = "{" + ",".join(str(pk) for pk in ids) + "}"
-                cursor.execute(sql.replace(_INNER, inner_sql), (*params, ids_literal, *inner_params))
-                rows = cursor.fetchall()
+            # The ids again outside the selector's subquery: the row lookups go by primary key.
+            ids_literal = "{" + ",".join(str(pk) for pk in ids) + "}"
+            with transaction.atomic(), _session_time_zone(timezone.get_current_timezone_name()):
+                with connection.cursor() as cursor:
+                    cursor.execute(sql.replace(_INNER, inner_sql), (*params, ids_literal, *inner_params))
+                    rows = [
+                        (pk, version, _utc(deleted_at), case_id, text)
+                        for pk, version, deleted_at, case_id, text in cursor.fetchall()
+                    ]
         data_by_id = {
             pk: (json.loads(text), len(text.encode()))
             for pk, _version, deleted_at, _case, text in rows

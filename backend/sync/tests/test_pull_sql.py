@@ -125,3 +125,15 @@ def test_the_page_stops_before_the_change_that_passes_the_byte_budget(world):
                 break
     assert len(walked[:5]) == 5 and walked[:5] == whole["changes"][:5]
     assert {(c["type"], c["id"]) for c in walked} == {(c["type"], c["id"]) for c in whole["changes"]}
+
+
+def test_the_render_leaves_the_sessions_time_zone_as_it_was(world):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('TimeZone')")
+        (before,) = cursor.fetchone()
+        page = pull(request=_request(User.objects.get(username="admin")), cursor=(0, 0), limit=50, types=["survey"])
+        assert page["changes"]
+        cursor.execute("SELECT current_setting('TimeZone')")
+        assert cursor.fetchone() == (before,)
