@@ -26,7 +26,7 @@ from django.contrib.gis.db import models as gis_models
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import connection, models, transaction
-from django.db.models import Expression, F, Func, Value
+from django.db.models import Exists, Expression, F, Func, OuterRef, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, JSONObject
 from django.utils import timezone
@@ -385,7 +385,12 @@ def _render_sql(sync_type: SyncType, serializer: serializers.Serializer) -> tupl
                 .filter(pk__in=RawSQL(_INNER, ()))
                 .annotate(_pull_json=_Sql(expression, "({x})::text", models.TextField()))
                 .annotate(_pull_deleted=_Sql(F("deleted_at"), _UTC_SQL, models.TextField()))
-                .values_list("pk", "version", "_pull_deleted", case, "_pull_json")
+                .annotate(
+                    _pull_declared=Exists(
+                        SyncAttachment.objects.filter(record_type=sync_type.name, record_id=OuterRef("pk"))
+                    )
+                )
+                .values_list("pk", "version", "_pull_deleted", case, "_pull_json", "_pull_declared")
                 .order_by()
                 .query
             )
@@ -398,11 +403,20 @@ def _render_sql(sync_type: SyncType, serializer: serializers.Serializer) -> tupl
 
 @contextlib.contextmanager
 def _session_time_zone(name: str) -> Iterator[None]:
-    """The session's time zone is `name` inside (SET LOCAL: a rollback undoes it too), then back."""
+    """The session's time zone is `name` inside (SET LOCAL: a rollback undoes it too), then back.
+    Re-entrant: an inner use with the same name costs nothing. Django reads timestamptz values
+    as if the session's zone were its own: queries inside must not return any (see _UTC_SQL)."""
+    if getattr(connection, "_pull_time_zone", None) == name:
+        yield
+        return
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('TimeZone'), set_config('TimeZone', %s, true)", [name])
         (previous, _now) = cursor.fetchone()
-    yield
+    connection._pull_time_zone = name
+    try:
+        yield
+    finally:
+        connection._pull_time_zone = None
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('TimeZone', %s, true)", [previous])
 
@@ -431,49 +445,61 @@ class _AnyOf(Func):
         return f"({column_sql} = ANY(({ids_sql})::uuid[]))", (*column_params, *ids_params)
 
 
-def _render_type(*, request: Request, sync_type: SyncType, ids: Any) -> dict[uuid.UUID, tuple[dict[str, Any], int]]:
-    """record id → (its change, its JSON's size in bytes), for the records among `ids` the caller
-    may see through the type's REST selector."""
+_Row = tuple[uuid.UUID, int, dt.datetime | None, Any, str | None]
+
+
+def _sql_rows(*, request: Request, sync_type: SyncType, ids: list[uuid.UUID]) -> tuple[list[_Row], set] | None:
+    """The rows of the records among `ids` the caller may see, their data's JSON built in SQL, and
+    which of them declared attachments; None for a type the serializer renders."""
     view = sync_type.view(request, "list")
-    serializer = view.get_serializer()
-    ids = list(ids)
+    render = _render_sql(sync_type, view.get_serializer())
+    if render is None:
+        return None
+    sql, params = render
     queryset = including_tombstones(view.get_queryset()).filter(_AnyOf("pk", ids))
-    model = sync_type.model
-    has_case = _has_case(model)
-    render = _render_sql(sync_type, serializer)
-    rows: list[tuple[uuid.UUID, int, dt.datetime | None, Any, str | None]]
-    if render is not None:
-        sql, params = render
-        try:
-            inner_sql, inner_params = queryset.prefetch_related(None).order_by().values("pk").query.sql_with_params()
-        except EmptyResultSet:  # the selector shows the caller nothing of this type
-            rows = []
-        else:
-            # The ids again outside the selector's subquery: the row lookups go by primary key.
-            ids_literal = "{" + ",".join(str(pk) for pk in ids) + "}"
-            with transaction.atomic(), _session_time_zone(timezone.get_current_timezone_name()):
-                with connection.cursor() as cursor:
-                    cursor.execute(sql.replace(_INNER, inner_sql), (*params, ids_literal, *inner_params))
-                    rows = [
-                        (pk, version, _utc(deleted_at), case_id, text)
-                        for pk, version, deleted_at, case_id, text in cursor.fetchall()
-                    ]
+    try:
+        inner_sql, inner_params = queryset.prefetch_related(None).order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:  # the selector shows the caller nothing of this type
+        return [], set()
+    # The ids again outside the selector's subquery: the row lookups go by primary key.
+    ids_literal = "{" + ",".join(str(pk) for pk in ids) + "}"
+    with transaction.atomic(), _session_time_zone(timezone.get_current_timezone_name()):
+        with connection.cursor() as cursor:
+            cursor.execute(sql.replace(_INNER, inner_sql), (*params, ids_literal, *inner_params))
+            fetched = cursor.fetchall()
+    rows = [(pk, version, _utc(deleted_at), case_id, text) for pk, version, deleted_at, case_id, text, _ in fetched]
+    return rows, {row[0] for row in fetched if row[5]}
+
+
+def _render_type(
+    *, request: Request, sync_type: SyncType, ids: Any, fetched: tuple[list[_Row], set] | None = None
+) -> dict[uuid.UUID, tuple[dict[str, Any], int]]:
+    """record id → (its change, its JSON's size in bytes), for the records among `ids` the caller
+    may see through the type's REST selector (`fetched`: what `_sql_rows` read for them)."""
+    ids = list(ids)
+    if fetched is None:
+        fetched = _sql_rows(request=request, sync_type=sync_type, ids=ids)
+    has_case = _has_case(sync_type.model)
+    rows: list[_Row]
+    if fetched is not None:
+        rows, with_attachments = fetched
         data_by_id = {
             pk: (json.loads(text), len(text.encode()))
             for pk, _version, deleted_at, _case, text in rows
             if deleted_at is None
         }
     else:
-        records = list(queryset)
+        view = sync_type.view(request, "list")
+        records = list(including_tombstones(view.get_queryset()).filter(_AnyOf("pk", ids)))
         rows = [(r.pk, r.version, r.deleted_at, getattr(r, "case_id", None), None) for r in records]
         live = [record for record in records if record.deleted_at is None]
         data = jsonable(view.get_serializer(live, many=True).data) if live else []
         data_by_id = {}
         for item in data:
             data_by_id[uuid.UUID(str(item.get("id")))] = (item, _size(item))
+        declared = SyncAttachment.objects.filter(_AnyOf("record_id", ids), record_type=sync_type.name)
+        with_attachments = set(declared.values_list("record_id", flat=True).distinct()) if rows else set()
     # Only records with declared attachments can miss one: ask about those alone.
-    declared = SyncAttachment.objects.filter(_AnyOf("record_id", ids), record_type=sync_type.name)
-    with_attachments = set(declared.values_list("record_id", flat=True).distinct()) if rows else set()
     missing = (
         attachments_missing_by_record(
             record_type=sync_type.name,
@@ -542,10 +568,18 @@ def pull(
     if CASE_ACCESS in by_type:
         for key, change in case_access_changes(user=user, case_ids=by_type.pop(CASE_ACCESS)).items():
             rendered[key] = (change, _size(change))
-    for record_type in by_type:
-        for pk, item in _render_type(
-            request=request, sync_type=available[record_type], ids=by_type[record_type]
-        ).items():
+    # The rows of the types built in SQL in one transaction with the session in the current time
+    # zone; then every change rendered with the session as Django set it.
+    with transaction.atomic(), _session_time_zone(timezone.get_current_timezone_name()):
+        fetched = {
+            record_type: _sql_rows(request=request, sync_type=available[record_type], ids=ids)
+            for record_type, ids in by_type.items()
+        }
+    for record_type, ids in by_type.items():
+        changes_of_type = _render_type(
+            request=request, sync_type=available[record_type], ids=ids, fetched=fetched[record_type]
+        )
+        for pk, item in changes_of_type.items():
             rendered[(record_type, pk)] = item
     ordered = [(rendered[key], entry) for key, entry in sorted(latest.items(), key=lambda kv: kv[1]) if key in rendered]
     changes = []
