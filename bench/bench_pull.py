@@ -8,7 +8,9 @@ its own database (BENCH_DATABASE_NAME, default bench_pull; dropped, migrated and
 `measure_pull`: walks the whole feed in pages of `--page` through `mobile_api.sync.pull.pull`
 (the function the view calls), times one page through GET /api/v1/sync/pull (test client, no
 network), and `COPY (SELECT t.* FROM <table> t JOIN <the pulled ids>) TO STDOUT` of the same rows.
-Prints changes per second, the ratio COPY / pull and the target (pull >= 20,000 changes/s).
+Prints changes per second, the ratio COPY / pull, the target (pull >= 20,000 changes/s), and the
+walk's CPU seconds (this process and its PostgreSQL backend, read from /proc): on a loaded
+machine the wall time is mostly waiting for a core, the CPU figure is what the walk costs.
 
 `measure_pull(user=…, page=…)` needs only a loaded database and a user who sees the records, so
 bench_sync can call it over its own feed.
