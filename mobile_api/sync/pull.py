@@ -363,8 +363,8 @@ def sql_rendered_types(request: Request) -> dict[str, str | None]:
 _CHANGE_KEYS = ("type", "id", "version", "deleted", "data", "complete", "missing_attachments")
 
 
-# (type, time zone, serializer fields) → the compiled SQL rendering a type's records by id.
-_RENDER_SQL: dict[tuple[str, str, tuple[str, ...]], tuple[str, tuple[Any, ...]] | None] = {}
+# (type, serializer class, time zone, its fields) → the compiled SQL rendering a type's records by id.
+_RENDER_SQL: dict[tuple[str, type, str, tuple[str, ...]], tuple[str, tuple[Any, ...]] | None] = {}
 _INNER = "SELECT NULL::uuid WHERE false /* pull: the ids */"
 
 
@@ -372,7 +372,7 @@ def _render_sql(sync_type: SyncType, serializer: serializers.Serializer) -> tupl
     """`SELECT id, version, deleted_at, case_id, <data JSON text> FROM <table>
     WHERE id = ANY(<ids>) AND id IN (<scoped ids>)` compiled once; the caller gives the ids and
     puts its scoped query in place of `_INNER`."""
-    key = (sync_type.name, timezone.get_current_timezone_name(), tuple(serializer.fields))
+    key = (sync_type.name, type(serializer), timezone.get_current_timezone_name(), tuple(serializer.fields))
     if key not in _RENDER_SQL:
         expression = _sql_expression(sync_type, serializer)
         if expression is None:
