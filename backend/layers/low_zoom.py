@@ -20,12 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
+from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from backend.accounts.models import OrganizationKind
 from backend.cases.selectors import cases_visible_to, projects_visible_to
 
 PRECOMPUTED_LAYERS = frozenset({"sites", "surveys", "findings", "utility_points"})
+# The cell table's key for "no case" (migration 0003's NO_UUID).
+NO_CASE = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,9 @@ def cell_scope(*, layer: str, user: Any) -> CellScope | None:
     cases = _in("c.case_id", cases_visible_to(user=user))
     if layer == "sites":
         projects = _in("c.project_id", projects_visible_to(user=user))
-        arms = [arm for arm in (cases, projects and (f"c.case_id IS NULL AND {projects[0]}", projects[1])) if arm]
+        # A site without a case has NO_CASE as its case key (the cell table's keys are NOT NULL).
+        without_case = projects and (f"c.case_id = '{NO_CASE}'::uuid AND {projects[0]}", projects[1])
+        arms = [arm for arm in (cases, without_case) if arm]
         if not arms:
             return None
         return CellScope(
@@ -77,3 +82,14 @@ def cell_scope(*, layer: str, user: Any) -> CellScope | None:
         sql += " AND c.company_id = %s AND c.kind = ANY(%s)"
         params += [organization.pk, list(organization.utility_types)]
     return CellScope(total=False, sql=sql, params=tuple(params))
+
+
+def cells_compact() -> int:
+    """Merge the cells' pending rows (the triggers' deltas) into one row per key and cell.
+
+    Its own transaction; returns the rows written, or -1 when another compaction holds the lock.
+    Readers are right either way (they sum a key's rows); compacting keeps them to one row each.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT gis_layers_cells_compact()")
+        return cursor.fetchone()[0]

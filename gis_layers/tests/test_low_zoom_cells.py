@@ -8,11 +8,12 @@ import math
 import re
 import shutil
 import subprocess
+import threading
 from collections import Counter
 
 import pytest
 from django.contrib.gis.geos import Point, Polygon
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -22,7 +23,7 @@ from backend.accounts.tests.factories import OrganizationFactory, UserFactory
 from backend.cases.tests.factories import ApprovalCaseFactory, ProjectFactory
 from backend.evidence.models import LocationSource, Photo
 from backend.evidence.tests.factories import BlobFactory
-from backend.layers.low_zoom import PRECOMPUTED_LAYERS
+from backend.layers.low_zoom import PRECOMPUTED_LAYERS, cells_compact
 from backend.sites.models import Site
 from backend.sites.tests.factories import SiteFactory
 from backend.surveys.tests.factories import FindingFactory, SurveyFactory
@@ -218,9 +219,15 @@ def test_the_cells_follow_creates_moves_and_deletes(world, tmp_path):
     SurveyFactory(case=a, location=_near(P3, 2))
     seen = _assert_tiles_show_what_ogc_shows(world, tmp_path)
     assert [seen[("utility_points", AGGREGATE_MAX_ZOOM, role)] for role in ROLES] == [9, 7, 3, 3]
+    # The writes appended pending deltas (and negative ones); compacted, the same tiles.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM gis_layers_cell WHERE n <= 0")
+        cursor.execute("SELECT count(*) FROM gis_layers_cell WHERE pending AND n < 0")
+        assert cursor.fetchone()[0] > 0
+    assert cells_compact() > 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM gis_layers_cell WHERE pending OR n <= 0")
         assert cursor.fetchone()[0] == 0
+    assert _assert_tiles_show_what_ogc_shows(world, tmp_path) == seen
 
 
 def test_the_triggers_keep_what_a_rebuild_computes(world):
@@ -232,6 +239,7 @@ def test_the_triggers_keep_what_a_rebuild_computes(world):
         "SELECT layer, z, tx, ty, total, case_id, project_id, company_id, kind, cell, n, round(sx), round(sy) "
         "FROM gis_layers_cell ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
     )
+    assert cells_compact() > 0
     with connection.cursor() as cursor:
         cursor.execute(query)
         kept = cursor.fetchall()
@@ -291,3 +299,46 @@ def test_a_low_zoom_tile_reads_one_index_range_of_the_cells_for_every_role(world
             cells = [node for node in nodes if node.get("Relation Name") == "gis_layers_cell"]
             assert cells and all(node.get("Index Name") == "gis_layers_cell_key" for node in cells), (z, role)
             assert not [node for node in nodes if node.get("Relation Name") == "utilities_utilitypoint"], (z, role)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writers_of_two_layers_in_opposite_orders_neither_wait_nor_deadlock():
+    """Each writing transaction only appends its deltas: two that write the same low-zoom cells of
+    two layers in opposite orders both commit (upserted cells would lock the shared z0 rows until
+    commit: one would wait for the other, and the crossed order is a deadlock)."""
+    case = ApprovalCaseFactory()
+    company = UtilityCompanyFactory(utility_types=[UtilityType.WATER])
+
+    def point():
+        UtilityPoint.objects.create(case=case, company=company, utility_type="water", location=_near(P1))
+
+    def survey():
+        SurveyFactory(case=case, location=_near(P2))
+
+    barrier = threading.Barrier(2)
+    failures = []
+
+    def writer(first, second):
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL lock_timeout = '3s'")
+                first()
+                barrier.wait(timeout=10)
+                second()
+                barrier.wait(timeout=10)  # both hold their writes before either commits
+        except Exception as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+            barrier.abort()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=order) for order in ((point, survey), (survey, point))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert failures == []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT layer, sum(n) FROM gis_layers_cell WHERE total AND z = 0 GROUP BY layer")
+        assert dict(cursor.fetchall()) == {"utility_points": 2, "surveys": 2}
