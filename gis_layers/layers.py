@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from backend.common.records import RECORD_TYPES
 from backend.layers.definitions import LAYER_DEFINITIONS, LayerDefinition
+from backend.layers.low_zoom import PRECOMPUTED_LAYERS, cell_scope
 
 # Tile envelopes in Web Mercator reach ±85.0511°.
 WORLD_BOUNDS = [-180.0, -85.0511287798066, 180.0, 85.0511287798066]
@@ -30,10 +31,14 @@ MVT_EXTENT = 4096
 MVT_BUFFER = 64
 # At and below this zoom a point layer's tile holds one feature per grid cell (its members'
 # mean position and `count`), not the points: a z10 tile over a dense layer holds ~100k of them
-# (15 MB, 0.7 s even as raw PostGIS). Counted live over the user's own scoped rows, so a cell
-# never counts a record their REST view would not list.
+# (15 MB, 0.7 s even as raw PostGIS). The sites layer too, its red lines counted at their
+# ST_PointOnSurface (at z10 a red line is a few pixels). Layers in
+# backend.layers.low_zoom.PRECOMPUTED_LAYERS read the cells precomputed per scope key
+# (gis_layers migration 0003, kept by triggers), the others count live over the user's scoped
+# rows; either way a cell never counts a record their REST view would not list.
 AGGREGATE_MAX_ZOOM = 10
 # Cells per tile side (64 extent units each): about a symbol's size at 256-512 px per tile.
+# Migration 0003 precomputes the same grid (its CELLS and MAX_ZOOM).
 AGGREGATE_CELLS = 64
 # A collection's extent is computed exactly over the user's own rows when they see at most this
 # many of the layer's records (one bounded read); beyond, from the table's planner statistics.
@@ -436,6 +441,8 @@ class Query:
         return bytes(row[0]) if row and row[0] is not None else b""
 
     def tile_sql(self, *, z: int, x: int, y: int) -> tuple[str, list[Any]]:
+        if z <= AGGREGATE_MAX_ZOOM and self.layer.name in PRECOMPUTED_LAYERS:
+            return self.precomputed_tile_sql(z=z, x=x, y=y)
         if z <= AGGREGATE_MAX_ZOOM and self.layer.geometry_type == "Point":
             return self.aggregate_tile_sql(z=z, x=x, y=y)
         columns = ", ".join(
@@ -451,6 +458,25 @@ class Query:
         )
         sql = f"SELECT ST_AsMVT(m.*, %s, {MVT_EXTENT}, 'geom') FROM ({inner}) m WHERE m.geom IS NOT NULL"
         return sql, [self.layer.name, *params]
+
+    def precomputed_tile_sql(self, *, z: int, x: int, y: int) -> tuple[str, list[Any]]:
+        """The tile's `count` features from the precomputed cells (migration 0003): the sum,
+        per cell, of the cells of the scope keys the user may see (backend.layers.low_zoom),
+        or of the layer's total cells for a user who sees every record. One index range read
+        of (layer, z, x, y): at most AGGREGATE_CELLS² rows for the total, one per key and cell
+        otherwise, however many records the tile covers."""
+        tile = f"ST_TileEnvelope({z:d}, {x:d}, {y:d})"
+        scope = cell_scope(layer=self.layer.name, user=self.user)
+        if scope is None:
+            return "SELECT NULL::bytea", []
+        sql = (
+            f"SELECT ST_AsMVT(m.*, %s, {MVT_EXTENT}, 'geom') FROM ("
+            f"SELECT ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(sum(c.sx) / sum(c.n), sum(c.sy) / sum(c.n)), 3857), "
+            f"{tile}, {MVT_EXTENT}, 0, false) AS geom, sum(c.n)::int AS count FROM gis_layers_cell c "
+            f"WHERE c.layer = %s AND c.z = %s AND c.tx = %s AND c.ty = %s AND c.total = %s AND {scope.sql} "
+            "GROUP BY c.cell HAVING sum(c.n) > 0) m WHERE m.geom IS NOT NULL"
+        )
+        return sql, [self.layer.name, self.layer.name, z, x, y, scope.total, *scope.params]
 
     def aggregate_tile_sql(self, *, z: int, x: int, y: int) -> tuple[str, list[Any]]:
         """A tile of `count` features, one per occupied cell of an AGGREGATE_CELLS grid over

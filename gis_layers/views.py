@@ -710,7 +710,7 @@ class TileView(GisView):
     @extend_schema(
         tags=["tiles"],
         responses={(200, MVT): OpenApiTypes.BINARY, 204: None},
-        summary="Mapbox vector tile of a layer (204 when empty); point layers at z <= 10 carry one `count` feature per grid cell",
+        summary="Mapbox vector tile of a layer (204 when empty); at z <= 10 every layer carries one `count` point per grid cell",
         operation_id="tiles_tile",
     )
     @cached
@@ -748,9 +748,9 @@ class TileJsonView(GisView):
                 if internal in {"BooleanField"}
                 else "String"
             )
-        if layer.geometry_type == "Point":
-            # Low zooms carry only `count` per grid cell (gis_layers.layers.AGGREGATE_MAX_ZOOM).
-            fields["count"] = "Number"
+        # Low zooms carry only `count` per grid cell (gis_layers.layers.AGGREGATE_MAX_ZOOM); the
+        # sites layer's too, as points.
+        fields["count"] = "Number"
         template = request.build_absolute_uri(f"/tiles/{layer.name}/") + "{z}/{x}/{y}.mvt"
         return _json(
             {

@@ -137,7 +137,8 @@ def test_a_point_counts_in_one_tile_only(world, tmp_path):
     assert total == 14
 
 
-def test_tilejson_names_the_count_field_for_point_layers(world):
+def test_tilejson_names_the_count_field_of_every_layer(world):
+    # Sites too: at low zooms their red lines are counted per cell like points (at ST_PointOnSurface).
     client = _client(world["official"])
     assert client.get("/tiles/utility_points.json").json()["vector_layers"][0]["fields"]["count"] == "Number"
-    assert "count" not in client.get("/tiles/sites.json").json()["vector_layers"][0]["fields"]
+    assert client.get("/tiles/sites.json").json()["vector_layers"][0]["fields"]["count"] == "Number"

@@ -89,6 +89,8 @@
       return [
         { ...base, id: "sites", type: "fill", paint: { "fill-color": "#d62728", "fill-opacity": 0.15 } },
         { ...base, id: "sites-outline", type: "line", paint: { "line-color": "#d62728", "line-width": 1.5 } },
+        // At z <= 10 the layer's tiles count red lines per grid cell (points with `count`).
+        { ...base, id: "sites-cells", type: "circle", filter: ["==", ["geometry-type"], "Point"], paint: { "circle-radius": 5, "circle-color": "#d62728", "circle-opacity": 0.6 } },
         // Cases: each red line outlined in the colour of its case's worst deadline warning.
         { ...base, id: "cases", type: "line", paint: { "line-color": caseColorExpression(), "line-width": 4, "line-opacity": 0.8, "line-offset": -2 } },
       ];
@@ -112,7 +114,7 @@
   }
 
   function styleIdsOf(name) {
-    return name === "sites" ? ["sites", "sites-outline"] : [name];
+    return name === "sites" ? ["sites", "sites-outline", "sites-cells"] : [name];
   }
 
   // --- filters -----------------------------------------------------------------------------
@@ -142,7 +144,8 @@
     for (const layer of config.layers) {
       for (const id of styleIdsOf(layer.name)) {
         if (!map.getLayer(id)) continue;
-        map.setFilter(id, filterFor(layer));
+        const only = id === "sites-cells" ? [["==", ["geometry-type"], "Point"]] : [];
+        map.setFilter(id, [...filterFor(layer), ...only]);
         map.setLayoutProperty(id, "visibility", layerIsShown(layer.name) ? "visible" : "none");
       }
     }

@@ -1,0 +1,95 @@
+"""Whose precomputed low-zoom cells a user may count (the table of gis_layers migration 0003).
+
+A layer's cells are kept per scope key: the record's own columns its selector decides
+visibility on. A user's low-zoom tile sums the cells of the keys their selector admits, which
+is the same set of records their REST view lists:
+
+- sites: the case (`case_id IN cases_visible_to`), or with no case the project
+  (`project_id IN projects_visible_to`), as sites_visible_to;
+- surveys and findings: the case, as their selectors;
+- utility points: the case and, for a utility company's staff, their own company and utility
+  types, as utility_points_visible_to.
+
+Administrators see every record of these layers and read the layer's total cells (one row per
+cell instead of one per key and cell). Layers whose visibility depends on other tables' rows
+(inspections: their items' departments; photos: the record they belong to) are not
+precomputed; gis_layers counts them live over the user's scoped rows.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connection, transaction
+from django.db.models import QuerySet
+
+from backend.accounts.models import OrganizationKind
+from backend.cases.selectors import cases_visible_to, projects_visible_to
+
+PRECOMPUTED_LAYERS = frozenset({"sites", "surveys", "findings", "utility_points"})
+# The cell table's key for "no case" (migration 0003's NO_UUID).
+NO_CASE = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass(frozen=True)
+class CellScope:
+    # Read the layer's total cells (the user sees every record of the layer).
+    total: bool
+    # A condition over the cell table aliased `c` (its key columns), with its params.
+    sql: str = "TRUE"
+    params: tuple[Any, ...] = ()
+
+
+def _sees_every_case(user: Any) -> bool:
+    # cases_visible_to's first branches: an active administrator sees every case.
+    return bool(user.is_authenticated and user.is_active and user.is_administrator)
+
+
+def _in(column: str, queryset: QuerySet) -> tuple[str, list[Any]] | None:
+    """`column IN (<queryset's pks>)`; None when the selector knows it is empty."""
+    try:
+        sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return None
+    return f"{column} IN ({sql})", list(params)
+
+
+def cell_scope(*, layer: str, user: Any) -> CellScope | None:
+    """The cells of `layer` that `user` may count; None when they see none of its records."""
+    if layer not in PRECOMPUTED_LAYERS:
+        raise ValueError(f"{layer} is not precomputed")
+    if _sees_every_case(user):
+        return CellScope(total=True)
+    cases = _in("c.case_id", cases_visible_to(user=user))
+    if layer == "sites":
+        projects = _in("c.project_id", projects_visible_to(user=user))
+        # A site without a case has NO_CASE as its case key (the cell table's keys are NOT NULL).
+        without_case = projects and (f"c.case_id = '{NO_CASE}'::uuid AND {projects[0]}", projects[1])
+        arms = [arm for arm in (cases, without_case) if arm]
+        if not arms:
+            return None
+        return CellScope(
+            total=False,
+            sql="(" + " OR ".join(f"({sql})" for sql, _ in arms) + ")",
+            params=tuple(p for _, params in arms for p in params),
+        )
+    if cases is None:
+        return None
+    sql, params = cases
+    organization = user.organization if user.organization_id else None
+    if layer == "utility_points" and organization is not None and organization.kind == OrganizationKind.UTILITY_COMPANY:
+        # A company's staff see their own company's points of their own utility types.
+        sql += " AND c.company_id = %s AND c.kind = ANY(%s)"
+        params += [organization.pk, list(organization.utility_types)]
+    return CellScope(total=False, sql=sql, params=tuple(params))
+
+
+def cells_compact() -> int:
+    """Merge the cells' pending rows (the triggers' deltas) into one row per key and cell.
+
+    Its own transaction; returns the rows written, or -1 when another compaction holds the lock.
+    Readers are right either way (they sum a key's rows); compacting keeps them to one row each.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT gis_layers_cells_compact()")
+        return cursor.fetchone()[0]
