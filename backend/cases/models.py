@@ -270,3 +270,7 @@ class CalendarYear(models.Model):
 
     def __str__(self) -> str:
         return str(self.year)
+
+
+# Last: the scan is a field record, whose kernel refers to ApprovalCase above.
+from backend.cases.materials import MaterialScan, ScanContentType  # noqa: E402, F401

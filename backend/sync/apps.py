@@ -7,9 +7,9 @@ class SyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from backend.cases.materials import MaterialScan
         from backend.common.records import RecordType, register_record_type
         from backend.evidence.blobs import FILE_ARRIVED_LISTENERS
-        from backend.sync.models import MaterialScan
         from backend.sync.selectors import material_scans_visible_to
         from backend.sync.services import (
             material_scan_create,

@@ -7,8 +7,9 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from backend.accounts.models import OrganizationKind, Role, User
+from backend.cases.materials import MaterialScan
 from backend.cases.selectors import cases_visible_to
-from backend.sync.models import ConflictStatus, MaterialScan, SyncAttachment, SyncConflict, SyncReceipt
+from backend.sync.models import ConflictStatus, SyncAttachment, SyncConflict, SyncReceipt
 
 
 def sync_receipt_get(*, user: User, op_id: uuid.UUID) -> SyncReceipt | None:

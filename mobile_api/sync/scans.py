@@ -3,9 +3,9 @@ attached to a case item. Also the sync type `material_scan`."""
 
 from rest_framework import serializers
 
+from backend.cases.materials import MaterialScan, ScanContentType
 from backend.cases.models import ApprovalItem, Material
 from backend.cases.selectors import cases_visible_to
-from backend.sync.models import MaterialScan, ScanContentType
 from backend.sync.selectors import material_scans_visible_to, record_is_complete
 from mobile_api.records.views import FieldRecordViewSet, RecordSerializerMixin, visible_queryset_field
 
