@@ -123,6 +123,9 @@ class SyncAttachment(models.Model):
     kind = models.CharField(max_length=16, choices=AttachmentKind.choices)
     is_arrived = models.BooleanField(default=False)
     arrived_at = models.DateTimeField(null=True, blank=True)
+    # Set when the file arrived but its bytes were refused (a scan's JPEG whose metadata hides
+    # another file: the `image_rejected` reason, or the error code): it stays missing for everyone.
+    rejected_reason = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
