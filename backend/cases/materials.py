@@ -1,13 +1,12 @@
 """Scans of a case item's application materials, made in the service vehicle.
 
 A field record (versioned, audited, synced) of the `cases` app: it names the item and, when
-known, the material it supplies. Loaded by `backend.cases.models` after the case models, since
-the field-record kernel's base class refers to `ApprovalCase`.
+known, the material it supplies. `backend.cases.models` loads it; it names the case models by
+label, so neither module imports the other's names at load time.
 """
 
 from django.db import models
 
-from backend.cases.models import ApprovalItem, Material
 from backend.common.records import FieldRecord
 
 
@@ -23,8 +22,8 @@ class MaterialScan(FieldRecord):
     when that file has arrived.
     """
 
-    item = models.ForeignKey(ApprovalItem, on_delete=models.PROTECT, related_name="+")
-    material = models.ForeignKey(Material, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    item = models.ForeignKey("cases.ApprovalItem", on_delete=models.PROTECT, related_name="+")
+    material = models.ForeignKey("cases.Material", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     sha256 = models.CharField(max_length=64)
     content_type = models.CharField(max_length=32, choices=ScanContentType.choices)
     filename = models.CharField(max_length=255, blank=True)

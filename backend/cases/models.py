@@ -272,5 +272,5 @@ class CalendarYear(models.Model):
         return str(self.year)
 
 
-# Last: the scan is a field record, whose kernel refers to ApprovalCase above.
+# The scans of materials are field records (backend.cases.materials), re-exported here.
 from backend.cases.materials import MaterialScan, ScanContentType  # noqa: E402, F401
