@@ -40,6 +40,15 @@ def _missing_for(*, user: User, author: Any) -> Q:
     return ~Q(rejected_reason="") | ~(Exists(uploaded) | Exists(in_photo) | Exists(in_signature))
 
 
+def _blobs_usable_by(*, user: User, sha256s: set[str]) -> set[str]:
+    """Of `sha256s`, the files of a photo or signature `user` can see."""
+    if not sha256s:
+        return set()
+    usable = set(photos_visible_to(user=user).filter(blob_id__in=sha256s).values_list("blob_id", flat=True))
+    usable |= set(signatures_visible_to(user=user).filter(image_id__in=sha256s).values_list("image_id", flat=True))
+    return usable
+
+
 def attachments_missing_by_record(
     *, record_type: str, record_ids: Iterable[uuid.UUID], user: User
 ) -> dict[uuid.UUID, list[str]]:
@@ -60,15 +69,22 @@ def attachments_missing_by_record(
         if registered is not None
         else Value(None, output_field=UUIDField())
     )
-    rows = (
-        SyncAttachment.objects.filter(record_type=record_type, record_id__in=record_ids)
-        .annotate(author=author)
-        .filter(_missing_for(user=user, author=OuterRef("author")))
-        .order_by("id")
-        .values_list("record_id", "sha256")
+    uploaded = Upload.objects.filter(status=UploadStatus.COMPLETE, blob_id=OuterRef("sha256")).filter(
+        Q(owner_id=user.pk) | Q(owner_id=OuterRef("author"))
     )
+    rows = list(
+        SyncAttachment.objects.filter(record_type=record_type, record_id__in=record_ids)
+        .annotate(author=author, is_uploaded=Exists(uploaded))
+        .order_by("id")
+        .values_list("record_id", "sha256", "rejected_reason", "is_uploaded")
+    )
+    # The photo and signature part of the rule (_missing_for), for the page's files at once.
+    candidates = {sha256 for _id, sha256, rejected, is_uploaded in rows if not rejected and not is_uploaded}
+    usable = _blobs_usable_by(user=user, sha256s=candidates)
     missing: dict[uuid.UUID, list[str]] = {}
-    for record_id, sha256 in rows:
+    for record_id, sha256, rejected, is_uploaded in rows:
+        if not rejected and (is_uploaded or sha256 in usable):
+            continue
         missing.setdefault(record_id, []).append(sha256)
     return missing
 
