@@ -223,3 +223,26 @@ def test_complete_counts_the_authors_upload_for_a_colleague_and_the_outsider_upl
     assert _client(colleague).get(f"{URL}{receipt['id']}/").json()["complete"] is True
     listed = _client(colleague).get(URL).json()["results"]
     assert [(scan["id"], scan["complete"]) for scan in listed] == [(receipt["id"], True)]
+
+
+# --- the same on S3 ----------------------------------------------------------------------------
+
+
+def test_on_s3_a_polyglot_is_refused_at_the_scan_and_judged_on_arrival_and_a_pdf_passes(s3_storage):
+    case, item, _material = case_with_item()
+    user = vehicle_user_on(case)
+    client = _client(user)
+    pdf = b"%PDF-1.4\n" + b"% page\n" * 2000 + b"%%EOF\n"
+    _upload(user, POLYGLOT)
+    _upload(user, pdf)
+    assert sorted(key.rsplit("/", 1)[-1] for key in s3_storage.keys()) == sorted([_sha(POLYGLOT), _sha(pdf)])
+
+    refused = client.post(URL, _scan_body(item, POLYGLOT), format="json")
+    accepted = client.post(URL, _scan_body(item, pdf, "application/pdf"), format="json")
+    late = push(client, _sync_op(item, good := jpeg_bytes(color=(9, 9, 9)))).json()["receipts"][0]
+    _upload(user, good)
+
+    assert (refused.status_code, refused.json()["code"]) == (422, "image_rejected")
+    assert (accepted.status_code, accepted.json()["complete"]) == (201, True)
+    assert client.get(f"{URL}{late['id']}/").json()["complete"] is True
+    assert MaterialScan.objects.count() == 2

@@ -159,11 +159,12 @@ def blob_image_check(*, blob: Blob, content_type: str) -> ImageInfo | None:
     they were declared as, must pass image_inspect (415, 400, 413, or 422 `image_rejected` for
     metadata that hides another file). Bytes that are no image and were not declared one (a
     PDF) are not images to judge: None."""
+    # The first bytes decide; a PDF (on S3, say) is not fetched whole to learn it is no image.
+    with contextlib.closing(blob_open(blob=blob)) as body:
+        detected = sniff_format(body.read(16))
+    if detected is None and content_type not in CONTENT_TYPES.values():
+        return None
     with blob_local_file(blob) as path:
-        with open(path, "rb") as handle:
-            detected = sniff_format(handle.read(16))
-        if detected is None and content_type not in CONTENT_TYPES.values():
-            return None
         info = image_inspect(path)
     if content_type in CONTENT_TYPES.values() and info.content_type != content_type:
         raise UnsupportedImage(f"The file is {info.format}, not {content_type}.", extra={"allowed": [content_type]})
