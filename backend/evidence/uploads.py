@@ -63,9 +63,6 @@ class UploadGone(ApplicationError):
     code = "upload_gone"
 
 
-# --- reads ---------------------------------------------------------------------------------
-
-
 # Called, inside the upload's transaction, for every upload that completes, whether its bytes
 # were new (blob_arrived ran too) or already stored: what a user may use changes either way.
 # The sync app listens (a scan's file is judged when its device's upload finishes); evidence
@@ -77,6 +74,9 @@ def _completed(*, upload: Upload, failure: ApplicationError | None) -> None:
     if failure is None and upload.status == UploadStatus.COMPLETE:
         for listener in UPLOAD_COMPLETED_LISTENERS:
             listener(upload=upload)
+
+
+# --- reads ---------------------------------------------------------------------------------
 
 
 def uploads_visible_to(*, user: User) -> QuerySet[Upload]:
