@@ -8,11 +8,12 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from backend.audit.models import AuditEntry
+from backend.cases.materials import MaterialScan
 from backend.common.errors import ValidationFailed
 from backend.surveys.models import Survey
 from backend.surveys.services import survey_update
 from backend.surveys.tests.factories import SurveyFactory
-from backend.sync.models import MaterialScan, SyncReceipt
+from backend.sync.models import SyncReceipt
 from backend.sync.services import material_scan_create
 from backend.visits.models import Visit
 from backend.visits.services import visit_update

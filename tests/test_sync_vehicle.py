@@ -8,9 +8,9 @@ import pytest
 
 from backend.accounts.models import OrganizationKind, Role
 from backend.accounts.tests.factories import PASSWORD, OrganizationFactory, UserFactory
+from backend.cases.materials import MaterialScan
 from backend.cases.models import Material, Priority
 from backend.cases.tests.factories import ApprovalCaseFactory, ApprovalItemFactory, ProjectFactory
-from backend.sync.models import MaterialScan
 from backend.visits.models import VehiclePosition, Visit
 from backend.visits.tests.factories import VehicleFactory
 from field_client import SyncClient, file_sha256

@@ -25,7 +25,10 @@ from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Tabl
 
 from backend.acceptance.models import Inspection, InspectionItem, InspectionStatus, RectificationItem
 from backend.documents.pdf import pdf_font, pdf_local_time, pdf_qr, pdf_styles, pdf_table, pdf_text
+from backend.evidence.blobs import blob_open
 from backend.evidence.models import Photo
+from backend.signatures.content import record_content_hash
+from backend.signatures.selectors import signatures_of_record
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +40,6 @@ MAX_IMAGE_BYTES = 2 * 1024 * 1024
 def _blob_bytes(blob) -> bytes | None:
     if blob is None or blob.size > MAX_IMAGE_BYTES:
         return None
-    from backend.evidence.blobs import blob_open
-
     try:
         with contextlib.closing(blob_open(blob=blob)) as body:
             return body.read(MAX_IMAGE_BYTES + 1)
@@ -92,9 +93,6 @@ def inspection_report_pdf(
 ) -> bytes:
     """The joint acceptance opinion as PDF bytes. `verify_url_for(content_hash)` gives the
     public verification URL put in the QR code (none without it)."""
-    from backend.signatures.content import record_content_hash
-    from backend.signatures.selectors import signatures_of_record
-
     font = pdf_font()
     styles = pdf_styles(font)
     generated_at = generated_at or timezone.now()

@@ -18,6 +18,7 @@ from backend.cases.calendar import (
 )
 from backend.cases.codes import credit_code_problem, project_code_problem, region_code_of
 from backend.cases.deadlines import chinesecalendar_days
+from backend.cases.materials import MaterialScan
 from backend.cases.models import (
     ApprovalCase,
     ApprovalItem,
@@ -28,6 +29,7 @@ from backend.cases.models import (
     Project,
 )
 from backend.cases.services import item_handler_problem, project_milestone_problems
+from backend.common.admin_readonly import ReadOnlyAdmin
 
 
 class ProjectAdminForm(forms.ModelForm):
@@ -328,3 +330,16 @@ class CalendarYearAdmin(admin.ModelAdmin):
     @admin.display(description="make-up workdays")
     def make_up_days(self, obj):
         return ", ".join(obj.workdays)
+
+
+@admin.register(MaterialScan)
+class MaterialScanAdmin(ReadOnlyAdmin):
+    """Scans are written by the vehicle (sync push, REST) through their services; shown here."""
+
+    list_display = ["id", "case", "item", "material", "content_type", "filename", "created_at", "deleted_at"]
+    list_filter = ["content_type"]
+    search_fields = ["id", "sha256", "filename", "case__id"]
+
+    def get_queryset(self, request):
+        # Withdrawn scans (tombstones) too: the admin shows what devices were told.
+        return MaterialScan.all_objects.select_related("case", "item", "material")

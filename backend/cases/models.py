@@ -270,3 +270,7 @@ class CalendarYear(models.Model):
 
     def __str__(self) -> str:
         return str(self.year)
+
+
+# The scans of materials are field records (backend.cases.materials), re-exported here.
+from backend.cases.materials import MaterialScan, ScanContentType  # noqa: E402, F401

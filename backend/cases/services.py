@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib.gis.geos import Point
@@ -38,12 +38,27 @@ from backend.common.errors import (
     ValidationFailed,
 )
 from backend.common.locks import transaction_lock
-from backend.events.services import event_item_status_changed
 from backend.sync.services import sync_case_access_granted
 
 PAUSE_ENDS = {Blzt.CORRECTION_START: Blzt.CORRECTION_END, Blzt.SPECIAL_PROCEDURE_START: Blzt.SPECIAL_PROCEDURE_END}
 # Closed for good: terminal results (11–13) and the closed-without-result states.
 FINAL_BLZT = TERMINAL_BLZT | {Blzt.NOT_ACCEPTED, Blzt.WITHDRAWN, Blzt.REVOKED}
+
+
+# Called, inside the change's transaction, after an item's status changed, from the one place
+# each path changes it: (*, item, from_status, by). The events app listens (case.item.status_changed);
+# cases sits below events: its services never import it.
+ITEM_STATUS_LISTENERS: list[Callable[..., None]] = []
+
+
+def register_item_status_listener(listener: Callable[..., None]) -> None:
+    if listener not in ITEM_STATUS_LISTENERS:
+        ITEM_STATUS_LISTENERS.append(listener)
+
+
+def _item_status_changed(*, item: ApprovalItem, from_status: int | None, by: User | None) -> None:
+    for listener in ITEM_STATUS_LISTENERS:
+        listener(item=item, from_status=from_status, by=by)
 
 
 # --- who may write --------------------------------------------------------------------------
@@ -353,7 +368,7 @@ def approval_item_change_status(
         fields.append("completed_at")
     item.save(update_fields=fields)
     ItemStatusEvent.objects.get_or_create(item=item, status=status, occurred_at=occurred_at)
-    event_item_status_changed(item=item, from_status=from_status, by=by)
+    _item_status_changed(item=item, from_status=from_status, by=by)
     _record_deadlines([item])
     return item
 
@@ -518,7 +533,7 @@ def _upsert_item(*, case: ApprovalCase, data: dict[str, Any], index: int) -> App
         item.save(update_fields=["completed_at", "updated_at"])
     for material in data.get("materials") or []:
         _upsert_material(item=item, data=material)
-    event_item_status_changed(item=item, from_status=from_status)
+    _item_status_changed(item=item, from_status=from_status, by=None)
     return item
 
 

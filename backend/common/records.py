@@ -16,7 +16,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry
@@ -27,7 +27,6 @@ from django.utils import timezone
 
 from backend.accounts.models import OrganizationKind, Role
 from backend.audit.services import audit_append, canonical_json
-from backend.cases.models import ApprovalCase
 from backend.common.errors import (
     IdConflict,
     IllegalTransition,
@@ -37,6 +36,9 @@ from backend.common.errors import (
     ValidationFailed,
     VersionMismatch,
 )
+
+if TYPE_CHECKING:  # the kernel's models name cases by label: cases' own records import the kernel
+    from backend.cases.models import ApprovalCase
 
 # Fields managed by the record machinery, never written by clients.
 SYSTEM_FIELDS = frozenset(
@@ -64,7 +66,7 @@ class LiveRecordManager(models.Manager):
 
 class FieldRecord(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
-    case = models.ForeignKey(ApprovalCase, on_delete=models.PROTECT, related_name="+")
+    case = models.ForeignKey("cases.ApprovalCase", on_delete=models.PROTECT, related_name="+")
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -253,7 +255,7 @@ def _audit(*, instance: FieldRecord, action: str, by: Any, device_id: str, befor
         )
 
 
-def record_check_case_site(*, case: ApprovalCase, site: Any | None) -> None:
+def record_check_case_site(*, case: "ApprovalCase", site: Any | None) -> None:
     """A record's case and site must belong to the same project."""
     if site is not None and site.project_id != case.project_id:
         raise ValidationFailed(
@@ -271,7 +273,7 @@ WRITER_ORGANIZATION_KINDS = frozenset(
 OFFICIAL_ROLES = frozenset({Role.OFFICIAL, Role.BACK_OFFICE})
 
 
-def record_can_write_case(*, user: Any, case: ApprovalCase) -> bool:
+def record_can_write_case(*, user: Any, case: "ApprovalCase") -> bool:
     """Whether `user` may create or change field records of `case` (which they may see).
 
     Administrators; officials of approval departments; survey crews and vehicle teams (who only
@@ -291,7 +293,7 @@ def record_can_write_case(*, user: Any, case: ApprovalCase) -> bool:
     return True
 
 
-def record_check_can_write(*, user: Any, case: ApprovalCase) -> None:
+def record_check_can_write(*, user: Any, case: "ApprovalCase") -> None:
     """Raise NotFound when the case is invisible to `user`, PermissionDenied when they may only read it.
 
     Services call this before every write, so REST, sync push and the admin share the rule.

@@ -30,6 +30,7 @@ from django.contrib.gis.geos import Point
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from PIL import Image
+from procrastinate.contrib.django import app as procrastinate_app
 
 from backend.common.errors import ApplicationError, Conflict, RecordLocked, ValidationFailed
 from backend.common.records import (
@@ -41,7 +42,14 @@ from backend.common.records import (
     record_update,
 )
 from backend.evidence.blobs import blob_arrived, blob_local_path, blob_open, blob_store_from_file, normalize_sha256
-from backend.evidence.images import ImageInfo, image_derivatives, image_inspect
+from backend.evidence.images import (
+    CONTENT_TYPES,
+    ImageInfo,
+    UnsupportedImage,
+    image_derivatives,
+    image_inspect,
+    sniff_format,
+)
 from backend.evidence.models import Blob, LocationSource, Photo, PhotoProcessing, Upload, UploadStatus
 from backend.evidence.storage import CHUNK_SIZE, blob_key, blob_store, copy_stream
 
@@ -55,6 +63,10 @@ UPDATABLE_FIELDS = frozenset({"heading", "taken_at"})
 class FileTooLarge(ApplicationError):
     status = 413
     code = "file_too_large"
+
+
+# The job that makes a photo's derivatives (defined in backend.evidence.tasks).
+PHOTO_DERIVATIVES_TASK = "evidence.photo_make_derivatives"
 
 
 def max_photo_bytes() -> int:
@@ -139,6 +151,24 @@ def blob_local_file(blob: Blob) -> Iterator[Path]:
             copy_stream(body, spool)
         spool.flush()
         yield Path(spool.name)
+
+
+def blob_image_check(*, blob: Blob, content_type: str) -> ImageInfo | None:
+    """Judge stored bytes the way a photo's are judged, for files that reach the server by
+    their hash alone (a scan's upload): bytes declared as an image, or that are one whatever
+    they were declared as, must pass image_inspect (415, 400, 413, or 422 `image_rejected` for
+    metadata that hides another file). Bytes that are no image and were not declared one (a
+    PDF) are not images to judge: None."""
+    # The first bytes decide; a PDF (on S3, say) is not fetched whole to learn it is no image.
+    with contextlib.closing(blob_open(blob=blob)) as body:
+        detected = sniff_format(body.read(16))
+    if detected is None and content_type not in CONTENT_TYPES.values():
+        return None
+    with blob_local_file(blob) as path:
+        info = image_inspect(path)
+    if content_type in CONTENT_TYPES.values() and info.content_type != content_type:
+        raise UnsupportedImage(f"The file is {info.format}, not {content_type}.", extra={"allowed": [content_type]})
+    return info
 
 
 def _check_size(size: int) -> None:
@@ -467,9 +497,8 @@ def photo_derivatives_schedule(*, photo_id: uuid.UUID) -> None:
         if photo is not None:
             photo_make_derivatives(photo=photo)
         return
-    from backend.evidence.tasks import photo_make_derivatives_task
-
-    photo_make_derivatives_task.defer(photo_id=str(photo_id))
+    # By the task's name: the job module (backend.evidence.tasks) imports this one, not the reverse.
+    procrastinate_app.configure_task(name=PHOTO_DERIVATIVES_TASK).defer(photo_id=str(photo_id))
 
 
 PREVIEW_SIZE = 1600

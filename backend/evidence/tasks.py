@@ -2,6 +2,8 @@
 
 from procrastinate.contrib.django import app
 
+from backend.evidence.models import Photo
+from backend.evidence.photos import PHOTO_DERIVATIVES_TASK, photo_make_derivatives
 from backend.evidence.uploads import uploads_expire
 
 
@@ -12,12 +14,9 @@ def uploads_expire_task(timestamp: int) -> int:
     return uploads_expire()
 
 
-@app.task(name="evidence.photo_make_derivatives", retry=3)
+@app.task(name=PHOTO_DERIVATIVES_TASK, retry=3)
 def photo_make_derivatives_task(photo_id: str) -> str:
     """Thumbnail and preview of one photo, queued when the photo is committed."""
-    from backend.evidence.models import Photo
-    from backend.evidence.photos import photo_make_derivatives
-
     photo = Photo.all_objects.filter(pk=photo_id).first()
     if photo is None:
         return "gone"

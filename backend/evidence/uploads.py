@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import IO
 from uuid import UUID
@@ -60,6 +61,19 @@ class UploadLengthExceeded(ApplicationError):
 class UploadGone(ApplicationError):
     status = 410
     code = "upload_gone"
+
+
+# Called, inside the upload's transaction, for every upload that completes, whether its bytes
+# were new (blob_arrived ran too) or already stored: what a user may use changes either way.
+# The sync app listens (a scan's file is judged when its device's upload finishes); evidence
+# sits below sync and never imports it.
+UPLOAD_COMPLETED_LISTENERS: list[Callable[..., None]] = []
+
+
+def _completed(*, upload: Upload, failure: ApplicationError | None) -> None:
+    if failure is None and upload.status == UploadStatus.COMPLETE:
+        for listener in UPLOAD_COMPLETED_LISTENERS:
+            listener(upload=upload)
 
 
 # --- reads ---------------------------------------------------------------------------------
@@ -123,6 +137,7 @@ def upload_create(
         if length == 0:
             failure = _upload_finish(upload=upload, store=store)
             upload.save()
+            _completed(upload=upload, failure=failure)
     if failure is not None:
         raise failure
     return upload
@@ -202,6 +217,7 @@ def upload_append(
         if upload.offset == upload.length:
             failure = _upload_finish(upload=upload, store=store)
         upload.save()
+        _completed(upload=upload, failure=failure)
     if failure is not None:
         raise failure
     return upload

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from backend.accounts.models import Organization, OrganizationKind, Role, User
 from backend.audit.services import audit_append, canonical_json
+from backend.cases.materials import MaterialScan
 from backend.cases.models import ApprovalCase, ApprovalItem, Material
 from backend.common import signing_keys as keys
 from backend.common.errors import Conflict, PermissionDenied, ValidationFailed
@@ -34,7 +35,6 @@ from backend.onsite.models import (
 from backend.onsite.selectors import delegation_check, may_grant_for
 from backend.signatures.content import json_value, record_content_hash
 from backend.signatures.services import DEVICE_CLOCK_SKEW, document_verify
-from backend.sync.models import MaterialScan
 
 
 def _require_administrator(by: User) -> None:

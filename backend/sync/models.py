@@ -1,5 +1,5 @@
-"""Offline sync: what devices pushed (receipts), what clashed (conflicts), what files a record
-still waits for (attachment manifests), and the vehicle's scanned application materials."""
+"""Offline sync: what devices pushed (receipts), what clashed (conflicts), and what files a record
+still waits for (attachment manifests)."""
 
 import uuid
 
@@ -7,8 +7,9 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
-from backend.cases.models import ApprovalItem, Material
-from backend.common.records import FieldRecord
+# temporary: removed at merge (MaterialScan lives in backend.cases.materials; the sync services,
+# push and views still import it from here until they are rewritten).
+from backend.cases.models import MaterialScan, ScanContentType  # noqa: F401
 
 
 class ReceiptStatus(models.TextChoices):
@@ -122,6 +123,9 @@ class SyncAttachment(models.Model):
     kind = models.CharField(max_length=16, choices=AttachmentKind.choices)
     is_arrived = models.BooleanField(default=False)
     arrived_at = models.DateTimeField(null=True, blank=True)
+    # Set when the file arrived but its bytes were refused (a scan's JPEG whose metadata hides
+    # another file: the `image_rejected` reason, or the error code): it stays missing for everyone.
+    rejected_reason = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -139,41 +143,3 @@ class SyncAttachment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.record_type}:{self.record_id} needs {self.sha256[:12]}"
-
-
-class ScanContentType(models.TextChoices):
-    PDF = "application/pdf", "PDF"
-    JPEG = "image/jpeg", "JPEG"
-
-
-class MaterialScan(FieldRecord):
-    """An application material scanned in the service vehicle and attached to a case item.
-
-    The file itself travels as an upload (tus) identified by `sha256`; the scan is complete
-    when that file has arrived.
-    """
-
-    item = models.ForeignKey(ApprovalItem, on_delete=models.PROTECT, related_name="+")
-    material = models.ForeignKey(Material, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    sha256 = models.CharField(max_length=64)
-    content_type = models.CharField(max_length=32, choices=ScanContentType.choices)
-    filename = models.CharField(max_length=255, blank=True)
-    page_count = models.PositiveIntegerField(null=True, blank=True)
-    note = models.TextField(blank=True)
-    # The vehicle visit during which it was scanned (a visits record id).
-    visit_id = models.UUIDField(null=True, blank=True)
-
-    class Meta(FieldRecord.Meta):
-        ordering = ["created_at", "id"]
-        indexes = [
-            models.Index(fields=["case", "created_at"], name="material_scan_case_idx"),
-            models.Index(fields=["item"], name="material_scan_item_idx"),
-        ]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(sha256__regex=r"^[0-9a-f]{64}$"), name="material_scan_sha256_hex"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.filename or self.sha256[:12]

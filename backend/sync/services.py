@@ -30,6 +30,7 @@ from backend.sync.models import (
     SyncConflict,
     SyncReceipt,
 )
+from backend.sync.scans import material_scan_file_check
 from backend.sync.selectors import can_resolve_conflicts
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -377,6 +378,8 @@ def material_scan_create(
         raise ValidationFailed(
             "Scans are PDF or JPEG.", code="unsupported_media_type", errors={"content_type": ["PDF or JPEG."]}
         )
+    # The check photos get (422 image_rejected …), when the bytes are already there for `by`.
+    material_scan_file_check(by=by, sha256=sha256, content_type=content_type)
 
     def declare(scan: FieldRecord) -> None:
         sync_attachments_declare(record=scan, record_type="material_scan", attachments=[(sha256, AttachmentKind.SCAN)])

@@ -3,10 +3,10 @@ attached to a case item. Also the sync type `material_scan`."""
 
 from rest_framework import serializers
 
+from backend.cases.materials import MaterialScan, ScanContentType
 from backend.cases.models import ApprovalItem, Material
 from backend.cases.selectors import cases_visible_to
-from backend.sync.models import MaterialScan, ScanContentType
-from backend.sync.selectors import material_scans_visible_to, record_is_complete
+from backend.sync.selectors import attachments_missing_by_record, material_scans_with_completeness
 from mobile_api.records.views import FieldRecordViewSet, RecordSerializerMixin, visible_queryset_field
 
 
@@ -44,14 +44,16 @@ class MaterialScanSerializer(RecordSerializerMixin, serializers.ModelSerializer)
 
     def get_complete(self, scan: MaterialScan) -> bool:
         # Listed and fetched scans carry the selector's annotation; a scan just written does not.
+        # Either way `complete` is as the asking user sees it, like `missing_attachments`.
         if hasattr(scan, "is_complete"):
             return scan.is_complete
-        return record_is_complete("material_scan", scan.pk)
+        user = getattr(self.context.get("request"), "user", None) or self.context.get("user")
+        return not attachments_missing_by_record(record_type="material_scan", record_ids=[scan.pk], user=user)
 
 
 class MaterialScanViewSet(FieldRecordViewSet):
     """Scanned materials; a scan is `complete` once its file's upload has arrived."""
 
     serializer_class = MaterialScanSerializer
-    selector = staticmethod(material_scans_visible_to)
+    selector = staticmethod(material_scans_with_completeness)
     record_type = "material_scan"

@@ -13,10 +13,11 @@ from rest_framework.test import APIClient
 from backend.accounts.models import OrganizationKind, Role
 from backend.accounts.tests.factories import UserFactory, user_of_kind
 from backend.audit.models import AuditEntry
+from backend.cases.materials import MaterialScan
 from backend.evidence.models import Blob, Photo, Upload
 from backend.evidence.tests.imaging import jpeg_bytes
 from backend.sites.tests.factories import SiteFactory
-from backend.sync.models import MaterialScan, SyncReceipt
+from backend.sync.models import SyncReceipt
 from mobile_api.parsers import json_depth_exceeds
 from mobile_api.sync.tests.factories import case_with_item, scan_op, vehicle_user_on
 from mobile_api.uploads.tests.tus_helpers import TUS, create_upload, encode_metadata, head, patch_chunk, path_of

@@ -3,7 +3,8 @@ import pytest
 from backend.accounts.models import OrganizationKind, Role
 from backend.accounts.tests.factories import user_of_kind
 from backend.audit.models import AuditEntry
-from backend.sync.models import MaterialScan, SyncConflict
+from backend.cases.materials import MaterialScan
+from backend.sync.models import SyncConflict
 from mobile_api.sync.tests.factories import case_with_item, push, scan_op, vehicle_user_on
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from django.db import connection, transaction
 
 from backend.audit.models import AuditEntry
 from backend.audit.services import audit_append
-from backend.sync.models import MaterialScan
+from backend.cases.materials import MaterialScan
 from backend.sync.services import material_scan_create, material_scan_update
 from mobile_api.sync.tests.factories import case_with_item, push, scan_op, sha, vehicle_user_on
 

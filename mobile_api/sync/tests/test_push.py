@@ -4,8 +4,9 @@ import pytest
 from django.test import override_settings
 
 from backend.audit.models import AuditEntry
+from backend.cases.materials import MaterialScan
 from backend.common.records import record_lock
-from backend.sync.models import MaterialScan, SyncConflict, SyncReceipt
+from backend.sync.models import SyncConflict, SyncReceipt
 from mobile_api.sync.tests.factories import case_with_item, push, scan_op, vehicle_user_on
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,8 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from backend.sync.models import MaterialScan, SyncReceipt
+from backend.cases.materials import MaterialScan
+from backend.sync.models import SyncReceipt
 from mobile_api.sync.tests.factories import case_with_item, push, scan_op, vehicle_user_on
 
 pytestmark = pytest.mark.django_db
