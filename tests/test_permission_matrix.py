@@ -5,6 +5,7 @@ of every organisation kind who belong elsewhere: another region, another builder
 company with no requests, crews and teams assigned to nothing.
 """
 
+import functools
 import uuid
 
 import pytest
@@ -146,7 +147,8 @@ def test_no_outsider_gets_a_2xx_on_anything_of_the_demo_world(demo_world):
 
 
 # A change of one field each record type's own writers may make (what REST PATCHes, and what a
-# device pushes as an upsert), read off its serializer.
+# device pushes as an upsert), read off its serializer once per type.
+@functools.cache
 def _matrix_change(name: str) -> dict:
     change = example_change(record_endpoints()[name])
     if change is None:
