@@ -106,6 +106,9 @@ INSTALLED_APPS = [
     "mobile_api",
     "gis_layers",
 ]
+if DEVELOPMENT:
+    # The demo world and its commands (seed_demo, print_demo_credentials): never in production.
+    INSTALLED_APPS.append("backend.demo")
 
 MIDDLEWARE = [
     # First, so preflights are answered before authentication or any other middleware can refuse them.

@@ -7,7 +7,11 @@ module anywhere can use them by name:
         ...
 
 - `s3_server` (session): starts moto's standalone server in a subprocess on a free port,
-  waits until it answers, yields its connection settings, stops it at the end.
+  waits until it answers, yields its connection settings, stops it at the end. One process per
+  run, started when a test first needs it: under pytest-xdist the first worker that needs it
+  starts it and writes its address next to the workers' temporary directories, the others read
+  it, and the controller stops it when the run ends. Tests share it safely: each gets a bucket
+  of its own.
 - `s3_storage`: switches the evidence storage to S3 for one test: a fresh, empty bucket on
   that server, the S3_* settings overridden and the storage clients reset. Yields a
   `S3TestBucket` with `.client`, `.bucket` and `.keys(prefix="")`.
@@ -17,8 +21,11 @@ module anywhere can use them by name:
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -149,8 +156,44 @@ class S3TestBucket:
         return self.client.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
 
 
+SHARED_SERVER_FILE = "s3-test-server.json"
+
+
+def _shared_server(directory: Path) -> S3Server:
+    """The run's one server for xdist workers: started by the first that asks, left running
+    for the controller to stop (pytest_unconfigure below)."""
+    with open(directory / (SHARED_SERVER_FILE + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        recorded = directory / SHARED_SERVER_FILE
+        if recorded.exists():
+            return S3Server(endpoint_url=json.loads(recorded.read_text())["endpoint_url"])
+        moto = MotoServerProcess()
+        recorded.write_text(json.dumps({"endpoint_url": moto.server.endpoint_url, "pid": moto.process.pid}))
+        return moto.server
+
+
+def pytest_unconfigure(config):
+    """The controller of an xdist run stops the server a worker started."""
+    if hasattr(config, "workerinput") or not hasattr(config, "_tmp_path_factory"):
+        return
+    if config.getoption("numprocesses", None) in (None, 0):
+        return
+    recorded = config._tmp_path_factory.getbasetemp() / SHARED_SERVER_FILE
+    if recorded.exists():
+        pid = json.loads(recorded.read_text())["pid"]
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        recorded.unlink()
+
+
 @pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
+def s3_server(request, tmp_path_factory) -> Iterator[S3Server]:
+    if hasattr(request.config, "workerinput"):
+        # An xdist worker's basetemp is <run's basetemp>/popen-gwN: the parent is the run's.
+        yield _shared_server(tmp_path_factory.getbasetemp().parent)
+        return
     moto = MotoServerProcess()
     try:
         yield moto.server

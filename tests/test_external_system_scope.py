@@ -8,7 +8,6 @@ import uuid
 
 import pytest
 from django.contrib.gis.geos import Polygon
-from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from backend.accounts.models import CaseOrigin, Organization, OrganizationKind, Role, User
@@ -24,8 +23,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def demo():
-    call_command("seed_demo", verbosity=0)
+def demo(demo_rows):
+    """The demo world in this test's transaction, built once per session (tests/demo_world_plugin.py)."""
 
 
 def _client(user: User) -> APIClient:

@@ -5,10 +5,12 @@ of every organisation kind who belong elsewhere: another region, another builder
 company with no requests, crews and teams assigned to nothing.
 """
 
+import functools
 import uuid
 
 import pytest
 from django.db import transaction
+from django.db.models import F
 from rest_framework.test import APIClient
 
 from backend.acceptance.models import Inspection
@@ -49,12 +51,26 @@ def _requests_for(record_type: str, record_id) -> list[tuple[str, str]]:
     return calls
 
 
+def _one_per_case(record_type, limit: int = 3) -> list:
+    """Ids of records of the type, one of each case (scoping is decided per case: a second record
+    of the same case answers what the first did), live ones first, at most `limit`."""
+    chosen, cases = [], set()
+    for pk, case_id in record_type.model.all_objects.order_by(F("deleted_at").asc(nulls_first=True), "pk").values_list(
+        "pk", "case_id"
+    ):
+        if case_id not in cases:
+            cases.add(case_id)
+            chosen.append(pk)
+    return chosen[:limit]
+
+
 @pytest.mark.django_db
 def test_no_outsider_gets_a_2xx_on_anything_of_the_demo_world(demo_world):
     records = {
         name: list(record_type.model.all_objects.values_list("pk", flat=True))
         for name, record_type in RECORD_TYPES.items()
     }
+    probed = {name: _one_per_case(record_type) for name, record_type in RECORD_TYPES.items()}
     # The demo covers the record types of every issue so far.
     populated = {name for name, ids in records.items() if ids}
     assert {"site", "survey", "finding", "utility_request", "utility_point", "inspection", "visit"} <= populated
@@ -77,8 +93,8 @@ def test_no_outsider_gets_a_2xx_on_anything_of_the_demo_world(demo_world):
         client = APIClient()
         client.force_authenticate(user)
         calls = []
-        for name, ids in records.items():
-            for record_id in ids[:3]:
+        for name, ids in probed.items():
+            for record_id in ids:
                 calls += _requests_for(name, record_id)
         for case_id in cases:
             calls += [
@@ -131,7 +147,8 @@ def test_no_outsider_gets_a_2xx_on_anything_of_the_demo_world(demo_world):
 
 
 # A change of one field each record type's own writers may make (what REST PATCHes, and what a
-# device pushes as an upsert), read off its serializer.
+# device pushes as an upsert), read off its serializer once per type.
+@functools.cache
 def _matrix_change(name: str) -> dict:
     change = example_change(record_endpoints()[name])
     if change is None:

@@ -8,12 +8,12 @@ from rest_framework.test import APIClient
 
 from backend.acceptance.models import CatalogueItem, Inspection, InspectionItem
 from backend.acceptance.services import inspection_create
-from backend.accounts import demo as accounts_demo
 from backend.accounts.models import Organization, OrganizationKind, Role
 from backend.accounts.tests.factories import OrganizationFactory, UserFactory
 from backend.audit.models import AuditEntry
 from backend.cases.tests.factories import ApprovalCaseFactory, ProjectFactory
 from backend.common.errors import ValidationFailed
+from backend.demo import accounts as accounts_demo
 
 pytestmark = pytest.mark.django_db
 

@@ -34,7 +34,7 @@ def test_credit_code_check_character_follows_gb_32100():
 
 
 def test_demo_builder_credit_code_is_valid():
-    from backend.accounts.demo import DEMO_ORGANIZATIONS
+    from backend.demo.accounts import DEMO_ORGANIZATIONS
 
     codes = [code for *_, code in DEMO_ORGANIZATIONS if code]
     assert codes and all(credit_code_is_valid(code) for code in codes)

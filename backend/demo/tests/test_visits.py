@@ -1,7 +1,7 @@
 import pytest
 from django.utils import timezone
 
-from backend.visits import demo
+from backend.demo import visits as demo
 from backend.visits.models import BookingRequest, Vehicle, VehiclePosition, Visit
 from backend.visits.selectors import vehicle_track_feature
 
@@ -15,9 +15,9 @@ def test_demo_without_the_vehicle_team_does_nothing():
 
 
 def test_demo_vehicle_track_and_visits_are_idempotent():
-    from backend.accounts import demo as accounts_demo
-    from backend.cases import demo as cases_demo
-    from backend.sites import demo as sites_demo
+    from backend.demo import accounts as accounts_demo
+    from backend.demo import cases as cases_demo
+    from backend.demo import sites as sites_demo
 
     accounts_demo.seed()
     cases_demo.seed()

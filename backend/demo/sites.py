@@ -1,14 +1,14 @@
 """Demo red lines in the Qingdao West Coast New Area (黄岛区), around lon 120.16–120.20, lat 35.95–35.98.
 
-Attached to the demo builder's projects created by backend.cases.demo, each to the project's
+Attached to the demo builder's projects created by backend.demo.cases, each to the project's
 first case. Tolerant: with no demo project yet it does nothing; idempotent by (project, name).
 """
 
 from django.contrib.gis.geos import MultiPolygon, Polygon
 
-from backend.accounts.demo import DEMO_ORGANIZATIONS
 from backend.accounts.models import OrganizationKind
 from backend.cases.models import Project
+from backend.demo.accounts import DEMO_ORGANIZATIONS
 from backend.sites.models import Site
 from backend.sites.services import site_create
 

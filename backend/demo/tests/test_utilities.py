@@ -1,9 +1,9 @@
 from collections import Counter
 
-from backend.accounts import demo as accounts_demo
-from backend.cases import demo as cases_demo
-from backend.sites import demo as sites_demo
-from backend.utilities import demo
+from backend.demo import accounts as accounts_demo
+from backend.demo import cases as cases_demo
+from backend.demo import sites as sites_demo
+from backend.demo import utilities as demo
 from backend.utilities.models import UtilityApplication, UtilityPoint, UtilityRequest
 
 

@@ -20,7 +20,7 @@ def test_demo_signs_the_submitted_survey_and_is_idempotent():
 
 
 def test_demo_without_data_does_nothing():
-    from backend.signatures import demo
+    from backend.demo import signatures as demo
 
     demo.seed()
     assert Signature.objects.count() == 0

@@ -1,9 +1,9 @@
 import pytest
 
-from backend.accounts import demo as accounts_demo
 from backend.accounts.models import Organization
 from backend.cases.tests.factories import ApprovalCaseFactory, ProjectFactory
-from backend.sites import demo
+from backend.demo import accounts as accounts_demo
+from backend.demo import sites as demo
 from backend.sites.models import Site
 
 pytestmark = pytest.mark.django_db

@@ -40,7 +40,7 @@ WATER_BUREAU = "青岛西海岸新区水务局"
 WEATHER = "青岛西海岸新区气象局"
 
 # code, name, investment type, category, simple low-risk, priority, location (lon, lat).
-# Ordered by code: backend.sites.demo attaches its red lines by this order.
+# Ordered by code: backend.demo.sites attaches its red lines by this order.
 PROJECTS = [
     (
         "2404-370211-04-01-306581",

@@ -22,7 +22,7 @@ from backend.evidence.photos import photo_create, photo_make_derivatives
 from backend.surveys.models import Finding, Survey
 
 NAMESPACE = uuid.UUID("3f0c2b8e-51a7-4d7e-b6a4-9c1e0d7f5a21")
-SURVEYS_NAMESPACE = uuid.UUID("6a1f7d9e-3c0b-4f4e-9a51-2f7c5b1e8d40")  # backend.surveys.demo
+SURVEYS_NAMESPACE = uuid.UUID("6a1f7d9e-3c0b-4f4e-9a51-2f7c5b1e8d40")  # backend.demo.surveys
 
 
 def _id(name: str) -> uuid.UUID:

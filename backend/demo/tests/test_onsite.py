@@ -1,9 +1,9 @@
 import pytest
 from django.utils import timezone
 
-from backend.accounts import demo as accounts_demo
 from backend.accounts.models import User
-from backend.onsite import demo
+from backend.demo import accounts as accounts_demo
+from backend.demo import onsite as demo
 from backend.onsite.models import Delegation, DepartmentHead, OnsiteItem
 from backend.onsite.selectors import delegation_check
 
@@ -30,7 +30,7 @@ def test_demo_catalogue_and_delegation_are_idempotent():
 
 
 def test_demo_has_an_onsite_approval_with_its_certificate_and_seeds_once():
-    from backend.cases import demo as cases_demo
+    from backend.demo import cases as cases_demo
     from backend.onsite.models import Certificate, OnsiteDecision, OnsiteIntake
     from backend.onsite.services import certificate_verify
 

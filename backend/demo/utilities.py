@@ -1,6 +1,6 @@
-"""Demo utility connection (联合报装) for the demo sites of backend.sites.demo.
+"""Demo utility connection (联合报装) for the demo sites of backend.demo.sites.
 
-The main plant's joint application fans out to the five companies of backend.accounts.demo;
+The main plant's joint application fans out to the five companies of backend.demo.accounts;
 water and power have accepted with a plan, gas asked for more information, telecom accepted,
 heating has not answered yet. Phase two applied for water, power and telecom. About twenty
 access points around the sites, in every status. Tolerant: without demo sites it does nothing.

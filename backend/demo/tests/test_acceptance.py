@@ -1,15 +1,15 @@
 import pytest
 
-from backend.acceptance import demo
 from backend.acceptance.models import Inspection, InspectionItem, RectificationItem
+from backend.demo import acceptance as demo
 
 pytestmark = pytest.mark.django_db
 
 
 def _seed_prerequisites() -> None:
-    from backend.accounts import demo as accounts_demo
-    from backend.cases import demo as cases_demo
-    from backend.sites import demo as sites_demo
+    from backend.demo import accounts as accounts_demo
+    from backend.demo import cases as cases_demo
+    from backend.demo import sites as sites_demo
 
     accounts_demo.seed()
     cases_demo.seed()

@@ -4,10 +4,10 @@ import io
 import pytest
 from django.core.management import call_command
 
-from backend.accounts import demo as accounts_demo
-from backend.cases import demo
 from backend.cases.deadlines import items_deadlines
 from backend.cases.models import ApprovalCase, ApprovalItem, ItemStatusEvent, Material, Project
+from backend.demo import accounts as accounts_demo
+from backend.demo import cases as demo
 
 pytestmark = pytest.mark.django_db
 

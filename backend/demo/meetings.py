@@ -16,9 +16,9 @@ from django.contrib.gis.geos import Point
 
 from backend.accounts.models import Organization
 from backend.cases.models import ApprovalCase
+from backend.demo import surveys as survey_demo
 from backend.meetings import services
 from backend.meetings.models import Meeting, MeetingKind
-from backend.surveys import demo as survey_demo
 from backend.surveys.models import Finding
 
 NAMESPACE = uuid.UUID("0f4c2b7a-9d3e-4b8e-8c61-5a2e7d9b1c30")

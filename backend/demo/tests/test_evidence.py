@@ -1,12 +1,12 @@
 import pytest
 
-from backend.accounts import demo as accounts_demo
 from backend.audit.models import AuditEntry
-from backend.cases import demo as cases_demo
-from backend.evidence import demo
+from backend.demo import accounts as accounts_demo
+from backend.demo import cases as cases_demo
+from backend.demo import evidence as demo
+from backend.demo import sites as sites_demo
+from backend.demo import surveys as surveys_demo
 from backend.evidence.models import Photo
-from backend.sites import demo as sites_demo
-from backend.surveys import demo as surveys_demo
 
 pytestmark = pytest.mark.django_db
 

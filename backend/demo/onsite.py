@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from backend.accounts.demo import DEMO_PASSWORD
 from backend.accounts.models import Organization, Role, User
 from backend.cases.models import ApprovalItem
+from backend.demo.accounts import DEMO_PASSWORD
 from backend.onsite.models import Delegation, DepartmentHead, OnsiteDecision, OnsiteIntake, OnsiteItem
 
 PLANNING = "青岛西海岸新区自然资源局"

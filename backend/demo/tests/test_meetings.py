@@ -1,12 +1,12 @@
 import pytest
 
-from backend.accounts import demo as accounts_demo
 from backend.audit.models import AuditEntry
-from backend.cases import demo as cases_demo
-from backend.meetings import demo
+from backend.demo import accounts as accounts_demo
+from backend.demo import cases as cases_demo
+from backend.demo import meetings as demo
+from backend.demo import sites as sites_demo
+from backend.demo import surveys as surveys_demo
 from backend.meetings.models import Meeting, MeetingDecision
-from backend.sites import demo as sites_demo
-from backend.surveys import demo as surveys_demo
 from backend.surveys.models import Finding
 
 pytestmark = pytest.mark.django_db

@@ -1,10 +1,10 @@
 import pytest
 
-from backend.accounts import demo as accounts_demo
 from backend.audit.models import AuditEntry
-from backend.cases import demo as cases_demo
-from backend.sites import demo as sites_demo
-from backend.surveys import demo
+from backend.demo import accounts as accounts_demo
+from backend.demo import cases as cases_demo
+from backend.demo import sites as sites_demo
+from backend.demo import surveys as demo
 from backend.surveys.models import Finding, Survey, SurveyParticipant
 from backend.surveys.selectors import survey_missing_participants
 

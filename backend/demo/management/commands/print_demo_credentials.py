@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from backend.accounts.demo import DEMO_PASSWORD, DEMO_USERS
+from backend.demo.accounts import DEMO_PASSWORD, DEMO_USERS
 
 # Addresses that mean "every interface": a browser on this machine reaches them on loopback.
 ALL_INTERFACES = {"0.0.0.0", "::", "[::]"}
