@@ -17,7 +17,7 @@ from django.test import override_settings
 from rest_framework.request import Request
 from rest_framework.test import APIClient, APIRequestFactory
 
-from backend.accounts.demo import DEMO_USERS
+from backend.demo.accounts import DEMO_USERS
 from backend.accounts.models import User
 from backend.common.errors import ApplicationError
 from mobile_api.sync.pull import _render_type, pull, sql_rendered_types
