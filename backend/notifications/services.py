@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -56,30 +55,90 @@ def notifications_send(
 
 
 def notifications_email(*, ids: list[Any]) -> int:
-    """E-mail the given notices (after commit); returns how many were sent.
+    """E-mail the given notices (after commit): one message per recipient; returns how many sent.
 
-    One message per notice; a failure (server down, refused address) is logged and recorded on
-    the notice, so the run that sent it never breaks and an operator sees what was not delivered.
+    A recipient with several notices gets one digest listing them (see `_digest_message`). A
+    failure (server down, refused address) is logged and recorded on each notice of the message,
+    so the run that sent it never breaks and an operator sees what was not delivered.
     """
-    sent = 0
     # A notice lost to a concurrent duplicate (ignore_conflicts) is not in the table: skipped.
-    for notification in Notification.objects.filter(pk__in=ids, emailed_at__isnull=True).select_related("recipient"):
-        try:
-            send_mail(
-                subject=notification.title,
-                message=notification.body or notification.title,
-                from_email=settings.DEFAULT_FROM_EMAIL,
-                recipient_list=[notification.recipient.email],
-            )
-        except Exception as error:  # noqa: BLE001 - any transport failure is recorded, not raised
-            logger.warning("E-mail of notification %s to %s failed: %s", notification.pk, notification.recipient, error)
-            Notification.objects.filter(pk=notification.pk).update(
-                email_error=f"{type(error).__name__}: {error}"[:2000]
-            )
-            continue
-        Notification.objects.filter(pk=notification.pk).update(emailed_at=timezone.now(), email_error="")
-        sent += 1
+    recipients = (
+        Notification.objects.filter(pk__in=ids, emailed_at__isnull=True)
+        .order_by()
+        .values_list("recipient_id", flat=True)
+        .distinct()
+    )
+    return _email_digests(
+        recipient_ids=list(recipients), pending=lambda recipient_id: {"pk__in": ids, "recipient_id": recipient_id}
+    )
+
+
+def notifications_email_digests(*, recipient_ids: Iterable[Any], day: dt.date, since: dt.datetime) -> int:
+    """One e-mail per recipient with every notice of `day` sent to them since `since` and not yet
+    e-mailed (the daily run: a digest per person, whatever the number of items); returns how many
+    messages were sent. Memory is bounded by the people, not by the notices."""
+    return _email_digests(
+        recipient_ids=sorted(set(recipient_ids), key=str),
+        pending=lambda recipient_id: {"recipient_id": recipient_id, "day": day, "created_at__gte": since},
+    )
+
+
+def _email_digests(*, recipient_ids: list[Any], pending: Any) -> int:
+    from django.core.mail import EmailMessage, get_connection
+
+    sent = 0
+    mailer = get_connection()
+    try:
+        for recipient_id in recipient_ids:
+            # The notices stay locked while their message is sent: a concurrent sender skips them,
+            # and a crash before the commit leaves them to send again.
+            with transaction.atomic():
+                notices = list(
+                    Notification.objects.select_for_update(skip_locked=True, of=("self",))
+                    .filter(emailed_at__isnull=True, email_error="", **pending(recipient_id))
+                    .select_related("recipient")
+                    .order_by("created_at", "kind", "subject")
+                )
+                if not notices or not notices[0].recipient.email:
+                    continue
+                recipient = notices[0].recipient
+                subject, body = _digest_message(notices)
+                message = EmailMessage(
+                    subject=subject,
+                    body=body,
+                    from_email=settings.DEFAULT_FROM_EMAIL,
+                    to=[recipient.email],
+                    connection=mailer,
+                )
+                ids = [notice.pk for notice in notices]
+                try:
+                    message.send()
+                except Exception as error:  # noqa: BLE001 - any transport failure is recorded, not raised
+                    logger.warning("E-mail of %d notification(s) to %s failed: %s", len(ids), recipient, error)
+                    Notification.objects.filter(pk__in=ids).update(
+                        email_error=f"{type(error).__name__}: {error}"[:2000]
+                    )
+                    mailer.close()  # a broken session is opened anew for the next message
+                    continue
+                Notification.objects.filter(pk__in=ids).update(emailed_at=timezone.now(), email_error="")
+                sent += 1
+    finally:
+        mailer.close()
     return sent
+
+
+def _digest_message(notices: list[Notification]) -> tuple[str, str]:
+    """One notice: its title and body. Several: a digest listing each one's title and body."""
+    if len(notices) == 1:
+        return notices[0].title, notices[0].body or notices[0].title
+    days = sorted({notice.day for notice in notices})
+    subject = f"待办提醒 {days[-1].isoformat()}：共 {len(notices)} 条"
+    lines = [f"您有 {len(notices)} 条提醒：", ""]
+    for number, notice in enumerate(notices, start=1):
+        lines.append(f"{number}. {notice.title}")
+        if notice.body and notice.body != notice.title:
+            lines.append(f"   {notice.body}")
+    return subject, "\n".join(lines) + "\n"
 
 
 @transaction.atomic
