@@ -504,8 +504,8 @@ def local_date(value: dt.datetime | None) -> dt.date | None:
 
 
 # An item read for many at once (the daily run) may come with its local dates already computed by
-# the database: `local_events` [(status, local date, occurred_at)] in time order, and `accepted_on`
-# (the local date of `accepted_at`), so that 100,000 items cost no time-zone conversion here.
+# the database: `local_events` [(status, local date, occurred_at or None)] in time order, and
+# `accepted_on` (the local date of `accepted_at`), so 100,000 items cost no time-zone conversion.
 
 
 def _events_of(item: Any) -> list[tuple[int, dt.date, dt.datetime]]:

@@ -182,7 +182,11 @@ def deadline_levels_observe(*, items: list[Any], deadlines: dict[Any, Any], as_o
     An item never seen before counts as having been at `ok`. Returns how many events it wrote
     (one statement for all of them: the first run after a load may move every open item).
     """
-    seen = dict(ItemLevelSeen.objects.filter(item_id__in=[item.pk for item in items]).values_list("item_id", "level"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT item_id, level FROM events_itemlevelseen WHERE item_id = ANY(%s::uuid[])", [[i.pk for i in items]]
+        )
+        seen = dict(cursor.fetchall())
     changed = []
     events = []
     for item in items:

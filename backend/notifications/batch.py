@@ -93,11 +93,16 @@ def notifications_send_many(
     # (kind, subject, recipient) → (notice index, recipient): what the database returns maps back.
     wanted: dict[tuple[str, str, str], tuple[int, User]] = {}
     documents: list[dict[str, Any]] = []
+    # The same few users recur in every notice: their ids as text, once each.
+    texts: dict[int, str] = {}
     for index, notice in enumerate(notices):
         recipients = []
         kind = str(notice.kind)  # a NotificationKind is its value
         for user in notice.recipients:
-            key = (kind, notice.subject, str(user.pk))
+            text = texts.get(id(user))
+            if text is None:
+                text = texts[id(user)] = str(user.pk)
+            key = (kind, notice.subject, text)
             if key not in wanted:
                 wanted[key] = (index, user)
                 recipients.append(key[2])
