@@ -89,6 +89,10 @@ def _email_digests(*, recipient_ids: list[Any], pending: Any) -> int:
     sent = 0
     mailer = get_connection()
     try:
+        try:
+            mailer.open()  # one session for all the messages
+        except Exception:  # noqa: BLE001, S110 - each message tries again and records its failure
+            pass
         for recipient_id in recipient_ids:
             # The notices stay locked while their message is sent: a concurrent sender skips them,
             # and a crash before the commit leaves them to send again.
@@ -135,9 +139,9 @@ def _digest_message(notices: list[Notification]) -> tuple[str, str]:
     subject = f"待办提醒 {days[-1].isoformat()}：共 {len(notices)} 条"
     lines = [f"您有 {len(notices)} 条提醒：", ""]
     for number, notice in enumerate(notices, start=1):
-        lines.append(f"{number}. {notice.title}")
-        if notice.body and notice.body != notice.title:
-            lines.append(f"   {notice.body}")
+        # A notice's body starts with its title (see backend.cases.notices).
+        body = notice.body if notice.body.startswith(notice.title) else f"{notice.title}\n   {notice.body}".rstrip()
+        lines.append(f"{number}. {body}")
     return subject, "\n".join(lines) + "\n"
 
 
