@@ -83,6 +83,12 @@ def notifications_email_digests(*, recipient_ids: Iterable[Any], day: dt.date, s
     )
 
 
+# A digest lists at most this many notices (the rest by number: the app lists them all), so a
+# supervisor told of thousands of overdue items gets a readable message and the sender's memory
+# stays bounded.
+DIGEST_LISTED = 100
+
+
 def _email_digests(*, recipient_ids: list[Any], pending: Any) -> int:
     from django.core.mail import EmailMessage, get_connection
 
@@ -94,19 +100,26 @@ def _email_digests(*, recipient_ids: list[Any], pending: Any) -> int:
         except Exception:  # noqa: BLE001, S110 - each message tries again and records its failure
             pass
         for recipient_id in recipient_ids:
+            recipient = User.objects.filter(pk=recipient_id).only("pk", "username", "email").first()
+            if recipient is None or not recipient.email:
+                continue
             # The notices stay locked while their message is sent: a concurrent sender skips them,
             # and a crash before the commit leaves them to send again.
             with transaction.atomic():
-                notices = list(
-                    Notification.objects.select_for_update(skip_locked=True, of=("self",))
+                ids = list(
+                    Notification.objects.select_for_update(skip_locked=True)
                     .filter(emailed_at__isnull=True, email_error="", **pending(recipient_id))
-                    .select_related("recipient")
-                    .order_by("created_at", "kind", "subject")
+                    .order_by("created_at", "kind", "subject", "id")
+                    .values_list("pk", flat=True)
                 )
-                if not notices or not notices[0].recipient.email:
+                if not ids:
                     continue
-                recipient = notices[0].recipient
-                subject, body = _digest_message(notices)
+                listed = list(
+                    Notification.objects.filter(pk__in=ids[:DIGEST_LISTED])
+                    .order_by("created_at", "kind", "subject", "id")
+                    .only("title", "body", "day")
+                )
+                subject, body = _digest_message(listed, total=len(ids))
                 message = EmailMessage(
                     subject=subject,
                     body=body,
@@ -114,7 +127,6 @@ def _email_digests(*, recipient_ids: list[Any], pending: Any) -> int:
                     to=[recipient.email],
                     connection=mailer,
                 )
-                ids = [notice.pk for notice in notices]
                 try:
                     message.send()
                 except Exception as error:  # noqa: BLE001 - any transport failure is recorded, not raised
@@ -131,17 +143,19 @@ def _email_digests(*, recipient_ids: list[Any], pending: Any) -> int:
     return sent
 
 
-def _digest_message(notices: list[Notification]) -> tuple[str, str]:
-    """One notice: its title and body. Several: a digest listing each one's title and body."""
-    if len(notices) == 1:
+def _digest_message(notices: list[Notification], *, total: int) -> tuple[str, str]:
+    """One notice: its title and body. Several: a digest listing each one (the first
+    `DIGEST_LISTED`, then how many more)."""
+    if total == 1:
         return notices[0].title, notices[0].body or notices[0].title
-    days = sorted({notice.day for notice in notices})
-    subject = f"待办提醒 {days[-1].isoformat()}：共 {len(notices)} 条"
-    lines = [f"您有 {len(notices)} 条提醒：", ""]
+    subject = f"待办提醒 {max(notice.day for notice in notices).isoformat()}：共 {total} 条"
+    lines = [f"您有 {total} 条提醒：", ""]
     for number, notice in enumerate(notices, start=1):
         # A notice's body starts with its title (see backend.cases.notices).
         body = notice.body if notice.body.startswith(notice.title) else f"{notice.title}\n   {notice.body}".rstrip()
         lines.append(f"{number}. {body}")
+    if total > len(notices):
+        lines += ["", f"另有 {total - len(notices)} 条，请登录系统查看。"]
     return subject, "\n".join(lines) + "\n"
 
 

@@ -214,6 +214,25 @@ def test_the_daily_run_e_mails_one_digest_per_person(chain, smtp_server, django_
     )
 
 
+def test_a_long_digest_lists_the_first_notices_and_counts_the_rest(
+    chain, smtp_server, django_capture_on_commit_callbacks, monkeypatch
+):
+    people, item = chain
+    monkeypatch.setattr("backend.notifications.services.DIGEST_LISTED", 1)
+    ApprovalItemFactory(
+        department=item.department,
+        handler=people["handler"],
+        accepted_at=dt.datetime(2026, 11, 3, 9, tzinfo=SHANGHAI),
+        promised_days=13,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        deadline_notices_run(as_of=D(2026, 11, 11))
+    body = smtp_server.bodies["handler@example.cn"]
+    assert body.count("剩余") == 1
+    assert "另有 1 条，请登录系统查看。" in body
+    assert Notification.objects.filter(recipient=people["handler"], emailed_at__isnull=True).count() == 0
+
+
 def test_a_failed_digest_is_recorded_on_each_of_its_notices(chain, settings, django_capture_on_commit_callbacks):
     people, item = chain
     ApprovalItemFactory(
