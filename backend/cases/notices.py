@@ -404,7 +404,7 @@ def _items_for_notices(qs: Any) -> list[Any]:
 # Open items are read, computed, recorded and told this many at a time, each chunk in its own
 # transaction: memory stays bounded whatever the number of items, and a failure keeps the chunks
 # done (a repeat the same day sends nothing twice).
-RUN_CHUNK = 5000
+RUN_CHUNK = 2000
 
 
 RUN_FIELDS = (
