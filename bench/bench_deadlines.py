@@ -1,9 +1,10 @@
 """The daily deadline run (`deadline_notices_run`) over many open approval items, in one process.
 
-    .venv/bin/python -m bench.bench_deadlines [--items 100000] [--cases 2000] [--departments 20] [--keep]
+    .venv/bin/python -m bench.bench_deadlines [--items 100000] [--cases 2000] [--departments 20] [--keep [--reset]]
 
 Loads `--items` open (accepted, not finished) items into its own database (BENCH_DATABASE_NAME,
-default bench_deadlines; dropped, migrated and loaded unless --keep) with generate_series: each
+default bench_deadlines; dropped, migrated and loaded unless --keep; --reset with it clears what
+earlier runs wrote, so the first run is a first run again without reloading) with generate_series: each
 with a handler, its acceptance status event, 5 % paused by a correction (6), accepted over the 60
 days before the run day with limits of 10–59 working days, so every level occurs (many overdue:
 the worst case, since overdue and supervise3 are told every day). Every department has a head;
@@ -32,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.harness import recreate_database, setup_django, use_database  # noqa: E402
 
 DATABASE = use_database("bench_deadlines")
-# The bench's users have no e-mail address: e-mail is sent one message per notice after each
-# chunk's commit (backend.notifications.services.notifications_email), which the bench does not
-# measure; it would be the same with any number of items per chunk.
+# The bench's users have no e-mail address: the run e-mails one digest per person at its end
+# (backend.notifications.services.notifications_email_digests), which the bench does not measure;
+# it grows with the people told, not with the items.
 os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.dummy.EmailBackend"
 
 AS_OF = dt.date(2026, 11, 16)
@@ -119,6 +120,19 @@ def load(items: int, cases: int, departments: int) -> None:
     print(f"loaded {items:,} open items in {cases:,} cases in {time.perf_counter() - started:.1f} s", flush=True)
 
 
+def reset() -> None:
+    """Forget what earlier runs wrote: notices, supervisions, level events, recorded due dates."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE notifications_notification, notifications_supervision, events_itemlevelseen")
+        cursor.execute("DELETE FROM events_event WHERE type = 'deadline.level_changed'")
+        cursor.execute("UPDATE cases_approvalitem SET due_date = NULL, first_overdue_on = NULL")
+        for table in ("cases_approvalitem", "notifications_notification", "events_event"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    print("reset: what earlier runs wrote is cleared", flush=True)
+
+
 def backend_cpu_seconds() -> float:
     """CPU seconds of this connection's PostgreSQL backend (same machine), from /proc."""
     from django.db import connection
@@ -134,7 +148,7 @@ def backend_cpu_seconds() -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(label: str, as_of: dt.date) -> tuple[str, float, float, float, int, int, int, int, int]:
+def measure(label: str, as_of: dt.date) -> tuple[str, float, float, float, int, int, int, int, float, int]:
     import gc
 
     from django.db import connection, reset_queries
@@ -142,6 +156,7 @@ def measure(label: str, as_of: dt.date) -> tuple[str, float, float, float, int, 
     from backend.cases.notices import deadline_notices_run
 
     gc.collect()
+    load_before = os.getloadavg()[0]
     database_cpu = backend_cpu_seconds()
     before_rss, before_peak = rss_kib(), peak_kib()
     connection.force_debug_cursor = False
@@ -160,6 +175,7 @@ def measure(label: str, as_of: dt.date) -> tuple[str, float, float, float, int, 
         result["sent_count"],
         rss_kib() - before_rss,
         peak_kib() - before_peak,
+        max(load_before, os.getloadavg()[0]),
         peak_kib(),
     )
 
@@ -171,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cases", type=int, default=2_000)
     parser.add_argument("--departments", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="reuse the loaded bench database as it is")
+    parser.add_argument("--reset", action="store_true", help="with --keep: clear what earlier runs wrote")
     parser.add_argument(
         "--as-of",
         type=dt.date.fromisoformat,
@@ -186,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
 
     if fresh:
         load(args.items, args.cases, args.departments)
+    elif args.reset:
+        reset()
     rows = [
         measure("first run of the day", args.as_of),
         measure("same day again", args.as_of),
@@ -203,14 +222,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"load average during the run (other work on the machine slows it): {os.getloadavg()[0]:.1f}")
     print(
         f"{'run':<24}{'seconds':>9}{'CPU s':>8}{'DB CPU s':>9}{'items/s':>10}{'notices':>9}{'RSS +MiB':>10}"
-        f"{'peak +MiB':>11}  target"
+        f"{'peak +MiB':>11}{'load':>6}  target"
     )
-    for label, seconds, cpu, database_cpu, items, sent, rss_growth, peak_growth, _ in rows:
+    for label, seconds, cpu, database_cpu, items, sent, rss_growth, peak_growth, load_average, _ in rows:
         met = seconds <= TARGET_SECONDS
         print(
             f"{label:<24}{seconds:>9.1f}{cpu:>8.1f}{database_cpu:>9.1f}{items / seconds:>10,.0f}{sent:>9,}"
             f"{rss_growth / 1024:>10.1f}"
-            f"{peak_growth / 1024:>11.1f}  <= {TARGET_SECONDS:.0f} s: {'met' if met else 'MISSED'}"
+            f"{peak_growth / 1024:>11.1f}{load_average:>6.1f}  <= {TARGET_SECONDS:.0f} s: {'met' if met else 'MISSED'}"
         )
     print(f"peak resident memory of the process: {rows[-1][-1] / 1024:.0f} MiB")
     print("seconds - (CPU s + DB CPU s) is time spent waiting: for a core (see the load average) or for the disk")

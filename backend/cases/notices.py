@@ -19,14 +19,18 @@ utility requests (报装) still unanswered `UTILITY_UNANSWERED_WORKING_DAYS` wor
 made (the addressed company's users).
 
 Run daily on working days (`deadline_notices_run`: the procrastinate periodic task and `manage.py
-deadlines_notify`) and after every item change (`item_notices_after_change`, on commit).
+deadlines_notify`) and after every item change (`item_notices_after_change`, on commit). E-mail:
+the daily run sends each person one digest of what it told them; an item change, one message per
+person it tells.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -117,12 +121,19 @@ class Audience:
 
 
 def item_notices_send(
-    *, items: Sequence[Any], deadlines: dict[Any, ItemDeadline], as_of: dt.date, audience: Audience | None = None
+    *,
+    items: Sequence[Any],
+    deadlines: dict[Any, ItemDeadline],
+    as_of: dt.date,
+    audience: Audience | None = None,
+    emailed: set[Any] | None = None,
 ) -> list[Any]:
     """Send each item's notice of its level at `as_of` to its audience; returns the notices sent now.
 
-    Set-based (backend.notifications.batch): one read of what was sent and one insert for all the
-    items, and the supervisions of those under supervision opened and appended in one statement.
+    Set-based (backend.notifications.batch): one statement inserts the items' notices (skipping
+    what was already sent) and one opens or appends to the supervisions of those under supervision.
+    E-mailed after commit, one message per person; with `emailed` (the daily run), the people to
+    e-mail are added to it instead, for one digest each at the end of the run.
     """
     from backend.notifications.batch import Notice, notifications_send_many, supervisions_record_many
 
@@ -159,7 +170,7 @@ def item_notices_send(
         )
         told.append((item, level))
     with transaction.atomic():
-        fresh = notifications_send_many(notices=notices, day=as_of)
+        fresh = notifications_send_many(notices=notices, day=as_of, email=emailed is None, emailed=emailed)
         supervisions_record_many(
             entries=[
                 (item, level, sent)
@@ -174,12 +185,33 @@ def item_notices_send(
 PROMISE_VOID_STATUSES = frozenset({4, 5, 13, 14, 15})
 
 
-def promise_notices_send(*, as_of: dt.date) -> list[Any]:
+def _send_batched(notices: Iterable[Any], *, as_of: dt.date, emailed: set[Any] | None) -> list[Any]:
+    """Send notices `RUN_CHUNK` at a time (one statement each, see item_notices_send)."""
+    from backend.notifications.batch import notifications_send_many
+
+    sent: list[Any] = []
+    batch: list[Any] = []
+
+    def flush() -> None:
+        groups = notifications_send_many(notices=batch, day=as_of, email=emailed is None, emailed=emailed)
+        sent.extend(notice for group in groups for notice in group)
+        batch.clear()
+
+    for notice in notices:
+        batch.append(notice)
+        if len(batch) >= RUN_CHUNK:
+            flush()
+    if batch:
+        flush()
+    return sent
+
+
+def promise_notices_send(*, as_of: dt.date, emailed: set[Any] | None = None) -> list[Any]:
     """Tolerance promises (容缺) falling due: a material promised by `as_of` or earlier and not yet
     received; the builder's representatives and the item's handler, every working day until it
-    arrives."""
+    arrives. (`emailed`: see item_notices_send.)"""
     from backend.cases.models import Material
-    from backend.notifications.services import notifications_send
+    from backend.notifications.batch import Notice
 
     materials = (
         Material.objects.filter(promised_by__lte=as_of, received_at__isnull=True)
@@ -187,29 +219,29 @@ def promise_notices_send(*, as_of: dt.date) -> list[Any]:
         # the application is refused, returned or withdrawn.
         .exclude(item__status__in=PROMISE_VOID_STATUSES)
         .select_related("item__handler", "item__case__project")
+        .order_by("promised_by", "id")
     )
-    representatives: dict[Any, list[User]] = defaultdict(list)
-    sent: list[Any] = []
-    for material in materials:
-        item = material.item
-        builder_id = item.case.project.builder_id
-        if builder_id not in representatives:
-            representatives[builder_id] = list(
-                User.objects.filter(
-                    is_active=True, organization_id=builder_id, roles__contains=[Role.BUILDER_REPRESENTATIVE]
+    representatives: dict[Any, list[User]] = {}
+
+    def notices() -> Iterator[Any]:
+        for material in materials.iterator(chunk_size=RUN_CHUNK):
+            item = material.item
+            builder_id = item.case.project.builder_id
+            if builder_id not in representatives:
+                representatives[builder_id] = list(
+                    User.objects.filter(
+                        is_active=True, organization_id=builder_id, roles__contains=[Role.BUILDER_REPRESENTATIVE]
+                    )
                 )
-            )
-        people = list(representatives[builder_id])
-        if item.handler_id and item.handler.is_active:
-            people.append(item.handler)
-        late = material.promised_by < as_of
-        title = f"{'容缺材料已逾期' if late else '容缺材料今日到期'}：{material.name}（{item.name}，{item.case.external_no}）"
-        sent.extend(
-            notifications_send(
+            people = list(representatives[builder_id])
+            if item.handler_id and item.handler.is_active:
+                people.append(item.handler)
+            late = material.promised_by < as_of
+            title = f"{'容缺材料已逾期' if late else '容缺材料今日到期'}：{material.name}（{item.name}，{item.case.external_no}）"
+            yield Notice(
                 recipients=people,
                 kind="promise_due",
                 subject=f"material:{material.pk}",
-                day=as_of,
                 title=title,
                 body=f"{title}。承诺提交日期：{material.promised_by.isoformat()}。",
                 data={
@@ -219,30 +251,30 @@ def promise_notices_send(*, as_of: dt.date) -> list[Any]:
                     "promised_by": material.promised_by.isoformat(),
                 },
             )
-        )
-    return sent
+
+    return _send_batched(notices(), as_of=as_of, emailed=emailed)
 
 
-def finding_notices_send(*, as_of: dt.date) -> list[Any]:
+def finding_notices_send(*, as_of: dt.date, emailed: set[Any] | None = None) -> list[Any]:
     """Findings past their due date: the responsible department's users, every working day until
-    resolved."""
-    from backend.notifications.services import notifications_send
+    resolved. (`emailed`: see item_notices_send.)"""
+    from backend.notifications.batch import Notice
     from backend.surveys.models import Finding
     from backend.surveys.selectors import findings_overdue
 
-    staff: dict[Any, list[User]] = defaultdict(list)
-    sent: list[Any] = []
-    for finding in findings_overdue(Finding.objects.all(), as_of=as_of).select_related("case"):
-        department_id = finding.responsible_department_id
-        if department_id not in staff:
-            staff[department_id] = list(User.objects.filter(is_active=True, organization_id=department_id))
-        title = f"问题整改超期：{finding.description[:40]}（{finding.case.external_no}）"
-        sent.extend(
-            notifications_send(
+    staff: dict[Any, list[User]] = {}
+
+    def notices() -> Iterator[Any]:
+        findings = findings_overdue(Finding.objects.all(), as_of=as_of).select_related("case")
+        for finding in findings.iterator(chunk_size=RUN_CHUNK):
+            department_id = finding.responsible_department_id
+            if department_id not in staff:
+                staff[department_id] = list(User.objects.filter(is_active=True, organization_id=department_id))
+            title = f"问题整改超期：{finding.description[:40]}（{finding.case.external_no}）"
+            yield Notice(
                 recipients=staff[department_id],
                 kind="finding_overdue",
                 subject=f"finding:{finding.pk}",
-                day=as_of,
                 title=title,
                 body=f"{title}。整改期限：{finding.due_date.isoformat()}。",
                 data={
@@ -251,8 +283,8 @@ def finding_notices_send(*, as_of: dt.date) -> list[Any]:
                     "due_date": finding.due_date.isoformat(),
                 },
             )
-        )
-    return sent
+
+    return _send_batched(notices(), as_of=as_of, emailed=emailed)
 
 
 def working_days_back(*, as_of: dt.date, days: int) -> list[dt.date]:
@@ -272,15 +304,16 @@ def working_days_back(*, as_of: dt.date, days: int) -> list[dt.date]:
     return found
 
 
-def utility_notices_send(*, as_of: dt.date) -> list[Any]:
+def utility_notices_send(*, as_of: dt.date, emailed: set[Any] | None = None) -> list[Any]:
     """Utility requests (报装) the company has not answered `UTILITY_UNANSWERED_WORKING_DAYS` working
     days after they were made: the company's users, every working day until it answers.
+    (`emailed`: see item_notices_send.)
 
     The day a request is made does not count (like an item's acceptance): made on Monday with a
     limit of 5, it is unanswered on the next Monday.
     """
+    from backend.notifications.batch import Notice
     from backend.notifications.models import NotificationKind
-    from backend.notifications.services import notifications_send
     from backend.utilities.models import UtilityRequest, UtilityRequestStatus
 
     limit = settings.UTILITY_UNANSWERED_WORKING_DAYS
@@ -299,21 +332,22 @@ def utility_notices_send(*, as_of: dt.date) -> list[Any]:
         .order_by("company_id", "created_at")
     )
     staff: dict[Any, list[User]] = {}
-    sent: list[Any] = []
-    for request in requests.iterator(chunk_size=500):
-        if request.company_id not in staff:
-            staff[request.company_id] = list(User.objects.filter(is_active=True, organization_id=request.company_id))
-        made_on = timezone.localdate(request.created_at)
-        title = (
-            f"报装申请未答复：{request.get_utility_type_display()}（{request.case.external_no}），"
-            f"{made_on.isoformat()} 提交"
-        )
-        sent.extend(
-            notifications_send(
+
+    def notices() -> Iterator[Any]:
+        for request in requests.iterator(chunk_size=RUN_CHUNK):
+            if request.company_id not in staff:
+                staff[request.company_id] = list(
+                    User.objects.filter(is_active=True, organization_id=request.company_id)
+                )
+            made_on = timezone.localdate(request.created_at)
+            title = (
+                f"报装申请未答复：{request.get_utility_type_display()}（{request.case.external_no}），"
+                f"{made_on.isoformat()} 提交"
+            )
+            yield Notice(
                 recipients=staff[request.company_id],
                 kind=NotificationKind.UTILITY_UNANSWERED,
                 subject=f"utility_request:{request.pk}",
-                day=as_of,
                 title=title,
                 body=f"{title}，已超过 {limit} 个工作日未答复。请在系统中答复（受理、需补充资料或不予受理）。",
                 data={
@@ -324,8 +358,8 @@ def utility_notices_send(*, as_of: dt.date) -> list[Any]:
                     "limit_working_days": limit,
                 },
             )
-        )
-    return sent
+
+    return _send_batched(notices(), as_of=as_of, emailed=emailed)
 
 
 # What the run reads of an item and of what it is told with (fewer columns, cheaper rows).
@@ -373,13 +407,6 @@ def _items_for_notices(qs: Any) -> list[Any]:
 RUN_CHUNK = 2000
 
 
-class _Events(list):
-    """An item's status events, read like the related manager (`item.status_events.all()`)."""
-
-    def all(self) -> _Events:
-        return self
-
-
 RUN_FIELDS = (
     "id",
     "name",
@@ -387,9 +414,9 @@ RUN_FIELDS = (
     "department_id",
     "handler_id",
     "promised_days",
-    "accepted_at",
+    "accepted_at_text",
     "status",
-    "completed_at",
+    "completed_at_text",
     "due_date",
     "first_overdue_on",
     "department__name",
@@ -397,26 +424,38 @@ RUN_FIELDS = (
     "case__project__region_code",
     "case__project__builder_id",
     "external_id",
+    "accepted_on",
 )
+
+# An item's status events in time order, with their local dates (the database converts them; the
+# deadline engine reads no more of them).
+_EVENTS_OF_ITEMS = """
+SELECT item_id, status, (occurred_at AT TIME ZONE %(tz)s)::date
+FROM cases_itemstatusevent WHERE item_id = ANY(%(items)s::uuid[]) ORDER BY occurred_at, id
+"""
+
+
+def _timestamp(text: str | None) -> dt.datetime | None:
+    """A timestamptz read as text (PostgreSQL's output): far cheaper than the driver's loader."""
+    return dt.datetime.fromisoformat(text) if text is not None else None
 
 
 def _run_items(rows: list[tuple], audience: Audience) -> list[Any]:
-    """Plain objects with what the run reads of an item (model instances cost the most of a chunk);
-    handlers are the users of the run's `audience`, loaded once."""
-    from backend.cases.models import ItemStatusEvent
+    """Plain objects with what the run reads of an item (model instances cost the most of a chunk),
+    their local dates computed by the database (see backend.cases.deadlines: `local_events`,
+    `accepted_on`); handlers are the users of the run's `audience`, loaded once."""
+    from django.db import connection
 
-    events: dict[Any, _Events] = defaultdict(_Events)
-    for item_id, status, occurred_at in (
-        ItemStatusEvent.objects.filter(item_id__in=[row[0] for row in rows])
-        .order_by("occurred_at", "id")
-        .values_list("item_id", "status", "occurred_at")
-    ):
-        events[item_id].append(SimpleNamespace(status=status, occurred_at=occurred_at))
+    events: dict[Any, list[tuple[int, dt.date, dt.datetime]]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(_EVENTS_OF_ITEMS, {"tz": settings.TIME_ZONE, "items": [row[0] for row in rows]})
+        for item_id, status, day in cursor.fetchall():
+            events[item_id].append((status, day, None))
     audience.load_users(row[4] for row in rows)
     items = []
     for row in rows:
         (pk, name, case_id, department_id, handler_id, promised_days, accepted_at, status, completed_at) = row[:9]
-        due_date, first_overdue_on, department_name, external_no, region_code, builder_id, external_id = row[9:]
+        due_date, first_overdue_on, department_name, external_no, region_code, builder_id, external_id = row[9:16]
         items.append(
             SimpleNamespace(
                 pk=pk,
@@ -427,9 +466,10 @@ def _run_items(rows: list[tuple], audience: Audience) -> list[Any]:
                 department_id=department_id,
                 handler_id=handler_id,
                 promised_days=promised_days,
-                accepted_at=accepted_at,
+                accepted_at=_timestamp(accepted_at),
+                accepted_on=row[16],
                 status=status,
-                completed_at=completed_at,
+                completed_at=_timestamp(completed_at),
                 due_date=due_date,
                 first_overdue_on=first_overdue_on,
                 department=SimpleNamespace(pk=department_id, name=department_name),
@@ -439,7 +479,7 @@ def _run_items(rows: list[tuple], audience: Audience) -> list[Any]:
                     external_no=external_no,
                     project=SimpleNamespace(region_code=region_code, builder_id=builder_id),
                 ),
-                status_events=events.get(pk, _Events()),
+                local_events=events.get(pk, []),
             )
         )
     return items
@@ -447,13 +487,22 @@ def _run_items(rows: list[tuple], audience: Audience) -> list[Any]:
 
 def open_item_chunks(*, audience: Audience, chunk: int = RUN_CHUNK) -> Iterator[list[Any]]:
     """Open items in primary-key order, `chunk` at a time (keyset paging: no OFFSET, no long cursor)."""
+    from django.db.models import TextField
+    from django.db.models.functions import Cast, TruncDate
+
     from backend.cases.selectors import open_items
 
+    local = timezone.get_default_timezone()
     last = None
     while True:
         qs = open_items().prefetch_related(None).order_by("pk")
         if last is not None:
             qs = qs.filter(pk__gt=last)
+        qs = qs.annotate(
+            accepted_on=TruncDate("accepted_at", tzinfo=local),
+            accepted_at_text=Cast("accepted_at", TextField()),
+            completed_at_text=Cast("completed_at", TextField()),
+        )
         rows = list(qs.values_list(*RUN_FIELDS)[:chunk])
         if not rows:
             return
@@ -463,18 +512,43 @@ def open_item_chunks(*, audience: Audience, chunk: int = RUN_CHUNK) -> Iterator[
             return
 
 
+@contextmanager
+def _collections_spaced() -> Iterator[None]:
+    """Fewer cyclic garbage collections while the run goes: a chunk makes a few hundred thousand
+    short-lived (acyclic) objects, and at the default thresholds the collector ran thousands of
+    times a run, each also walking every object of the process (a third of the run's time). What
+    is alive before the run is frozen (not walked again); the thresholds come back afterwards."""
+    thresholds = gc.get_threshold()
+    # A server that froze its objects itself (after preloading) keeps them frozen.
+    frozen_before = gc.get_freeze_count()
+    gc.freeze()
+    gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        if not frozen_before:
+            gc.unfreeze()
+
+
 def deadline_notices_run(*, as_of: dt.date | None = None, keep_sent: bool = True) -> dict[str, Any]:
     """The daily run: record deadlines of open items and send the day's notices (working days only).
 
     Streams the open items in chunks (`RUN_CHUNK`), each in its own transaction. Also tells
     administrators when the calendar's horizon is near. Safe to repeat the same day. `sent` lists
     the notices sent now unless `keep_sent` is off (the scheduled run: only `sent_count`, so memory
-    does not grow with the notices either).
+    does not grow with the notices either). E-mail: once the run is committed, one digest per
+    person of everything the run told them (`notifications_email_digests`).
     """
+    with _collections_spaced():
+        return _deadline_notices_run(as_of=as_of, keep_sent=keep_sent)
+
+
+def _deadline_notices_run(*, as_of: dt.date | None, keep_sent: bool) -> dict[str, Any]:
     from backend.cases.calendar import calendar_horizon_notify
     from backend.cases.deadlines import calendar_load
     from backend.events.services import deadline_levels_observe
-    from backend.notifications.services import supervisions_close_finished
+    from backend.notifications.services import notifications_email_digests, supervisions_close_finished
 
     as_of = as_of or timezone.localdate()
     horizon = calendar_horizon_notify(today=as_of)
@@ -488,9 +562,12 @@ def deadline_notices_run(*, as_of: dt.date | None = None, keep_sent: bool = True
             "sent_count": 0,
             "horizon_sent": horizon,
         }
+    started = timezone.now()
     # The whole calendar (a few thousand rows), once: every chunk computes against the same days.
     calendar = calendar_load()
     audience = Audience()
+    # Whom to e-mail (people, not notices: memory bounded by the users).
+    emailed: set[Any] = set()
     sent: list[Any] = []
     count = 0
     total = 0
@@ -506,12 +583,16 @@ def deadline_notices_run(*, as_of: dt.date | None = None, keep_sent: bool = True
             deadlines = item_deadlines_record(items=items, as_of=as_of, calendar=calendar)
             # The approval system hears of each level change once, with the day's run.
             deadline_levels_observe(items=items, deadlines=deadlines, as_of=as_of)
-            collect(item_notices_send(items=items, deadlines=deadlines, as_of=as_of, audience=audience))
+            collect(
+                item_notices_send(items=items, deadlines=deadlines, as_of=as_of, audience=audience, emailed=emailed)
+            )
         total += len(items)
     with transaction.atomic():
-        collect(promise_notices_send(as_of=as_of))
-        collect(finding_notices_send(as_of=as_of))
-        collect(utility_notices_send(as_of=as_of))
+        collect(promise_notices_send(as_of=as_of, emailed=emailed))
+        collect(finding_notices_send(as_of=as_of, emailed=emailed))
+        collect(utility_notices_send(as_of=as_of, emailed=emailed))
+    if emailed:
+        transaction.on_commit(lambda: notifications_email_digests(recipient_ids=emailed, day=as_of, since=started))
     return {
         "as_of": as_of,
         "working_day": True,

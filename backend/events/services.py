@@ -75,6 +75,32 @@ def event_emit(*, type: str, case_id: Any, data: dict[str, Any], record_type: st
     return event_id
 
 
+_INSERT_EVENTS = """
+INSERT INTO events_event (uuid, type, occurred_at, case_id, external_no, record_type, record_id, data)
+SELECT gen_random_uuid(), %(type)s, %(occurred_at)s, c.id, c.external_no, '', NULL, e.data
+FROM ROWS FROM (jsonb_to_recordset(%(events)s::jsonb) AS ("case" uuid, data jsonb)) WITH ORDINALITY AS e("case", data, n)
+JOIN cases_approvalcase c ON c.id = e."case"
+ORDER BY e.n
+"""
+
+
+def events_emit_many(*, type: str, events: list[tuple[Any, dict[str, Any]]]) -> int:
+    """`event_emit` of many events of one type, (case id, data) each, in order, in one statement."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"{type} is not a catalogued event type")
+    if not events:
+        return 0
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("events_emit_many must run inside the transaction that makes the change")
+    document = json.dumps([{"case": str(case), "data": data} for case, data in events], ensure_ascii=False, default=str)
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_EVENTS, {"type": type, "occurred_at": timezone.now(), "events": document})
+        emitted = cursor.rowcount
+    if not any(entry[1] is relay_schedule for entry in connection.run_on_commit):
+        transaction.on_commit(relay_schedule)
+    return emitted
+
+
 def record_representation(instance: Any, after: dict[str, Any]) -> dict[str, Any]:
     """The record's fields by their API names (`case`, `site` …), from the audited snapshot."""
     data = {}
@@ -153,11 +179,16 @@ def event_item_status_changed(*, item: Any, from_status: int | None, by: Any = N
 def deadline_levels_observe(*, items: list[Any], deadlines: dict[Any, Any], as_of: dt.date) -> int:
     """deadline.level_changed for each item whose warning level moved since the last daily run.
 
-    An item never seen before counts as having been at `ok`. Returns how many events it wrote.
+    An item never seen before counts as having been at `ok`. Returns how many events it wrote
+    (one statement for all of them: the first run after a load may move every open item).
     """
-    seen = dict(ItemLevelSeen.objects.filter(item_id__in=[item.pk for item in items]).values_list("item_id", "level"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT item_id, level FROM events_itemlevelseen WHERE item_id = ANY(%s::uuid[])", [[i.pk for i in items]]
+        )
+        seen = dict(cursor.fetchall())
     changed = []
-    emitted = 0
+    events = []
     for item in items:
         deadline = deadlines.get(item.pk)
         level = getattr(deadline, "warning_level", None)
@@ -168,19 +199,20 @@ def deadline_levels_observe(*, items: list[Any], deadlines: dict[Any, Any], as_o
             continue
         changed.append(ItemLevelSeen(item_id=item.pk, level=level, seen_on=as_of))
         if (previous or "ok") != level:
-            event_emit(
-                type="deadline.level_changed",
-                case_id=item.case_id,
-                data={
-                    "item": _item_data(item),
-                    "from_level": previous or "ok",
-                    "to_level": level,
-                    "due_date": deadline.due_date.isoformat() if deadline.due_date else None,
-                    "remaining_working_days": deadline.remaining_working_days,
-                    "as_of": as_of.isoformat(),
-                },
+            events.append(
+                (
+                    item.case_id,
+                    {
+                        "item": _item_data(item),
+                        "from_level": previous or "ok",
+                        "to_level": level,
+                        "due_date": deadline.due_date.isoformat() if deadline.due_date else None,
+                        "remaining_working_days": deadline.remaining_working_days,
+                        "as_of": as_of.isoformat(),
+                    },
+                )
             )
-            emitted += 1
+    emitted = events_emit_many(type="deadline.level_changed", events=events)
     ItemLevelSeen.objects.bulk_create(
         changed, update_conflicts=True, unique_fields=["item"], update_fields=["level", "seen_on"]
     )

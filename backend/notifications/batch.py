@@ -2,8 +2,10 @@
 
 The same rules as `notifications_send` and `supervision_record_notices` (once per recipient, kind,
 subject and day; `once`: never again; e-mail after commit; one open supervision per item), written
-set-based: one read of what was already sent and one multi-row insert per chunk, instead of a few
-queries per subject, so the daily run over 100,000 open items stays within a minute.
+set-based: each chunk's notices are one statement (the database skips what was already sent, by
+the unique constraint and, for `once` kinds, by a look-up on its index) and its supervisions are
+another (opened where none is open, whom the chain told appended), each with a single JSON
+parameter, so the daily run over 100,000 open items stays within a minute.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from backend.accounts.models import User
@@ -57,131 +58,144 @@ class Notice:
     once: bool = False
 
 
-INSERT_BATCH = 1000
+# Notices per statement (each with its recipients): a chunk of the run is one or two statements.
+INSERT_BATCH = 5000
+
+_INSERT_NOTICES = """
+INSERT INTO {table} (id, recipient_id, kind, subject, day, title, body, data, created_at, email_error)
+SELECT gen_random_uuid(), u.recipient_id, r.kind, r.subject, %(day)s, r.title, r.body, r.data, %(now)s, ''
+FROM jsonb_to_recordset(%(notices)s::jsonb) AS r(
+    kind text, subject text, title text, body text, data jsonb, once boolean, recipients uuid[]
+)
+CROSS JOIN LATERAL unnest(r.recipients) AS u(recipient_id)
+WHERE NOT (
+    r.once AND EXISTS (
+        SELECT 1 FROM {table} AS e
+        WHERE e.recipient_id = u.recipient_id AND e.kind = r.kind AND e.subject = r.subject
+    )
+)
+ON CONFLICT DO NOTHING
+RETURNING id, recipient_id, kind, subject
+"""
 
 
 @transaction.atomic
-def notifications_send_many(*, notices: Sequence[Notice], day: dt.date) -> list[list[SentNotice]]:
-    """Send every notice (see `notifications_send`); returns, per notice, the notifications sent now."""
-    rows: list[list[SentNotice]] = []
-    for notice in notices:
-        people = {user.pk: user for user in notice.recipients}.values()
-        rows.append(
-            [
+def notifications_send_many(
+    *, notices: Sequence[Notice], day: dt.date, email: bool = True, emailed: set[Any] | None = None
+) -> list[list[SentNotice]]:
+    """Send every notice (see `notifications_send`); returns, per notice, the notifications sent now.
+
+    `email`: e-mail them after commit (one message per recipient); off, the recipients with an
+    address are added to `emailed` instead (the daily run sends each one digest at its end).
+    A concurrent run that sent one first wins (the unique constraint), as in notifications_send.
+    """
+    result: list[list[SentNotice]] = [[] for _ in notices]
+    # (kind, subject, recipient) → (notice index, recipient): what the database returns maps back.
+    wanted: dict[tuple[str, str, str], tuple[int, User]] = {}
+    documents: list[dict[str, Any]] = []
+    # The same few users recur in every notice: their ids as text, once each.
+    texts: dict[int, str] = {}
+    for index, notice in enumerate(notices):
+        recipients = []
+        kind = str(notice.kind)  # a NotificationKind is its value
+        for user in notice.recipients:
+            text = texts.get(id(user))
+            if text is None:
+                text = texts[id(user)] = str(user.pk)
+            key = (kind, notice.subject, text)
+            if key not in wanted:
+                wanted[key] = (index, user)
+                recipients.append(key[2])
+        if recipients:
+            documents.append(
+                {
+                    "kind": kind,
+                    "subject": notice.subject,
+                    "title": notice.title[:200],
+                    "body": notice.body,
+                    "data": notice.data,
+                    "once": notice.once,
+                    "recipients": recipients,
+                }
+            )
+    if not documents:
+        return result
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    now = timezone.now()
+    for offset in range(0, len(documents), INSERT_BATCH):
+        document = json.dumps(documents[offset : offset + INSERT_BATCH], ensure_ascii=False, cls=DjangoJSONEncoder)
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT_NOTICES.format(table=table), {"day": day, "now": now, "notices": document})
+            inserted = cursor.fetchall()
+        for pk, recipient_id, kind, subject in inserted:
+            index, user = wanted[(kind, subject, str(recipient_id))]
+            notice = notices[index]
+            result[index].append(
                 SentNotice(
-                    pk=uuid.uuid4(),
+                    pk=pk,
                     recipient=user,
-                    kind=notice.kind,
-                    subject=notice.subject,
+                    kind=kind,
+                    subject=subject,
                     day=day,
                     title=notice.title[:200],
                     body=notice.body,
                     data=notice.data,
+                    created_at=now,
                 )
-                for user in people
-            ]
-        )
-    wanted = [row for group in rows for row in group]
-    if not wanted:
-        return rows
-    once_kinds = {notice.kind for notice in notices if notice.once}
-    earlier = Notification.objects.filter(
-        recipient_id__in={row.recipient_id for row in wanted},
-        kind__in={row.kind for row in wanted},
-        subject__in={row.subject for row in wanted},
-    ).filter(Q(day=day) | Q(kind__in=once_kinds))
-    existing = set(earlier.values_list("recipient_id", "kind", "subject"))
-    fresh_rows = [[row for row in group if (row.recipient_id, row.kind, row.subject) not in existing] for group in rows]
-    fresh = [row for group in fresh_rows for row in group]
-    _insert_notifications(fresh)
-    ids = [row.pk for row in fresh if row.recipient.email]
-    if ids:
-        transaction.on_commit(lambda: notifications_email(ids=ids))
-    return fresh_rows
-
-
-def _insert_notifications(rows: list[SentNotice]) -> None:
-    """Insert the rows as one JSON document per batch (a single parameter: far cheaper to send than
-    ten per row). A concurrent run that sent one first wins (the unique constraint), as in
-    notifications_send."""
-    table = connection.ops.quote_name(Notification._meta.db_table)
-    now = timezone.now()
-    for offset in range(0, len(rows), INSERT_BATCH):
-        batch = rows[offset : offset + INSERT_BATCH]
-        for row in batch:
-            row.created_at = now
-        document = json.dumps(
-            [
-                {
-                    "id": str(row.pk),
-                    "recipient_id": str(row.recipient_id),
-                    "kind": row.kind,
-                    "subject": row.subject,
-                    "day": row.day.isoformat(),
-                    "title": row.title,
-                    "body": row.body,
-                    "data": row.data,
-                }
-                for row in batch
-            ],
-            ensure_ascii=False,
-            cls=DjangoJSONEncoder,
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} (id, recipient_id, kind, subject, day, title, body, data, created_at, "  # noqa: S608
-                "email_error) SELECT r.id, r.recipient_id, r.kind, r.subject, r.day, r.title, r.body, r.data, %s, '' "
-                "FROM jsonb_to_recordset(%s::jsonb) AS r(id uuid, recipient_id uuid, kind text, subject text, "
-                "day date, title text, body text, data jsonb) ON CONFLICT DO NOTHING",
-                [now, document],
             )
+    if email:
+        ids = [row.pk for group in result for row in group if row.recipient.email]
+        if ids:
+            transaction.on_commit(lambda: notifications_email(ids=ids))
+    elif emailed is not None:
+        emailed.update(row.recipient.pk for group in result for row in group if row.recipient.email)
+    return result
+
+
+_RECORD_SUPERVISIONS = """
+INSERT INTO {table} AS s (id, item_id, case_id, department_id, opened_on, notified, response, version,
+                          created_at, updated_at)
+SELECT gen_random_uuid(), r.item, r.case, r.department, %(day)s, r.notified, '', 1, %(now)s, %(now)s
+FROM jsonb_to_recordset(%(entries)s::jsonb) AS r(item uuid, "case" uuid, department uuid, notified jsonb)
+ON CONFLICT (item_id) WHERE closed_at IS NULL
+DO UPDATE SET notified = s.notified || EXCLUDED.notified, updated_at = EXCLUDED.updated_at
+    WHERE EXCLUDED.notified <> '[]'::jsonb
+RETURNING xmax = 0
+"""
 
 
 @transaction.atomic
 def supervisions_record_many(*, entries: Sequence[tuple[Any, str, Sequence[SentNotice]]], day: dt.date) -> int:
     """For each (item, level, notices sent now): open the item's supervision if none is open and add
-    whom the chain told (see `supervision_record_notices`); returns how many were opened."""
+    whom the chain told (see `supervision_record_notices`); returns how many were opened.
+
+    One statement per batch: an insert that, where the item already has an open supervision (the
+    partial unique index), appends to it instead; one opened concurrently is kept."""
     if not entries:
         return 0
-    items = {item.pk: item for item, _, _ in entries}
-    already = set(
-        Supervision.objects.filter(item_id__in=list(items), closed_at__isnull=True).values_list("item_id", flat=True)
-    )
-    opening = [
-        Supervision(item_id=pk, case_id=item.case_id, department_id=item.department_id, opened_on=day)
-        for pk, item in items.items()
-        if pk not in already
-    ]
-    # One open supervision per item (a partial unique index): one opened concurrently is kept.
-    Supervision.objects.bulk_create(opening, ignore_conflicts=True, batch_size=INSERT_BATCH)
-    additions = [
-        (
-            str(item.pk),
-            json.dumps(
-                [
-                    {
-                        "user": str(notice.recipient_id),
-                        "username": notice.recipient.username,
-                        "level": level,
-                        "day": day.isoformat(),
-                        "at": notice.created_at.isoformat(),
-                    }
-                    for notice in notices
-                ],
-                ensure_ascii=False,
-            ),
+    documents: dict[Any, dict[str, Any]] = {}
+    for item, level, notices in entries:
+        document = documents.setdefault(
+            item.pk,
+            {"item": str(item.pk), "case": str(item.case_id), "department": str(item.department_id), "notified": []},
         )
-        for item, level, notices in entries
-        if notices
-    ]
+        document["notified"].extend(
+            {
+                "user": str(notice.recipient_id),
+                "username": notice.recipient.username,
+                "level": level,
+                "day": day.isoformat(),
+                "at": (notice.created_at or timezone.now()).isoformat(),
+            }
+            for notice in notices
+        )
     table = connection.ops.quote_name(Supervision._meta.db_table)
-    for offset in range(0, len(additions), INSERT_BATCH):
-        batch = additions[offset : offset + INSERT_BATCH]
-        values = ", ".join(["(%s::uuid, %s::jsonb)"] * len(batch))
+    rows = list(documents.values())
+    opened = 0
+    now = timezone.now()
+    for offset in range(0, len(rows), INSERT_BATCH):
+        document = json.dumps(rows[offset : offset + INSERT_BATCH], ensure_ascii=False)
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} AS s SET notified = s.notified || v.added, updated_at = now() "  # noqa: S608
-                f"FROM (VALUES {values}) AS v(item_id, added) WHERE s.item_id = v.item_id AND s.closed_at IS NULL",
-                [value for row in batch for value in row],
-            )
-    return len(opening)
+            cursor.execute(_RECORD_SUPERVISIONS.format(table=table), {"day": day, "now": now, "entries": document})
+            opened += sum(1 for (inserted,) in cursor.fetchall() if inserted)
+    return opened

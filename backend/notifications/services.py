@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -56,30 +55,108 @@ def notifications_send(
 
 
 def notifications_email(*, ids: list[Any]) -> int:
-    """E-mail the given notices (after commit); returns how many were sent.
+    """E-mail the given notices (after commit): one message per recipient; returns how many sent.
 
-    One message per notice; a failure (server down, refused address) is logged and recorded on
-    the notice, so the run that sent it never breaks and an operator sees what was not delivered.
+    A recipient with several notices gets one digest listing them (see `_digest_message`). A
+    failure (server down, refused address) is logged and recorded on each notice of the message,
+    so the run that sent it never breaks and an operator sees what was not delivered.
     """
-    sent = 0
     # A notice lost to a concurrent duplicate (ignore_conflicts) is not in the table: skipped.
-    for notification in Notification.objects.filter(pk__in=ids, emailed_at__isnull=True).select_related("recipient"):
+    recipients = (
+        Notification.objects.filter(pk__in=ids, emailed_at__isnull=True)
+        .order_by()
+        .values_list("recipient_id", flat=True)
+        .distinct()
+    )
+    return _email_digests(
+        recipient_ids=list(recipients), pending=lambda recipient_id: {"pk__in": ids, "recipient_id": recipient_id}
+    )
+
+
+def notifications_email_digests(*, recipient_ids: Iterable[Any], day: dt.date, since: dt.datetime) -> int:
+    """One e-mail per recipient with every notice of `day` sent to them since `since` and not yet
+    e-mailed (the daily run: a digest per person, whatever the number of items); returns how many
+    messages were sent. Memory is bounded by the people, not by the notices."""
+    return _email_digests(
+        recipient_ids=sorted(set(recipient_ids), key=str),
+        pending=lambda recipient_id: {"recipient_id": recipient_id, "day": day, "created_at__gte": since},
+    )
+
+
+# A digest lists at most this many notices (the rest by number: the app lists them all), so a
+# supervisor told of thousands of overdue items gets a readable message and the sender's memory
+# stays bounded.
+DIGEST_LISTED = 100
+
+
+def _email_digests(*, recipient_ids: list[Any], pending: Any) -> int:
+    from django.core.mail import EmailMessage, get_connection
+
+    sent = 0
+    mailer = get_connection()
+    try:
         try:
-            send_mail(
-                subject=notification.title,
-                message=notification.body or notification.title,
-                from_email=settings.DEFAULT_FROM_EMAIL,
-                recipient_list=[notification.recipient.email],
-            )
-        except Exception as error:  # noqa: BLE001 - any transport failure is recorded, not raised
-            logger.warning("E-mail of notification %s to %s failed: %s", notification.pk, notification.recipient, error)
-            Notification.objects.filter(pk=notification.pk).update(
-                email_error=f"{type(error).__name__}: {error}"[:2000]
-            )
-            continue
-        Notification.objects.filter(pk=notification.pk).update(emailed_at=timezone.now(), email_error="")
-        sent += 1
+            mailer.open()  # one session for all the messages
+        except Exception:  # noqa: BLE001, S110 - each message tries again and records its failure
+            pass
+        for recipient_id in recipient_ids:
+            recipient = User.objects.filter(pk=recipient_id).only("pk", "username", "email").first()
+            if recipient is None or not recipient.email:
+                continue
+            # The notices stay locked while their message is sent: a concurrent sender skips them,
+            # and a crash before the commit leaves them to send again.
+            with transaction.atomic():
+                ids = list(
+                    Notification.objects.select_for_update(skip_locked=True)
+                    .filter(emailed_at__isnull=True, email_error="", **pending(recipient_id))
+                    .order_by("created_at", "kind", "subject", "id")
+                    .values_list("pk", flat=True)
+                )
+                if not ids:
+                    continue
+                listed = list(
+                    Notification.objects.filter(pk__in=ids[:DIGEST_LISTED])
+                    .order_by("created_at", "kind", "subject", "id")
+                    .only("title", "body", "day")
+                )
+                subject, body = _digest_message(listed, total=len(ids))
+                message = EmailMessage(
+                    subject=subject,
+                    body=body,
+                    from_email=settings.DEFAULT_FROM_EMAIL,
+                    to=[recipient.email],
+                    connection=mailer,
+                )
+                try:
+                    message.send()
+                except Exception as error:  # noqa: BLE001 - any transport failure is recorded, not raised
+                    logger.warning("E-mail of %d notification(s) to %s failed: %s", len(ids), recipient, error)
+                    Notification.objects.filter(pk__in=ids).update(
+                        email_error=f"{type(error).__name__}: {error}"[:2000]
+                    )
+                    mailer.close()  # a broken session is opened anew for the next message
+                    continue
+                Notification.objects.filter(pk__in=ids).update(emailed_at=timezone.now(), email_error="")
+                sent += 1
+    finally:
+        mailer.close()
     return sent
+
+
+def _digest_message(notices: list[Notification], *, total: int) -> tuple[str, str]:
+    """One notice: its title and body. Several: a digest listing each one (the first
+    `DIGEST_LISTED`, then how many more)."""
+    if total == 1:
+        return notices[0].title, notices[0].body or notices[0].title
+    subject = f"待办提醒 {max(notice.day for notice in notices).isoformat()}：共 {total} 条"
+    lines = [f"您有 {total} 条提醒：", ""]
+    for number, notice in enumerate(notices, start=1):
+        # A notice's body starts with its title (see backend.cases.notices).
+        body = notice.body if notice.body.startswith(notice.title) else f"{notice.title}\n   {notice.body}".rstrip()
+        lines.append(f"{number}. {body}")
+    if total > len(notices):
+        lines += ["", f"另有 {total - len(notices)} 条，请登录系统查看。"]
+    return subject, "\n".join(lines) + "\n"
 
 
 @transaction.atomic

@@ -9,6 +9,8 @@ from aiosmtpd.controller import Controller
 class Inbox:
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], str]] = []
+        # The text of the last message to each address.
+        self.bodies: dict[str, str] = {}
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         from email import message_from_bytes
@@ -17,6 +19,9 @@ class Inbox:
         message = message_from_bytes(envelope.content)
         subject = str(make_header(decode_header(message["Subject"])))
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), subject))
+        payload = message.get_payload(decode=True) or b""
+        for address in envelope.rcpt_tos:
+            self.bodies[address] = payload.decode(message.get_content_charset() or "utf-8")
         return "250 OK"
 
 

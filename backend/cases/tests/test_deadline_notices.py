@@ -174,6 +174,89 @@ def test_notices_are_e_mailed_after_commit(chain, smtp_server, django_capture_on
     assert len(smtp_server.messages) == 3
 
 
+def test_the_daily_run_e_mails_one_digest_per_person(chain, smtp_server, django_capture_on_commit_callbacks):
+    people, item = chain
+    # A second item of the handler's, at warn7 the same day the first is at supervise3.
+    second = ApprovalItemFactory(
+        name="施工许可证核发",
+        department=item.department,
+        handler=people["handler"],
+        accepted_at=dt.datetime(2026, 11, 3, 9, tzinfo=SHANGHAI),
+        promised_days=13,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        result = deadline_notices_run(as_of=D(2026, 11, 11))
+    kinds = sorted((n.recipient.username, n.kind) for n in result["sent"])
+    assert [kind for name, kind in kinds if name == "handler"] == ["item_supervise3", "item_warn7"]
+    # The handler is told of both items in one message; the others of the one item.
+    digest = "待办提醒 2026-11-11：共 2 条"
+    subject = f"督办：建设工程规划许可（{item.case.external_no}）剩余 3 个工作日"
+    assert sorted(smtp_server.messages) == [
+        ("deadlines@example.cn", ["city@example.cn"], subject),
+        ("deadlines@example.cn", ["handler@example.cn"], digest),
+        ("deadlines@example.cn", ["head@example.cn"], subject),
+    ]
+    assert smtp_server.bodies["handler@example.cn"].count("剩余") == 2
+    assert f"建设工程规划许可（{item.case.external_no}）剩余 3 个工作日" in smtp_server.bodies["handler@example.cn"]
+    assert f"施工许可证核发（{second.case.external_no}）剩余 7 个工作日" in smtp_server.bodies["handler@example.cn"]
+    handler_notices = Notification.objects.filter(recipient=people["handler"])
+    assert handler_notices.count() == 2
+    assert handler_notices.filter(emailed_at__isnull=True).count() == 0
+    # The next working day: supervise3 again (warn7 is told once), one message with the one notice.
+    with django_capture_on_commit_callbacks(execute=True):
+        deadline_notices_run(as_of=D(2026, 11, 12))
+    assert len(smtp_server.messages) == 6
+    assert (
+        smtp_server.messages[-3:].count(
+            ("deadlines@example.cn", ["handler@example.cn"], subject.replace("剩余 3", "剩余 2"))
+        )
+        == 1
+    )
+
+
+def test_a_long_digest_lists_the_first_notices_and_counts_the_rest(
+    chain, smtp_server, django_capture_on_commit_callbacks, monkeypatch
+):
+    people, item = chain
+    monkeypatch.setattr("backend.notifications.services.DIGEST_LISTED", 1)
+    ApprovalItemFactory(
+        department=item.department,
+        handler=people["handler"],
+        accepted_at=dt.datetime(2026, 11, 3, 9, tzinfo=SHANGHAI),
+        promised_days=13,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        deadline_notices_run(as_of=D(2026, 11, 11))
+    body = smtp_server.bodies["handler@example.cn"]
+    assert body.count("剩余") == 1
+    assert "另有 1 条，请登录系统查看。" in body
+    assert Notification.objects.filter(recipient=people["handler"], emailed_at__isnull=True).count() == 0
+
+
+def test_a_failed_digest_is_recorded_on_each_of_its_notices(chain, settings, django_capture_on_commit_callbacks):
+    people, item = chain
+    ApprovalItemFactory(
+        department=item.department,
+        handler=people["handler"],
+        accepted_at=dt.datetime(2026, 11, 3, 9, tzinfo=SHANGHAI),
+        promised_days=12,
+    )
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = free_port()  # nothing listens there
+    settings.EMAIL_TIMEOUT = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        deadline_notices_run(as_of=D(2026, 11, 11))
+    handler_notices = Notification.objects.filter(recipient=people["handler"])
+    assert handler_notices.count() == 2
+    for notice in handler_notices:
+        assert notice.emailed_at is None
+        assert notice.email_error.startswith("ConnectionRefusedError")
+    # Everyone with an address has the failure recorded; the one without none.
+    assert Notification.objects.exclude(email_error="").count() == 2 + 2
+    assert Notification.objects.get(recipient=people["all_supervisor"]).email_error == ""
+
+
 def test_a_failed_e_mail_is_recorded_and_never_breaks_the_run(chain, settings, django_capture_on_commit_callbacks):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
