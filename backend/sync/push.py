@@ -32,7 +32,7 @@ from django.db.models import QuerySet
 from django.db.models.lookups import IsNull
 from django.db.models.sql.where import AND
 
-from backend.audit.services import canonical_json
+from backend.audit.services import audit_batch, audit_batch_collecting, canonical_json
 from backend.common.errors import ApplicationError
 from backend.common.records import FieldRecord, RecordType, payload_digest
 from backend.sync.models import ReceiptStatus, SyncReceipt
@@ -226,14 +226,26 @@ def _differs(instance: FieldRecord, name: str, value: Any) -> bool:
 
 @dataclass
 class _Chunk:
-    """What one chunk learns once: the stored receipts, the records the user sees."""
+    """What one chunk learns once: the stored receipts, which of its records exist and which of
+    those the user sees."""
 
     ctx: PushContext
     receipts: dict[uuid.UUID, Any]
+    # (type, id) of the chunk's records that did not exist when it started: their first operation
+    # goes straight to the create service, which still resolves a concurrent create of the id
+    # (replay or id_conflict). Consumed by that first operation; later ones read the row.
+    absent: set[tuple[str, uuid.UUID]]
     # (type, id) the user may see, found for the whole chunk in one query per type; a record not
     # in it (made meanwhile by another transaction) is looked up on its own.
     visible: set[tuple[str, uuid.UUID]]
     pending: list[SyncReceipt] | None
+
+    def existing(self, name: str, model: type[FieldRecord], record_id: uuid.UUID) -> FieldRecord | None:
+        """The record, locked until commit, or None."""
+        if (name, record_id) in self.absent:
+            self.absent.discard((name, record_id))
+            return None
+        return model.all_objects.select_for_update().filter(pk=record_id).first()
 
     def is_visible(self, name: str, record_input: RecordInput, record_id: uuid.UUID) -> bool:
         if (name, record_id) in self.visible:
@@ -249,7 +261,7 @@ def _apply_upsert(
 ) -> dict[str, Any]:
     ctx = chunk.ctx
     model = record_type.model
-    existing = model.all_objects.select_for_update().filter(pk=op.id).first()
+    existing = chunk.existing(name, model, op.id)
     if existing is None:
         if op.base_version is not None:
             raise Rejected("not_found", "No such record.")
@@ -339,7 +351,7 @@ def _apply_upsert(
 def _apply_delete(
     *, chunk: _Chunk, name: str, record_type: RecordType, record_input: RecordInput, op: PushOperation
 ) -> dict[str, Any]:
-    existing = record_type.model.all_objects.select_for_update().filter(pk=op.id).first()
+    existing = chunk.existing(name, record_type.model, op.id)
     if existing is None or not chunk.is_visible(name, record_input, op.id):
         raise Rejected("not_found", "No such record.")
     if existing.deleted_at is None:
@@ -364,6 +376,8 @@ def canonical_copy(data: Any) -> Any:
 
 def _apply_in_savepoint(*, chunk: _Chunk, op: PushOperation, target: Any) -> dict[str, Any]:
     base = {"op_id": str(op.op_id), "type": op.type}
+    batch = audit_batch()
+    mark = batch.mark() if batch is not None else 0
     try:
         if op.errors:
             raise Rejected("invalid_operation", "Invalid operation.", op.errors)
@@ -379,6 +393,8 @@ def _apply_in_savepoint(*, chunk: _Chunk, op: PushOperation, target: Any) -> dic
                 else:
                     result = _apply_upsert(**kwargs, op=op, attachments=attachments)
     except (Rejected, ApplicationError, IntegrityError, DataError) as exc:
+        if batch is not None:
+            batch.rollback_to(mark)  # the savepoint undid the change: its audit entries go with it
         return rejected_body(op.op_id, op.type, op.id, rejection_of(exc))
     return {**base, **result}
 
@@ -427,6 +443,9 @@ def push_operation(*, op: PushOperation, chunk: _Chunk) -> dict[str, Any]:
             # In the change's transaction: both commit or neither does. A concurrent push of the
             # same op_id collides here on the unique index and its whole transaction rolls back.
             sync_receipt_create(**receipt_fields, body=body)
+            batch = audit_batch()
+            if batch is not None:
+                batch.flush()
     except IntegrityError:
         # A concurrent push of the same op_id won the receipt: answer with its receipt.
         stored = sync_receipt_get(user=ctx.user, op_id=op.op_id)
@@ -455,23 +474,25 @@ def chunk_receipts(*, ops: list[PushOperation], user: Any) -> dict[uuid.UUID, An
     return {op_id: stored.get(op_id) for op_id in once}
 
 
-def chunk_visible(*, ops: Iterable[PushOperation], ctx: PushContext) -> set[tuple[str, uuid.UUID]]:
-    """The (type, id) of the chunk's records the user may see: one query per record type."""
+def chunk_records(*, ops: Iterable[PushOperation], ctx: PushContext) -> tuple[set, set]:
+    """(absent, visible): which of the chunk's (type, id) do not exist, and which existing ones
+    the user may see, in at most two queries per record type."""
     wanted: dict[str, set[uuid.UUID]] = {}
     for op in ops:
         if op.op_id is not None and op.id is not None and isinstance(op.type, str) and not op.errors:
             wanted.setdefault(op.type, set()).add(op.id)
-    visible = set()
+    absent, visible = set(), set()
     for name, ids in wanted.items():
-        if name in ctx.special:
-            continue
-        found = ctx.record_input(name)
+        found = None if name in ctx.special else ctx.record_input(name)
         if found is None:
             continue
-        _record_type, record_input = found
-        for record_id in including_tombstones(record_input.scope()).filter(pk__in=ids).values_list("pk", flat=True):
-            visible.add((name, record_id))
-    return visible
+        record_type, record_input = found
+        existing = set(record_type.model.all_objects.filter(pk__in=ids).order_by().values_list("pk", flat=True))
+        absent.update((name, record_id) for record_id in ids - existing)
+        if existing:
+            scoped = including_tombstones(record_input.scope()).filter(pk__in=existing)
+            visible.update((name, record_id) for record_id in scoped.order_by().values_list("pk", flat=True))
+    return absent, visible
 
 
 def push_chunk(*, ops: list[PushOperation], ctx: PushContext) -> list[dict[str, Any]]:
@@ -485,14 +506,17 @@ def push_chunk(*, ops: list[PushOperation], ctx: PushContext) -> list[dict[str, 
     batched = True
     for attempt in range(CHUNK_DEADLOCK_RETRIES + 1):
         try:
-            with transaction.atomic():
+            with transaction.atomic(), audit_batch_collecting() as batch:
+                absent, visible = chunk_records(ops=ops, ctx=ctx)
                 chunk = _Chunk(
                     ctx=ctx,
                     receipts=chunk_receipts(ops=ops, user=ctx.user),
-                    visible=chunk_visible(ops=ops, ctx=ctx),
+                    absent=absent,
+                    visible=visible,
                     pending=[] if batched else None,
                 )
                 bodies = [push_operation(op=op, chunk=chunk) for op in ops]
+                batch.flush()  # the chunk's audit entries: chained, then one INSERT
                 if chunk.pending:
                     sync_receipts_create(chunk.pending)
                 return bodies
