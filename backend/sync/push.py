@@ -21,6 +21,7 @@ record in the receipt and an open conflict for the back office.
 """
 
 import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -179,7 +180,7 @@ def rejection_of(exc: Exception) -> Rejected:
     if isinstance(exc, ApplicationError):
         extra = {}
         if "current" in exc.extra:
-            extra["server"] = exc.extra["current"]
+            extra["server"] = canonical_copy(exc.extra["current"])
         return Rejected(exc.code, exc.message, exc.errors, **extra)
     if isinstance(exc, IntegrityError | DataError):
         logger.warning("sync push: database refused an operation: %s", exc)
@@ -366,8 +367,6 @@ def _apply_delete(
 
 def canonical_copy(data: Any) -> Any:
     """`data` as stored JSON (what a JSONField gives back)."""
-    import json
-
     return json.loads(canonical_json(data))
 
 
@@ -437,16 +436,19 @@ def push_operation(*, op: PushOperation, chunk: _Chunk) -> dict[str, Any]:
         chunk.pending.append(receipt)
         chunk.receipts[op.op_id] = receipt  # the same op_id later in the chunk is a duplicate
         return body
+    batch = audit_batch()
+    mark = batch.mark() if batch is not None else 0
     try:
         with transaction.atomic():
             body = _apply_in_savepoint(chunk=chunk, op=op, target=target)
             # In the change's transaction: both commit or neither does. A concurrent push of the
             # same op_id collides here on the unique index and its whole transaction rolls back.
             sync_receipt_create(**receipt_fields, body=body)
-            batch = audit_batch()
             if batch is not None:
                 batch.flush()
     except IntegrityError:
+        if batch is not None:
+            batch.rollback_to(mark)  # the operation was rolled back: so are its audit entries
         # A concurrent push of the same op_id won the receipt: answer with its receipt.
         stored = sync_receipt_get(user=ctx.user, op_id=op.op_id)
         if stored is None:
