@@ -25,32 +25,10 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DB_NAME = os.environ.get("BENCH_DATABASE_NAME", "bench_sync")
-DB_SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgis://postgres@127.0.0.1:5432")
-os.environ["DATABASE_URL"] = f"{DB_SERVER}/{DB_NAME}"
-os.environ.setdefault("DJANGO_DEVELOPMENT", "1")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
-os.environ.setdefault("API_THROTTLE_RATE", "100000000/min")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.harness import recreate_database, rss_mib, setup_django, use_database  # noqa: E402
 
-
-def recreate_database(keep: bool) -> None:
-    import psycopg2
-
-    server = psycopg2.connect(f"{DB_SERVER}/postgres".replace("postgis://", "postgresql://"))
-    server.autocommit = True
-    with server.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME])
-        exists = cursor.fetchone() is not None
-        if exists and not keep:
-            cursor.execute(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
-            exists = False
-        if not exists:
-            cursor.execute(f'CREATE DATABASE "{DB_NAME}"')
-    server.close()
+DATABASE = use_database("bench_sync")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,14 +42,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true", help="reuse the bench database as it is")
     args = parser.parse_args(argv if argv is not None else [])
 
-    recreate_database(args.keep)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    recreate_database(DATABASE, keep=args.keep)
+    setup_django()
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     run(args)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 # --- fixtures ----------------------------------------------------------------------------
@@ -310,7 +285,7 @@ def run(args) -> None:
     client.force_authenticate(user)
     ops = operations(case=case, department=department, count=args.ops)
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     statuses: dict[str, int] = {}
     for start in range(0, len(ops), args.batch):
         response = client.post(
@@ -321,7 +296,7 @@ def run(args) -> None:
             statuses[receipt["status"]] = statuses.get(receipt["status"], 0) + 1
             if receipt["status"] != "applied":
                 print("not applied:", receipt, file=sys.stderr)
-    push_seconds = time.perf_counter() - started
+    push_seconds, push_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     assert statuses == {"applied": args.ops}, statuses
 
     surveys, findings = raw_rows(case=case, department=department, user=user, count=args.ops)
@@ -383,7 +358,10 @@ def run(args) -> None:
     print(
         f"{'COPY TO (same rows)':<24}{copied:>10}{copy_out_seconds:>10.2f}{out_rate:>12.0f}{out_rate / pull_rate:>12.1f}"
     )
-    print(f"(pull pages: {pages})")
+    print(
+        f"(push: {push_cpu:.2f} s of this process's CPU, {args.ops / push_cpu:.0f} ops per CPU second; the rest is "
+        f"PostgreSQL and waiting for a core. pull pages: {pages})"
+    )
     print(
         f"targets: push >= 2000 ops/s ({'met' if push_rate >= 2000 else f'missed: {push_rate / 2000:.3f}x'}), "
         f"pull >= 20000 changes/s ({'met' if pull_rate >= 20000 else f'missed: {pull_rate / 20000:.3f}x'})"
@@ -395,11 +373,7 @@ def run(args) -> None:
 
 
 def _rss_kib() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    return int(rss_mib() * 1024)
 
 
 def _pusher(ops_count: int, batch: int, barrier, results, big: bool) -> None:

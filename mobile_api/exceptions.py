@@ -14,7 +14,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from backend.common.errors import ApplicationError
+from backend.common.errors import ApplicationError, flatten_errors
 
 logger = logging.getLogger(__name__)
 
@@ -91,24 +91,8 @@ def problem_response(status: int, code: str, detail: str, **kwargs: Any) -> Json
     )
 
 
-def _flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
-    """DRF's nested error detail → {"field" or "field.sub": [messages]}."""
-    out: dict[str, list[str]] = {}
-    if isinstance(detail, dict):
-        for key, value in detail.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
-            for k, v in _flatten_errors(value, name).items():
-                out.setdefault(k, []).extend(v)
-    elif isinstance(detail, list):
-        if all(not isinstance(v, dict | list) for v in detail):
-            out[prefix or "non_field_errors"] = [str(v) for v in detail]
-        else:
-            for index, value in enumerate(detail):
-                for k, v in _flatten_errors(value, f"{prefix}[{index}]").items():
-                    out.setdefault(k, []).extend(v)
-    else:
-        out[prefix or "non_field_errors"] = [str(detail)]
-    return out
+# DRF's nested error detail → {"field" or "field.sub": [messages]} (the domain's helper, shared with sync push).
+_flatten_errors = flatten_errors
 
 
 def _first_code(detail: Any) -> str | None:

@@ -1,5 +1,8 @@
+import contextlib
+import contextvars
 import hashlib
 import json
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -100,7 +103,8 @@ def audit_append(
 ) -> AuditEntry:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_append must run inside the transaction that makes the change")
-    prev_hash = _chain_lock_and_head(record_type, record_id)
+    batch = _BATCH.get()
+    prev_hash = GENESIS_HASH if batch is not None else _chain_lock_and_head(record_type, record_id)
     # Round-trip before/after through JSON so the hash is computed over what is stored.
     entry = AuditEntry(
         occurred_at=timezone.now(),
@@ -120,6 +124,86 @@ def audit_append(
         prev_hash=prev_hash,
         chain=AuditChain.RECORD,
     )
+    if batch is not None:
+        batch.entries.append(entry)  # chained and stored by AuditBatch.flush, in this transaction
+        return entry
     entry.hash = entry_hash(prev_hash=entry.prev_hash, payload=entry_payload(entry))
     entry.save(force_insert=True)
     return entry
+
+
+# --- many appends in one transaction -------------------------------------------------------
+
+
+class AuditBatch:
+    """The entries of one transaction's many changes (a sync push chunk), stored together.
+
+    Inside `audit_batch_collecting()`, `audit_append` keeps its entry here (unsaved, not yet
+    chained). `flush` then takes every chain's lock in one statement (in key order), reads every
+    head in one query, chains the entries in the order they were appended, and stores them in one
+    INSERT, all in the same transaction as the changes: what commits is exactly what one
+    `audit_append` per change would have stored. A caller that rolls a savepoint back drops that
+    savepoint's entries with `rollback_to(mark())`.
+    """
+
+    def __init__(self) -> None:
+        self.entries: list[AuditEntry] = []
+
+    def mark(self) -> int:
+        return len(self.entries)
+
+    def rollback_to(self, mark: int) -> None:
+        del self.entries[mark:]
+
+    def flush(self) -> list[AuditEntry]:
+        entries, self.entries = self.entries, []
+        if not entries:
+            return []
+        chains = sorted({(entry.record_type, str(entry.record_id)) for entry in entries})
+        keys = sorted({audit_chain_key(record_type, record_id) for record_type, record_id in chains})
+        heads: dict[tuple[str, str], str] = {}
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_advisory_xact_lock(%s, key)) FROM unnest(%s::int[]) AS key",
+                [AUDIT_CHAIN_LOCK_CLASS, keys],
+            )
+            # A later statement than the locks: its snapshot sees the appends of their previous holders.
+            cursor.execute(
+                "SELECT DISTINCT ON (e.record_type, e.record_id) e.record_type, e.record_id::text, e.hash "
+                "FROM audit_auditentry e "
+                "JOIN unnest(%s::text[], %s::uuid[]) AS c(record_type, record_id) "
+                "ON e.record_type = c.record_type AND e.record_id = c.record_id "
+                "ORDER BY e.record_type, e.record_id, e.id DESC",
+                [[record_type for record_type, _ in chains], [record_id for _, record_id in chains]],
+            )
+            for record_type, record_id, head in cursor.fetchall():
+                heads[(record_type, record_id)] = head
+        for entry in entries:
+            key = (entry.record_type, str(entry.record_id))
+            entry.prev_hash = heads.get(key, GENESIS_HASH)
+            entry.hash = entry_hash(prev_hash=entry.prev_hash, payload=entry_payload(entry))
+            heads[key] = entry.hash
+        return AuditEntry.objects.bulk_create(entries)
+
+
+_BATCH: contextvars.ContextVar[AuditBatch | None] = contextvars.ContextVar("audit_batch", default=None)
+
+
+def audit_batch() -> AuditBatch | None:
+    """The batch `audit_append` collects into now, if any."""
+    return _BATCH.get()
+
+
+@contextlib.contextmanager
+def audit_batch_collecting() -> Iterator[AuditBatch]:
+    """Collect this block's appends; the caller flushes inside the block's transaction. Entries
+    not flushed when the block ends are dropped (their transaction must roll back)."""
+    batch = AuditBatch()
+    token = _BATCH.set(batch)
+    try:
+        yield batch
+    finally:
+        _BATCH.reset(token)
+    if batch.entries:
+        # Left unflushed by a block that did not fail: its changes must not commit unaudited.
+        raise RuntimeError("audit_batch_collecting ended with entries not flushed")

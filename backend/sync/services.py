@@ -20,6 +20,7 @@ from backend.cases.models import ApprovalCase, ApprovalItem, Material
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from backend.common.records import RECORD_TYPES, FieldRecord, record_create, record_delete, record_update
+from backend.evidence.models import Blob
 from backend.sync.models import (
     AttachmentKind,
     ConflictResolution,
@@ -106,10 +107,6 @@ def sync_receipts_create(receipts: list[SyncReceipt]) -> None:
 
 
 def _blobs_present(sha256s: list[str]) -> set[str]:
-    try:
-        from backend.evidence.models import Blob
-    except ImportError:  # evidence not installed: nothing has arrived
-        return set()
     return set(Blob.objects.filter(sha256__in=sha256s).values_list("sha256", flat=True))
 
 
@@ -196,10 +193,6 @@ def sync_attachments_arrived(*, sha256: str) -> list[tuple[str, uuid.UUID]]:
 def sync_attachments_reconcile() -> int:
     """Note arrivals the uploads did not report (any path that stores a blob counts): cheap, it
     reads only the manifest rows still waiting. Returns how many files were newly noted."""
-    try:
-        from backend.evidence.models import Blob
-    except ImportError:
-        return 0
     arrived = list(
         SyncAttachment.objects.filter(is_arrived=False)
         .filter(Exists(Blob.objects.filter(sha256=OuterRef("sha256"))))

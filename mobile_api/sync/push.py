@@ -1,60 +1,44 @@
-"""Applying pushed operations, one at a time, through the record types' own REST machinery.
+"""`sync/push` over HTTP: parsing a push, lending the REST serializers, rendering receipts.
 
-Each operation runs in its own transaction, which first inserts its receipt (unique per user
-and op_id) and then applies the change in a savepoint: after a crash an operation is either
-applied with its receipt or not at all, and a replay of a committed op_id gets its receipt
-back as `duplicate`. A concurrent replay blocks on the receipt's unique index until the first
-commits, then replays it.
-
-Merging: `field_versions` records the version at which each field last changed. For an upsert
-with `base_version` b, the device changed the fields whose sent value differs from the server's;
-the server changed those with field_versions > b. Disjoint → the device's changes are applied
-(`merged` when the server had moved on); overlapping → `conflict`, nothing applied, the
-server's record in the receipt and an open conflict for the back office.
+Merging, conflicts, receipts and tombstones are the domain's (`backend.sync.push`); this module
+parses the body and each operation (`OperationSerializer` is both the parser and the OpenAPI
+schema), and gives the domain, per record type, the REST viewset's serializer (so `data` is read
+exactly as a REST body is), its selector and its permission checks (`ViewsetInput`).
 """
 
 import json
-import logging
 import uuid
 from typing import Any
 
-from django.db import DataError, IntegrityError, transaction
 from django.http import Http404
 from rest_framework import exceptions as drf
+from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 
-from backend.audit.services import canonical_json
-from backend.common.errors import ApplicationError, ValidationFailed
-from backend.common.records import FieldRecord, payload_digest
-from backend.sync.models import ReceiptStatus
-from backend.sync.selectors import attachments_missing_by_record, sync_receipt_get, sync_receipts_get
-from backend.sync.services import (
-    sync_attachments_check,
-    sync_attachments_declare,
-    sync_conflict_create,
-    sync_receipt_build,
-    sync_receipt_create,
+from backend.common.errors import (
+    ApplicationError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+    flatten_errors,
 )
+from backend.common.records import FieldRecord, RecordType
+from backend.sync.models import ReceiptStatus
+from backend.sync.push import (
+    ACTIONS,
+    PushContext,
+    PushOperation,
+    op_digest,
+    push_chunk,
+    tombstone_data,
+)
+from backend.sync.selectors import attachments_missing_by_record
 from backend.visits.selectors import vehicles_visible_to
 from backend.visits.services import vehicle_track_append
-from mobile_api.exceptions import _first_code, _flatten_errors
-from mobile_api.sync.registry import SyncType, including_tombstones, sync_type_get
+from mobile_api.sync.registry import SyncType, sync_type_get
 
-logger = logging.getLogger(__name__)
-
-ACTIONS = ("upsert", "delete")
-
-
-class Rejected(Exception):
-    """An operation refused before anything was applied (its receipt says why)."""
-
-    def __init__(self, code: str, detail: str, errors: dict[str, list[str]] | None = None, **extra: Any) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.errors = errors
-        self.extra = extra
+__all__ = ["jsonable", "tombstone_data", "push_operations", "with_missing_attachments", "check_push_body"]
 
 
 def jsonable(data: Any) -> Any:
@@ -62,266 +46,185 @@ def jsonable(data: Any) -> Any:
     return json.loads(JSONRenderer().render(data))
 
 
-def op_digest(op: dict[str, Any]) -> str:
-    import hashlib
-
-    keys = ("type", "action", "id", "base_version", "data", "attachments")
-    return hashlib.sha256(canonical_json({k: op.get(k) for k in keys}).encode()).hexdigest()
+# --- parsing -----------------------------------------------------------------------------
 
 
-def _rejected_body(op_id: Any, record_type: Any, record_id: Any, error: Rejected) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "op_id": str(op_id) if op_id is not None else None,
-        "type": record_type if isinstance(record_type, str) else None,
-        "status": ReceiptStatus.REJECTED.value,
-        "id": str(record_id) if record_id is not None else None,
-        "version": None,
-        "code": error.code,
-        "detail": error.detail,
-        "errors": error.errors or {"non_field_errors": [error.detail]},
-    }
-    body.update(error.extra)
-    return body
+class AttachmentSerializer(serializers.Serializer):
+    sha256 = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["photo", "signature", "scan"])
 
 
-def _rejection_of(exc: Exception) -> Rejected:
-    if isinstance(exc, Rejected):
-        return exc
-    if isinstance(exc, ApplicationError):
-        extra = {}
-        if "current" in exc.extra:
-            extra["server"] = jsonable(exc.extra["current"])
-        return Rejected(exc.code, exc.message, exc.errors, **extra)
+class OperationSerializer(serializers.Serializer):
+    """One operation of a push. Its manifest (`attachments`) is checked by the domain, which
+    names each bad entry (`attachments[0].sha256`)."""
+
+    op_id = serializers.UUIDField(error_messages={"invalid": "Expected a UUID."})
+    type = serializers.CharField(error_messages={"invalid": "Expected a sync type name."})
+    action = serializers.ChoiceField(
+        choices=list(ACTIONS), default="upsert", error_messages={"invalid_choice": "Expected upsert or delete."}
+    )
+    id = serializers.UUIDField(error_messages={"invalid": "Expected a UUID."})
+    base_version = serializers.IntegerField(
+        allow_null=True,
+        required=False,
+        default=None,
+        min_value=1,
+        error_messages={
+            "invalid": "Expected null or a positive integer.",
+            "min_value": "Expected null or a positive integer.",
+        },
+    )
+    data = serializers.DictField(required=False, allow_null=True, default=dict)
+    attachments = AttachmentSerializer(many=True, required=False)
+
+
+def parse_operation(raw: Any) -> PushOperation:
+    """An operation as the domain takes it; what does not parse is in `errors`."""
+    if not isinstance(raw, dict):
+        return PushOperation(op_id=None, type=None, action="", id=None, not_an_object=True)
+    parser = OperationSerializer(data={k: v for k, v in raw.items() if k != "attachments"})
+    values = parser.validated_data if parser.is_valid() else {}
+    errors = flatten_errors(parser.errors) if parser.errors else {}
+    # Stricter than the fields: a number is not a type name, nor a boolean or "3" a version.
+    if not isinstance(raw.get("type"), str):
+        errors["type"] = ["Expected a sync type name."]
+    base_version = raw.get("base_version")
+    if base_version is not None and (isinstance(base_version, bool) or not isinstance(base_version, int)):
+        errors["base_version"] = ["Expected null or a positive integer."]
+
+    def as_uuid(name: str) -> uuid.UUID | None:
+        if name in values:
+            return values[name]
+        if name in errors:
+            return None
+        try:
+            return uuid.UUID(str(raw.get(name)))
+        except ValueError:
+            return None
+
+    return PushOperation(
+        op_id=as_uuid("op_id"),
+        raw_op_id=raw.get("op_id"),
+        type=raw.get("type") if isinstance(raw.get("type"), str) else None,
+        action=raw.get("action", "upsert"),
+        id=as_uuid("id"),
+        base_version=base_version if "base_version" not in errors else None,
+        data=raw.get("data") if isinstance(raw.get("data"), dict) else {},
+        attachments=raw.get("attachments"),
+        digest=op_digest(raw),
+        errors=errors,
+    )
+
+
+def check_push_body(data: Any, max_operations: int) -> tuple[str, list]:
+    if not isinstance(data, dict) or not isinstance(data.get("operations"), list):
+        raise ValidationFailed(
+            "Send {device_id, operations: [...]}.", errors={"operations": ["Expected a list of operations."]}
+        )
+    if len(data["operations"]) > max_operations:
+        raise ApplicationError(
+            f"At most {max_operations} operations per push; send the rest in another.",
+            code="too_many_operations",
+            status=413,
+            extra={"max_operations": max_operations},
+        )
+    device_id = data.get("device_id") or ""
+    if not isinstance(device_id, str):
+        raise ValidationFailed("device_id must be a string.", errors={"device_id": ["Expected a string."]})
+    return device_id[:100], data["operations"]
+
+
+# --- what the domain borrows from REST ------------------------------------------------------
+
+
+def _specific_code(detail: Any) -> str | None:
+    """A specific code a DRF ValidationError carries (invalid_geometry), else None."""
+    if isinstance(detail, dict):
+        detail = list(detail.values())
+    if isinstance(detail, list):
+        return next((code for code in map(_specific_code, detail) if code), None)
+    return "invalid_geometry" if getattr(detail, "code", None) == "invalid_geometry" else None
+
+
+def domain_error(exc: Exception) -> ApplicationError:
+    """DRF's validation and permission exceptions as the domain's errors."""
     if isinstance(exc, drf.ValidationError):
-        errors = _flatten_errors(exc.detail)
+        errors = flatten_errors(exc.detail)
         detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())[:1000] or "Invalid input."
-        return Rejected(_first_code(exc.detail) or "validation_error", detail, errors)
+        return ValidationFailed(detail, code=_specific_code(exc.detail) or "validation_error", errors=errors)
     if isinstance(exc, Http404 | drf.NotFound):
-        return Rejected("not_found", "No such record.")
+        return NotFound("No such record.")
     if isinstance(exc, drf.PermissionDenied | drf.NotAuthenticated):
-        return Rejected("permission_denied", str(getattr(exc, "detail", "You may not do this.")))
-    if isinstance(exc, IntegrityError | DataError):
-        logger.warning("sync push: database refused an operation: %s", exc)
-        return Rejected("integrity_error", "The database refused the operation's values.")
+        return PermissionDenied(str(getattr(exc, "detail", "You may not do this.")))
     raise exc
 
 
-# --- the operation ---------------------------------------------------------------------
+class ViewsetInput:
+    """A record type's REST viewset, bound to the push request, as the domain's RecordInput."""
 
+    ACTIONS = {"create": "create", "update": "partial_update", "delete": "destroy"}
 
-class Operation:
-    """One parsed operation of a push."""
+    def __init__(self, sync_type: SyncType, request: Request) -> None:
+        self.sync_type = sync_type
+        self.request = request
+        self._views: dict[str, Any] = {}
 
-    def __init__(self, raw: Any) -> None:
-        if not isinstance(raw, dict):
-            raise Rejected("invalid_operation", "An operation must be an object.")
-        self.raw = raw
-        errors: dict[str, list[str]] = {}
+    def view(self, action: str) -> Any:
+        if action not in self._views:
+            self._views[action] = self.sync_type.view(self.request, action)
+        return self._views[action]
+
+    def scope(self):
+        return self.view("partial_update").get_queryset()
+
+    def parse_create(self, data: dict[str, Any], record_id: uuid.UUID) -> dict[str, Any]:
+        serializer = self.view("create").get_serializer(data={**data, "id": str(record_id)})
         try:
-            self.op_id = uuid.UUID(str(raw.get("op_id")))
-        except ValueError:
-            self.op_id = None
-            errors["op_id"] = ["Expected a UUID."]
-        self.type = raw.get("type")
-        if not isinstance(self.type, str):
-            errors["type"] = ["Expected a sync type name."]
-        self.action = raw.get("action", "upsert")
-        if self.action not in ACTIONS:
-            errors["action"] = ["Expected upsert or delete."]
-        try:
-            self.id = uuid.UUID(str(raw.get("id")))
-        except ValueError:
-            self.id = None
-            errors["id"] = ["Expected a UUID."]
-        self.base_version = raw.get("base_version")
-        if self.base_version is not None and (
-            isinstance(self.base_version, bool) or not isinstance(self.base_version, int) or self.base_version < 1
-        ):
-            errors["base_version"] = ["Expected null or a positive integer."]
-        self.data = raw.get("data") if raw.get("data") is not None else {}
-        if not isinstance(self.data, dict):
-            errors["data"] = ["Expected an object."]
-        self.attachments_raw = raw.get("attachments")
-        self.digest = op_digest(raw)
-        self.errors = errors
-
-
-def _serialize(view: Any, instance: FieldRecord) -> dict[str, Any]:
-    if instance.deleted_at is not None:
-        return tombstone_data(instance)
-    return jsonable(view.get_serializer(instance).data)
-
-
-def tombstone_data(instance: FieldRecord) -> dict[str, Any]:
-    return {
-        "id": str(instance.pk),
-        "case": str(instance.case_id) if getattr(instance, "case_id", None) else None,
-        "version": instance.version,
-        "deleted_at": instance.deleted_at.isoformat() if instance.deleted_at else None,
-    }
-
-
-def _field_key(model: type, name: str) -> str:
-    """field_versions is keyed by attname (`case_id`); serializers speak field names (`case`)."""
-    try:
-        return model._meta.get_field(name).attname
-    except Exception:  # noqa: BLE001 - not a model field (a serializer-only input)
-        return name
-
-
-def _differs(instance: FieldRecord, name: str, value: Any) -> bool:
-    try:
-        model_field = instance._meta.get_field(name)
-    except Exception:  # noqa: BLE001 - not a model field: cannot compare, count it as a change
-        return True
-    if not getattr(model_field, "concrete", False):
-        return True
-    if model_field.is_relation and model_field.many_to_one:
-        return getattr(instance, model_field.attname) != getattr(value, "pk", value)
-    return getattr(instance, name) != value
-
-
-def _visible(sync_type: SyncType, view: Any, record_id: uuid.UUID) -> bool:
-    return including_tombstones(view.get_queryset()).filter(pk=record_id).exists()
-
-
-def _apply_upsert(
-    *, sync_type: SyncType, op: Operation, request: Request, device_id: str, attachments: list
-) -> dict[str, Any]:
-    model = sync_type.model
-    user = request.user
-    existing = model.all_objects.select_for_update().filter(pk=op.id).first()
-    if existing is None:
-        if op.base_version is not None:
-            raise Rejected("not_found", "No such record.")
-        create = sync_type.record_type.create
-        if create is None:
-            raise Rejected(
-                "create_not_supported", f"A {sync_type.name} is created with its parent record, not on its own."
-            )
-        view = sync_type.view(request, "create")
-        view.check_permissions(request)
-        serializer = view.get_serializer(data={**op.data, "id": str(op.id)})
-        serializer.is_valid(raise_exception=True)
+            serializer.is_valid(raise_exception=True)
+        except drf.ValidationError as exc:
+            raise domain_error(exc) from exc
         validated = dict(serializer.validated_data)
         validated.pop("id", None)
-        record, _created = create(
-            by=user, device_id=device_id, record_id=op.id, digest=payload_digest(op.data), **validated
-        )
-        sync_attachments_declare(record=record, record_type=sync_type.name, attachments=attachments)
-        return {"status": ReceiptStatus.APPLIED.value, "id": str(record.pk), "version": record.version}
+        return validated
 
-    view = sync_type.view(request, "partial_update")
-    if not _visible(sync_type, view, op.id):
-        # Exactly what a record that does not exist gets: nothing tells it exists.
-        if op.base_version is None:
-            raise Rejected("id_conflict", f"A record with id {op.id} already exists with other content.")
-        raise Rejected("not_found", "No such record.")
-    if existing.deleted_at is not None:
-        raise Rejected("record_deleted", "The record was deleted.", server=tombstone_data(existing))
-    view.check_permissions(request)
-    view.check_object_permissions(request, existing)
-    if op.base_version is not None and op.base_version > existing.version:
-        raise Rejected(
-            "invalid_base_version",
-            f"base_version {op.base_version} is newer than the record's version {existing.version}.",
-            {"base_version": [f"The record is at version {existing.version}."]},
-        )
-    data = {k: v for k, v in op.data.items() if k != "id"}
-    if op.base_version is None and existing.client_digest and existing.client_digest == payload_digest(op.data):
-        # A create replayed under another op_id: the record is already what the device made.
-        sync_attachments_declare(record=existing, record_type=sync_type.name, attachments=attachments)
-        return {"status": ReceiptStatus.APPLIED.value, "id": str(existing.pk), "version": existing.version}
-    serializer = view.get_serializer(existing, data=data, partial=True)
-    serializer.is_valid(raise_exception=True)
-    changes = {k: v for k, v in serializer.validated_data.items() if k != "id"}
-    client_changed = [name for name, value in changes.items() if _differs(existing, name, value)]
-    if op.base_version is None:
-        # A create of an id that exists with other content: every differing field clashes.
-        server_changed = {_field_key(model, name) for name in client_changed}
-        conflict_code = "id_conflict"
-    else:
-        server_changed = {
-            name for name, version in (existing.field_versions or {}).items() if version > op.base_version
-        }
-        conflict_code = "field_conflict"
-    clashing = [name for name in client_changed if _field_key(model, name) in server_changed]
-    if existing.is_locked and client_changed:
-        raise Rejected(
-            "record_locked",
-            "The record is signed off and locked; reopen it to change it.",
-            server=_serialize(view, existing),
-        )
-    if clashing:
-        server = _serialize(view, existing)
-        sync_conflict_create(
-            record=existing,
-            record_type=sync_type.name,
-            op_id=op.op_id,
-            device_id=device_id,
-            pushed_by=user,
-            base_version=op.base_version,
-            fields=clashing,
-            client_data=jsonable(op.data),
-            server_data=server,
-        )
-        return {
-            "status": ReceiptStatus.CONFLICT.value,
-            "id": str(existing.pk),
-            "version": existing.version,
-            "code": conflict_code,
-            "fields": sorted(clashing),
-            "server": server,
-        }
-    moved_on = op.base_version is None or existing.version > op.base_version
-    record = existing
-    if client_changed:
-        update = sync_type.record_type.update
-        if update is None:
-            raise Rejected("update_not_supported", f"A {sync_type.name} is not changed after it was made.")
-        record = update(
-            instance=existing,
-            changes={name: changes[name] for name in client_changed},
-            by=user,
-            device_id=device_id,
-            expected_version=existing.version,
-        )
-    sync_attachments_declare(record=record, record_type=sync_type.name, attachments=attachments)
-    status = ReceiptStatus.MERGED if moved_on and op.base_version is not None else ReceiptStatus.APPLIED
-    return {"status": status.value, "id": str(record.pk), "version": record.version}
+    def parse_changes(self, instance: FieldRecord, data: dict[str, Any]) -> dict[str, Any]:
+        serializer = self.view("partial_update").get_serializer(instance, data=data, partial=True)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except drf.ValidationError as exc:
+            raise domain_error(exc) from exc
+        return {k: v for k, v in serializer.validated_data.items() if k != "id"}
+
+    def check_write(self, action: str, instance: FieldRecord | None) -> None:
+        view = self.view(self.ACTIONS[action])
+        try:
+            view.check_permissions(self.request)
+            if instance is not None:
+                view.check_object_permissions(self.request, instance)
+        except (drf.APIException, Http404) as exc:
+            raise domain_error(exc) from exc
+
+    def render(self, instance: FieldRecord) -> dict[str, Any]:
+        if instance.deleted_at is not None:
+            return tombstone_data(instance)
+        return jsonable(self.view("partial_update").get_serializer(instance).data)
 
 
-def _apply_delete(*, sync_type: SyncType, op: Operation, request: Request, device_id: str) -> dict[str, Any]:
-    existing = sync_type.model.all_objects.select_for_update().filter(pk=op.id).first()
-    view = sync_type.view(request, "destroy")
-    if existing is None or not _visible(sync_type, view, op.id):
-        raise Rejected("not_found", "No such record.")
-    if existing.deleted_at is None:
-        delete = sync_type.record_type.delete
-        if delete is None:
-            raise Rejected("delete_not_supported", f"A {sync_type.name} is withdrawn with its parent record.")
-        view.check_permissions(request)
-        view.check_object_permissions(request, existing)
-        existing = delete(instance=existing, by=request.user, device_id=device_id, expected_version=None)
-    return {"status": ReceiptStatus.APPLIED.value, "id": str(existing.pk), "version": existing.version}
-
-
-# --- operations on things that are not field records ----------------------------------------
-
-
-def _apply_track(*, op: Operation, request: Request) -> dict[str, Any]:
+def _apply_track(*, op: PushOperation, ctx: PushContext) -> dict[str, Any]:
     """`track`: a batch of the vehicle's positions; `id` is the vehicle, `data.positions` the
     batch (as `POST vehicles/{id}/track/`). Positions already stored are skipped by the service."""
+    from backend.sync.push import Rejected
+
     if op.action != "upsert":
         raise Rejected("invalid_operation", "Track positions are only appended.", {"action": ["Use upsert."]})
-    vehicle = vehicles_visible_to(user=request.user).filter(pk=op.id).first()
+    vehicle = vehicles_visible_to(user=ctx.user).filter(pk=op.id).first()
     if vehicle is None:
         raise Rejected("not_found", "No such vehicle.")
     result = vehicle_track_append(
         vehicle=vehicle,
         positions=op.data.get("positions"),
-        by=request.user,
-        coord_system=op.data.get("coord_system") or request.headers.get("X-Coord-System"),
+        by=ctx.user,
+        coord_system=op.data.get("coord_system") or ctx.coord_system,
     )
     return {"status": ReceiptStatus.APPLIED.value, "id": str(vehicle.pk), "version": None, "track": result}
 
@@ -329,128 +232,36 @@ def _apply_track(*, op: Operation, request: Request) -> dict[str, Any]:
 SPECIAL_TYPES = {"track": _apply_track}
 
 
-def chunk_receipts(*, raws: list[Any], user: Any) -> dict[uuid.UUID, Any]:
-    """What `push_operation` would find stored for each op_id of a chunk, in one query.
+def push_context(*, request: Request, device_id: str) -> PushContext:
+    inputs: dict[str, tuple[RecordType, ViewsetInput] | None] = {}
 
-    Only op_ids that occur once in the chunk are answered: a repeated one may get its receipt
-    from an earlier operation of the same chunk, so it is looked up when its turn comes. A
-    concurrent push that stores a receipt after this read still collides on the unique index.
-    """
-    seen: dict[uuid.UUID, int] = {}
-    for raw in raws:
-        if isinstance(raw, dict):
-            try:
-                op_id = uuid.UUID(str(raw.get("op_id")))
-            except ValueError:
-                continue
-            seen[op_id] = seen.get(op_id, 0) + 1
-    once = [op_id for op_id, count in seen.items() if count == 1]
-    stored = sync_receipts_get(user=user, op_ids=once)
-    return {op_id: stored.get(op_id) for op_id in once}
+    def record_input(name: str) -> tuple[RecordType, ViewsetInput] | None:
+        if name not in inputs:
+            sync_type = sync_type_get(name)
+            inputs[name] = (sync_type.record_type, ViewsetInput(sync_type, request)) if sync_type else None
+        return inputs[name]
+
+    return PushContext(
+        user=request.user,
+        device_id=device_id,
+        record_input=record_input,
+        special=SPECIAL_TYPES,
+        coord_system=request.headers.get("X-Coord-System"),
+    )
 
 
-def push_operation(
-    *,
-    raw: Any,
-    request: Request,
-    device_id: str,
-    receipts: dict[uuid.UUID, Any] | None = None,
-    pending: list | None = None,
-) -> dict[str, Any]:
-    """Apply one operation; returns its receipt (without missing_attachments).
-
-    `receipts` (from `chunk_receipts`) answers the stored-receipt lookup for the op_ids it holds.
-    `pending`: the chunk's receipts are written together at its end (`sync_receipts_create`);
-    the operation then runs in one savepoint instead of two, and its receipt (unsaved) is added
-    both to `pending` and to `receipts`, so the same op_id later in the chunk is a duplicate.
-    """
-    try:
-        op = Operation(raw)
-    except Rejected as error:
-        return _rejected_body(None, None, None, error)
-    if op.op_id is None:
-        return _rejected_body(
-            raw.get("op_id"), op.type, op.id, Rejected("invalid_operation", "Invalid operation.", op.errors)
-        )
-    user = request.user
-    if receipts is not None and op.op_id in receipts:
-        stored = receipts[op.op_id]
-    else:
-        stored = sync_receipt_get(user=user, op_id=op.op_id)
-    if stored is not None:
-        return _replay(stored, op)
-    sync_type = sync_type_get(op.type) if isinstance(op.type, str) else None
-    special = SPECIAL_TYPES.get(op.type) if isinstance(op.type, str) else None
-    if special is not None:
-        sync_type = special
-    if not op.errors and sync_type is None:
-        # Not stored: the type may be supported after an upgrade, and the device may retry.
-        return _rejected_body(
-            op.op_id, op.type, op.id, Rejected("unsupported_type", f"Type {op.type!r} cannot be synced.")
-        )
-    receipt_fields = {
-        "user": user,
-        "op_id": op.op_id,
-        "device_id": device_id,
-        "record_type": op.type if isinstance(op.type, str) else "",
-        "record_id": op.id,
-        "action": op.action if isinstance(op.action, str) else "",
-        "op_digest": op.digest,
-    }
-    if pending is not None:
-        body = _apply_in_savepoint(op=op, sync_type=sync_type, request=request, device_id=device_id)
-        receipt = sync_receipt_build(**receipt_fields, body=body)
-        pending.append(receipt)
-        if receipts is not None:
-            receipts[op.op_id] = receipt
-        return body
-    try:
-        with transaction.atomic():
-            body = _apply_in_savepoint(op=op, sync_type=sync_type, request=request, device_id=device_id)
-            # In the change's transaction: both commit or neither does. A concurrent push of the
-            # same op_id collides here on the unique index and its whole transaction rolls back.
-            sync_receipt_create(**receipt_fields, body=body)
-    except IntegrityError:
-        # A concurrent push of the same op_id won the receipt: answer with its receipt.
-        stored = sync_receipt_get(user=user, op_id=op.op_id)
-        if stored is None:
-            raise
-        return _replay(stored, op)
-    return body
+def push_operations(*, raws: list[Any], request: Request, device_id: str, chunk: int) -> list[dict[str, Any]]:
+    """Every operation's receipt, in order, committed `chunk` operations at a time."""
+    ctx = push_context(request=request, device_id=device_id)
+    receipts = []
+    for start in range(0, len(raws), chunk):
+        ops = [parse_operation(raw) for raw in raws[start : start + chunk]]
+        bodies = push_chunk(ops=ops, ctx=ctx)
+        receipts.extend(with_missing_attachments(bodies, user=request.user))
+    return receipts
 
 
-def _apply_in_savepoint(*, op: Operation, sync_type: Any, request: Request, device_id: str) -> dict:
-    base = {"op_id": str(op.op_id), "type": op.type}
-    try:
-        if op.errors:
-            raise Rejected("invalid_operation", "Invalid operation.", op.errors)
-        attachments = sync_attachments_check(attachments=op.attachments_raw)
-        with transaction.atomic():
-            if callable(sync_type) and not isinstance(sync_type, SyncType):
-                result = sync_type(op=op, request=request)
-            elif op.action == "delete":
-                result = _apply_delete(sync_type=sync_type, op=op, request=request, device_id=device_id)
-            else:
-                result = _apply_upsert(
-                    sync_type=sync_type, op=op, request=request, device_id=device_id, attachments=attachments
-                )
-    except (Rejected, ApplicationError, drf.APIException, Http404, IntegrityError, DataError) as exc:
-        return _rejected_body(op.op_id, op.type, op.id, _rejection_of(exc))
-    return {**base, **result}
-
-
-def _replay(stored: Any, op: Operation) -> dict[str, Any]:
-    if stored.op_digest != op.digest:
-        return _rejected_body(
-            op.op_id,
-            op.type,
-            op.id,
-            Rejected("op_id_reuse", "This op_id was used for another operation; give each operation its own op_id."),
-        )
-    body = dict(stored.body)
-    body["original_status"] = body.get("status")
-    body["status"] = ReceiptStatus.DUPLICATE.value
-    return body
+# --- rendering ---------------------------------------------------------------------------
 
 
 def with_missing_attachments(bodies: list[dict[str, Any]], *, user: Any) -> list[dict[str, Any]]:
@@ -480,21 +291,3 @@ def with_missing_attachments(bodies: list[dict[str, Any]], *, user: Any) -> list
                 key = None
         out.append({**body, "missing_attachments": missing.get(key, []) if key else []})
     return out
-
-
-def check_push_body(data: Any, max_operations: int) -> tuple[str, list]:
-    if not isinstance(data, dict) or not isinstance(data.get("operations"), list):
-        raise ValidationFailed(
-            "Send {device_id, operations: [...]}.", errors={"operations": ["Expected a list of operations."]}
-        )
-    if len(data["operations"]) > max_operations:
-        raise ApplicationError(
-            f"At most {max_operations} operations per push; send the rest in another.",
-            code="too_many_operations",
-            status=413,
-            extra={"max_operations": max_operations},
-        )
-    device_id = data.get("device_id") or ""
-    if not isinstance(device_id, str):
-        raise ValidationFailed("device_id must be a string.", errors={"device_id": ["Expected a string."]})
-    return device_id[:100], data["operations"]

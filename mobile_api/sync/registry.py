@@ -14,11 +14,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import QuerySet
-from django.db.models.lookups import IsNull
-from django.db.models.sql.where import AND
 
 from backend.common.records import RECORD_TYPES, FieldRecord, RecordType
+from backend.sync.push import including_tombstones
+
+__all__ = ["SyncType", "including_tombstones", "sync_type_get", "sync_types"]
 
 
 @dataclass(frozen=True)
@@ -57,27 +57,3 @@ def sync_types() -> dict[str, SyncType]:
 
 def sync_type_get(name: str) -> SyncType | None:
     return sync_types().get(name)
-
-
-def including_tombstones(queryset: QuerySet) -> QuerySet:
-    """The same scoping, but with deleted records too (devices must learn of deletions).
-
-    Record selectors start from the live-rows manager, which adds `deleted_at IS NULL` to the
-    top-level AND of the query; dropping exactly that condition keeps every scoping rule.
-    """
-    queryset = queryset._chain()
-    where = queryset.query.where
-    if where.connector != AND or where.negated:
-        return queryset
-    base_table = queryset.query.get_initial_alias()
-    where.children = [
-        child
-        for child in where.children
-        if not (
-            isinstance(child, IsNull)
-            and child.rhs is True
-            and getattr(getattr(child.lhs, "target", None), "name", None) == "deleted_at"
-            and getattr(child.lhs, "alias", None) == base_table
-        )
-    ]
-    return queryset

@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
@@ -17,30 +17,13 @@ from backend.common.errors import ApplicationError, NotFound, ValidationFailed
 from backend.common.records import RECORD_TYPES, FieldRecord
 from backend.sync.models import ConflictResolution, ConflictStatus, SyncConflict
 from backend.sync.selectors import conflicts_visible_to
-from backend.sync.services import sync_attachments_reconcile, sync_conflict_resolve, sync_receipts_create
+from backend.sync.services import sync_attachments_reconcile, sync_conflict_resolve
 from mobile_api.exceptions import PROBLEM_RESPONSES
 from mobile_api.records.views import device_id_of
 from mobile_api.sync.pull import parse_case, parse_cursor, parse_limit, parse_types, pull
-from mobile_api.sync.push import check_push_body, chunk_receipts, push_operation, with_missing_attachments
+from mobile_api.sync.push import OperationSerializer, check_push_body, push_operations
 from mobile_api.sync.registry import sync_type_get
 from mobile_api.sync.scans import MaterialScanViewSet  # noqa: F401 - registers the material_scan viewset
-
-DEADLOCK_DETECTED = "40P01"
-
-
-class AttachmentSerializer(serializers.Serializer):
-    sha256 = serializers.CharField()
-    kind = serializers.ChoiceField(choices=["photo", "signature", "scan"])
-
-
-class OperationSerializer(serializers.Serializer):
-    op_id = serializers.UUIDField()
-    type = serializers.CharField()
-    action = serializers.ChoiceField(choices=["upsert", "delete"])
-    id = serializers.UUIDField()
-    base_version = serializers.IntegerField(allow_null=True)
-    data = serializers.DictField()
-    attachments = AttachmentSerializer(many=True, required=False)
 
 
 class PushRequestSerializer(serializers.Serializer):
@@ -86,53 +69,14 @@ class PushView(APIView):
             )
         device_id, operations = check_push_body(request.data, settings.SYNC_MAX_OPERATIONS)
         device_id = device_id or device_id_of(request)
-        receipts = []
         # Operations commit in chunks, each operation in its own savepoint: one bad operation never
         # undoes another, and a crash loses at most the uncommitted chunk, whose receipts the device
         # never saw, so its retry applies them once. Committing every operation alone would cap the
         # device's push at one operation per commit latency.
-        chunk = settings.SYNC_COMMIT_EVERY
-        for start in range(0, len(operations), chunk):
-            raws = operations[start : start + chunk]
-            bodies = _push_chunk(raws=raws, request=request, device_id=device_id)
-            receipts.extend(with_missing_attachments(bodies, user=request.user))
+        receipts = push_operations(
+            raws=operations, request=request, device_id=device_id, chunk=settings.SYNC_COMMIT_EVERY
+        )
         return Response({"receipts": receipts})
-
-
-# Deadlock retries of one chunk. With no global lock, two chunks that lock the same records in
-# opposite orders can deadlock; PostgreSQL ends one of them, nothing of it was committed (receipts
-# included), so it is applied again from the start.
-CHUNK_DEADLOCK_RETRIES = 3
-
-
-def _push_chunk(*, raws: list, request: Request, device_id: str) -> list[dict[str, Any]]:
-    """Apply a chunk in one transaction, its receipts written in one INSERT at its end.
-
-    A receipt collision there (a concurrent push of one of its op_ids committed first) rolls the
-    chunk back; it is then applied operation by operation, each with its own receipt insert, so
-    that op_id replays as `duplicate` and the others apply.
-    """
-    batched = True
-    for attempt in range(CHUNK_DEADLOCK_RETRIES + 1):
-        try:
-            with transaction.atomic():
-                stored = chunk_receipts(raws=raws, user=request.user)
-                pending: list | None = [] if batched else None
-                bodies = [
-                    push_operation(raw=raw, request=request, device_id=device_id, receipts=stored, pending=pending)
-                    for raw in raws
-                ]
-                if pending:
-                    sync_receipts_create(pending)
-                return bodies
-        except IntegrityError:
-            if not batched:
-                raise
-            batched = False
-        except OperationalError as error:
-            if getattr(error.__cause__, "sqlstate", None) != DEADLOCK_DETECTED or attempt == CHUNK_DEADLOCK_RETRIES:
-                raise
-    raise AssertionError("unreachable")
 
 
 class ChangeSerializer(serializers.Serializer):

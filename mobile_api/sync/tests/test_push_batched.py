@@ -114,3 +114,10 @@ def test_concurrent_pushes_of_one_chunk_store_one_receipt_and_one_record_per_ope
         assert sorted(statuses[index] for statuses in results) == ["applied", "duplicate", "duplicate", "duplicate"]
     assert SyncReceipt.objects.filter(op_id__in=[op["op_id"] for op in ops]).count() == 6
     assert MaterialScan.objects.filter(pk__in=[op["id"] for op in ops]).count() == 6
+    # The losers' rolled-back attempts left no audit entry behind: one create per record, chained.
+    from backend.audit.checkpoints import audit_verify
+    from backend.audit.models import AuditEntry
+
+    created = AuditEntry.objects.filter(record_id__in=[op["id"] for op in ops], action="create")
+    assert created.count() == 6
+    assert audit_verify().is_intact
