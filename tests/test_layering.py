@@ -224,8 +224,7 @@ def test_no_module_imports_itself_back_at_load_time():
     reason=(
         "still cycling at load time, outside this branch: backend.common.timeline imports cases "
         "and the record kernel (common keeps only errors, geometry, health); cases.services imports "
-        "sync.services (sync_case_access_granted); demo modules import the apps they seed (one "
-        "development-only app); gis_layers.views imports mobile_api's authentication while "
+        "sync.services (sync_case_access_granted) while sync imports cases; gis_layers.views imports mobile_api's authentication while "
         "mobile_api.utilities imports gis_layers.layers"
     ),
 )
@@ -291,15 +290,7 @@ def test_the_guard_detector_sees_a_guard():
 
 @pytest.mark.parametrize(
     "module",
-    [
-        pytest.param(
-            module,
-            marks=pytest.mark.xfail(strict=True, reason="the sync-push rewrite of backend/sync/services.py removes it")
-            if module == "backend.sync.services"
-            else (),
-        )
-        for module in sorted(set(GUARDED) | {"backend.sync.selectors", "backend.sync.services"})
-    ],
+    sorted(set(GUARDED) | {"backend.sync.selectors", "backend.sync.services"}),
 )
 def test_no_except_import_error_around_a_first_party_import(module):
     assert [f"{f.source}:{f.line} -> {f.target}" for f in IMPORTS if f.source == module and f.guarded] == []

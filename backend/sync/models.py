@@ -7,10 +7,6 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
-# temporary: removed at merge (MaterialScan lives in backend.cases.materials; the sync services,
-# push and views still import it from here until they are rewritten).
-from backend.cases.models import MaterialScan, ScanContentType  # noqa: F401
-
 
 class ReceiptStatus(models.TextChoices):
     APPLIED = "applied", "已应用"

@@ -16,7 +16,7 @@ from django.utils import timezone
 from backend.accounts.models import OrganizationKind, User
 from backend.audit.models import AuditEntry
 from backend.audit.services import audit_append
-from backend.cases.models import ApprovalCase, ApprovalItem, Material
+from backend.cases.models import ApprovalCase, ApprovalItem, Material, MaterialScan, ScanContentType
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from backend.common.records import RECORD_TYPES, FieldRecord, record_create, record_delete, record_update
@@ -25,8 +25,6 @@ from backend.sync.models import (
     AttachmentKind,
     ConflictResolution,
     ConflictStatus,
-    MaterialScan,
-    ScanContentType,
     SyncAttachment,
     SyncConflict,
     SyncReceipt,

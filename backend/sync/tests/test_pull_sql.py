@@ -17,9 +17,9 @@ from django.test import override_settings
 from rest_framework.request import Request
 from rest_framework.test import APIClient, APIRequestFactory
 
-from backend.demo.accounts import DEMO_USERS
 from backend.accounts.models import User
 from backend.common.errors import ApplicationError
+from backend.demo.accounts import DEMO_USERS
 from mobile_api.sync.pull import _render_type, pull, sql_rendered_types
 from mobile_api.sync.push import jsonable, tombstone_data
 from mobile_api.sync.registry import including_tombstones, sync_types

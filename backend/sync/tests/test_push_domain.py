@@ -9,9 +9,10 @@ import uuid
 import pytest
 
 from backend.audit.models import AuditEntry
+from backend.cases.models import MaterialScan
 from backend.common.errors import ValidationFailed
 from backend.common.records import RECORD_TYPES
-from backend.sync.models import MaterialScan, SyncConflict, SyncReceipt
+from backend.sync.models import SyncConflict, SyncReceipt
 from backend.sync.push import PushContext, PushOperation, op_digest, push_chunk, tombstone_data
 from backend.sync.selectors import material_scans_visible_to
 from mobile_api.sync.tests.factories import case_with_item, sha, vehicle_user_on
