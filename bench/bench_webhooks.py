@@ -21,17 +21,12 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-# bench_sync (whose fixtures are reused) reads the same variable when imported: one database.
-DB_NAME = os.environ.setdefault("BENCH_DATABASE_NAME", "bench_webhooks")
-DB_SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgis://postgres@127.0.0.1:5432")
-os.environ["DATABASE_URL"] = f"{DB_SERVER}/{DB_NAME}"
-os.environ.setdefault("DJANGO_DEVELOPMENT", "1")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
-os.environ.setdefault("API_THROTTLE_RATE", "100000000/min")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.harness import ROOT, recreate_database, setup_django, use_database  # noqa: E402
+
+DATABASE = use_database("bench_webhooks")
+# bench_sync (whose fixtures are reused) takes its database from the same variable when imported.
+os.environ["BENCH_DATABASE_NAME"] = DATABASE.name
 os.environ["WEBHOOK_ALLOWED_NETWORKS"] = "127.0.0.0/8"
 
 RECEIVER = """
@@ -63,17 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-outbox", action="store_true", help="only the delivery figure")
     args = parser.parse_args(argv if argv is not None else [])
 
-    from bench.bench_sync import DB_NAME as SYNC_DB_NAME
-    from bench.bench_sync import recreate_database
+    from bench import bench_sync
 
-    assert SYNC_DB_NAME == DB_NAME, (SYNC_DB_NAME, DB_NAME)
-    recreate_database(keep=False)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    assert bench_sync.DATABASE.name == DATABASE.name, (bench_sync.DATABASE.name, DATABASE.name)
+    recreate_database(DATABASE, keep=False)
+    setup_django()
     overhead = None if args.skip_outbox else bench_outbox(args)
     delivery = bench_delivery(args)
     print()
