@@ -224,7 +224,7 @@ def test_no_module_imports_itself_back_at_load_time():
     reason=(
         "still cycling at load time, outside this branch: backend.common.timeline imports cases "
         "and the record kernel (common keeps only errors, geometry, health); cases.services imports "
-        "sync.services (sync_case_access_granted) while sync imports cases; gis_layers.views imports mobile_api's authentication while "
+        "gis_layers.views imports mobile_api's authentication while "
         "mobile_api.utilities imports gis_layers.layers"
     ),
 )

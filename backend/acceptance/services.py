@@ -35,6 +35,7 @@ from backend.acceptance.models import (
 from backend.accounts.models import Organization, OrganizationKind, User
 from backend.cases.models import ApprovalCase
 from backend.cases.selectors import cases_visible_to
+from backend.cases.services import case_assign_organizations
 from backend.common.errors import Conflict, NotFound, PermissionDenied, RecordLocked, ValidationFailed
 from backend.common.records import (
     record_check_case_site,
@@ -46,7 +47,6 @@ from backend.common.records import (
     record_transition,
     record_update,
 )
-from backend.sync.services import sync_case_access_granted
 
 FINAL_RESULTS = frozenset({InspectionResult.PASS, InspectionResult.FILED})
 RECORDABLE_RESULTS = frozenset({InspectionResult.PASS, InspectionResult.FAIL, InspectionResult.FILED})
@@ -209,8 +209,7 @@ def _resolve_departments(
 
 
 def _assign_to_case(*, case: ApprovalCase, organizations: Sequence[Organization]) -> None:
-    sync_case_access_granted(case=case, organizations=organizations)
-    case.assigned_organizations.add(*organizations)
+    case_assign_organizations(case=case, organizations=organizations)
 
 
 # --- status and finality -------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backend.accounts.models import CaseOrigin, Organization, OrganizationKind, User
+from backend.audit.services import audit_append
 from backend.cases.codes import normalize_credit_code, normalize_project_code, region_code_of
 from backend.cases.deadlines import CLOCK_STOPPING_STATUSES, item_deadlines_record
 from backend.cases.models import (
@@ -38,7 +39,6 @@ from backend.common.errors import (
     ValidationFailed,
 )
 from backend.common.locks import transaction_lock
-from backend.sync.services import sync_case_access_granted
 
 PAUSE_ENDS = {Blzt.CORRECTION_START: Blzt.CORRECTION_END, Blzt.SPECIAL_PROCEDURE_START: Blzt.SPECIAL_PROCEDURE_END}
 # Closed for good: terminal results (11–13) and the closed-without-result states.
@@ -288,12 +288,37 @@ def case_assign_organizations(
     if bad:
         message = f"Builders and external systems are not assigned to cases: {', '.join(bad)}."
         raise ValidationFailed(message, errors={"assigned_organizations": [message]})
-    sync_case_access_granted(case=case, organizations=organizations)
+    _note_case_access(case=case, organizations=organizations)
     if replace:
         case.assigned_organizations.set(organizations)
     else:
         case.assigned_organizations.add(*organizations)
     return case
+
+
+# The audit action that tells sync pull an organisation was given a case (backend.sync.pull).
+CASE_ACCESS_GRANTED = "case_access_granted"
+
+
+def _note_case_access(*, case: ApprovalCase, organizations: list[Organization]) -> None:
+    """Note, before they are added, the organisations that gain the case.
+
+    The case's older records were audited before the devices' cursors, so an incremental pull would
+    never send them: the pull turns this entry into a `case_access` change, and the device pulls
+    the whole case (`sync/pull?case=`).
+    """
+    ids = {org.pk for org in organizations}
+    gaining = sorted(
+        str(pk) for pk in ids - set(case.assigned_organizations.filter(pk__in=ids).values_list("pk", flat=True))
+    )
+    if gaining:
+        audit_append(
+            action=CASE_ACCESS_GRANTED,
+            record_type="case",
+            record_id=case.pk,
+            case_id=case.pk,
+            after={"organizations": gaining},
+        )
 
 
 @transaction.atomic

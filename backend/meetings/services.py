@@ -32,6 +32,7 @@ from django.utils import timezone
 from backend.accounts.models import Organization, User
 from backend.audit.services import audit_append
 from backend.cases.models import ApprovalCase
+from backend.cases.services import case_assign_organizations
 from backend.common.errors import Conflict, RecordLocked, ValidationFailed
 from backend.common.records import (
     FieldRecord,
@@ -49,7 +50,6 @@ from backend.notifications.services import notifications_send
 from backend.surveys.models import Finding, FindingStatus
 from backend.surveys.selectors import department_notice_recipients
 from backend.surveys.services import finding_escalate, finding_resolve
-from backend.sync.services import sync_case_access_granted
 
 MEETING_TRANSITIONS: dict[str, set[str]] = {
     MeetingStatus.SCHEDULED: {MeetingStatus.HELD, MeetingStatus.CANCELLED},
@@ -172,8 +172,7 @@ def _assign_to_case(case: ApprovalCase, organization: Organization | None) -> No
     """The department asked to a meeting, or made responsible for a decision, sees its case."""
     if organization is None:
         return
-    sync_case_access_granted(case=case, organizations=[organization])
-    case.assigned_organizations.add(organization)
+    case_assign_organizations(case=case, organizations=[organization])
 
 
 def meeting_notice_send(*, meeting: Meeting, participant: MeetingParticipant) -> list:

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from backend.accounts.models import Organization, User
 from backend.cases.models import ApprovalCase
+from backend.cases.services import case_assign_organizations
 from backend.common.errors import (
     Conflict,
     IllegalTransition,
@@ -62,7 +63,6 @@ from backend.surveys.models import (
     SurveyStatus,
 )
 from backend.surveys.selectors import survey_missing_participants, survey_participant_recipients
-from backend.sync.services import sync_case_access_granted
 
 SURVEY_TRANSITIONS: dict[str, set[str]] = {
     SurveyStatus.SCHEDULED: {SurveyStatus.IN_PROGRESS, SurveyStatus.CANCELLED},
@@ -133,8 +133,7 @@ def _exists(model: type, record_id: uuid.UUID | None) -> bool:
 
 def _assign_to_case(case: ApprovalCase, organization: Organization) -> None:
     """The organisation a record is addressed to must see the case (cases_visible_to)."""
-    sync_case_access_granted(case=case, organizations=[organization])
-    case.assigned_organizations.add(organization)
+    case_assign_organizations(case=case, organizations=[organization])
 
 
 # --- surveys ----------------------------------------------------------------------------

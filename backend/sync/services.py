@@ -6,7 +6,7 @@ only keep what sync needs around them.
 
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -14,10 +14,10 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from backend.accounts.models import OrganizationKind, User
-from backend.audit.models import AuditEntry
 from backend.audit.services import audit_append
 from backend.cases.models import ApprovalCase, ApprovalItem, Material, MaterialScan, ScanContentType
 from backend.cases.selectors import cases_visible_to
+from backend.cases.services import CASE_ACCESS_GRANTED  # noqa: F401 - read by the pull
 from backend.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from backend.common.records import RECORD_TYPES, FieldRecord, record_create, record_delete, record_update
 from backend.evidence.models import Blob
@@ -203,35 +203,6 @@ def sync_attachments_reconcile() -> int:
 
 
 # --- case access -----------------------------------------------------------------------
-
-CASE_ACCESS_GRANTED = "case_access_granted"
-
-
-def sync_case_access_granted(*, case: ApprovalCase, organizations: Iterable[Any]) -> AuditEntry | None:
-    """Note that organisations are about to be added to `case.assigned_organizations`.
-
-    Call it just before the add (it compares with the current assignment, so it notes only the
-    organisations that gain the case). The case's older records were audited before the devices'
-    cursors, so an incremental pull would never send them: the pull turns this entry into a
-    `case_access` change, and the device pulls the whole case (`sync/pull?case=`).
-    `organizations` are Organization instances or their ids.
-    """
-    ids = {uuid.UUID(str(getattr(org, "pk", org))) for org in organizations if getattr(org, "pk", org) is not None}
-    if not ids:
-        return None
-    with transaction.atomic():
-        already = set(case.assigned_organizations.filter(pk__in=ids).values_list("pk", flat=True))
-        gaining = sorted(str(org_id) for org_id in ids - already)
-        if not gaining:
-            return None
-        return audit_append(
-            action=CASE_ACCESS_GRANTED,
-            record_type="case",
-            record_id=case.pk,
-            case_id=case.pk,
-            after={"organizations": gaining},
-        )
-
 
 # --- conflicts -------------------------------------------------------------------------
 

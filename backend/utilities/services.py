@@ -14,6 +14,7 @@ from django.utils import timezone
 from backend.accounts.models import Organization, OrganizationKind, User, UtilityType
 from backend.cases.models import ApprovalCase
 from backend.cases.selectors import cases_visible_to
+from backend.cases.services import case_assign_organizations
 from backend.common.errors import (
     ApplicationError,
     Conflict,
@@ -33,7 +34,6 @@ from backend.common.records import (
     record_update,
 )
 from backend.sites.models import Site
-from backend.sync.services import sync_case_access_granted
 from backend.utilities.demand import validate_attributes, validate_demand
 from backend.utilities.models import (
     UtilityApplication,
@@ -160,8 +160,7 @@ def utility_company_for(*, utility_type: str, case: ApprovalCase, named: Organiz
 
 def _assign_company(case: ApprovalCase, company: Organization) -> None:
     # The company must see the case its records belong to (cases_visible_to reads this).
-    sync_case_access_granted(case=case, organizations=[company])
-    case.assigned_organizations.add(company)
+    case_assign_organizations(case=case, organizations=[company])
 
 
 # --- requests ----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 from backend.accounts.models import OrganizationKind, User
 from backend.cases.models import ApprovalCase
 from backend.cases.selectors import cases_visible_to
+from backend.cases.services import case_assign_organizations
 from backend.common.errors import ApplicationError, Conflict, NotFound, PermissionDenied, ValidationFailed
 from backend.common.geometry import GCJ02, gcj02_to_wgs84_array, parse_coord_system
 from backend.common.locks import transaction_lock
@@ -37,7 +38,6 @@ from backend.common.records import (
     record_transition,
     record_update,
 )
-from backend.sync.services import sync_case_access_granted
 from backend.visits.models import (
     VISIT_DEFAULT_DURATION,
     VISIT_MAX_DURATION,
@@ -305,8 +305,7 @@ def visit_create(
     fields["scheduled_until"] = end = start + dt.timedelta(minutes=fields["duration_minutes"])
 
     def assign_team(visit: Visit) -> None:
-        sync_case_access_granted(case=case, organizations=[vehicle.team_id])
-        case.assigned_organizations.add(vehicle.team_id)
+        case_assign_organizations(case=case, organizations=[vehicle.team])
 
     _hold_vehicle(vehicle)
     try:
@@ -357,8 +356,7 @@ def visit_update(
     if "vehicle" in changes and changes["vehicle"] != instance.vehicle:
         _require_manager(user=by, vehicle=changes["vehicle"])
         _check_vehicle(changes["vehicle"])
-        sync_case_access_granted(case=instance.case, organizations=[changes["vehicle"].team_id])
-        instance.case.assigned_organizations.add(changes["vehicle"].team_id)
+        case_assign_organizations(case=instance.case, organizations=[changes["vehicle"].team])
     if "scheduled_for" in changes:
         changes["scheduled_for"] = visit_clean_start(changes["scheduled_for"])
     if "duration_minutes" in changes:
