@@ -223,7 +223,7 @@ def test_no_module_imports_itself_back_at_load_time():
     strict=True,
     reason=(
         "still cycling at load time, outside this branch: backend.common.timeline imports cases "
-        "and the record kernel (common keeps only errors, geometry, health); cases.services imports "
+        "and the record kernel (common keeps only errors, geometry, health); "
         "gis_layers.views imports mobile_api's authentication while "
         "mobile_api.utilities imports gis_layers.layers"
     ),
