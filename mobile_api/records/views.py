@@ -12,6 +12,7 @@ calls the very same functions.
 """
 
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from backend.cases.selectors import case_visible_memo_key, cases_visible_to
 from backend.common.errors import ApplicationError, VersionMismatch
 from backend.common.records import (
     RECORD_TYPES,
@@ -32,6 +34,7 @@ from backend.common.records import (
     payload_digest,
     record_check_can_reopen,
     record_reopen,
+    write_memo,
 )
 from mobile_api.records.idempotency import idempotent
 
@@ -300,9 +303,29 @@ def visible_queryset_field(selector: Callable[..., Any], **kwargs) -> serializer
     """
 
     class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
-        def get_queryset(self):
+        def _user(self):
             request = self.context.get("request")
-            user = getattr(request, "user", None) or self.context.get("user")
-            return selector(user=user)
+            return getattr(request, "user", None) or self.context.get("user")
+
+        def get_queryset(self):
+            return selector(user=self._user())
+
+        def to_internal_value(self, data):
+            # In a sync push chunk, a visible case is looked up once for the whole chunk.
+            memo = write_memo() if selector is cases_visible_to else None
+            if memo is None or isinstance(data, bool):
+                return super().to_internal_value(data)
+            try:
+                pk = str(uuid.UUID(str(data)))
+            except (TypeError, ValueError, AttributeError):
+                return super().to_internal_value(data)
+            user = self._user()
+            key = ("visible_case", getattr(user, "pk", None), pk)
+            case = memo.get(key)
+            if case is None:
+                case = super().to_internal_value(data)
+                memo.remember(key, case)
+                memo.remember(case_visible_memo_key(user=user, case_id=case.pk))
+            return case
 
     return VisibleRelatedField(**kwargs)
