@@ -303,7 +303,17 @@ def register_record_change_listener(listener: RecordChangeListener) -> None:
         RECORD_CHANGE_LISTENERS.append(listener)
 
 
+def record_fresh(model: type, record_id: Any) -> FieldRecord | None:
+    """In a sync push chunk: the record as this chunk created it, if nothing changed it since
+    (then nobody else can have: its row is this transaction's uncommitted insert)."""
+    memo = _MEMO.get()
+    return memo.get(("fresh", model, str(record_id))) if memo is not None and record_id is not None else None
+
+
 def _audit(*, instance: FieldRecord, action: str, by: Any, device_id: str, before: dict | None, reason: str = ""):
+    memo = _MEMO.get()
+    if memo is not None and action != "create":
+        memo.facts.pop(("fresh", type(instance), str(instance.pk)), None)  # changed: read it again
     record_type = record_type_of(instance)
     after = record_snapshot(instance)
     audit_append(
@@ -491,6 +501,8 @@ def record_create(
             if after_create is not None:
                 after_create(instance)
             _audit(instance=instance, action="create", by=by, device_id=device_id, before=None)
+        if fast:
+            _MEMO.get().remember(("fresh", model, str(instance.pk)), instance)
     except IntegrityError:
         if fast:
             # The transaction is aborted up to the operation's savepoint: the push runs the

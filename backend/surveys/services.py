@@ -44,6 +44,7 @@ from backend.common.records import (
     record_create,
     record_delete,
     record_fast_create,
+    record_fresh,
     record_lock,
     record_lock_for_update,
     record_reopen,
@@ -760,7 +761,8 @@ def _check_finding_survey(*, case: ApprovalCase, survey: Survey | None) -> None:
     if survey is None:
         return
     # Read the survey's lock under a row lock: the caller's instance may predate its signing.
-    survey = record_lock_for_update(survey)
+    # (A survey this sync push chunk created and nothing changed since is its own locked row.)
+    survey = record_fresh(Survey, survey.pk) or record_lock_for_update(survey)
     if survey.case_id != case.pk:
         raise ValidationFailed(
             "The survey belongs to another case.",

@@ -33,9 +33,12 @@ from backend.common.records import (
     RecordType,
     payload_digest,
     record_check_can_reopen,
+    record_fresh,
     record_reopen,
     write_memo,
 )
+from backend.surveys.models import Survey
+from backend.surveys.selectors import surveys_visible_to
 from mobile_api.records.idempotency import idempotent
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?([0-9]{1,19})"?\s*$')
@@ -296,6 +299,12 @@ class RecordSerializerMixin(serializers.Serializer):
         return value
 
 
+# Selectors that are exactly "the live records of the cases the user sees" (nothing else
+# narrows them), with their model: a record a sync push chunk created and nothing changed since
+# is visible when its case is (see visible_queryset_field).
+CASE_SCOPED_SELECTORS: dict[Callable[..., Any], type[FieldRecord]] = {surveys_visible_to: Survey}
+
+
 def visible_queryset_field(selector: Callable[..., Any], **kwargs) -> serializers.PrimaryKeyRelatedField:
     """A related field whose choices are what the requesting user may see.
 
@@ -311,8 +320,9 @@ def visible_queryset_field(selector: Callable[..., Any], **kwargs) -> serializer
             return selector(user=self._user())
 
         def to_internal_value(self, data):
-            # In a sync push chunk, a visible case is looked up once for the whole chunk.
-            memo = write_memo() if selector is cases_visible_to else None
+            # In a sync push chunk, a visible case is looked up once for the whole chunk, and a
+            # record the chunk created (unchanged since) of a case the user sees not at all.
+            memo = write_memo()
             if memo is None or isinstance(data, bool):
                 return super().to_internal_value(data)
             try:
@@ -320,6 +330,12 @@ def visible_queryset_field(selector: Callable[..., Any], **kwargs) -> serializer
             except (TypeError, ValueError, AttributeError):
                 return super().to_internal_value(data)
             user = self._user()
+            if selector is not cases_visible_to:
+                model = CASE_SCOPED_SELECTORS.get(selector)
+                fresh = record_fresh(model, pk) if model is not None else None
+                if fresh is not None and memo.get(case_visible_memo_key(user=user, case_id=fresh.case_id)):
+                    return fresh
+                return super().to_internal_value(data)
             key = ("visible_case", getattr(user, "pk", None), pk)
             case = memo.get(key)
             if case is None:
