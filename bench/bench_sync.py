@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true", help="reuse the bench database as it is")
     parser.add_argument("--push-only", action="store_true", help="only the push figures (and queries per operation)")
     parser.add_argument("--profile", type=int, default=0, help="with --push-only: print a cProfile top-N of the push")
+    parser.add_argument(
+        "--rss", action="store_true", help="with --push-only: also the RSS growth of one --big-ops push"
+    )
     args = parser.parse_args(argv if argv is not None else [])
 
     recreate_database(DATABASE, keep=args.keep)
@@ -327,6 +330,12 @@ def push_only(args) -> None:
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)
+    if args.rss:
+        _wall, [(seconds, rss_before, rss_after, peak)] = _run_pushers(1, args.big_ops, args.batch, big=True)
+        print(
+            f"one push of {args.big_ops} operations in one request: {seconds:.1f} s, RSS {rss_before // 1024} MiB "
+            f"before, {rss_after // 1024} MiB after (growth {(rss_after - rss_before) // 1024} MiB, peak {peak // 1024} MiB)"
+        )
 
 
 def run(args) -> None:
