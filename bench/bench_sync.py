@@ -40,12 +40,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrent-ops", type=int, default=2000, help="operations per pusher, one and two pushers")
     parser.add_argument("--big-ops", type=int, default=10_000, help="operations of the one-request memory push")
     parser.add_argument("--keep", action="store_true", help="reuse the bench database as it is")
+    parser.add_argument("--push-only", action="store_true", help="only the push figures (and queries per operation)")
+    parser.add_argument("--profile", type=int, default=0, help="with --push-only: print a cProfile top-N of the push")
+    parser.add_argument(
+        "--rss", action="store_true", help="with --push-only: also the RSS growth of one --big-ops push"
+    )
     args = parser.parse_args(argv if argv is not None else [])
 
     recreate_database(DATABASE, keep=args.keep)
     setup_django()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
-    run(args)
+    if args.push_only:
+        push_only(args)
+    else:
+        run(args)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
@@ -272,6 +280,62 @@ def copy_audit_entries(rows: list[tuple[str, dict]], *, user) -> None:
 
 
 # --- the run -----------------------------------------------------------------------------
+
+
+def push_only(args) -> None:
+    """Only the push: wall and CPU per operation, queries (and savepoints) per operation, and with
+    --profile a cProfile of the push's requests (cumulative time, top N)."""
+    import cProfile
+    import pstats
+
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    user, case, department = setup()
+    client = APIClient()
+    client.force_authenticate(user)
+    ops = operations(case=case, department=department, count=args.ops)
+    counts = {"queries": 0, "savepoints": 0}
+
+    def counting(execute, sql, params, many, context):
+        counts["queries"] += 1
+        if sql.lstrip().upper().startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")):
+            counts["savepoints"] += sql.lstrip().upper().startswith("SAVEPOINT")
+        return execute(sql, params, many, context)
+
+    profiler = cProfile.Profile() if args.profile else None
+    started, cpu_started = time.perf_counter(), time.process_time()
+    statuses: dict[str, int] = {}
+    with connection.execute_wrapper(counting):
+        for start in range(0, len(ops), args.batch):
+            if profiler:
+                profiler.enable()
+            response = client.post(
+                "/api/v1/sync/push",
+                {"device_id": "bench", "operations": ops[start : start + args.batch]},
+                format="json",
+            )
+            if profiler:
+                profiler.disable()
+            assert response.status_code == 200, response.content[:500]
+            for receipt in response.json()["receipts"]:
+                statuses[receipt["status"]] = statuses.get(receipt["status"], 0) + 1
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    assert statuses == {"applied": args.ops}, statuses
+    print(
+        f"sync push: {args.ops} operations in {seconds:.2f} s = {args.ops / seconds:.0f} ops/s; "
+        f"CPU {cpu / args.ops * 1000:.2f} ms/op (this process); {counts['queries'] / args.ops:.2f} queries/op "
+        f"({counts['savepoints'] / args.ops:.2f} savepoints/op); load {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)
+    if args.rss:
+        _wall, [(seconds, rss_before, rss_after, peak)] = _run_pushers(1, args.big_ops, args.batch, big=True)
+        print(
+            f"one push of {args.big_ops} operations in one request: {seconds:.1f} s, RSS {rss_before // 1024} MiB "
+            f"before, {rss_after // 1024} MiB after (growth {(rss_after - rss_before) // 1024} MiB, peak {peak // 1024} MiB)"
+        )
 
 
 def run(args) -> None:

@@ -7,6 +7,8 @@ admin all get the same rules: exactly-once creation by client id, optimistic con
 locked records refusing change, and one hash-chained audit entry per change.
 """
 
+import contextlib
+import contextvars
 import datetime as dt
 import decimal
 import functools
@@ -14,7 +16,7 @@ import hashlib
 import inspect
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -212,6 +214,80 @@ def payload_digest(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json({k: v for k, v in payload.items() if k != "id"}).encode()).hexdigest()
 
 
+# --- what a sync push chunk learns once ------------------------------------------------
+
+
+class WriteMemo:
+    """Facts one sync push chunk (one transaction, one savepoint per operation) learns once.
+
+    Set by the push for its chunk (`write_memo_collecting`), consulted by the kernel and the
+    services; REST and every other entry point run without one and query as before.
+
+    - `facts`: what a query answered ("this user sees case X", "org O is assigned to case X"),
+      kept for the rest of the chunk. Only facts that later operations of the same transaction
+      cannot undo are kept (visibility and assignments only grow during a push); what an
+      operation learned is dropped when its savepoint rolls back (`mark` / `rollback_to`).
+    - `creating`: (model, id) of the record the current operation creates that the chunk knows
+      did not exist when it started: its create skips the "already there?" queries and runs
+      inside the operation's savepoint instead of its own. Should the insert collide anyway (a
+      concurrent create), `create_raced` is set and the push runs the operation again the
+      ordinary way (own savepoint, replay check), so it gets the answer it always got.
+    - `events`: outbox events of the chunk's record changes, written in one INSERT at its end.
+    """
+
+    def __init__(self) -> None:
+        self.facts: dict[tuple, Any] = {}
+        self._journal: list[tuple] = []
+        self.events: list[dict[str, Any]] = []
+        self.creating: tuple[type, Any] | None = None
+        self.create_raced = False
+
+    def get(self, key: tuple, default: Any = None) -> Any:
+        return self.facts.get(key, default)
+
+    def remember(self, key: tuple, value: Any = True) -> None:
+        if key not in self.facts:
+            self._journal.append(key)
+        self.facts[key] = value
+
+    def mark(self) -> tuple[int, int]:
+        return len(self._journal), len(self.events)
+
+    def rollback_to(self, mark: tuple[int, int]) -> None:
+        facts, events = mark
+        for key in self._journal[facts:]:
+            self.facts.pop(key, None)
+        del self._journal[facts:]
+        del self.events[events:]
+
+    def is_creating(self, model: type, record_id: Any) -> bool:
+        return self.creating is not None and self.creating == (model, record_id)
+
+
+_MEMO: contextvars.ContextVar[WriteMemo | None] = contextvars.ContextVar("record_write_memo", default=None)
+
+
+def write_memo() -> WriteMemo | None:
+    """The current sync push chunk's memo, or None (REST, the admin, imports …)."""
+    return _MEMO.get()
+
+
+@contextlib.contextmanager
+def write_memo_collecting() -> Iterator[WriteMemo]:
+    memo = WriteMemo()
+    token = _MEMO.set(memo)
+    try:
+        yield memo
+    finally:
+        _MEMO.reset(token)
+
+
+def record_fast_create(model: type, record_id: Any) -> bool:
+    """Whether this create is the push's known-new record (see WriteMemo.creating)."""
+    memo = _MEMO.get()
+    return memo is not None and record_id is not None and memo.is_creating(model, record_id)
+
+
 # --- services --------------------------------------------------------------------------
 
 
@@ -227,7 +303,17 @@ def register_record_change_listener(listener: RecordChangeListener) -> None:
         RECORD_CHANGE_LISTENERS.append(listener)
 
 
+def record_fresh(model: type, record_id: Any) -> FieldRecord | None:
+    """In a sync push chunk: the record as this chunk created it, if nothing changed it since
+    (then nobody else can have: its row is this transaction's uncommitted insert)."""
+    memo = _MEMO.get()
+    return memo.get(("fresh", model, str(record_id))) if memo is not None and record_id is not None else None
+
+
 def _audit(*, instance: FieldRecord, action: str, by: Any, device_id: str, before: dict | None, reason: str = ""):
+    memo = _MEMO.get()
+    if memo is not None and action != "create":
+        memo.facts.pop(("fresh", type(instance), str(instance.pk)), None)  # changed: read it again
     record_type = record_type_of(instance)
     after = record_snapshot(instance)
     audit_append(
@@ -300,10 +386,15 @@ def record_check_can_write(*, user: Any, case: "ApprovalCase") -> None:
     """
     if user is None:
         return
-    from backend.cases.selectors import cases_visible_to
+    from backend.cases.selectors import case_visible_memo_key, cases_visible_to
 
-    if not cases_visible_to(user=user).filter(pk=case.pk).exists():
-        raise NotFound("No such case.")
+    memo = _MEMO.get()
+    key = case_visible_memo_key(user=user, case_id=case.pk)
+    if memo is None or not memo.get(key):
+        if not cases_visible_to(user=user).filter(pk=case.pk).exists():
+            raise NotFound("No such case.")
+        if memo is not None:
+            memo.remember(key)
     if not record_can_write_case(user=user, case=case):
         raise PermissionDenied("You may read the records of this case but not change them.")
 
@@ -387,7 +478,8 @@ def record_create(
     the same id with other content raises IdConflict. Concurrent retries of one create race on
     the primary key: the loser waits for the winner's commit and then sees it as a replay.
     """
-    if record_id is not None:
+    fast = record_fast_create(model, record_id)
+    if record_id is not None and not fast:
         existing = _replay_or_conflict(model, record_id, digest)
         if existing is not None:
             return existing, False
@@ -403,12 +495,20 @@ def record_create(
     instance.client_digest = digest
     instance.field_versions = {}
     try:
-        with transaction.atomic():
+        # The push's known-new record: in the operation's savepoint (a failure always reaches it).
+        with transaction.atomic(savepoint=not fast):
             instance.save(force_insert=True)
             if after_create is not None:
                 after_create(instance)
             _audit(instance=instance, action="create", by=by, device_id=device_id, before=None)
+        if fast:
+            _MEMO.get().remember(("fresh", model, str(instance.pk)), instance)
     except IntegrityError:
+        if fast:
+            # The transaction is aborted up to the operation's savepoint: the push runs the
+            # operation again the ordinary way (replay check first), see WriteMemo.
+            _MEMO.get().create_raced = True
+            raise
         if record_id is not None:
             existing = _replay_or_conflict(model, record_id, digest)
             if existing is not None:

@@ -44,11 +44,14 @@ from backend.common.records import (
     record_check_case_site,
     record_create,
     record_delete,
+    record_fast_create,
+    record_fresh,
     record_lock,
     record_lock_for_update,
     record_reopen,
     record_transition,
     record_update,
+    write_memo,
 )
 from backend.notifications.models import NotificationKind
 from backend.notifications.services import notifications_send
@@ -132,8 +135,18 @@ def _exists(model: type, record_id: uuid.UUID | None) -> bool:
 
 
 def _assign_to_case(case: ApprovalCase, organization: Organization) -> None:
-    """The organisation a record is addressed to must see the case (cases_visible_to)."""
+    """The organisation a record is addressed to must see the case (cases_visible_to).
+
+    In a sync push chunk an assignment made (or found) once is not looked up again: the memo
+    forgets it if the operation that made it rolls back.
+    """
+    memo = write_memo()
+    key = ("case_assigned", str(case.pk), str(getattr(organization, "pk", organization)))
+    if memo is not None and memo.get(key):
+        return
     case_assign_organizations(case=case, organizations=[organization])
+    if memo is not None:
+        memo.remember(key)
 
 
 # --- surveys ----------------------------------------------------------------------------
@@ -747,7 +760,8 @@ def _check_finding_survey(*, case: ApprovalCase, survey: Survey | None) -> None:
     if survey is None:
         return
     # Read the survey's lock under a row lock: the caller's instance may predate its signing.
-    survey = record_lock_for_update(survey)
+    # (A survey this sync push chunk created and nothing changed since is its own locked row.)
+    survey = record_fresh(Survey, survey.pk) or record_lock_for_update(survey)
     if survey.case_id != case.pk:
         raise ValidationFailed(
             "The survey belongs to another case.",
@@ -765,7 +779,6 @@ def _validate_finding_fields(fields: dict[str, Any]) -> None:
         _check_point("location", fields["location"])
 
 
-@transaction.atomic
 def finding_create(
     *,
     by: User | None,
@@ -781,28 +794,32 @@ def finding_create(
     digest: str = "",
 ) -> tuple[Finding, bool]:
     """Record a problem found; the responsible department is assigned to the case so it sees it."""
-    record_check_can_write(user=by, case=case)
-    fields = {
-        "case": case,
-        "survey": survey,
-        "description": description,
-        "location": location,
-        "responsible_department": responsible_department,
-        "due_date": due_date,
-        "meeting_ref": meeting_ref,
-    }
-    if not _exists(Finding, record_id):
-        _validate_finding_fields(fields)
-        _check_finding_survey(case=case, survey=survey)
-    return record_create(
-        model=Finding,
-        fields=fields,
-        by=by,
-        device_id=device_id,
-        record_id=record_id,
-        digest=digest,
-        after_create=lambda finding: _assign_to_case(case, responsible_department),
-    )
+    # A sync push's known-new finding runs in the operation's savepoint (every failure here
+    # propagates to it); otherwise in a savepoint of its own.
+    fast = record_fast_create(Finding, record_id)
+    with transaction.atomic(savepoint=not fast):
+        record_check_can_write(user=by, case=case)
+        fields = {
+            "case": case,
+            "survey": survey,
+            "description": description,
+            "location": location,
+            "responsible_department": responsible_department,
+            "due_date": due_date,
+            "meeting_ref": meeting_ref,
+        }
+        if fast or not _exists(Finding, record_id):
+            _validate_finding_fields(fields)
+            _check_finding_survey(case=case, survey=survey)
+        return record_create(
+            model=Finding,
+            fields=fields,
+            by=by,
+            device_id=device_id,
+            record_id=record_id,
+            digest=digest,
+            after_create=lambda finding: _assign_to_case(case, responsible_department),
+        )
 
 
 def _check_finding_unlocked(finding: Finding, changed: set[str]) -> None:

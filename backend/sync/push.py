@@ -35,7 +35,8 @@ from django.db.models.sql.where import AND
 
 from backend.audit.services import audit_batch, audit_batch_collecting, canonical_json
 from backend.common.errors import ApplicationError
-from backend.common.records import FieldRecord, RecordType, payload_digest
+from backend.common.records import FieldRecord, RecordType, WriteMemo, payload_digest, write_memo_collecting
+from backend.events.services import events_emit_records
 from backend.sync.models import ReceiptStatus, SyncReceipt
 from backend.sync.selectors import sync_receipt_get, sync_receipts_get
 from backend.sync.services import (
@@ -240,6 +241,14 @@ class _Chunk:
     # in it (made meanwhile by another transaction) is looked up on its own.
     visible: set[tuple[str, uuid.UUID]]
     pending: list[SyncReceipt] | None
+    # What the kernel and services learn once per chunk (case visibility, assignments), the
+    # create the current operation makes of a known-new id, and the chunk's outbox events.
+    memo: WriteMemo = field(default_factory=WriteMemo)
+    # (type, id) whose create collided with a concurrent one: created the ordinary way.
+    ordinary: set[tuple[str, uuid.UUID]] = field(default_factory=set)
+
+    def known_absent(self, name: str, record_id: uuid.UUID) -> bool:
+        return (name, record_id) in self.absent
 
     def existing(self, name: str, model: type[FieldRecord], record_id: uuid.UUID) -> FieldRecord | None:
         """The record, locked until commit, or None."""
@@ -262,6 +271,7 @@ def _apply_upsert(
 ) -> dict[str, Any]:
     ctx = chunk.ctx
     model = record_type.model
+    known_absent = chunk.known_absent(name, op.id)
     existing = chunk.existing(name, model, op.id)
     if existing is None:
         if op.base_version is not None:
@@ -270,9 +280,14 @@ def _apply_upsert(
             raise Rejected("create_not_supported", f"A {name} is created with its parent record, not on its own.")
         record_input.check_write("create", None)
         validated = record_input.parse_create(op.data, op.id)
-        record, _created = record_type.create(
-            by=ctx.user, device_id=ctx.device_id, record_id=op.id, digest=payload_digest(op.data), **validated
-        )
+        if known_absent and (name, op.id) not in chunk.ordinary:
+            chunk.memo.creating = (model, op.id)
+        try:
+            record, _created = record_type.create(
+                by=ctx.user, device_id=ctx.device_id, record_id=op.id, digest=payload_digest(op.data), **validated
+            )
+        finally:
+            chunk.memo.creating = None
         chunk.visible.add((name, record.pk))
         sync_attachments_declare(record=record, record_type=name, attachments=attachments)
         return {"status": ReceiptStatus.APPLIED.value, "id": str(record.pk), "version": record.version}
@@ -374,9 +389,13 @@ def canonical_copy(data: Any) -> Any:
 
 
 def _apply_in_savepoint(*, chunk: _Chunk, op: PushOperation, target: Any) -> dict[str, Any]:
+    """One operation in its own savepoint, the only one it takes (the services' inner atomic
+    blocks join it when they create a known-new record, see WriteMemo)."""
     base = {"op_id": str(op.op_id), "type": op.type}
     batch = audit_batch()
     mark = batch.mark() if batch is not None else 0
+    memo_mark = chunk.memo.mark()
+    was_absent = isinstance(op.type, str) and chunk.known_absent(op.type, op.id)
     try:
         if op.errors:
             raise Rejected("invalid_operation", "Invalid operation.", op.errors)
@@ -394,6 +413,15 @@ def _apply_in_savepoint(*, chunk: _Chunk, op: PushOperation, target: Any) -> dic
     except (Rejected, ApplicationError, IntegrityError, DataError) as exc:
         if batch is not None:
             batch.rollback_to(mark)  # the savepoint undid the change: its audit entries go with it
+        chunk.memo.rollback_to(memo_mark)  # and what it learned, and its events
+        if chunk.memo.create_raced and was_absent:
+            # A concurrent push created the same id meanwhile: apply it again as any create of
+            # an id is applied (own savepoint, replay check first): a replay, or id_conflict.
+            chunk.memo.create_raced = False
+            chunk.absent.add((op.type, op.id))
+            chunk.ordinary.add((op.type, op.id))
+            return _apply_in_savepoint(chunk=chunk, op=op, target=target)
+        chunk.memo.create_raced = False
         return rejected_body(op.op_id, op.type, op.id, rejection_of(exc))
     return {**base, **result}
 
@@ -438,6 +466,7 @@ def push_operation(*, op: PushOperation, chunk: _Chunk) -> dict[str, Any]:
         return body
     batch = audit_batch()
     mark = batch.mark() if batch is not None else 0
+    memo_mark = chunk.memo.mark()
     try:
         with transaction.atomic():
             body = _apply_in_savepoint(chunk=chunk, op=op, target=target)
@@ -449,6 +478,7 @@ def push_operation(*, op: PushOperation, chunk: _Chunk) -> dict[str, Any]:
     except IntegrityError:
         if batch is not None:
             batch.rollback_to(mark)  # the operation was rolled back: so are its audit entries
+        chunk.memo.rollback_to(memo_mark)
         # A concurrent push of the same op_id won the receipt: answer with its receipt.
         stored = sync_receipt_get(user=ctx.user, op_id=op.op_id)
         if stored is None:
@@ -508,7 +538,7 @@ def push_chunk(*, ops: list[PushOperation], ctx: PushContext) -> list[dict[str, 
     batched = True
     for attempt in range(CHUNK_DEADLOCK_RETRIES + 1):
         try:
-            with transaction.atomic(), audit_batch_collecting() as batch:
+            with transaction.atomic(), audit_batch_collecting() as batch, write_memo_collecting() as memo:
                 absent, visible = chunk_records(ops=ops, ctx=ctx)
                 chunk = _Chunk(
                     ctx=ctx,
@@ -516,9 +546,12 @@ def push_chunk(*, ops: list[PushOperation], ctx: PushContext) -> list[dict[str, 
                     absent=absent,
                     visible=visible,
                     pending=[] if batched else None,
+                    memo=memo,
                 )
                 bodies = [push_operation(op=op, chunk=chunk) for op in ops]
                 batch.flush()  # the chunk's audit entries: chained, then one INSERT
+                events_emit_records(events=memo.events)  # its outbox events, in order, one INSERT
+                memo.events = []
                 if chunk.pending:
                     sync_receipts_create(chunk.pending)
                 return bodies

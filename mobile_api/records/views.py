@@ -12,6 +12,7 @@ calls the very same functions.
 """
 
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from backend.cases.selectors import case_visible_memo_key, cases_visible_to
 from backend.common.errors import ApplicationError, VersionMismatch
 from backend.common.records import (
     RECORD_TYPES,
@@ -31,8 +33,12 @@ from backend.common.records import (
     RecordType,
     payload_digest,
     record_check_can_reopen,
+    record_fresh,
     record_reopen,
+    write_memo,
 )
+from backend.surveys.models import Survey
+from backend.surveys.selectors import surveys_visible_to
 from mobile_api.records.idempotency import idempotent
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?([0-9]{1,19})"?\s*$')
@@ -293,6 +299,12 @@ class RecordSerializerMixin(serializers.Serializer):
         return value
 
 
+# Selectors that are exactly "the live records of the cases the user sees" (nothing else
+# narrows them), with their model: a record a sync push chunk created and nothing changed since
+# is visible when its case is (see visible_queryset_field).
+CASE_SCOPED_SELECTORS: dict[Callable[..., Any], type[FieldRecord]] = {surveys_visible_to: Survey}
+
+
 def visible_queryset_field(selector: Callable[..., Any], **kwargs) -> serializers.PrimaryKeyRelatedField:
     """A related field whose choices are what the requesting user may see.
 
@@ -300,9 +312,36 @@ def visible_queryset_field(selector: Callable[..., Any], **kwargs) -> serializer
     """
 
     class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
-        def get_queryset(self):
+        def _user(self):
             request = self.context.get("request")
-            user = getattr(request, "user", None) or self.context.get("user")
-            return selector(user=user)
+            return getattr(request, "user", None) or self.context.get("user")
+
+        def get_queryset(self):
+            return selector(user=self._user())
+
+        def to_internal_value(self, data):
+            # In a sync push chunk, a visible case is looked up once for the whole chunk, and a
+            # record the chunk created (unchanged since) of a case the user sees not at all.
+            memo = write_memo()
+            if memo is None or isinstance(data, bool):
+                return super().to_internal_value(data)
+            try:
+                pk = str(uuid.UUID(str(data)))
+            except (TypeError, ValueError, AttributeError):
+                return super().to_internal_value(data)
+            user = self._user()
+            if selector is not cases_visible_to:
+                model = CASE_SCOPED_SELECTORS.get(selector)
+                fresh = record_fresh(model, pk) if model is not None else None
+                if fresh is not None and memo.get(case_visible_memo_key(user=user, case_id=fresh.case_id)):
+                    return fresh
+                return super().to_internal_value(data)
+            key = ("visible_case", getattr(user, "pk", None), pk)
+            case = memo.get(key)
+            if case is None:
+                case = super().to_internal_value(data)
+                memo.remember(key, case)
+                memo.remember(case_visible_memo_key(user=user, case_id=case.pk))
+            return case
 
     return VisibleRelatedField(**kwargs)
