@@ -20,7 +20,7 @@ from rest_framework.test import APIClient, APIRequestFactory
 from backend.accounts.models import User
 from backend.common.errors import ApplicationError
 from backend.demo.accounts import DEMO_USERS
-from mobile_api.sync.pull import _render_type, pull, sql_rendered_types
+from mobile_api.sync.pull import pull, pull_page, render_changes, sql_rendered_types
 from mobile_api.sync.push import jsonable, tombstone_data
 from mobile_api.sync.registry import including_tombstones, sync_types
 from mobile_api.sync.tests.factories import case_with_item, push, scan_op, vehicle_user_on
@@ -107,13 +107,16 @@ def test_the_change_built_in_sql_equals_the_serializers_for_every_type_and_user(
         for name, sync_type in sync_types().items():
             view = sync_type.view(request, "list")
             every_id = list(sync_type.model.all_objects.values_list("pk", flat=True))
-            rendered = _render_type(request=request, sync_type=sync_type, ids=every_id)
+            rendered = render_changes(request=request, sync_type=sync_type, ids=every_id)
             records = list(including_tombstones(view.get_queryset()))
-            assert set(rendered) == {record.pk for record in records}, (user.username, name)
+            assert set(rendered) == {str(record.pk) for record in records}, (user.username, name)
             live = [record for record in records if record.deleted_at is None]
             expected = {item["id"]: item for item in jsonable(view.get_serializer(live, many=True).data)}
             for record in records:
-                change, size = rendered[record.pk]
+                text = rendered[str(record.pk)]
+                change = json.loads(text)
+                assert list(change) == ["type", "id", "version", "deleted", "data", "complete", "missing_attachments"]
+                assert (change["type"], change["id"]) == (name, str(record.pk))
                 if record.deleted_at is None:
                     assert change["deleted"] is False
                     assert change["data"] == expected[str(record.pk)], (user.username, name)
@@ -121,11 +124,29 @@ def test_the_change_built_in_sql_equals_the_serializers_for_every_type_and_user(
                     assert change["deleted"] is True
                     assert change["data"] == tombstone_data(record), (user.username, name)
                 assert change["version"] == record.version
-                assert size == len(json.dumps(change, ensure_ascii=False).encode()), (user.username, name)
+                # The text is the JSON the byte budget counts, written as json.dumps writes it.
+                assert text == json.dumps(change, ensure_ascii=False), (user.username, name)
                 compared[name] += 1
     assert not [name for name, count in compared.items() if count == 0], compared
     # Tombstones of types built in SQL were compared too.
     assert world["deleted_types"] - RENDERED_BY_SERIALIZER, world["deleted_types"]
+
+
+def test_the_page_is_sent_as_assembled_and_reads_as_its_values(world):
+    """The view sends the page's JSON as pull_page assembled it; it reads as the page's values."""
+    admin = User.objects.get(username="admin")
+    request = _request(admin)
+    page = pull_page(request=request, cursor=(0, 0), limit=7, types=sorted(sync_types()))
+    body = json.loads(page.body)
+    assert list(body) == ["changes", "cursor", "has_more"]
+    assert len(body["changes"]) == page.count == 7
+    assert (body["cursor"], body["has_more"]) == (page.cursor, page.has_more) and page.has_more is True
+    client = APIClient()
+    client.force_authenticate(admin)
+    response = client.get("/api/v1/sync/pull", {"limit": 7})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.content == page.body
 
 
 def test_the_page_stops_before_the_change_that_passes_the_byte_budget(world):
