@@ -74,36 +74,33 @@ def feed_entries(
 
 
 # One page from a window of the feed's next entries (`{entries}`: the caller's, in feed order,
-# at most the window's size). An entry is a record's *first* on the page when no earlier entry of
-# the window names the same record (case_access entries at or before the scan's start position
-# are skipped: read, but no change); `seen` counts the first entries up to each entry, so the
-# page is every entry before the (limit + 1)-th first one, and each record comes at its last
-# entry there. The last row sums up: the page's last entry read, the window's rows, and whether
-# a record not on the page follows (the page is full).
+# at most the window's size), numbered in feed order (`n`; the entries come in that order, so no
+# sort). Case_access entries at or before the scan's start position are read but skipped. The
+# page ends before the (limit + 1)-th record's first entry (`page_end`); each record of the page
+# comes at its last entry before that. The last row sums up: the page's last entry read, the
+# window's rows, and whether a record not on the page follows (the page is full).
 _PAGE_SQL = """
-WITH window_entries AS MATERIALIZED ({entries}),
-marked AS (
-    SELECT txid, id, record_type, record_id,
+WITH window_entries AS (
+    SELECT txid, id, record_type, record_id, row_number() OVER (ORDER BY txid, id) AS n,
            record_type = 'case' AND (txid, id) <= (%s, %s) AS skipped
-    FROM window_entries
+    FROM ({entries}) entries
 ),
-counted AS (
-    SELECT *, sum(CASE WHEN first AND NOT skipped THEN 1 ELSE 0 END) OVER (ORDER BY txid, id) AS seen
-    FROM (
-        SELECT *, row_number() OVER (PARTITION BY skipped, record_type, record_id ORDER BY txid, id) = 1 AS first
-        FROM marked
-    ) numbered
+firsts AS (
+    SELECT min(n) AS first FROM window_entries WHERE NOT skipped GROUP BY record_type, record_id
 ),
-page AS (SELECT * FROM counted WHERE seen <= %s)
-SELECT false AS summary, record_type, record_id::text, txid, id FROM (
-    SELECT DISTINCT ON (record_type, record_id) record_type, record_id, txid, id
-    FROM page WHERE NOT skipped ORDER BY record_type, record_id, txid DESC, id DESC
-) latest
+page_end AS (SELECT (SELECT first FROM firsts ORDER BY first OFFSET %s LIMIT 1) AS n),
+latest AS (
+    SELECT w.record_type, w.record_id, max(w.n) AS n, max(ARRAY[w.txid, w.id]) AS position
+    FROM window_entries w, page_end
+    WHERE NOT w.skipped AND (page_end.n IS NULL OR w.n < page_end.n) GROUP BY w.record_type, w.record_id
+)
+SELECT false AS summary, record_type, record_id::text, position[1], position[2], n FROM latest
 UNION ALL
-SELECT true, (SELECT count(*) FROM window_entries)::text, (EXISTS (SELECT FROM counted WHERE seen > %s))::text,
-       last.txid, last.id
-FROM (SELECT 1) one LEFT JOIN (SELECT txid, id FROM page ORDER BY txid DESC, id DESC LIMIT 1) last ON true
-ORDER BY summary, txid, id
+SELECT true, (SELECT count(*) FROM window_entries)::text, (page_end.n IS NOT NULL)::text, last.txid, last.id, 0
+FROM page_end LEFT JOIN LATERAL (
+    SELECT txid, id FROM window_entries w WHERE page_end.n IS NULL OR w.n < page_end.n ORDER BY w.n DESC LIMIT 1
+) last ON true
+ORDER BY summary, n
 """
 
 
@@ -139,15 +136,15 @@ def feed_page(
         except EmptyResultSet:
             return page
         with connection.cursor() as db:
-            db.execute(_PAGE_SQL.format(entries=entries_sql), (*entries_params, *granted_before_scan, limit, limit))
+            db.execute(_PAGE_SQL.format(entries=entries_sql), (*granted_before_scan, *entries_params, limit))
             rows = db.fetchall()
-        *changes, (_summary, read, filled, last_txid, last_id) = rows
+        *changes, (_summary, read, filled, last_txid, last_id, _n) = rows
         if filled == "true" or int(read) < window:
             break
         window *= 4  # every entry of the window is of the page's records: read further
     page.changes = [
         (CASE_ACCESS if record_type == "case" else record_type, record_id, txid, entry_id)
-        for _summary, record_type, record_id, txid, entry_id in changes
+        for _summary, record_type, record_id, txid, entry_id, _n in changes
     ]
     if last_txid is not None:
         page.after = (last_txid, last_id)
