@@ -27,7 +27,7 @@ from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import connection, models, transaction
 from django.db.models import Exists, Expression, F, Func, OuterRef, Value
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast, JSONObject
+from django.db.models.functions import Cast
 from django.utils import timezone
 from rest_framework import fields as drf_fields
 from rest_framework import relations as drf_relations
@@ -124,12 +124,6 @@ class _Sql(Func):
         return self.sql_template.replace("{x}", f"({sql})"), tuple(params) * count
 
 
-class _JsonbConcat(Func):
-    arg_joiner = " || "
-    template = "(%(expressions)s)"
-    output_field = models.JSONField()
-
-
 def _same(field: Any, base: type, *methods: str) -> bool:
     """`field` represents values exactly as `base` does (it overrides none of `methods`)."""
     return isinstance(field, base) and all(getattr(type(field), method) is getattr(base, method) for method in methods)
@@ -147,16 +141,21 @@ _DATETIME_SQL = "replace(replace(to_char({x}, 'YYYY-MM-DD\"T\"HH24:MI:SS.USTZH:T
 _UTC_SQL = "to_char({x} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
 
 
-# GeoJSON as GEOS writes it (`geometry.json`): points with their exact doubles (float8 → jsonb
-# is the shortest text that reads back as the same double, as Python's repr is); other types
-# through ST_AsGeoJSON with 15 decimals, which reads back as the same doubles for |coordinate|
-# >= 1 (every lon/lat of this service's area).
+# GeoJSON as GEOS writes it (`geometry.json`), as JSON text: points with their exact doubles
+# (float8's text is the shortest that reads back as the same double, as Python's repr is); other
+# types through ST_AsGeoJSON with 15 decimals, which reads back as the same doubles for
+# |coordinate| >= 1 (every lon/lat of this service's area), spaced as jsonb writes it.
 _GEOJSON_SQL = (
     "CASE WHEN {x} IS NULL THEN NULL"
     " WHEN GeometryType({x}) = 'POINT' AND ST_NDims({x}) = 2"
-    " THEN jsonb_build_object('type', 'Point', 'coordinates', jsonb_build_array(ST_X({x}), ST_Y({x})))"
-    " ELSE ST_AsGeoJSON({x}, 15, 0)::jsonb END"
+    ' THEN \'{"type": "Point", "coordinates": [\' || to_json(ST_X({x}))::text || \', \''
+    " || to_json(ST_Y({x}))::text || ']}'"
+    " ELSE (ST_AsGeoJSON({x}, 15, 0)::jsonb)::text END"
 )
+
+
+class _JsonText(_Sql):
+    """A value's SQL that is already its JSON text (not a value to_json writes)."""
 
 
 def _column(model: type[models.Model], source: str) -> tuple[str, models.Field]:
@@ -210,7 +209,7 @@ def _value_expression(field: Any, model: type[models.Model]) -> tuple[Expression
     if _same(field, GeometryInputField, "to_representation"):
         if not isinstance(model_field, gis_models.GeometryField) or model_field.geography:
             raise Untranslatable(field.field_name)
-        return _Sql(column, _GEOJSON_SQL, models.JSONField()), path
+        return _JsonText(column, _GEOJSON_SQL, models.TextField()), path
     if _same(field, drf_fields.UUIDField, "to_representation"):
         if field.uuid_format != "hex_verbose" or not isinstance(model_field, models.UUIDField):
             raise Untranslatable(field.field_name)
@@ -280,12 +279,17 @@ def _value_expression(field: Any, model: type[models.Model]) -> tuple[Expression
     raise Untranslatable(f"{field.field_name} ({type(field).__name__})")
 
 
-# jsonb_build_object takes at most 100 arguments.
-_PAIRS_PER_OBJECT = 50
+def _json_value(expression: Expression) -> Expression:
+    """The value's JSON text (`null` for NULL): to_json writes strings, numbers, booleans and
+    jsonb as JSON, jsonb with the spacing json.dumps uses."""
+    if isinstance(expression, _JsonText):
+        return _Sql(expression, "coalesce({x}, 'null')", models.TextField())
+    return _Sql(expression, "coalesce(to_json({x})::text, 'null')", models.TextField())
 
 
 def record_json_expression(serializer: serializers.Serializer, model: type[models.Model]) -> Expression:
-    """One SQL expression for `serializer.to_representation(record)`, over the record's row.
+    """One SQL expression for the JSON text of `serializer.to_representation(record)` (as
+    json.dumps writes it, keys in the serializer's order), over the record's row.
 
     Raises Untranslatable when a field (or the serializer) represents values in a way this does not
     translate. Keys the serializer would leave out (a dotted source through an empty relation, on
@@ -293,8 +297,7 @@ def record_json_expression(serializer: serializers.Serializer, model: type[model
     """
     if type(serializer).to_representation is not serializers.Serializer.to_representation:
         raise Untranslatable(f"{type(serializer).__name__}.to_representation")
-    pairs: list[tuple[str, Expression]] = []
-    optional: list[Expression] = []
+    pieces: list[Expression] = []
     for name, field in serializer.fields.items():
         if field.write_only:
             continue
@@ -304,34 +307,39 @@ def record_json_expression(serializer: serializers.Serializer, model: type[model
         ):
             raise Untranslatable(f"{name}.get_attribute")
         expression, path = _value_expression(field, model)
+        pair = _Concat(Value(("" if not pieces else ", ") + json.dumps(name) + ": "), _json_value(expression))
         if "__" in path and field.default is drf_fields.empty and not field.allow_null and not field.required:
             # Through an empty relation, DRF skips the key.
+            if not pieces:
+                raise Untranslatable(f"{name}: an optional first key")
             related = path.rsplit("__", 1)[0]
-            optional.append(_Optional(F(related), JSONObject(**{name: expression})))
+            pieces.append(_Optional(F(related), pair))
         elif "__" in path and field.default is not drf_fields.empty:
             raise Untranslatable(f"{name}: default")
         else:
-            pairs.append((name, expression))
-    objects: list[Expression] = [
-        JSONObject(**dict(pairs[start : start + _PAIRS_PER_OBJECT]))
-        for start in range(0, len(pairs), _PAIRS_PER_OBJECT)
-    ] or [Value({}, output_field=models.JSONField())]
-    parts = objects + optional
-    return parts[0] if len(parts) == 1 else _JsonbConcat(*parts)
+            pieces.append(pair)
+    return _Concat(Value("{"), *pieces, Value("}"))
+
+
+class _Concat(Func):
+    """Text pieces joined (`||`; none is NULL)."""
+
+    arg_joiner = " || "
+    template = "(%(expressions)s)"
+    output_field = models.TextField()
 
 
 class _Optional(Func):
-    """`{key: value}` when the relation is there, `{}` when it is empty."""
+    """The piece when the relation is there, nothing when it is empty."""
 
-    template = "(CASE WHEN %(expressions)s END)"
-    output_field = models.JSONField()
+    output_field = models.TextField()
 
     def as_sql(self, compiler, connection, **extra_context):
         relation_sql, relation_params = compiler.compile(self.source_expressions[0])
-        object_sql, object_params = compiler.compile(self.source_expressions[1])
+        piece_sql, piece_params = compiler.compile(self.source_expressions[1])
         return (
-            f"(CASE WHEN ({relation_sql}) IS NULL THEN '{{}}'::jsonb ELSE {object_sql} END)",
-            (*relation_params, *object_params),
+            f"(CASE WHEN ({relation_sql}) IS NULL THEN '' ELSE {piece_sql} END)",
+            (*relation_params, *piece_params),
         )
 
 
@@ -409,7 +417,7 @@ def _render_sql(sync_type: SyncType, serializer: serializers.Serializer) -> tupl
                 .annotate(
                     id_text=_text(F("pk")),
                     case_text=case,
-                    data_text=_Sql(expression, "({x})::text", models.TextField()),
+                    data_text=expression,
                     deleted_text=_Sql(F("deleted_at"), _DELETED_AT_SQL, models.TextField()),
                     declared=Exists(
                         SyncAttachment.objects.filter(record_type=sync_type.name, record_id=OuterRef("pk"))
