@@ -25,7 +25,7 @@ from django.contrib.gis.db import models as gis_models
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import connection, models, transaction
-from django.db.models import Exists, Expression, F, Func, OuterRef, Value
+from django.db.models import Exists, Expression, ExpressionWrapper, F, Func, OuterRef, Q, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -298,8 +298,18 @@ def record_json_expression(serializer: serializers.Serializer, model: type[model
     if type(serializer).to_representation is not serializers.Serializer.to_representation:
         raise Untranslatable(f"{type(serializer).__name__}.to_representation")
     pieces: list[Expression] = []
+    # Fields whose value is no column's, declared by the serializer in SQL beside the field (a
+    # boolean expression over the record's row, the same value its Python gives).
+    declared = getattr(type(serializer), "sql_representation", {})
     for name, field in serializer.fields.items():
         if field.write_only:
+            continue
+        if name in declared:
+            sql = declared[name]
+            expression = ExpressionWrapper(sql, output_field=models.BooleanField()) if isinstance(sql, Q) else sql
+            pieces.append(
+                _Concat(Value(("" if not pieces else ", ") + json.dumps(name) + ": "), _json_value(expression))
+            )
             continue
         if type(field).get_attribute not in (
             drf_fields.Field.get_attribute,

@@ -30,13 +30,11 @@ pytestmark = pytest.mark.django_db
 # Types whose serializer has a field with no SQL translation (a method field, a property, a
 # custom representation): their changes are rendered by the serializer, as before.
 RENDERED_BY_SERIALIZER = {
-    "inspection",  # results_complete is a model property
     "material_scan",  # complete: a method field
     "onsite_decision",  # certificate: a nested serializer in a method field
     "onsite_intake",  # materials: a list field with its own to_representation
     "photo",  # urls: a method field; location_warnings: nested serializers
     "signature",  # its own to_representation, signer and image fields
-    "survey_participant",  # is_complete: a method field
 }
 
 
@@ -181,3 +179,37 @@ def test_the_render_leaves_the_sessions_time_zone_as_it_was(world):
         assert page["changes"]
         cursor.execute("SELECT current_setting('TimeZone')")
         assert cursor.fetchone() == (before,)
+
+
+def test_fields_declared_in_sql_agree_with_their_python_on_blank_text(world):
+    """survey_participant's is_complete in SQL sees blank text as str.strip() does (an ideographic
+    space, a newline), and inspection's results_complete follows the status."""
+    from backend.acceptance.models import Inspection, InspectionStatus
+    from backend.surveys.models import SurveyParticipant
+
+    admin = User.objects.get(username="admin")
+    request = _request(admin)
+    combos = [
+        {"is_waived": True, "waived_reason": "\u3000", "attended": True, "opinion": "同意"},
+        {"is_waived": True, "waived_reason": "因故缺席", "attended": False, "opinion": ""},
+        {"is_waived": False, "waived_reason": " \n", "attended": True, "opinion": "同意"},
+        {"is_waived": False, "waived_reason": "", "attended": True, "opinion": "\u3000\t"},
+        {"is_waived": False, "waived_reason": "", "attended": False, "opinion": " 同意 "},
+    ]
+    participants = list(SurveyParticipant.objects.order_by("pk")[: len(combos)])
+    assert len(participants) == len(combos)
+    for participant, values in zip(participants, combos, strict=True):
+        SurveyParticipant.objects.filter(pk=participant.pk).update(**values)
+    inspections = list(Inspection.objects.order_by("pk")[:2])
+    Inspection.objects.filter(pk=inspections[0].pk).update(status=InspectionStatus.SIGNED)
+    Inspection.objects.filter(pk=inspections[-1].pk).update(status=InspectionStatus.SCHEDULED)
+    for name, records in (("survey_participant", participants), ("inspection", inspections)):
+        sync_type = sync_types()[name]
+        view = sync_type.view(request, "list")
+        live = list(view.get_queryset().filter(pk__in=[r.pk for r in records]))
+        expected = {item["id"]: item for item in jsonable(view.get_serializer(live, many=True).data)}
+        rendered = render_changes(request=request, sync_type=sync_type, ids=[r.pk for r in records])
+        assert {pk: json.loads(text)["data"] for pk, text in rendered.items()} == expected, name
+        if name == "survey_participant":
+            completes = [expected[str(r.pk)]["is_complete"] for r in records]
+            assert completes == [False, True, True, False, False]
