@@ -1,15 +1,18 @@
 """`sync/pull`: the page of changes after a cursor, its JSON assembled in PostgreSQL.
 
 Which records a page carries, in which order and up to where, is the domain's feed
-(`backend.sync.pull.feed_page`). Here each record is rendered as its type's REST serializer
-renders it, scoped by its REST selector (deleted records as tombstones), in one query per record
-type on the page: the serializer's fields are translated into one `jsonb_build_object` over the
-model's columns (`record_json_expression`), with the serializer's formats (ISO 8601 times in the
-current time zone, GeoJSON geometry, UUIDs as text, related records as their ids, ...). A type
-whose serializer has a field with no such translation (a method field, a custom representation)
-is rendered by its serializer in Python, as before: `sql_rendered_types()` says which are which.
+(`backend.sync.pull.feed_page`, one query). Here each record is rendered as its type's REST
+serializer renders it, scoped by its REST selector (deleted records as tombstones), all the types
+of a page in one statement: the serializer's fields are translated into the JSON text of the
+record over the model's columns (`record_json_expression`: keys in the serializer's order, spaced
+as json.dumps writes them), with the serializer's formats (ISO 8601 times in the current time
+zone, GeoJSON geometry, UUIDs as text, related records as their ids, ...); a field whose value is
+no column's can be declared in SQL beside it (the serializer's `sql_representation`). A type whose
+serializer has a field with no such translation (a method field, a custom representation) is
+rendered by its serializer in Python, as before: `sql_rendered_types()` says which are which.
 
-A page stops at `limit` changes, and before the change that would take its JSON past
+The response body is the changes' JSON texts joined (`pull_page`), never parsed and encoded again.
+A page stops at `limit` changes, and before the change that would take its changes' JSON past
 SYNC_PULL_MAX_BYTES (always at least one change); `has_more` then says the rest comes next.
 """
 
