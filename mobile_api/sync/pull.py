@@ -32,6 +32,7 @@ from django.db.models import Exists, Expression, ExpressionWrapper, F, Func, Out
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.utils import timezone
+from psycopg.adapt import Loader
 from rest_framework import fields as drf_fields
 from rest_framework import relations as drf_relations
 from rest_framework import serializers
@@ -382,14 +383,21 @@ def sql_rendered_types(request: Request) -> dict[str, str | None]:
 # A change's JSON is `<head><tail>`: the head, `{"type": …, "id": …, "version": …, "deleted": …,
 # "data": …`, is built with the record (in SQL for the types built there); the tail says which
 # declared attachments are missing, which only records with declared attachments can.
-_COMPLETE_TAIL = ', "complete": true, "missing_attachments": []}'
-_COMPLETE_TAIL_SIZE = len(_COMPLETE_TAIL)
+# Heads and tails are UTF-8 bytes: PostgreSQL's text as it sent it, never decoded here.
+_COMPLETE_TAIL = b', "complete": true, "missing_attachments": []}'
 
 
-def _tail(missing: list[str]) -> str:
+def _tail(missing: list[str]) -> bytes:
     if not missing:
         return _COMPLETE_TAIL
-    return ', "complete": false, "missing_attachments": ' + json.dumps(missing, ensure_ascii=False) + "}"
+    return (', "complete": false, "missing_attachments": ' + json.dumps(missing, ensure_ascii=False) + "}").encode()
+
+
+class _RawText(Loader):
+    """A text column as the bytes PostgreSQL sent (UTF-8), not decoded."""
+
+    def load(self, data: Any) -> bytes:
+        return bytes(data)
 
 
 # (type, serializer class, time zone, its fields) → the compiled SQL rendering a type's records by id.
@@ -498,7 +506,7 @@ def _ids_literal(ids: list[Any]) -> str:
 
 
 # id → (the change's head, its size in bytes, whether the record declared attachments).
-_Heads = dict[str, tuple[str, int, bool]]
+_Heads = dict[str, tuple[bytes, int, bool]]
 
 
 def _sql_statement(*, request: Request, sync_type: SyncType, ids: list[str]) -> tuple[str, tuple] | None:
@@ -544,8 +552,8 @@ def _serializer_heads(*, request: Request, sync_type: SyncType, ids: list[str]) 
             "deleted": deleted,
             "data": tombstone_data(record) if deleted else data_by_id.get(pk, {}),
         }
-        head = json.dumps(change, ensure_ascii=False)[:-1]
-        heads[pk] = (head, len(head.encode()), pk in declared)
+        head = json.dumps(change, ensure_ascii=False)[:-1].encode()
+        heads[pk] = (head, len(head), pk in declared)
     return heads
 
 
@@ -571,15 +579,16 @@ def _heads(*, request: Request, ids_by_type: dict[str, list[str]]) -> dict[str, 
         params = tuple(param for _type, (_sql, statement_params) in statements for param in statement_params)
         with transaction.atomic(), _session_time_zone(timezone.get_current_timezone_name()):
             with connection.cursor() as cursor:
+                cursor.cursor.adapters.register_loader("text", _RawText)
                 cursor.execute(sql, params)
                 fetched = cursor.fetchall()
         of_type = [heads[record_type] for record_type, _statement in statements]
         for n, pk, head, size, declared in fetched:
-            of_type[n][pk] = (head, size, declared)
+            of_type[n][pk.decode()] = (head, size, declared)
     return heads
 
 
-def _tails(*, request: Request, record_type: str, heads: _Heads) -> dict[str, str]:
+def _tails(*, request: Request, record_type: str, heads: _Heads) -> dict[str, bytes]:
     """id → the tail of each change that misses an attachment (only records that declared some)."""
     declared = [uuid.UUID(pk) for pk, (_head, _size, has) in heads.items() if has]
     if not declared:
@@ -594,7 +603,7 @@ def render_changes(*, request: Request, sync_type: SyncType, ids: list[Any]) -> 
     ids = [str(pk) for pk in ids]
     heads = _heads(request=request, ids_by_type={sync_type.name: ids})[sync_type.name]
     tails = _tails(request=request, record_type=sync_type.name, heads=heads)
-    return {pk: head + tails.get(pk, _COMPLETE_TAIL) for pk, (head, _size, _has) in heads.items()}
+    return {pk: (head + tails.get(pk, _COMPLETE_TAIL)).decode() for pk, (head, _size, _has) in heads.items()}
 
 
 @dataclass
@@ -623,38 +632,37 @@ def pull_page(
     access: _Heads = {}
     if CASE_ACCESS in ids_by_type:
         for pk, change in case_access_changes(user=user, case_ids=ids_by_type.pop(CASE_ACCESS)).items():
-            text = json.dumps(change, ensure_ascii=False)
-            access[pk] = (text[: -len(_COMPLETE_TAIL)], len(text.encode()) - _COMPLETE_TAIL_SIZE, False)
+            text = json.dumps(change, ensure_ascii=False).encode()
+            access[pk] = (text[: -len(_COMPLETE_TAIL)], len(text) - len(_COMPLETE_TAIL), False)
     heads = _heads(request=request, ids_by_type=ids_by_type)
     heads[CASE_ACCESS] = access
     tails = {record_type: _tails(request=request, record_type=record_type, heads=h) for record_type, h in heads.items()}
 
-    changes: list[str] = []
+    parts: list[bytes] = []  # head, tail, separator, head, tail, separator, ...
     size = 0
     budget = settings.SYNC_PULL_MAX_BYTES
+    complete_size = len(_COMPLETE_TAIL)
     for record_type, record_id, txid, entry_id in page.changes:
         found = heads[record_type].get(record_id)
         if found is None:  # not the caller's
             continue
         head, head_size = found[0], found[1]
         tail = tails[record_type].get(record_id, _COMPLETE_TAIL) if tails[record_type] else _COMPLETE_TAIL
-        size += head_size + (_COMPLETE_TAIL_SIZE if tail is _COMPLETE_TAIL else len(tail.encode()))
-        if changes and size > budget:
+        size += head_size + (complete_size if tail is _COMPLETE_TAIL else len(tail))
+        if parts and size > budget:
             # The rest comes on the next page: every later change's last entry is at or after
             # this one, and what lies before it was sent or is not the caller's.
             after = (txid, entry_id - 1)
             has_more = True
             break
-        changes.append(head + tail)
+        parts += (head, tail, b", ")
     cursor_text = format_cursor(after)
-    body = (
-        '{"changes": ['
-        + ", ".join(changes)
-        + '], "cursor": "'
-        + cursor_text
-        + ('", "has_more": true}' if has_more else '", "has_more": false}')
-    )
-    return PulledPage(body=body.encode(), cursor=cursor_text, has_more=has_more, count=len(changes))
+    count = len(parts) // 3
+    if parts:
+        parts[-1] = b""
+    end = '], "cursor": "' + cursor_text + ('", "has_more": true}' if has_more else '", "has_more": false}')
+    body = b"".join((b'{"changes": [', *parts, end.encode()))
+    return PulledPage(body=body, cursor=cursor_text, has_more=has_more, count=count)
 
 
 def pull(
