@@ -5,8 +5,8 @@
 Loads `--changes` records (surveys with a location point and findings on them, half each) into
 its own database (BENCH_DATABASE_NAME, default bench_pull; dropped, migrated and loaded unless
 --keep) by COPY, each with its hash-chained audit entry, so the feed carries them. Then
-`measure_pull`: walks the whole feed in pages of `--page` through `mobile_api.sync.pull.pull`
-(the function the view calls), times one page through GET /api/v1/sync/pull (test client, no
+`measure_pull`: walks the whole feed in pages of `--page` through `mobile_api.sync.pull.pull_page`
+(the function the view calls; its bytes are the response body), times one page through GET /api/v1/sync/pull (test client, no
 network), and `COPY (SELECT t.* FROM <table> t JOIN <the pulled ids>) TO STDOUT` of the same rows.
 Prints changes per second, the ratio COPY / pull, the target (pull >= 20,000 changes/s), and the
 walk's CPU seconds (this process and its PostgreSQL backend, read from /proc): on a loaded
@@ -214,29 +214,31 @@ def measure_pull(*, user: Any, page: int = 1000, types: list[str] | None = None)
     from django.db import connection
     from rest_framework.test import APIClient
 
-    from mobile_api.sync.pull import parse_cursor, pull
+    from mobile_api.sync.pull import parse_cursor, pull_page
     from mobile_api.sync.registry import sync_types
 
     available = sync_types()
     types = sorted(available) if types is None else types
-    pulled: dict[str, list[str]] = {}
-    pages = 0
+    bodies: list[bytes] = []
     cursor = ""
     started = time.perf_counter()
     cpu_started = time.process_time()
     backend_started = _backend_cpu_seconds()
     while True:
         request = _pull_request(user, {"cursor": cursor, "limit": str(page)})
-        body = pull(request=request, cursor=parse_cursor(cursor), limit=page, types=types)
-        for change in body["changes"]:
-            pulled.setdefault(change["type"], []).append(change["id"])
-        pages += 1
-        cursor = body["cursor"]
-        if not body["has_more"]:
+        pulled_page = pull_page(request=request, cursor=parse_cursor(cursor), limit=page, types=types)
+        bodies.append(pulled_page.body)  # the response's bytes, as the view sends them
+        cursor = pulled_page.cursor
+        if not pulled_page.has_more:
             break
     pull_seconds = time.perf_counter() - started
     pull_cpu = time.process_time() - cpu_started
     backend_cpu = _backend_cpu_seconds() - backend_started
+    pages = len(bodies)
+    pulled: dict[str, list[str]] = {}
+    for body in bodies:  # read after the clock: a device parses its pages, the server does not
+        for change in json.loads(body)["changes"]:
+            pulled.setdefault(change["type"], []).append(change["id"])
     changes = sum(len(ids) for ids in pulled.values())
 
     client = APIClient()

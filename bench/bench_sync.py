@@ -7,8 +7,9 @@ Push: `--ops` operations (surveys with a location point, and findings on them) t
 POST /api/v1/sync/push in batches, in process (no network), every rule, receipt and audit
 entry included; then COPY of the same number of rows of the same shape into the same tables.
 Pull: grows the feed to `--pull` changes (COPY of rows plus their hash-chained audit entries),
-pages through GET /api/v1/sync/pull with limit 1000, then COPY (SELECT …) TO STDOUT of the same
-rows. Prints a table with rows per second and the ratio COPY / sync, and whether the targets
+then `bench.bench_pull.measure_pull`: pages through the view's pull with limit 1000, then
+COPY (SELECT …) TO STDOUT of the same rows. Prints a table with rows per second and the ratio
+COPY / sync, and whether the targets
 (push >= 2000 ops/s, pull >= 20000 changes/s) are met. Then two pushers (processes, each its own
 user and case) against one (target >= 1.6x), and the RSS growth of one push of `--big-ops`
 operations in a single request.
@@ -343,6 +344,7 @@ def run(args) -> None:
     from rest_framework.test import APIClient
 
     from backend.surveys.models import Finding, Survey
+    from bench.bench_pull import measure_pull
 
     user, case, department = setup()
     client = APIClient()
@@ -380,35 +382,9 @@ def run(args) -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
 
-    started = time.perf_counter()
-    cursor_value, pulled, pages = "", 0, 0
-    while True:
-        response = client.get("/api/v1/sync/pull", {"cursor": cursor_value, "limit": 1000})
-        assert response.status_code == 200, response.content[:500]
-        body = response.json()
-        pulled += len(body["changes"])
-        pages += 1
-        cursor_value = body["cursor"]
-        if not body["has_more"]:
-            break
-    pull_seconds = time.perf_counter() - started
-
-    started = time.perf_counter()
-    ids_pushed = [op["id"] for op in ops]
-    with connection.cursor() as cursor:
-        for model, extra_rows in ((Survey, more_surveys), (Finding, more_findings)):
-            table = model._meta.db_table
-            cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS bench_ids_{table} (id uuid)")
-            cursor.execute(f"TRUNCATE bench_ids_{table}")
-            ids = io.StringIO("".join(f"{i}\n" for i in ids_pushed + [str(r["id"]) for r in extra_rows]))
-            _copy_in(f"COPY bench_ids_{table} FROM STDIN", ids)
-        copy_started = time.perf_counter()
-        copied = 0
-        for model in (Survey, Finding):
-            table = model._meta.db_table
-            copied += _copy_out(f"COPY (SELECT t.* FROM {table} t JOIN bench_ids_{table} USING (id)) TO STDOUT")
-        copy_out_seconds = time.perf_counter() - copy_started
-
+    pull = measure_pull(user=user, page=1000)
+    pulled, pull_seconds, pages = pull["changes"], pull["pull_seconds"], pull["pages"]
+    copied, copy_out_seconds = pull["copy_rows"], pull["copy_seconds"]
     print()
     print(f"sync bench: {args.ops} pushed operations (surveys with points + findings), {pulled} pulled changes")
     print(f"{'':<24}{'rows':>10}{'seconds':>10}{'rows/s':>12}{'COPY/sync':>12}")
@@ -425,6 +401,10 @@ def run(args) -> None:
     print(
         f"(push: {push_cpu:.2f} s of this process's CPU, {args.ops / push_cpu:.0f} ops per CPU second; the rest is "
         f"PostgreSQL and waiting for a core. pull pages: {pages})"
+    )
+    print(
+        f"(pull: Python {pull['pull_cpu_seconds']:.2f} s + PostgreSQL backend {pull['backend_cpu_seconds']:.2f} s "
+        f"of CPU, {pull['cpu_rate']:.0f} changes per CPU second)"
     )
     print(
         f"targets: push >= 2000 ops/s ({'met' if push_rate >= 2000 else f'missed: {push_rate / 2000:.3f}x'}), "

@@ -8,7 +8,8 @@ above it, so it sorts after everything a reader has passed: a transaction that s
 commits later is read on a later pull, never skipped, and writers share no lock to make it so.
 
 A page is the first `limit` distinct records (type, id) after the cursor, each at its *last*
-position before the page's end, so a record changed twice is sent once. Rendering the records
+position before the page's end, so a record changed twice is sent once; PostgreSQL picks them
+(one query per page, `_PAGE_SQL`). Rendering the records
 (the API's representation, tombstones, the byte budget) is the caller's part.
 
 When the caller's organisation is given a case (backend.sync.services.sync_case_access_granted),
@@ -20,6 +21,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from backend.audit.models import AuditEntry
@@ -29,18 +32,18 @@ from backend.cases.selectors import cases_visible_to
 from backend.sync.services import CASE_ACCESS_GRANTED
 
 CASE_ACCESS = "case_access"
-# Audit entries read per query while filling a page.
-SCAN_CHUNK = 2000
 
-RecordKey = tuple[str, uuid.UUID]
+# (type, id as text, txid, entry id): a record of the page at its last position on it. The type of
+# a case given to the caller's organisation is CASE_ACCESS.
+FeedChange = tuple[str, str, int, int]
 
 
 @dataclass
 class FeedPage:
-    """(type, id) → its last position on the page, in feed order of first sight; `after` is the
-    last position read, `has_more` whether entries the caller may see follow it."""
+    """The page's records in feed order of their last position on it; `after` is the last
+    position read, `has_more` whether entries the caller may see follow it."""
 
-    latest: dict[RecordKey, FeedPosition] = field(default_factory=dict)
+    changes: list[FeedChange] = field(default_factory=list)
     after: FeedPosition = FEED_START
     has_more: bool = False
     # What the page read: entries of `types` after `cursor`, up to `after`, below `horizon`.
@@ -70,6 +73,37 @@ def feed_entries(
     return qs
 
 
+# One page from a window of the feed's next entries (`{entries}`: the caller's, in feed order,
+# at most the window's size), numbered in feed order (`n`; the entries come in that order, so no
+# sort). Case_access entries at or before the scan's start position are read but skipped. The
+# page ends before the (limit + 1)-th record's first entry (`page_end`); each record of the page
+# comes at its last entry before that. The last row sums up: the page's last entry read, the
+# window's rows, and whether a record not on the page follows (the page is full).
+_PAGE_SQL = """
+WITH window_entries AS (
+    SELECT txid, id, record_type, record_id, row_number() OVER (ORDER BY txid, id) AS n,
+           record_type = 'case' AND (txid, id) <= (%s, %s) AS skipped
+    FROM ({entries}) entries
+),
+firsts AS (
+    SELECT min(n) AS first FROM window_entries WHERE NOT skipped GROUP BY record_type, record_id
+),
+page_end AS (SELECT (SELECT first FROM firsts ORDER BY first OFFSET %s LIMIT 1) AS n),
+latest AS (
+    SELECT w.record_type, w.record_id, max(w.n) AS n, max(ARRAY[w.txid, w.id]) AS position
+    FROM window_entries w, page_end
+    WHERE NOT w.skipped AND (page_end.n IS NULL OR w.n < page_end.n) GROUP BY w.record_type, w.record_id
+)
+SELECT false AS summary, record_type, record_id::text, position[1], position[2], n FROM latest
+UNION ALL
+SELECT true, (SELECT count(*) FROM window_entries)::text, (page_end.n IS NOT NULL)::text, last.txid, last.id, 0
+FROM page_end LEFT JOIN LATERAL (
+    SELECT txid, id FROM window_entries w WHERE page_end.n IS NULL OR w.n < page_end.n ORDER BY w.n DESC LIMIT 1
+) last ON true
+ORDER BY summary, n
+"""
+
+
 def feed_page(
     *,
     user: Any,
@@ -79,7 +113,10 @@ def feed_page(
     case_id: uuid.UUID | None = None,
     horizon: int | None = None,
 ) -> FeedPage:
-    """The records of the page after `cursor`, read below one horizon (read now when not given)."""
+    """The records of the page after `cursor`, read below one horizon (read now when not given):
+    the first `limit` distinct records, each at its last position before the page's end, in one
+    query over a window of the next entries (a wider window when the records of a window changed
+    so often that it holds fewer)."""
     if horizon is None:
         # Read once, before the entries (a later statement sees every transaction below it ended).
         horizon = audit_feed_horizon()
@@ -89,43 +126,38 @@ def feed_page(
     if cursor == FEED_START and case_id is None:
         granted_before_scan = audit_feed_head(horizon=horizon)
     page = FeedPage(after=cursor, cursor=cursor, horizon=horizon, types=types, case_id=case_id)
-    latest = page.latest
-    filled = False
-    while not filled:
-        chunk = list(
-            feed_entries(user=user, after=page.after, horizon=horizon, types=types, case_id=case_id).values_list(
-                "txid", "id", "record_type", "record_id"
-            )[:SCAN_CHUNK]
-        )
-        if not chunk:
+    entries = feed_entries(user=user, after=cursor, horizon=horizon, types=types, case_id=case_id).values_list(
+        "txid", "id", "record_type", "record_id"
+    )
+    window = 2 * limit + 2
+    while True:
+        try:
+            entries_sql, entries_params = entries[:window].query.sql_with_params()
+        except EmptyResultSet:
+            return page
+        with connection.cursor() as db:
+            db.execute(_PAGE_SQL.format(entries=entries_sql), (*granted_before_scan, *entries_params, limit))
+            rows = db.fetchall()
+        *changes, (_summary, read, filled, last_txid, last_id, _n) = rows
+        if filled == "true" or int(read) < window:
             break
-        for txid, entry_id, record_type, record_id in chunk:
-            position = (txid, entry_id)
-            # Only case_access_granted entries have the record type "case" here (see feed_entries).
-            if record_type == "case" and position <= granted_before_scan:
-                page.after = position
-                continue
-            key = (CASE_ACCESS if record_type == "case" else record_type, record_id)
-            if key not in latest and len(latest) >= limit:
-                filled = True
-                break
-            latest[key] = position
-            page.after = position
-        if len(chunk) < SCAN_CHUNK and not filled:
-            break
-    if filled:
-        page.has_more = True
-    elif latest or page.after > cursor:
-        page.has_more = feed_entries(
-            user=user, after=page.after, horizon=horizon, types=types, case_id=case_id
-        ).exists()
+        window *= 4  # every entry of the window is of the page's records: read further
+    page.changes = [
+        (CASE_ACCESS if record_type == "case" else record_type, record_id, txid, entry_id)
+        for _summary, record_type, record_id, txid, entry_id, _n in changes
+    ]
+    if last_txid is not None:
+        page.after = (last_txid, last_id)
+    # Below the horizon nothing more commits: the page is followed by entries only when full.
+    page.has_more = filled == "true"
     return page
 
 
-def case_access_changes(*, user: Any, case_ids: list[uuid.UUID]) -> dict[RecordKey, dict[str, Any]]:
+def case_access_changes(*, user: Any, case_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Case id → its `case_access` change, for the cases among `case_ids` the caller sees."""
     visible = cases_visible_to(user=user).filter(pk__in=case_ids).values_list("pk", flat=True)
     return {
-        (CASE_ACCESS, case_id): {
+        str(case_id): {
             "type": CASE_ACCESS,
             "id": str(case_id),
             "version": 0,

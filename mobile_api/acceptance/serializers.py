@@ -1,3 +1,4 @@
+from django.db.models import Q
 from rest_framework import serializers
 
 from backend.acceptance.models import (
@@ -6,6 +7,7 @@ from backend.acceptance.models import (
     Inspection,
     InspectionItem,
     InspectionResult,
+    InspectionStatus,
     RectificationItem,
 )
 from backend.acceptance.selectors import inspection_items_visible_to
@@ -69,6 +71,10 @@ class InspectionSerializer(_CreateOnlyFieldsMixin, RecordSerializerMixin, serial
     )
 
     create_only = ("case", "stage")
+    # For sync pull's SQL rendering: `results_complete` (Inspection.results_complete) over the row.
+    sql_representation = {
+        "results_complete": Q(status__in=[InspectionStatus.RESULTS_COMPLETE, InspectionStatus.SIGNED])
+    }
 
     class Meta:
         model = Inspection

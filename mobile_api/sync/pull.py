@@ -1,24 +1,26 @@
 """`sync/pull`: the page of changes after a cursor, its JSON assembled in PostgreSQL.
 
 Which records a page carries, in which order and up to where, is the domain's feed
-(`backend.sync.pull.feed_page`). Here each record is rendered as its type's REST serializer
-renders it, scoped by its REST selector (deleted records as tombstones), in one query per record
-type on the page: the serializer's fields are translated into one `jsonb_build_object` over the
-model's columns (`record_json_expression`), with the serializer's formats (ISO 8601 times in the
-current time zone, GeoJSON geometry, UUIDs as text, related records as their ids, ...). A type
-whose serializer has a field with no such translation (a method field, a custom representation)
-is rendered by its serializer in Python, as before: `sql_rendered_types()` says which are which.
+(`backend.sync.pull.feed_page`, one query). Here each record is rendered as its type's REST
+serializer renders it, scoped by its REST selector (deleted records as tombstones), all the types
+of a page in one statement: the serializer's fields are translated into the JSON text of the
+record over the model's columns (`record_json_expression`: keys in the serializer's order, spaced
+as json.dumps writes them), with the serializer's formats (ISO 8601 times in the current time
+zone, GeoJSON geometry, UUIDs as text, related records as their ids, ...); a field whose value is
+no column's can be declared in SQL beside it (the serializer's `sql_representation`). A type whose
+serializer has a field with no such translation (a method field, a custom representation) is
+rendered by its serializer in Python, as before: `sql_rendered_types()` says which are which.
 
-A page stops at `limit` changes, and before the change that would take its JSON past
+The response body is the changes' JSON texts joined (`pull_page`), never parsed and encoded again.
+A page stops at `limit` changes, and before the change that would take its changes' JSON past
 SYNC_PULL_MAX_BYTES (always at least one change); `has_more` then says the rest comes next.
 """
 
 import contextlib
-import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator
-from types import SimpleNamespace
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -26,10 +28,11 @@ from django.contrib.gis.db import models as gis_models
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import connection, models, transaction
-from django.db.models import Exists, Expression, F, Func, OuterRef, Value
+from django.db.models import Exists, Expression, ExpressionWrapper, F, Func, OuterRef, Q, Value
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast, JSONObject
+from django.db.models.functions import Cast
 from django.utils import timezone
+from psycopg.adapt import Loader
 from rest_framework import fields as drf_fields
 from rest_framework import relations as drf_relations
 from rest_framework import serializers
@@ -125,12 +128,6 @@ class _Sql(Func):
         return self.sql_template.replace("{x}", f"({sql})"), tuple(params) * count
 
 
-class _JsonbConcat(Func):
-    arg_joiner = " || "
-    template = "(%(expressions)s)"
-    output_field = models.JSONField()
-
-
 def _same(field: Any, base: type, *methods: str) -> bool:
     """`field` represents values exactly as `base` does (it overrides none of `methods`)."""
     return isinstance(field, base) and all(getattr(type(field), method) is getattr(base, method) for method in methods)
@@ -148,16 +145,21 @@ _DATETIME_SQL = "replace(replace(to_char({x}, 'YYYY-MM-DD\"T\"HH24:MI:SS.USTZH:T
 _UTC_SQL = "to_char({x} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
 
 
-# GeoJSON as GEOS writes it (`geometry.json`): points with their exact doubles (float8 → jsonb
-# is the shortest text that reads back as the same double, as Python's repr is); other types
-# through ST_AsGeoJSON with 15 decimals, which reads back as the same doubles for |coordinate|
-# >= 1 (every lon/lat of this service's area).
+# GeoJSON as GEOS writes it (`geometry.json`), as JSON text: points with their exact doubles
+# (float8's text is the shortest that reads back as the same double, as Python's repr is); other
+# types through ST_AsGeoJSON with 15 decimals, which reads back as the same doubles for
+# |coordinate| >= 1 (every lon/lat of this service's area), spaced as jsonb writes it.
 _GEOJSON_SQL = (
     "CASE WHEN {x} IS NULL THEN NULL"
     " WHEN GeometryType({x}) = 'POINT' AND ST_NDims({x}) = 2"
-    " THEN jsonb_build_object('type', 'Point', 'coordinates', jsonb_build_array(ST_X({x}), ST_Y({x})))"
-    " ELSE ST_AsGeoJSON({x}, 15, 0)::jsonb END"
+    ' THEN \'{"type": "Point", "coordinates": [\' || to_json(ST_X({x}))::text || \', \''
+    " || to_json(ST_Y({x}))::text || ']}'"
+    " ELSE (ST_AsGeoJSON({x}, 15, 0)::jsonb)::text END"
 )
+
+
+class _JsonText(_Sql):
+    """A value's SQL that is already its JSON text (not a value to_json writes)."""
 
 
 def _column(model: type[models.Model], source: str) -> tuple[str, models.Field]:
@@ -211,7 +213,7 @@ def _value_expression(field: Any, model: type[models.Model]) -> tuple[Expression
     if _same(field, GeometryInputField, "to_representation"):
         if not isinstance(model_field, gis_models.GeometryField) or model_field.geography:
             raise Untranslatable(field.field_name)
-        return _Sql(column, _GEOJSON_SQL, models.JSONField()), path
+        return _JsonText(column, _GEOJSON_SQL, models.TextField()), path
     if _same(field, drf_fields.UUIDField, "to_representation"):
         if field.uuid_format != "hex_verbose" or not isinstance(model_field, models.UUIDField):
             raise Untranslatable(field.field_name)
@@ -281,12 +283,17 @@ def _value_expression(field: Any, model: type[models.Model]) -> tuple[Expression
     raise Untranslatable(f"{field.field_name} ({type(field).__name__})")
 
 
-# jsonb_build_object takes at most 100 arguments.
-_PAIRS_PER_OBJECT = 50
+def _json_value(expression: Expression) -> Expression:
+    """The value's JSON text (`null` for NULL): to_json writes strings, numbers, booleans and
+    jsonb as JSON, jsonb with the spacing json.dumps uses."""
+    if isinstance(expression, _JsonText):
+        return _Sql(expression, "coalesce({x}, 'null')", models.TextField())
+    return _Sql(expression, "coalesce(to_json({x})::text, 'null')", models.TextField())
 
 
 def record_json_expression(serializer: serializers.Serializer, model: type[models.Model]) -> Expression:
-    """One SQL expression for `serializer.to_representation(record)`, over the record's row.
+    """One SQL expression for the JSON text of `serializer.to_representation(record)` (as
+    json.dumps writes it, keys in the serializer's order), over the record's row.
 
     Raises Untranslatable when a field (or the serializer) represents values in a way this does not
     translate. Keys the serializer would leave out (a dotted source through an empty relation, on
@@ -294,10 +301,19 @@ def record_json_expression(serializer: serializers.Serializer, model: type[model
     """
     if type(serializer).to_representation is not serializers.Serializer.to_representation:
         raise Untranslatable(f"{type(serializer).__name__}.to_representation")
-    pairs: list[tuple[str, Expression]] = []
-    optional: list[Expression] = []
+    pieces: list[Expression] = []
+    # Fields whose value is no column's, declared by the serializer in SQL beside the field (a
+    # boolean expression over the record's row, the same value its Python gives).
+    declared = getattr(type(serializer), "sql_representation", {})
     for name, field in serializer.fields.items():
         if field.write_only:
+            continue
+        if name in declared:
+            sql = declared[name]
+            expression = ExpressionWrapper(sql, output_field=models.BooleanField()) if isinstance(sql, Q) else sql
+            pieces.append(
+                _Concat(Value(("" if not pieces else ", ") + json.dumps(name) + ": "), _json_value(expression))
+            )
             continue
         if type(field).get_attribute not in (
             drf_fields.Field.get_attribute,
@@ -305,34 +321,39 @@ def record_json_expression(serializer: serializers.Serializer, model: type[model
         ):
             raise Untranslatable(f"{name}.get_attribute")
         expression, path = _value_expression(field, model)
+        pair = _Concat(Value(("" if not pieces else ", ") + json.dumps(name) + ": "), _json_value(expression))
         if "__" in path and field.default is drf_fields.empty and not field.allow_null and not field.required:
             # Through an empty relation, DRF skips the key.
+            if not pieces:
+                raise Untranslatable(f"{name}: an optional first key")
             related = path.rsplit("__", 1)[0]
-            optional.append(_Optional(F(related), JSONObject(**{name: expression})))
+            pieces.append(_Optional(F(related), pair))
         elif "__" in path and field.default is not drf_fields.empty:
             raise Untranslatable(f"{name}: default")
         else:
-            pairs.append((name, expression))
-    objects: list[Expression] = [
-        JSONObject(**dict(pairs[start : start + _PAIRS_PER_OBJECT]))
-        for start in range(0, len(pairs), _PAIRS_PER_OBJECT)
-    ] or [Value({}, output_field=models.JSONField())]
-    parts = objects + optional
-    return parts[0] if len(parts) == 1 else _JsonbConcat(*parts)
+            pieces.append(pair)
+    return _Concat(Value("{"), *pieces, Value("}"))
+
+
+class _Concat(Func):
+    """Text pieces joined (`||`; none is NULL)."""
+
+    arg_joiner = " || "
+    template = "(%(expressions)s)"
+    output_field = models.TextField()
 
 
 class _Optional(Func):
-    """`{key: value}` when the relation is there, `{}` when it is empty."""
+    """The piece when the relation is there, nothing when it is empty."""
 
-    template = "(CASE WHEN %(expressions)s END)"
-    output_field = models.JSONField()
+    output_field = models.TextField()
 
     def as_sql(self, compiler, connection, **extra_context):
         relation_sql, relation_params = compiler.compile(self.source_expressions[0])
-        object_sql, object_params = compiler.compile(self.source_expressions[1])
+        piece_sql, piece_params = compiler.compile(self.source_expressions[1])
         return (
-            f"(CASE WHEN ({relation_sql}) IS NULL THEN '{{}}'::jsonb ELSE {object_sql} END)",
-            (*relation_params, *object_params),
+            f"(CASE WHEN ({relation_sql}) IS NULL THEN '' ELSE {piece_sql} END)",
+            (*relation_params, *piece_params),
         )
 
 
@@ -359,19 +380,50 @@ def sql_rendered_types(request: Request) -> dict[str, str | None]:
 
 # --- The page -------------------------------------------------------------------------------------
 
-# The change's JSON around its data, for the byte budget: `{"type": …, "data": <data>, …}`.
-_CHANGE_KEYS = ("type", "id", "version", "deleted", "data", "complete", "missing_attachments")
+# A change's JSON is `<head><tail>`: the head, `{"type": …, "id": …, "version": …, "deleted": …,
+# "data": …`, is built with the record (in SQL for the types built there); the tail says which
+# declared attachments are missing, which only records with declared attachments can.
+# Heads and tails are UTF-8 bytes: PostgreSQL's text as it sent it, never decoded here.
+_COMPLETE_TAIL = b', "complete": true, "missing_attachments": []}'
+
+
+def _tail(missing: list[str]) -> bytes:
+    if not missing:
+        return _COMPLETE_TAIL
+    return (', "complete": false, "missing_attachments": ' + json.dumps(missing, ensure_ascii=False) + "}").encode()
+
+
+class _RawText(Loader):
+    """A text column as the bytes PostgreSQL sent (UTF-8), not decoded."""
+
+    def load(self, data: Any) -> bytes:
+        return bytes(data)
 
 
 # (type, serializer class, time zone, its fields) → the compiled SQL rendering a type's records by id.
 _RENDER_SQL: dict[tuple[str, type, str, tuple[str, ...]], tuple[str, tuple[Any, ...]] | None] = {}
 _INNER = "SELECT NULL::uuid WHERE false /* pull: the ids */"
 
+# Around the type's row query: its change's head (a tombstone's data for a deleted record, as
+# backend.sync.push.tombstone_data writes it) and the head's size in bytes. OFFSET 0 keeps the
+# head built once per row.
+_HEAD_SQL = """SELECT h.id_text, h.head, octet_length(h.head), h.declared FROM (
+    SELECT r.id_text,
+        %s || r.id_text || '", "version": ' || r.version::text || CASE
+            WHEN r.deleted_text IS NULL THEN ', "deleted": false, "data": ' || r.data_text
+            ELSE ', "deleted": true, "data": {"id": "' || r.id_text || '", "case": '
+                || coalesce('"' || r.case_text || '"', 'null') || ', "version": ' || r.version::text
+                || ', "deleted_at": "' || r.deleted_text || '"}'
+        END AS head,
+        r.declared
+    FROM ({rows}) r OFFSET 0
+) h"""
+
 
 def _render_sql(sync_type: SyncType, serializer: serializers.Serializer) -> tuple[str, tuple[Any, ...]] | None:
-    """`SELECT id, version, deleted_at, case_id, <data JSON text> FROM <table>
-    WHERE id = ANY(<ids>) AND id IN (<scoped ids>)` compiled once; the caller gives the ids and
-    puts its scoped query in place of `_INNER`."""
+    """`SELECT id, head, head's bytes, declared attachments FROM <table> WHERE id = ANY(<ids>)
+    AND id IN (<scoped ids>)` compiled once; the caller gives the ids and puts its scoped query in
+    place of `_INNER`."""
     key = (sync_type.name, type(serializer), timezone.get_current_timezone_name(), tuple(serializer.fields))
     if key not in _RENDER_SQL:
         expression = _sql_expression(sync_type, serializer)
@@ -379,26 +431,34 @@ def _render_sql(sync_type: SyncType, serializer: serializers.Serializer) -> tupl
             _RENDER_SQL[key] = None
         else:
             model = sync_type.model
-            case = "case_id" if _has_case(model) else "pk"
+            case = _text(F("case_id")) if _has_case(model) else Value(None, output_field=models.TextField())
             query = (
                 model.all_objects.filter(_AnyOf("pk", []))
                 .filter(pk__in=RawSQL(_INNER, ()))
-                .annotate(_pull_json=_Sql(expression, "({x})::text", models.TextField()))
-                .annotate(_pull_deleted=_Sql(F("deleted_at"), _UTC_SQL, models.TextField()))
                 .annotate(
-                    _pull_declared=Exists(
+                    id_text=_text(F("pk")),
+                    case_text=case,
+                    data_text=expression,
+                    deleted_text=_Sql(F("deleted_at"), _DELETED_AT_SQL, models.TextField()),
+                    declared=Exists(
                         SyncAttachment.objects.filter(record_type=sync_type.name, record_id=OuterRef("pk"))
-                    )
+                    ),
                 )
-                .values_list("pk", "version", "_pull_deleted", case, "_pull_json", "_pull_declared")
+                .values_list("id_text", "version", "deleted_text", "case_text", "data_text", "declared")
                 .order_by()
                 .query
             )
             sql, params = query.sql_with_params()
             if sql.count(_INNER) != 1 or sql.split(_INNER)[1].count("%s") or not params or params[-1] != "{}":
                 raise AssertionError(f"{sync_type.name}: the render query's ids are not its last parameters")
-            _RENDER_SQL[key] = (sql, tuple(params[:-1]))
+            head = '{"type": ' + json.dumps(sync_type.name) + ', "id": "'
+            _RENDER_SQL[key] = (_HEAD_SQL.replace("{rows}", sql), (head, *params[:-1]))
     return _RENDER_SQL[key]
+
+
+# A tombstone's deletion time as Python's isoformat() writes a UTC time, whatever the session's
+# time zone.
+_DELETED_AT_SQL = f"replace({_UTC_SQL}, '.000000', '') || '+00:00'"
 
 
 @contextlib.contextmanager
@@ -421,10 +481,6 @@ def _session_time_zone(name: str) -> Iterator[None]:
         cursor.execute("SELECT set_config('TimeZone', %s, true)", [previous])
 
 
-def _utc(text: str | None) -> dt.datetime | None:
-    return None if text is None else dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
-
-
 def _has_case(model: type[models.Model]) -> bool:
     return any(f.attname == "case_id" for f in model._meta.concrete_fields)
 
@@ -436,8 +492,8 @@ class _AnyOf(Func):
     output_field = models.BooleanField()
     conditional = True
 
-    def __init__(self, column: str, ids: list[uuid.UUID]) -> None:
-        super().__init__(F(column), Value("{" + ",".join(str(pk) for pk in ids) + "}"))
+    def __init__(self, column: str, ids: list[Any]) -> None:
+        super().__init__(F(column), Value(_ids_literal(ids)))
 
     def as_sql(self, compiler, connection, **extra_context):
         column_sql, column_params = compiler.compile(self.source_expressions[0])
@@ -445,12 +501,17 @@ class _AnyOf(Func):
         return f"({column_sql} = ANY(({ids_sql})::uuid[]))", (*column_params, *ids_params)
 
 
-_Row = tuple[uuid.UUID, int, dt.datetime | None, Any, str | None]
+def _ids_literal(ids: list[Any]) -> str:
+    return "{" + ",".join(str(pk) for pk in ids) + "}"
 
 
-def _sql_rows(*, request: Request, sync_type: SyncType, ids: list[uuid.UUID]) -> tuple[list[_Row], set] | None:
-    """The rows of the records among `ids` the caller may see, their data's JSON built in SQL, and
-    which of them declared attachments; None for a type the serializer renders."""
+# id → (the change's head, its size in bytes, whether the record declared attachments).
+_Heads = dict[str, tuple[bytes, int, bool]]
+
+
+def _sql_statement(*, request: Request, sync_type: SyncType, ids: list[str]) -> tuple[str, tuple] | None:
+    """The statement reading the heads of the records among `ids` the caller may see; None for a
+    type the serializer renders, ("", ()) when the caller sees nothing of the type."""
     view = sync_type.view(request, "list")
     render = _render_sql(sync_type, view.get_serializer())
     if render is None:
@@ -460,137 +521,152 @@ def _sql_rows(*, request: Request, sync_type: SyncType, ids: list[uuid.UUID]) ->
     try:
         inner_sql, inner_params = queryset.prefetch_related(None).order_by().values("pk").query.sql_with_params()
     except EmptyResultSet:  # the selector shows the caller nothing of this type
-        return [], set()
+        return "", ()
     # The ids again outside the selector's subquery: the row lookups go by primary key.
-    ids_literal = "{" + ",".join(str(pk) for pk in ids) + "}"
-    with transaction.atomic(), _session_time_zone(timezone.get_current_timezone_name()):
-        with connection.cursor() as cursor:
-            cursor.execute(sql.replace(_INNER, inner_sql), (*params, ids_literal, *inner_params))
-            fetched = cursor.fetchall()
-    rows = [(pk, version, _utc(deleted_at), case_id, text) for pk, version, deleted_at, case_id, text, _ in fetched]
-    return rows, {row[0] for row in fetched if row[5]}
+    return sql.replace(_INNER, inner_sql), (*params, _ids_literal(ids), *inner_params)
 
 
-def _render_type(
-    *, request: Request, sync_type: SyncType, ids: Any, fetched: tuple[list[_Row], set] | None = None
-) -> dict[uuid.UUID, tuple[dict[str, Any], int]]:
-    """record id → (its change, its JSON's size in bytes), for the records among `ids` the caller
-    may see through the type's REST selector (`fetched`: what `_sql_rows` read for them)."""
-    ids = list(ids)
-    if fetched is None:
-        fetched = _sql_rows(request=request, sync_type=sync_type, ids=ids)
-    has_case = _has_case(sync_type.model)
-    rows: list[_Row]
-    if fetched is not None:
-        rows, with_attachments = fetched
-        data_by_id = {
-            pk: (json.loads(text), len(text.encode()))
-            for pk, _version, deleted_at, _case, text in rows
-            if deleted_at is None
+def _serializer_heads(*, request: Request, sync_type: SyncType, ids: list[str]) -> _Heads:
+    """The heads of the records among `ids` the caller may see, rendered by the type's serializer."""
+    view = sync_type.view(request, "list")
+    records = list(including_tombstones(view.get_queryset()).filter(_AnyOf("pk", ids)))
+    live = [record for record in records if record.deleted_at is None]
+    data = jsonable(view.get_serializer(live, many=True).data) if live else []
+    data_by_id = {str(item.get("id")): item for item in data}
+    declared = set()
+    if records:
+        declared = {
+            str(pk)
+            for pk in SyncAttachment.objects.filter(_AnyOf("record_id", ids), record_type=sync_type.name)
+            .values_list("record_id", flat=True)
+            .distinct()
         }
-    else:
-        view = sync_type.view(request, "list")
-        records = list(including_tombstones(view.get_queryset()).filter(_AnyOf("pk", ids)))
-        rows = [(r.pk, r.version, r.deleted_at, getattr(r, "case_id", None), None) for r in records]
-        live = [record for record in records if record.deleted_at is None]
-        data = jsonable(view.get_serializer(live, many=True).data) if live else []
-        data_by_id = {}
-        for item in data:
-            data_by_id[uuid.UUID(str(item.get("id")))] = (item, _size(item))
-        declared = SyncAttachment.objects.filter(_AnyOf("record_id", ids), record_type=sync_type.name)
-        with_attachments = set(declared.values_list("record_id", flat=True).distinct()) if rows else set()
-    # Only records with declared attachments can miss one: ask about those alone.
-    missing = (
-        attachments_missing_by_record(
-            record_type=sync_type.name,
-            record_ids=[row[0] for row in rows if row[0] in with_attachments],
-            user=request.user,
-        )
-        if with_attachments
-        else {}
-    )
-    rendered = {}
-    for pk, version, deleted_at, case_id, _json_text in rows:
-        deleted = deleted_at is not None
-        if deleted:
-            row = SimpleNamespace(pk=pk, case_id=case_id if has_case else None, version=version, deleted_at=deleted_at)
-            data = tombstone_data(row)
-            data_size = _size(data)
-        else:
-            data, data_size = data_by_id.get(pk, ({}, 2))
-        missing_here = missing.get(pk, [])
+    heads: _Heads = {}
+    for record in records:
+        pk = str(record.pk)
+        deleted = record.deleted_at is not None
         change = {
             "type": sync_type.name,
-            "id": str(pk),
-            "version": version,
+            "id": pk,
+            "version": record.version,
             "deleted": deleted,
-            "data": data,
-            "complete": not missing_here,
-            "missing_attachments": missing_here,
+            "data": tombstone_data(record) if deleted else data_by_id.get(pk, {}),
         }
-        rendered[pk] = (change, data_size + _envelope_size(change))
-    return rendered
+        head = json.dumps(change, ensure_ascii=False)[:-1].encode()
+        heads[pk] = (head, len(head), pk in declared)
+    return heads
 
 
-def _size(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False).encode())
+def _heads(*, request: Request, ids_by_type: dict[str, list[str]]) -> dict[str, _Heads]:
+    """type → its heads, for the records among `ids_by_type` the caller may see: the types built in
+    SQL in one statement (in one transaction with the session in the current time zone)."""
+    available = sync_types()
+    heads: dict[str, _Heads] = {}
+    statements = []
+    for record_type, ids in ids_by_type.items():
+        statement = _sql_statement(request=request, sync_type=available[record_type], ids=ids)
+        if statement is None:
+            heads[record_type] = _serializer_heads(request=request, sync_type=available[record_type], ids=ids)
+            continue
+        heads[record_type] = {}
+        if statement[0]:
+            statements.append((record_type, statement))
+    if statements:
+        sql = " UNION ALL ".join(
+            f"(SELECT {n} AS type, * FROM ({statement_sql}) rows_{n})"
+            for n, (_type, (statement_sql, _params)) in enumerate(statements)
+        )
+        params = tuple(param for _type, (_sql, statement_params) in statements for param in statement_params)
+        with transaction.atomic(), _session_time_zone(timezone.get_current_timezone_name()):
+            with connection.cursor() as cursor:
+                cursor.cursor.adapters.register_loader("text", _RawText)
+                cursor.execute(sql, params)
+                fetched = cursor.fetchall()
+        of_type = [heads[record_type] for record_type, _statement in statements]
+        for n, pk, head, size, declared in fetched:
+            of_type[n][pk.decode()] = (head, size, declared)
+    return heads
 
 
-# (type, deleted, digits of the version) → bytes of a change's JSON besides its data, when it
-# misses no attachment (its id is a UUID's 36 characters).
-_ENVELOPE_SIZES: dict[tuple[str, bool, int], int] = {}
+def _tails(*, request: Request, record_type: str, heads: _Heads) -> dict[str, bytes]:
+    """id → the tail of each change that misses an attachment (only records that declared some)."""
+    declared = [uuid.UUID(pk) for pk, (_head, _size, has) in heads.items() if has]
+    if not declared:
+        return {}
+    missing = attachments_missing_by_record(record_type=record_type, record_ids=declared, user=request.user)
+    return {str(pk): _tail(names) for pk, names in missing.items() if names}
 
 
-def _envelope_size(change: dict[str, Any]) -> int:
-    """Bytes of the change's JSON besides its data (whose size is counted apart)."""
-    if change["missing_attachments"] or len(change["id"]) != 36:
-        return _size({**change, "data": 0}) - 1
-    key = (change["type"], change["deleted"], len(str(change["version"])))
-    if key not in _ENVELOPE_SIZES:
-        _ENVELOPE_SIZES[key] = _size({**change, "data": 0}) - 1
-    return _ENVELOPE_SIZES[key]
+def render_changes(*, request: Request, sync_type: SyncType, ids: list[Any]) -> dict[str, str]:
+    """id → the change's JSON, for the records among `ids` the caller may see through the type's
+    REST selector (deleted records as tombstones)."""
+    ids = [str(pk) for pk in ids]
+    heads = _heads(request=request, ids_by_type={sync_type.name: ids})[sync_type.name]
+    tails = _tails(request=request, record_type=sync_type.name, heads=heads)
+    return {pk: (head + tails.get(pk, _COMPLETE_TAIL)).decode() for pk, (head, _size, _has) in heads.items()}
 
 
-def pull(
+@dataclass
+class PulledPage:
+    """A page as the response's JSON, and what a caller walking the feed needs of it."""
+
+    body: bytes
+    cursor: str
+    has_more: bool
+    count: int
+
+
+def pull_page(
     *, request: Request, cursor: Position, limit: int, types: list[str], case_id: uuid.UUID | None = None
-) -> dict[str, Any]:
+) -> PulledPage:
+    """The page after `cursor`: `{"changes": […], "cursor": …, "has_more": …}`, assembled from
+    each change's JSON as PostgreSQL (or the type's serializer) wrote it, never parsed here."""
     user = request.user
     page = feed_page(user=user, cursor=cursor, limit=limit, types=types, case_id=case_id)
-    latest = page.latest
     after = page.after
     has_more = page.has_more
 
-    available = sync_types()
-    by_type: dict[str, list[uuid.UUID]] = {}
-    for record_type, record_id in latest:
-        by_type.setdefault(record_type, []).append(record_id)
-    rendered: dict[tuple[str, uuid.UUID], tuple[dict[str, Any], int]] = {}
-    if CASE_ACCESS in by_type:
-        for key, change in case_access_changes(user=user, case_ids=by_type.pop(CASE_ACCESS)).items():
-            rendered[key] = (change, _size(change))
-    # The rows of the types built in SQL in one transaction with the session in the current time
-    # zone; then every change rendered with the session as Django set it.
-    with transaction.atomic(), _session_time_zone(timezone.get_current_timezone_name()):
-        fetched = {
-            record_type: _sql_rows(request=request, sync_type=available[record_type], ids=ids)
-            for record_type, ids in by_type.items()
-        }
-    for record_type, ids in by_type.items():
-        changes_of_type = _render_type(
-            request=request, sync_type=available[record_type], ids=ids, fetched=fetched[record_type]
-        )
-        for pk, item in changes_of_type.items():
-            rendered[(record_type, pk)] = item
-    ordered = [(rendered[key], entry) for key, entry in sorted(latest.items(), key=lambda kv: kv[1]) if key in rendered]
-    changes = []
+    ids_by_type: dict[str, list[str]] = {}
+    for record_type, record_id, _txid, _entry_id in page.changes:
+        ids_by_type.setdefault(record_type, []).append(record_id)
+    access: _Heads = {}
+    if CASE_ACCESS in ids_by_type:
+        for pk, change in case_access_changes(user=user, case_ids=ids_by_type.pop(CASE_ACCESS)).items():
+            text = json.dumps(change, ensure_ascii=False).encode()
+            access[pk] = (text[: -len(_COMPLETE_TAIL)], len(text) - len(_COMPLETE_TAIL), False)
+    heads = _heads(request=request, ids_by_type=ids_by_type)
+    heads[CASE_ACCESS] = access
+    tails = {record_type: _tails(request=request, record_type=record_type, heads=h) for record_type, h in heads.items()}
+
+    parts: list[bytes] = []  # head, tail, separator, head, tail, separator, ...
     size = 0
-    for (change, change_size), (txid, entry_id) in ordered:
-        size += change_size
-        if changes and size > settings.SYNC_PULL_MAX_BYTES:
+    budget = settings.SYNC_PULL_MAX_BYTES
+    complete_size = len(_COMPLETE_TAIL)
+    for record_type, record_id, txid, entry_id in page.changes:
+        found = heads[record_type].get(record_id)
+        if found is None:  # not the caller's
+            continue
+        head, head_size = found[0], found[1]
+        tail = tails[record_type].get(record_id, _COMPLETE_TAIL) if tails[record_type] else _COMPLETE_TAIL
+        size += head_size + (complete_size if tail is _COMPLETE_TAIL else len(tail))
+        if parts and size > budget:
             # The rest comes on the next page: every later change's last entry is at or after
             # this one, and what lies before it was sent or is not the caller's.
             after = (txid, entry_id - 1)
             has_more = True
             break
-        changes.append(change)
-    return {"changes": changes, "cursor": format_cursor(after), "has_more": has_more}
+        parts += (head, tail, b", ")
+    cursor_text = format_cursor(after)
+    count = len(parts) // 3
+    if parts:
+        parts[-1] = b""
+    end = '], "cursor": "' + cursor_text + ('", "has_more": true}' if has_more else '", "has_more": false}')
+    body = b"".join((b'{"changes": [', *parts, end.encode()))
+    return PulledPage(body=body, cursor=cursor_text, has_more=has_more, count=count)
+
+
+def pull(
+    *, request: Request, cursor: Position, limit: int, types: list[str], case_id: uuid.UUID | None = None
+) -> dict[str, Any]:
+    """The page as JSON values (for callers that read it; the view sends `pull_page`'s body)."""
+    return json.loads(pull_page(request=request, cursor=cursor, limit=limit, types=types, case_id=case_id).body)

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
@@ -20,7 +21,7 @@ from backend.sync.selectors import conflicts_visible_to
 from backend.sync.services import sync_attachments_reconcile, sync_conflict_resolve
 from mobile_api.exceptions import PROBLEM_RESPONSES
 from mobile_api.records.views import device_id_of
-from mobile_api.sync.pull import parse_case, parse_cursor, parse_limit, parse_types, pull
+from mobile_api.sync.pull import parse_case, parse_cursor, parse_limit, parse_types, pull_page
 from mobile_api.sync.push import OperationSerializer, check_push_body, push_operations
 from mobile_api.sync.registry import sync_type_get
 from mobile_api.sync.scans import MaterialScanViewSet  # noqa: F401 - registers the material_scan viewset
@@ -114,19 +115,20 @@ class PullView(APIView):
         ],
         responses={200: PullResponseSerializer, **PROBLEM_RESPONSES},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         params = request.query_params
         # Files that arrived by a path that did not report them complete their records now.
         sync_attachments_reconcile()
-        return Response(
-            pull(
-                request=request,
-                cursor=parse_cursor(params.get("cursor")),
-                limit=parse_limit(params.get("limit")),
-                types=parse_types(params.get("types")),
-                case_id=parse_case(params.get("case")),
-            )
+        # The page's JSON as pull_page assembled it from each change's JSON (never parsed and
+        # encoded again here); the same JSON the schema's PullResponseSerializer describes.
+        page = pull_page(
+            request=request,
+            cursor=parse_cursor(params.get("cursor")),
+            limit=parse_limit(params.get("limit")),
+            types=parse_types(params.get("types")),
+            case_id=parse_case(params.get("case")),
         )
+        return HttpResponse(page.body, content_type="application/json")
 
 
 class ConflictSerializer(serializers.ModelSerializer):

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient, APIRequestFactory
 from backend.accounts.models import User
 from backend.common.errors import ApplicationError
 from backend.demo.accounts import DEMO_USERS
-from mobile_api.sync.pull import _render_type, pull, sql_rendered_types
+from mobile_api.sync.pull import pull, pull_page, render_changes, sql_rendered_types
 from mobile_api.sync.push import jsonable, tombstone_data
 from mobile_api.sync.registry import including_tombstones, sync_types
 from mobile_api.sync.tests.factories import case_with_item, push, scan_op, vehicle_user_on
@@ -30,13 +30,11 @@ pytestmark = pytest.mark.django_db
 # Types whose serializer has a field with no SQL translation (a method field, a property, a
 # custom representation): their changes are rendered by the serializer, as before.
 RENDERED_BY_SERIALIZER = {
-    "inspection",  # results_complete is a model property
     "material_scan",  # complete: a method field
     "onsite_decision",  # certificate: a nested serializer in a method field
     "onsite_intake",  # materials: a list field with its own to_representation
     "photo",  # urls: a method field; location_warnings: nested serializers
     "signature",  # its own to_representation, signer and image fields
-    "survey_participant",  # is_complete: a method field
 }
 
 
@@ -107,13 +105,16 @@ def test_the_change_built_in_sql_equals_the_serializers_for_every_type_and_user(
         for name, sync_type in sync_types().items():
             view = sync_type.view(request, "list")
             every_id = list(sync_type.model.all_objects.values_list("pk", flat=True))
-            rendered = _render_type(request=request, sync_type=sync_type, ids=every_id)
+            rendered = render_changes(request=request, sync_type=sync_type, ids=every_id)
             records = list(including_tombstones(view.get_queryset()))
-            assert set(rendered) == {record.pk for record in records}, (user.username, name)
+            assert set(rendered) == {str(record.pk) for record in records}, (user.username, name)
             live = [record for record in records if record.deleted_at is None]
             expected = {item["id"]: item for item in jsonable(view.get_serializer(live, many=True).data)}
             for record in records:
-                change, size = rendered[record.pk]
+                text = rendered[str(record.pk)]
+                change = json.loads(text)
+                assert list(change) == ["type", "id", "version", "deleted", "data", "complete", "missing_attachments"]
+                assert (change["type"], change["id"]) == (name, str(record.pk))
                 if record.deleted_at is None:
                     assert change["deleted"] is False
                     assert change["data"] == expected[str(record.pk)], (user.username, name)
@@ -121,11 +122,29 @@ def test_the_change_built_in_sql_equals_the_serializers_for_every_type_and_user(
                     assert change["deleted"] is True
                     assert change["data"] == tombstone_data(record), (user.username, name)
                 assert change["version"] == record.version
-                assert size == len(json.dumps(change, ensure_ascii=False).encode()), (user.username, name)
+                # The text is the JSON the byte budget counts, written as json.dumps writes it.
+                assert text == json.dumps(change, ensure_ascii=False), (user.username, name)
                 compared[name] += 1
     assert not [name for name, count in compared.items() if count == 0], compared
     # Tombstones of types built in SQL were compared too.
     assert world["deleted_types"] - RENDERED_BY_SERIALIZER, world["deleted_types"]
+
+
+def test_the_page_is_sent_as_assembled_and_reads_as_its_values(world):
+    """The view sends the page's JSON as pull_page assembled it; it reads as the page's values."""
+    admin = User.objects.get(username="admin")
+    request = _request(admin)
+    page = pull_page(request=request, cursor=(0, 0), limit=7, types=sorted(sync_types()))
+    body = json.loads(page.body)
+    assert list(body) == ["changes", "cursor", "has_more"]
+    assert len(body["changes"]) == page.count == 7
+    assert (body["cursor"], body["has_more"]) == (page.cursor, page.has_more) and page.has_more is True
+    client = APIClient()
+    client.force_authenticate(admin)
+    response = client.get("/api/v1/sync/pull", {"limit": 7})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.content == page.body
 
 
 def test_the_page_stops_before_the_change_that_passes_the_byte_budget(world):
@@ -160,3 +179,37 @@ def test_the_render_leaves_the_sessions_time_zone_as_it_was(world):
         assert page["changes"]
         cursor.execute("SELECT current_setting('TimeZone')")
         assert cursor.fetchone() == (before,)
+
+
+def test_fields_declared_in_sql_agree_with_their_python_on_blank_text(world):
+    """survey_participant's is_complete in SQL sees blank text as str.strip() does (an ideographic
+    space, a newline), and inspection's results_complete follows the status."""
+    from backend.acceptance.models import Inspection, InspectionStatus
+    from backend.surveys.models import SurveyParticipant
+
+    admin = User.objects.get(username="admin")
+    request = _request(admin)
+    combos = [
+        {"is_waived": True, "waived_reason": "\u3000", "attended": True, "opinion": "同意"},
+        {"is_waived": True, "waived_reason": "因故缺席", "attended": False, "opinion": ""},
+        {"is_waived": False, "waived_reason": " \n", "attended": True, "opinion": "同意"},
+        {"is_waived": False, "waived_reason": "", "attended": True, "opinion": "\u3000\t"},
+        {"is_waived": False, "waived_reason": "", "attended": False, "opinion": " 同意 "},
+    ]
+    participants = list(SurveyParticipant.objects.order_by("pk")[: len(combos)])
+    assert len(participants) == len(combos)
+    for participant, values in zip(participants, combos, strict=True):
+        SurveyParticipant.objects.filter(pk=participant.pk).update(**values)
+    inspections = list(Inspection.objects.order_by("pk")[:2])
+    Inspection.objects.filter(pk=inspections[0].pk).update(status=InspectionStatus.SIGNED)
+    Inspection.objects.filter(pk=inspections[-1].pk).update(status=InspectionStatus.SCHEDULED)
+    for name, records in (("survey_participant", participants), ("inspection", inspections)):
+        sync_type = sync_types()[name]
+        view = sync_type.view(request, "list")
+        live = list(view.get_queryset().filter(pk__in=[r.pk for r in records]))
+        expected = {item["id"]: item for item in jsonable(view.get_serializer(live, many=True).data)}
+        rendered = render_changes(request=request, sync_type=sync_type, ids=[r.pk for r in records])
+        assert {pk: json.loads(text)["data"] for pk, text in rendered.items()} == expected, name
+        if name == "survey_participant":
+            completes = [expected[str(r.pk)]["is_complete"] for r in records]
+            assert completes == [False, True, True, False, False]
