@@ -29,7 +29,7 @@ from backend.audit.models import AuditEntry
 from backend.audit.selectors import FEED_START, FeedPosition, audit_feed_entries, audit_feed_head
 from backend.audit.services import audit_feed_horizon
 from backend.cases.selectors import cases_visible_to
-from backend.sync.services import CASE_ACCESS_GRANTED
+from backend.cases.services import CASE_ACCESS_GRANTED
 
 CASE_ACCESS = "case_access"
 

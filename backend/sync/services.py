@@ -17,7 +17,6 @@ from backend.accounts.models import OrganizationKind, User
 from backend.audit.services import audit_append
 from backend.cases.models import ApprovalCase, ApprovalItem, Material, MaterialScan, ScanContentType
 from backend.cases.selectors import cases_visible_to
-from backend.cases.services import CASE_ACCESS_GRANTED  # noqa: F401 - read by the pull
 from backend.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from backend.common.records import RECORD_TYPES, FieldRecord, record_create, record_delete, record_update
 from backend.evidence.models import Blob
