@@ -35,7 +35,7 @@ from backend.acceptance.models import (
 from backend.accounts.models import Organization, OrganizationKind, User
 from backend.cases.models import ApprovalCase
 from backend.cases.selectors import cases_visible_to
-from backend.cases.services import case_assign_organizations
+from backend.cases.services import case_organizations_add
 from backend.common.errors import Conflict, NotFound, PermissionDenied, RecordLocked, ValidationFailed
 from backend.common.records import (
     record_check_case_site,
@@ -209,7 +209,7 @@ def _resolve_departments(
 
 
 def _assign_to_case(*, case: ApprovalCase, organizations: Sequence[Organization]) -> None:
-    case_assign_organizations(case=case, organizations=organizations)
+    case_organizations_add(case=case, organizations=organizations)
 
 
 # --- status and finality -------------------------------------------------------------------

@@ -288,12 +288,23 @@ def case_assign_organizations(
     if bad:
         message = f"Builders and external systems are not assigned to cases: {', '.join(bad)}."
         raise ValidationFailed(message, errors={"assigned_organizations": [message]})
-    _note_case_access(case=case, organizations=organizations)
     if replace:
+        _note_case_access(case=case, organizations=organizations)
         case.assigned_organizations.set(organizations)
     else:
-        case.assigned_organizations.add(*organizations)
+        case_organizations_add(case=case, organizations=organizations)
     return case
+
+
+@transaction.atomic
+def case_organizations_add(*, case: ApprovalCase, organizations: Iterable[Organization]) -> None:
+    """Let organisations see a case because a record addresses them (a survey's participant, a
+    utility request's company, a vehicle's team, a meeting's department …): what the record
+    services call, with no rule on the kind of organisation (a builder taking part in a survey
+    sees its case too). Those that gain the case are noted for sync pull first."""
+    organizations = list(organizations)
+    _note_case_access(case=case, organizations=organizations)
+    case.assigned_organizations.add(*organizations)
 
 
 # The audit action that tells sync pull an organisation was given a case (backend.sync.pull).

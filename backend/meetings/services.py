@@ -32,7 +32,7 @@ from django.utils import timezone
 from backend.accounts.models import Organization, User
 from backend.audit.services import audit_append
 from backend.cases.models import ApprovalCase
-from backend.cases.services import case_assign_organizations
+from backend.cases.services import case_organizations_add
 from backend.common.errors import Conflict, RecordLocked, ValidationFailed
 from backend.common.records import (
     FieldRecord,
@@ -172,7 +172,7 @@ def _assign_to_case(case: ApprovalCase, organization: Organization | None) -> No
     """The department asked to a meeting, or made responsible for a decision, sees its case."""
     if organization is None:
         return
-    case_assign_organizations(case=case, organizations=[organization])
+    case_organizations_add(case=case, organizations=[organization])
 
 
 def meeting_notice_send(*, meeting: Meeting, participant: MeetingParticipant) -> list:

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from backend.accounts.models import Organization, User
 from backend.cases.models import ApprovalCase
-from backend.cases.services import case_assign_organizations
+from backend.cases.services import case_organizations_add
 from backend.common.errors import (
     Conflict,
     IllegalTransition,
@@ -144,7 +144,7 @@ def _assign_to_case(case: ApprovalCase, organization: Organization) -> None:
     key = ("case_assigned", str(case.pk), str(getattr(organization, "pk", organization)))
     if memo is not None and memo.get(key):
         return
-    case_assign_organizations(case=case, organizations=[organization])
+    case_organizations_add(case=case, organizations=[organization])
     if memo is not None:
         memo.remember(key)
 

@@ -12,7 +12,7 @@ position before the page's end, so a record changed twice is sent once; PostgreS
 (one query per page, `_PAGE_SQL`). Rendering the records
 (the API's representation, tombstones, the byte budget) is the caller's part.
 
-When the caller's organisation is given a case (backend.cases.services.case_assign_organizations),
+When the caller's organisation is given a case (backend.cases.services.case_organizations_add),
 the case's older records lie before the device's cursor: the page then carries a `case_access`
 key for it, and the device pulls that case from the start with `?case=<id>`.
 """

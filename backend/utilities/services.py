@@ -14,7 +14,7 @@ from django.utils import timezone
 from backend.accounts.models import Organization, OrganizationKind, User, UtilityType
 from backend.cases.models import ApprovalCase
 from backend.cases.selectors import cases_visible_to
-from backend.cases.services import case_assign_organizations
+from backend.cases.services import case_organizations_add
 from backend.common.errors import (
     ApplicationError,
     Conflict,
@@ -160,7 +160,7 @@ def utility_company_for(*, utility_type: str, case: ApprovalCase, named: Organiz
 
 def _assign_company(case: ApprovalCase, company: Organization) -> None:
     # The company must see the case its records belong to (cases_visible_to reads this).
-    case_assign_organizations(case=case, organizations=[company])
+    case_organizations_add(case=case, organizations=[company])
 
 
 # --- requests ----------------------------------------------------------------------------

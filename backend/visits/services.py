@@ -26,7 +26,7 @@ from django.utils.dateparse import parse_datetime
 from backend.accounts.models import OrganizationKind, User
 from backend.cases.models import ApprovalCase
 from backend.cases.selectors import cases_visible_to
-from backend.cases.services import case_assign_organizations
+from backend.cases.services import case_organizations_add
 from backend.common.errors import ApplicationError, Conflict, NotFound, PermissionDenied, ValidationFailed
 from backend.common.geometry import GCJ02, gcj02_to_wgs84_array, parse_coord_system
 from backend.common.locks import transaction_lock
@@ -305,7 +305,7 @@ def visit_create(
     fields["scheduled_until"] = end = start + dt.timedelta(minutes=fields["duration_minutes"])
 
     def assign_team(visit: Visit) -> None:
-        case_assign_organizations(case=case, organizations=[vehicle.team])
+        case_organizations_add(case=case, organizations=[vehicle.team])
 
     _hold_vehicle(vehicle)
     try:
@@ -356,7 +356,7 @@ def visit_update(
     if "vehicle" in changes and changes["vehicle"] != instance.vehicle:
         _require_manager(user=by, vehicle=changes["vehicle"])
         _check_vehicle(changes["vehicle"])
-        case_assign_organizations(case=instance.case, organizations=[changes["vehicle"].team])
+        case_organizations_add(case=instance.case, organizations=[changes["vehicle"].team])
     if "scheduled_for" in changes:
         changes["scheduled_for"] = visit_clean_start(changes["scheduled_for"])
     if "duration_minutes" in changes:
