@@ -460,23 +460,29 @@ class Query:
         return sql, [self.layer.name, *params]
 
     def precomputed_tile_sql(self, *, z: int, x: int, y: int) -> tuple[str, list[Any]]:
-        """The tile's `count` features from the precomputed cells (migration 0003): the sum,
-        per cell, of the cells of the scope keys the user may see (backend.layers.low_zoom),
-        or of the layer's total cells for a user who sees every record. One index range read
-        of (layer, z, x, y): at most AGGREGATE_CELLS² rows for the total, one per key and cell
-        otherwise, however many records the tile covers."""
+        """The tile's `count` features from the precomputed cells (migrations 0003, 0004): the
+        sum, per cell, of the cell rows the user may count (backend.layers.low_zoom): the layer's
+        total cells for a user who sees every record; a regional official's region cells and the
+        key cells of their other cases; the key cells of the visible cases otherwise. One index
+        range read of (layer, z, x, y, family) per set of rows."""
         tile = f"ST_TileEnvelope({z:d}, {x:d}, {y:d})"
         scope = cell_scope(layer=self.layer.name, user=self.user)
         if scope is None:
             return "SELECT NULL::bytea", []
+        arms, params = [], [self.layer.name]
+        for condition, condition_params in scope.arms:
+            arms.append(
+                "SELECT c.cell, c.n, c.sx, c.sy FROM gis_layers_cell c "
+                f"WHERE c.layer = %s AND c.z = %s AND c.tx = %s AND c.ty = %s AND {condition}"
+            )
+            params += [self.layer.name, z, x, y, *condition_params]
         sql = (
             f"SELECT ST_AsMVT(m.*, %s, {MVT_EXTENT}, 'geom') FROM ("
             f"SELECT ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(sum(c.sx) / sum(c.n), sum(c.sy) / sum(c.n)), 3857), "
-            f"{tile}, {MVT_EXTENT}, 0, false) AS geom, sum(c.n)::int AS count FROM gis_layers_cell c "
-            f"WHERE c.layer = %s AND c.z = %s AND c.tx = %s AND c.ty = %s AND c.total = %s AND {scope.sql} "
+            f"{tile}, {MVT_EXTENT}, 0, false) AS geom, sum(c.n)::int AS count FROM ({' UNION ALL '.join(arms)}) c "
             "GROUP BY c.cell HAVING sum(c.n) > 0) m WHERE m.geom IS NOT NULL"
         )
-        return sql, [self.layer.name, self.layer.name, z, x, y, scope.total, *scope.params]
+        return sql, params
 
     def aggregate_tile_sql(self, *, z: int, x: int, y: int) -> tuple[str, list[Any]]:
         """A tile of `count` features, one per occupied cell of an AGGREGATE_CELLS grid over
