@@ -380,11 +380,14 @@ class Query:
             "SELECT CASE WHEN (SELECT count(*) FROM p) > %s OR NOT EXISTS (SELECT FROM p) AND %s > 0 OR %s "
             f"THEN (SELECT count(*) FROM ({count_sql}) c) END, "
             "(SELECT count(*) FROM p), "
-            "(SELECT COALESCE(json_agg(feature ORDER BY created_at, id), '[]'::json)::text FROM j), "
-            "l.created_at, l.id FROM (SELECT NULL) one LEFT JOIN "
-            "(SELECT created_at, id FROM j ORDER BY created_at DESC, id DESC LIMIT 1) l ON TRUE"
+            # j is read once, so it is inlined, not materialised (10k features spilt to disk), and
+            # aggregated in the order of its sorted page (the join keeps it: no sort of the
+            # features themselves); the last row comes from the page of ids.
+            "(SELECT COALESCE(json_agg(feature), '[]'::json)::text FROM (SELECT feature FROM j ORDER BY created_at, id) o), "
+            "l.created_at, l.id FROM (SELECT NULL) one LEFT JOIN (SELECT created_at, id FROM "
+            "(SELECT * FROM p ORDER BY created_at, id LIMIT %s) q ORDER BY created_at DESC, id DESC LIMIT 1) l ON TRUE"
         )
-        return sql, [*page_params, limit, limit, offset, after is not None, *count_params]
+        return sql, [*page_params, limit, limit, offset, after is not None, *count_params, limit]
 
     def one(self) -> str | None:
         feature = (
