@@ -179,7 +179,7 @@ def _backward() -> list[str]:
         _replacing(previous._compact_sql()),
     ]
     for layer, (table, point, layer_keys) in LAYERS.items():
-        sql.append(previous._function_sql(layer, point, layer_keys))
+        sql.append(_replacing(previous._function_sql(layer, point, layer_keys)))
         sql.append(
             f"CREATE OR REPLACE FUNCTION gis_layers_cells_rebuild_{layer}() RETURNS void LANGUAGE sql AS $$ "
             f"DELETE FROM gis_layers_cell WHERE layer = '{layer}'; "
