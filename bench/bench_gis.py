@@ -21,8 +21,8 @@ the same rows (psycopg2, no Django), interleaved so drift hits both alike:
 Also MVT z8 (a tile over the whole square, the precomputed cells of gis_layers migration 0003
 as z10). `--only` runs some of them (names above); `--keep` reuses the loaded database (migrated
 to the current code, not reloaded), so a second run measures without the load. `--user official`
-measures as a department official (half the cases, by region): a scoped user's low-zoom tile sums
-the per-case cells, not the layer's totals; the raw side stays the administrator's SQL. The
+measures as a department official (half the cases, by region): their low-zoom tile sums
+the region's cells (gis_layers migration 0004) and the key cells of their other cases; the raw side stays the administrator's SQL. The
 machine's load average is printed before and after the measurements.
 
 Prints median and p95 per request and the ratios, with each target met or MISSED.

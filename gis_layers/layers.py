@@ -227,14 +227,38 @@ class Query:
             sql = f"SELECT {columns} FROM {self._from_sql()}"
             where.append("FALSE")
         else:
-            # Joined, not `t.id IN (…)`: the planner cannot start a semi-join from a subquery
-            # that holds the scope's own semi-joins, and would scan the table instead.
-            sql = f"SELECT {columns} FROM ({scoped_sql}) visible (id) JOIN {self._from_sql('visible')}"
+            direct = self._direct_sql(scoped, scoped_sql, columns)
+            if direct is not None:
+                sql, where = direct, ["TRUE"] if self.interval is not None else []
+            else:
+                # Joined, not `t.id IN (…)`: the planner cannot start a semi-join from a subquery
+                # that holds the scope's own semi-joins, and would scan the table instead.
+                sql = f"SELECT {columns} FROM ({scoped_sql}) visible (id) JOIN {self._from_sql('visible')}"
             params.extend(scoped_params)
         conditions, condition_params = self._interval_conditions(layer.time_sql)
+        if where == ["TRUE"]:  # the direct form: its WHERE is the selector's, the record is not `t`
+            table = connection.ops.quote_name(layer.model._meta.db_table)
+            conditions = [re.sub(r"\bt\.", f"{table}.", condition) for condition in conditions]
+            return sql + "".join(f" AND {condition}" for condition in conditions), [*params, *condition_params]
         where.extend(conditions)
         params.extend(condition_params)
         return sql + (" WHERE " + " AND ".join(where) if where else ""), params
+
+    def _direct_sql(self, scoped, scoped_sql: str, columns: str) -> str | None:
+        """The selector's own statement with `columns` as its select list, when its FROM is the
+        record table alone (no join, no DISTINCT) and it has a WHERE: the rows it finds are
+        the features, without joining the table back on id (a probe of the primary key per
+        feature, a third of a z14 tile's time). The columns' `t.` become the table's name.
+        None otherwise (the caller joins back)."""
+        query = scoped.query
+        table = self.layer.model._meta.db_table
+        used = [alias for alias in query.alias_map if query.alias_refcount.get(alias)]
+        quoted = connection.ops.quote_name(table)
+        prefix = f'SELECT {quoted}."id" AS "pk" FROM {quoted} WHERE '
+        if used != [table] or query.distinct or not scoped_sql.startswith(prefix) or self.layer.join_site:
+            return None
+        columns = re.sub(r"\bt\.", f"{quoted}.", columns)
+        return f"SELECT {columns} FROM {quoted} WHERE " + scoped_sql[len(prefix) :]
 
     def _interval_conditions(self, time_sql: str) -> tuple[list[str], list[Any]]:
         if self.interval is None:
@@ -356,11 +380,14 @@ class Query:
             "SELECT CASE WHEN (SELECT count(*) FROM p) > %s OR NOT EXISTS (SELECT FROM p) AND %s > 0 OR %s "
             f"THEN (SELECT count(*) FROM ({count_sql}) c) END, "
             "(SELECT count(*) FROM p), "
-            "(SELECT COALESCE(json_agg(feature ORDER BY created_at, id), '[]'::json)::text FROM j), "
-            "l.created_at, l.id FROM (SELECT NULL) one LEFT JOIN "
-            "(SELECT created_at, id FROM j ORDER BY created_at DESC, id DESC LIMIT 1) l ON TRUE"
+            # j is read once, so it is inlined, not materialised (10k features spilt to disk), and
+            # aggregated in the order of its sorted page (the join keeps it: no sort of the
+            # features themselves); the last row comes from the page of ids.
+            "(SELECT COALESCE(json_agg(feature), '[]'::json)::text FROM (SELECT feature FROM j ORDER BY created_at, id) o), "
+            "l.created_at, l.id FROM (SELECT NULL) one LEFT JOIN (SELECT created_at, id FROM "
+            "(SELECT * FROM p ORDER BY created_at, id LIMIT %s) q ORDER BY created_at DESC, id DESC LIMIT 1) l ON TRUE"
         )
-        return sql, [*page_params, limit, limit, offset, after is not None, *count_params]
+        return sql, [*page_params, limit, limit, offset, after is not None, *count_params, limit]
 
     def one(self) -> str | None:
         feature = (
@@ -460,23 +487,29 @@ class Query:
         return sql, [self.layer.name, *params]
 
     def precomputed_tile_sql(self, *, z: int, x: int, y: int) -> tuple[str, list[Any]]:
-        """The tile's `count` features from the precomputed cells (migration 0003): the sum,
-        per cell, of the cells of the scope keys the user may see (backend.layers.low_zoom),
-        or of the layer's total cells for a user who sees every record. One index range read
-        of (layer, z, x, y): at most AGGREGATE_CELLS² rows for the total, one per key and cell
-        otherwise, however many records the tile covers."""
+        """The tile's `count` features from the precomputed cells (migrations 0003, 0004): the
+        sum, per cell, of the cell rows the user may count (backend.layers.low_zoom): the layer's
+        total cells for a user who sees every record; a regional official's region cells and the
+        key cells of their other cases; the key cells of the visible cases otherwise. One index
+        range read of (layer, z, x, y, family) per set of rows."""
         tile = f"ST_TileEnvelope({z:d}, {x:d}, {y:d})"
         scope = cell_scope(layer=self.layer.name, user=self.user)
         if scope is None:
             return "SELECT NULL::bytea", []
+        arms, params = [], [self.layer.name]
+        for condition, condition_params in scope.arms:
+            arms.append(
+                "SELECT c.cell, c.n, c.sx, c.sy FROM gis_layers_cell c "
+                f"WHERE c.layer = %s AND c.z = %s AND c.tx = %s AND c.ty = %s AND {condition}"
+            )
+            params += [self.layer.name, z, x, y, *condition_params]
         sql = (
             f"SELECT ST_AsMVT(m.*, %s, {MVT_EXTENT}, 'geom') FROM ("
             f"SELECT ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(sum(c.sx) / sum(c.n), sum(c.sy) / sum(c.n)), 3857), "
-            f"{tile}, {MVT_EXTENT}, 0, false) AS geom, sum(c.n)::int AS count FROM gis_layers_cell c "
-            f"WHERE c.layer = %s AND c.z = %s AND c.tx = %s AND c.ty = %s AND c.total = %s AND {scope.sql} "
+            f"{tile}, {MVT_EXTENT}, 0, false) AS geom, sum(c.n)::int AS count FROM ({' UNION ALL '.join(arms)}) c "
             "GROUP BY c.cell HAVING sum(c.n) > 0) m WHERE m.geom IS NOT NULL"
         )
-        return sql, [self.layer.name, self.layer.name, z, x, y, scope.total, *scope.params]
+        return sql, params
 
     def aggregate_tile_sql(self, *, z: int, x: int, y: int) -> tuple[str, list[Any]]:
         """A tile of `count` features, one per occupied cell of an AGGREGATE_CELLS grid over
@@ -553,19 +586,36 @@ def property_sql(layer: Layer, name: str, *, as_text: bool) -> str:
     return column
 
 
+def _offset_text(offset: dt.timedelta) -> str:
+    """An offset as DRF (datetime.isoformat) writes it: `Z` for UTC, else ±HH:MM[:SS]."""
+    if not offset:
+        return "Z"
+    sign, size = ("-", -offset) if offset < dt.timedelta(0) else ("+", offset)
+    minutes, seconds = divmod(int(size.total_seconds()), 60)
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}" + (f":{seconds:02d}" if seconds else "")
+
+
 def iso8601_sql(column: str) -> str:
     """`column` (timestamptz) as DRF's DateTimeField renders it in the current time zone:
     `2026-03-01T16:00:00+08:00`, microseconds only when non-zero, `Z` for UTC. Spelt out with
     to_char because PostgreSQL's own JSON of a timestamptz uses the session's zone (UTC here)
-    and trims trailing zeros of the fraction."""
+    and trims trailing zeros of the fraction. One to_char per value, and the zone's offset of
+    today as a constant when the value's offset is that one (the general spelling otherwise, for
+    other seasons or history): a tile or page formats thousands of these."""
+    current = timezone.get_current_timezone()
     zone = "'" + timezone.get_current_timezone_name().replace("'", "''") + "'"
     local = f"({column} AT TIME ZONE {zone})"
     offset = f"({local} - ({column} AT TIME ZONE 'UTC'))"
     size = f"(CASE WHEN {offset} < interval '0' THEN -{offset} ELSE {offset} END)"
-    return (
-        f"(to_char({local}, 'YYYY-MM-DD\"T\"HH24:MI:SS') "
-        f"|| CASE WHEN to_char({local}, 'US') = '000000' THEN '' ELSE to_char({local}, '.US') END "
-        f"|| CASE WHEN {offset} = interval '0' THEN 'Z' ELSE "
+    general = (
+        f"CASE WHEN {offset} = interval '0' THEN 'Z' ELSE "
         f"CASE WHEN {offset} < interval '0' THEN '-' ELSE '+' END || to_char({size}, 'HH24:MI') "
-        f"|| CASE WHEN extract(second FROM {offset}) = 0 THEN '' ELSE to_char({size}, ':SS') END END)"
+        f"|| CASE WHEN extract(second FROM {offset}) = 0 THEN '' ELSE to_char({size}, ':SS') END END"
+    )
+    now = timezone.now().astimezone(current).utcoffset() or dt.timedelta(0)
+    seconds = int(now.total_seconds())
+    return (
+        # The date has no '.', so '.000000' can only be a zero fraction.
+        f"(replace(to_char({local}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '') "
+        f"|| CASE WHEN {offset} = interval '{seconds} seconds' THEN '{_offset_text(now)}' ELSE {general} END)"
     )

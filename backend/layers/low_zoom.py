@@ -11,7 +11,9 @@ is the same set of records their REST view lists:
   types, as utility_points_visible_to.
 
 Administrators see every record of these layers and read the layer's total cells (one row per
-cell instead of one per key and cell). Layers whose visibility depends on other tables' rows
+cell instead of one per key and cell). A regional department or external system reads the region
+rows of its prefix (gis_layers migration 0004) beside the key rows of its visible cases outside
+the region. Layers whose visibility depends on other tables' rows
 (inspections: their items' departments; photos: the record they belong to) are not
 precomputed; gis_layers counts them live over the user's scoped rows.
 """
@@ -33,16 +35,32 @@ NO_CASE = "00000000-0000-0000-0000-000000000000"
 
 @dataclass(frozen=True)
 class CellScope:
-    # Read the layer's total cells (the user sees every record of the layer).
-    total: bool
-    # A condition over the cell table aliased `c` (its key columns), with its params.
-    sql: str = "TRUE"
-    params: tuple[Any, ...] = ()
+    """Disjoint sets of cell rows (each a condition over the cell table aliased `c`, with its
+    params) whose sum is what the user may count; each set is one range of the cells' index."""
+
+    arms: tuple[tuple[str, tuple[Any, ...]], ...]
+
+
+TOTAL = ("c.total AND c.region = ''", ())
 
 
 def _sees_every_case(user: Any) -> bool:
     # cases_visible_to's first branches: an active administrator sees every case.
     return bool(user.is_authenticated and user.is_active and user.is_administrator)
+
+
+def _region_of(user: Any) -> str | None:
+    """The region prefix whose every case the user sees (cases_visible_to's region rule), if any."""
+    organization = user.organization if user.is_authenticated and user.organization_id else None
+    if organization is None or not organization.region:
+        return None
+    if organization.kind not in {OrganizationKind.APPROVAL_DEPARTMENT, OrganizationKind.EXTERNAL_SYSTEM}:
+        return None
+    return organization.region
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _in(column: str, queryset: QuerySet) -> tuple[str, list[Any]] | None:
@@ -55,33 +73,42 @@ def _in(column: str, queryset: QuerySet) -> tuple[str, list[Any]] | None:
 
 
 def cell_scope(*, layer: str, user: Any) -> CellScope | None:
-    """The cells of `layer` that `user` may count; None when they see none of its records."""
+    """The cells of `layer` that `user` may count; None when they see none of its records.
+
+    A user whose selector admits every case of a region (a regional department or external
+    system) reads the region rows of the codes under the prefix, and the key rows of their
+    other visible cases only (cases outside the region: the two sets are disjoint)."""
     if layer not in PRECOMPUTED_LAYERS:
         raise ValueError(f"{layer} is not precomputed")
     if _sees_every_case(user):
-        return CellScope(total=True)
-    cases = _in("c.case_id", cases_visible_to(user=user))
+        return CellScope(arms=(TOTAL,))
+    arms: list[tuple[str, tuple[Any, ...]]] = []
+    visible = cases_visible_to(user=user)
+    region = _region_of(user)
+    if region is not None:
+        arms.append(("c.total AND c.region LIKE %s", (_like_prefix(region),)))
+        visible = visible.exclude(project__region_code__startswith=region)
+    cases = _in("c.case_id", visible)
     if layer == "sites":
         projects = _in("c.project_id", projects_visible_to(user=user))
         # A site without a case has NO_CASE as its case key (the cell table's keys are NOT NULL).
-        without_case = projects and (f"c.case_id = '{NO_CASE}'::uuid AND {projects[0]}", projects[1])
-        arms = [arm for arm in (cases, without_case) if arm]
-        if not arms:
-            return None
-        return CellScope(
-            total=False,
-            sql="(" + " OR ".join(f"({sql})" for sql, _ in arms) + ")",
-            params=tuple(p for _, params in arms for p in params),
-        )
-    if cases is None:
-        return None
-    sql, params = cases
-    organization = user.organization if user.organization_id else None
-    if layer == "utility_points" and organization is not None and organization.kind == OrganizationKind.UTILITY_COMPANY:
-        # A company's staff see their own company's points of their own utility types.
-        sql += " AND c.company_id = %s AND c.kind = ANY(%s)"
-        params += [organization.pk, list(organization.utility_types)]
-    return CellScope(total=False, sql=sql, params=tuple(params))
+        for condition in (cases, projects and (f"c.case_id = '{NO_CASE}'::uuid AND {projects[0]}", projects[1])):
+            if condition:
+                arms.append((f"NOT c.total AND {condition[0]}", tuple(condition[1])))
+        return CellScope(arms=tuple(arms)) if arms else None
+    if cases is not None:
+        sql, params = cases
+        organization = user.organization if user.organization_id else None
+        if (
+            layer == "utility_points"
+            and organization is not None
+            and organization.kind == OrganizationKind.UTILITY_COMPANY
+        ):
+            # A company's staff see their own company's points of their own utility types.
+            sql += " AND c.company_id = %s AND c.kind = ANY(%s)"
+            params += [organization.pk, list(organization.utility_types)]
+        arms.append((f"NOT c.total AND {sql}", tuple(params)))
+    return CellScope(arms=tuple(arms)) if arms else None
 
 
 def cells_compact() -> int:

@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 from backend.acceptance.models import Inspection
 from backend.accounts.models import OrganizationKind, Role, UtilityType
 from backend.accounts.tests.factories import OrganizationFactory, UserFactory
+from backend.cases.models import ApprovalCase, Project
 from backend.cases.tests.factories import ApprovalCaseFactory, ProjectFactory
 from backend.evidence.models import LocationSource, Photo
 from backend.evidence.tests.factories import BlobFactory
@@ -236,8 +237,8 @@ def test_the_triggers_keep_what_a_rebuild_computes(world):
     UtilityPoint.objects.filter(pk=made["c_power_p3"][0].pk).update(location=_near(P1, 4))
     UtilityPoint.objects.filter(pk=made["a_water_p1"][1].pk).update(utility_type="power")
     query = (
-        "SELECT layer, z, tx, ty, total, case_id, project_id, company_id, kind, cell, n, round(sx), round(sy) "
-        "FROM gis_layers_cell ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+        "SELECT layer, z, tx, ty, total, region, case_id, project_id, company_id, kind, cell, n, round(sx), round(sy) "
+        "FROM gis_layers_cell ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11"
     )
     assert cells_compact() > 0
     with connection.cursor() as cursor:
@@ -252,6 +253,29 @@ def test_the_triggers_keep_what_a_rebuild_computes(world):
     assert len(kept) > 2 * len(ZOOMS)
 
 
+def test_a_regional_officials_cells_follow_region_changes_and_their_other_cases(world, tmp_path):
+    """The official reads the region rows of their prefix plus the key rows of their visible cases
+    outside it (migration 0004): exact when a case outside the region is also theirs, when a
+    project's region code changes and when a case moves to a project of another region."""
+    a, b, c = world["cases"]
+    official = world["users"]["department_official"]
+    c.assigned_organizations.add(official.organization)  # outside the region, yet theirs
+    seen = _assert_tiles_show_what_ogc_shows(world, tmp_path)
+    assert seen[("utility_points", AGGREGATE_MAX_ZOOM, "department_official")] == 10
+    Project.objects.filter(pk=a.project_id).update(region_code="370100")  # a leaves the region
+    outside = ProjectFactory(code="2404-370100-04-01-900003")
+    ApprovalCase.objects.filter(pk=b.pk).update(project=outside)  # b too, by its project
+    seen = _assert_tiles_show_what_ogc_shows(world, tmp_path)
+    assert seen[("utility_points", AGGREGATE_MAX_ZOOM, "department_official")] == 2
+    assert seen[("sites", AGGREGATE_MAX_ZOOM, "department_official")] == 1
+    Project.objects.filter(pk=c.project_id).update(region_code="370211")  # c joins it
+    Project.objects.filter(pk=a.project_id).update(region_code="370211")  # a is back
+    seen = _assert_tiles_show_what_ogc_shows(world, tmp_path)
+    assert seen[("utility_points", AGGREGATE_MAX_ZOOM, "department_official")] == 8
+    assert cells_compact() > 0
+    assert _assert_tiles_show_what_ogc_shows(world, tmp_path) == seen
+
+
 def test_a_bulk_statement_and_a_truncate_are_counted():
     case = ApprovalCaseFactory()
     company = UtilityCompanyFactory(utility_types=[UtilityType.WATER])
@@ -259,7 +283,9 @@ def test_a_bulk_statement_and_a_truncate_are_counted():
         UtilityPoint(case=case, company=company, utility_type="water", location=_near(P1, i)) for i in range(25)
     )
     with connection.cursor() as cursor:
-        cursor.execute("SELECT z, sum(n) FROM gis_layers_cell WHERE layer = 'utility_points' AND total GROUP BY z")
+        cursor.execute(
+            "SELECT z, sum(n) FROM gis_layers_cell WHERE layer = 'utility_points' AND total AND region = '' GROUP BY z"
+        )
         assert dict(cursor.fetchall()) == {z: 25 for z in range(AGGREGATE_MAX_ZOOM + 1)}
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # Django's deferred foreign keys would refuse it
         cursor.execute("TRUNCATE utilities_utilitypoint")
@@ -340,5 +366,5 @@ def test_writers_of_two_layers_in_opposite_orders_neither_wait_nor_deadlock():
         thread.join(timeout=30)
     assert failures == []
     with connection.cursor() as cursor:
-        cursor.execute("SELECT layer, sum(n) FROM gis_layers_cell WHERE total AND z = 0 GROUP BY layer")
+        cursor.execute("SELECT layer, sum(n) FROM gis_layers_cell WHERE total AND region = '' AND z = 0 GROUP BY layer")
         assert dict(cursor.fetchall()) == {"utility_points": 2, "surveys": 2}
