@@ -8,7 +8,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.fields import DateTimeField
 
-from gis_layers.layers import iso8601_sql
+from backend.layers.timestamps import iso8601_sql
 
 pytestmark = pytest.mark.django_db
 

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from backend.common.geometry import GCJ02, gcj02_to_wgs84
+from backend.layers.timestamps import iso8601_sql
 from backend.utilities.selectors import (
     utility_applications_visible_to,
     utility_points_nearby,
@@ -21,7 +22,6 @@ from backend.utilities.services import (
     utility_request_mark_connected,
     utility_request_respond,
 )
-from gis_layers.layers import iso8601_sql
 from mobile_api.geometry import request_coord_system
 from mobile_api.records.idempotency import idempotent
 from mobile_api.records.views import (
