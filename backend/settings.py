@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "procrastinate.contrib.django",
     "backend.common",
+    "backend.records",
     "backend.accounts",
     "backend.cases",
     "backend.sites",

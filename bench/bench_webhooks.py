@@ -90,9 +90,9 @@ def _push(client, ops, batch: int = 500) -> float:
 def bench_outbox(args) -> dict:
     from rest_framework.test import APIClient
 
-    from backend.common import records
     from backend.events.models import Event
     from backend.events.services import event_record_changed
+    from backend.records import registry
     from bench.bench_sync import operations, setup
 
     timings: dict[bool, list[float]] = {True: [], False: []}
@@ -105,14 +105,14 @@ def bench_outbox(args) -> dict:
     for _round in range(args.rounds):
         for with_outbox in (True, False):
             if with_outbox:
-                records.register_record_change_listener(event_record_changed)
+                registry.register_record_change_listener(event_record_changed)
             else:
-                records.RECORD_CHANGE_LISTENERS.remove(event_record_changed)
+                registry.RECORD_CHANGE_LISTENERS.remove(event_record_changed)
             user, case, department = setup()
             client = APIClient()
             client.force_authenticate(user)
             timings[with_outbox].append(_push(client, operations(case=case, department=department, count=args.ops)))
-    records.register_record_change_listener(event_record_changed)
+    registry.register_record_change_listener(event_record_changed)
     on, off = statistics.median(timings[True]), statistics.median(timings[False])
     return {
         "ratio": on / off,

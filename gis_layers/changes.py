@@ -13,7 +13,7 @@ import datetime as dt
 
 from django.db import connection
 
-from backend.common.records import RECORD_TYPES
+from backend.records.registry import RECORD_TYPES
 
 # Tables a layer's scope reads besides the record tables themselves, with the columns that
 # matter (None: any change).

@@ -19,10 +19,10 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import BinaryField, BooleanField
 from django.db.models.expressions import RawSQL
 
-from backend.common.records import RECORD_TYPES
 from backend.layers.definitions import LAYER_DEFINITIONS, LayerDefinition
 from backend.layers.low_zoom import PRECOMPUTED_LAYERS, cell_scope
 from backend.layers.timestamps import iso8601_sql
+from backend.records.registry import RECORD_TYPES
 
 # Tile envelopes in Web Mercator reach ±85.0511°.
 WORLD_BOUNDS = [-180.0, -85.0511287798066, 180.0, 85.0511287798066]

@@ -5,7 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.cases.selectors import cases_visible_to
-from backend.common.timeline import case_timeline_page
+from backend.records.timeline import case_timeline_page
 from backend.sync.selectors import attachments_missing_by_record
 from mobile_api.pagination import LimitOffsetPagination
 

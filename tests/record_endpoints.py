@@ -15,7 +15,8 @@ from typing import Any
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework import serializers
 
-from backend.common.records import RECORD_TYPES, SYSTEM_FIELDS
+from backend.records.models import SYSTEM_FIELDS
+from backend.records.registry import RECORD_TYPES
 
 
 @dataclass(frozen=True)

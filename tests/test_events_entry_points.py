@@ -1,5 +1,5 @@
 """Every entry point that writes a record writes its events: REST, sync push and the admin all go
-through the record services, whose kernel tells the outbox (backend.common.records._audit).
+through the record services, whose kernel tells the outbox (backend.records.services._audit).
 The daily deadline run writes deadline.level_changed once per change of level."""
 
 import datetime as dt

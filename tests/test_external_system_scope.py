@@ -14,8 +14,8 @@ from backend.accounts.models import CaseOrigin, Organization, OrganizationKind, 
 from backend.accounts.tests.factories import user_of_kind
 from backend.audit.models import AuditEntry
 from backend.cases.models import ApprovalCase, Project
-from backend.common.records import RECORD_TYPES
 from backend.evidence.models import Photo
+from backend.records.registry import RECORD_TYPES
 from backend.sites.services import site_create
 from mobile_api.cases.tests.factories import upsert_body
 

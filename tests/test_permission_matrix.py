@@ -20,7 +20,7 @@ from backend.accounts.tests.factories import user_of_kind
 from backend.audit.models import AuditEntry
 from backend.cases.models import ApprovalCase, Project
 from backend.cases.selectors import cases_visible_to
-from backend.common.records import RECORD_TYPES
+from backend.records.registry import RECORD_TYPES
 from backend.visits.models import Vehicle
 from tests.record_endpoints import example_change, record_endpoints
 

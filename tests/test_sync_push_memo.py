@@ -1,4 +1,4 @@
-"""What a sync push chunk learns once (backend.common.records.WriteMemo) never changes an answer.
+"""What a sync push chunk learns once (backend.records.services.WriteMemo) never changes an answer.
 
 The chunk looks up a visible case once, skips the "already there?" queries for the ids it knows
 are new, takes one savepoint per operation and writes its outbox events in one INSERT; these

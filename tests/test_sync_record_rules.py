@@ -15,7 +15,7 @@ from backend.acceptance.services import inspection_create
 from backend.accounts.models import User
 from backend.audit.models import AuditEntry
 from backend.cases.selectors import cases_visible_to
-from backend.common.records import RECORD_TYPES, RecordType, register_record_type
+from backend.records.registry import RECORD_TYPES, RecordType, register_record_type
 from backend.sites.models import Site
 from backend.visits.models import Visit, VisitStatus
 from mobile_api.records.views import RECORD_VIEWSETS, FieldRecordViewSet

@@ -15,7 +15,7 @@ class AcceptanceConfig(AppConfig):
             rectifications_visible_to,
         )
         from backend.acceptance.signing import INSPECTION_SIGNABLE
-        from backend.common.records import RecordType, naming_the_record, register_record_type
+        from backend.records.registry import RecordType, naming_the_record, register_record_type
         from backend.signatures.signable import register_signable
 
         register_record_type(

@@ -37,13 +37,13 @@ from backend.cases.models import ApprovalCase
 from backend.cases.selectors import cases_visible_to
 from backend.cases.services import case_organizations_add
 from backend.common.errors import Conflict, NotFound, PermissionDenied, RecordLocked, ValidationFailed
-from backend.common.records import (
+from backend.records.services import (
     record_check_case_site,
     record_create,
     record_delete,
-    record_lock,
-    record_lock_for_update,
     record_reopen,
+    record_select_for_update,
+    record_sign_off,
     record_transition,
     record_update,
 )
@@ -237,7 +237,7 @@ def inspection_computed_status(*, inspection: Inspection) -> str:
 
 
 def _inspection_refresh_status(*, inspection: Inspection, by: User | None, device_id: str) -> Inspection:
-    current = record_lock_for_update(inspection)
+    current = record_select_for_update(inspection)
     if current.is_locked or current.deleted_at is not None:
         return current
     status = inspection_computed_status(inspection=current)
@@ -254,7 +254,7 @@ def _item_refresh_final(*, item: InspectionItem, by: User | None, device_id: str
     A change that would alter a signed (locked) inspection's item raises RecordLocked: the
     signed record depends on it, so it must be reopened first.
     """
-    current = record_lock_for_update(item)
+    current = record_select_for_update(item)
     is_final = _item_is_final(current)
     if is_final != current.is_final:
         current = record_update(
@@ -433,7 +433,7 @@ def inspection_reinspect(
     if _replay_if_known(Inspection, record_id):
         return record_create(model=Inspection, fields=fields, by=by, record_id=record_id, digest=digest)
     _require_manager(by)
-    current = record_lock_for_update(inspection)
+    current = record_select_for_update(inspection)
     if current.deleted_at is not None:
         raise NotFound("No such inspection.")
     failed = list(
@@ -490,7 +490,7 @@ def inspection_mark_signed(*, inspection: Inspection, by: User | None, device_id
 
     Called by the evidence app once every department has signed. Calling it again is a no-op.
     """
-    current = record_lock_for_update(inspection)
+    current = record_select_for_update(inspection)
     if current.is_locked:
         return current
     if current.deleted_at is not None:
@@ -499,10 +499,10 @@ def inspection_mark_signed(*, inspection: Inspection, by: User | None, device_id
         raise Conflict("Every item needs a final result before the inspection is signed.", code="results_incomplete")
     for item in _live(current.items):
         for rectification in _live(item.rectifications).filter(is_locked=False):
-            record_lock(instance=rectification, by=by, device_id=device_id, reason="inspection signed")
+            record_sign_off(instance=rectification, by=by, device_id=device_id, reason="inspection signed")
         if not item.is_locked:
-            record_lock(instance=item, by=by, device_id=device_id, reason="inspection signed")
-    return record_lock(
+            record_sign_off(instance=item, by=by, device_id=device_id, reason="inspection signed")
+    return record_sign_off(
         instance=current,
         by=by,
         device_id=device_id,
@@ -566,7 +566,7 @@ def inspection_item_record_result(
             f"Unknown result {result!r:.40}.", code="invalid_result", errors={"result": ["pass, fail or filed."]}
         )
     _require_item_department(user=by, item=item)
-    current = record_lock_for_update(item)
+    current = record_select_for_update(item)
     _refuse_if_inspection_locked(current)
     if _live(current.reinspections).exists():
         raise Conflict(
@@ -650,7 +650,7 @@ def rectification_create(
     if _replay_if_known(RectificationItem, record_id):
         return record_create(model=RectificationItem, fields=fields, by=by, record_id=record_id, digest=digest)
     _require_item_department(user=by, item=inspection_item)
-    item = record_lock_for_update(inspection_item)
+    item = record_select_for_update(inspection_item)
     _refuse_if_inspection_locked(item)
     if item.result != InspectionResult.FAIL:
         raise Conflict("Only a failed item gets rectifications.", code="item_not_failed")
@@ -715,7 +715,7 @@ def rectification_transition(
             raise PermissionDenied("Only the department, the acceptance team or the builder reports a fix.")
     else:
         _require_item_department(user=by, item=rectification.inspection_item)
-    current = record_lock_for_update(rectification)
+    current = record_select_for_update(rectification)
     _refuse_if_inspection_locked(current.inspection_item)
     now = timezone.now()
     actor = by if getattr(by, "is_authenticated", False) else None
@@ -749,7 +749,7 @@ def inspection_delete(
 ) -> Inspection:
     """Withdraw a scheduled inspection (no result recorded yet); its items go with it."""
     _require_manager(by)
-    current = record_lock_for_update(inspection)
+    current = record_select_for_update(inspection)
     if current.is_locked:
         raise RecordLocked("The inspection is signed off and locked; reopen it to change it.")
     if _live(current.items).exclude(result=InspectionResult.PENDING).exists():

@@ -7,7 +7,7 @@ label, so neither module imports the other's names at load time.
 
 from django.db import models
 
-from backend.common.records import FieldRecord
+from backend.records.models import FieldRecord
 
 
 class ScanContentType(models.TextChoices):

@@ -5,12 +5,6 @@ from backend.cases.deadlines import CLOCK_STOPPING_STATUSES
 from backend.cases.models import ApprovalCase, ApprovalItem, Project
 
 
-def case_visible_memo_key(*, user: User, case_id) -> tuple:
-    """The key of "`user` sees case `case_id`" in a sync push chunk's memo
-    (backend.common.records.WriteMemo): found once per chunk, by `cases_visible_to`."""
-    return ("case_visible", getattr(user, "pk", None), str(case_id))
-
-
 def cases_visible_to(*, user: User) -> QuerySet[ApprovalCase]:
     """The approval cases a user may see; every record selector builds on this.
 

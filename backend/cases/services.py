@@ -38,7 +38,7 @@ from backend.common.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from backend.common.locks import transaction_lock
+from backend.common.locks import advisory_transaction_lock
 
 PAUSE_ENDS = {Blzt.CORRECTION_START: Blzt.CORRECTION_END, Blzt.SPECIAL_PROCEDURE_START: Blzt.SPECIAL_PROCEDURE_END}
 # Closed for good: terminal results (11–13) and the closed-without-result states.
@@ -606,7 +606,7 @@ def case_upsert_by_external(*, external_no: str, data: dict[str, Any], by: User)
     _require_region_writer(user=by, region_code=region_code_of(code))
     _clean_choice(data["stage"], Stage, "stage")
     # Two pushes of one new case wait for each other (there is no row to lock before the first insert).
-    transaction_lock(f"case-upsert:{external_no}")
+    advisory_transaction_lock(f"case-upsert:{external_no}")
     case = ApprovalCase.objects.select_for_update().filter(external_no=external_no).first()
     if case is not None and not cases_visible_to(user=by).filter(pk=case.pk).exists():
         raise NotFound("No such case.")

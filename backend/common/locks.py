@@ -5,7 +5,7 @@ external number). Held until the transaction ends; unrelated names never wait fo
 from django.db import connection
 
 
-def transaction_lock(name: str) -> None:
+def advisory_transaction_lock(name: str) -> None:
     """Wait for, then hold until commit or rollback, the lock called `name` (inside atomic())."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name])

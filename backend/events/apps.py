@@ -8,9 +8,9 @@ class EventsConfig(AppConfig):
 
     def ready(self) -> None:
         from backend.cases.services import register_item_status_listener
-        from backend.common.records import register_record_change_listener
         from backend.events import catalogue
         from backend.events.services import event_item_status_changed, event_record_changed
+        from backend.records.registry import register_record_change_listener
 
         catalogue.register_builtin_event_types()
         register_record_change_listener(event_record_changed)

@@ -1,6 +1,6 @@
 """The catalogue of event types: what each one means, and which record change makes it.
 
-Every field-record write reaches `_audit` in backend.common.records, which tells
+Every field-record write reaches `_audit` in backend.records, which tells
 `backend.events.services.event_record_changed`; that function asks this catalogue which event
 types the change makes. A record app adds its types from its own `AppConfig.ready()`:
 

@@ -1,7 +1,7 @@
 """Writes of the events app: the outbox, subscriptions, the relay and deliveries.
 
 - `event_emit` writes an event in the caller's transaction (record changes reach it through
-  `event_record_changed`, the listener of backend.common.records._audit).
+  `event_record_changed`, the listener of backend.records.services._audit).
 - `events_relay` turns committed events, in commit order, into deliveries for the subscriptions
   whose organisation sees the case, in commit order, and queues their sending.
 - `deliveries_drain` sends one subscription's pending deliveries of one case, oldest first,
@@ -24,7 +24,6 @@ from django.utils import timezone
 from backend.accounts.models import Organization, Role, User
 from backend.cases.selectors import cases_visible_to_organization
 from backend.common.errors import NotFound, PermissionDenied, ValidationFailed
-from backend.common.records import write_memo
 from backend.events import outbound
 from backend.events.catalogue import EVENT_TYPES, PING_EVENT_TYPE, RecordChange, event_types_for_change
 from backend.events.models import (
@@ -36,6 +35,7 @@ from backend.events.models import (
     Subscription,
 )
 from backend.events.selectors import event_envelope, events_after, webhook_may_manage
+from backend.records.services import write_memo
 
 # Record fields that are the kernel's bookkeeping, not the record as clients know it.
 HIDDEN_FIELDS = frozenset({"field_versions", "client_digest"})
@@ -601,7 +601,7 @@ def retry_delay_seconds(attempts: int) -> float:
     return delay * random.uniform(0.75, 1.25)  # noqa: S311 - jitter, not a secret
 
 
-def _lock_key(subscription_id: Any, case_id: Any) -> int:
+def _drain_advisory_lock_key(subscription_id: Any, case_id: Any) -> int:
     # One advisory lock per (subscription, case): one sender at a time keeps the case's order.
     # A session lock, so a killed worker's lock goes with its connection.
     return zlib.crc32(f"events:{subscription_id}:{case_id}".encode()) - 2**31
@@ -610,7 +610,7 @@ def _lock_key(subscription_id: Any, case_id: Any) -> int:
 def deliveries_drain(*, subscription_id: Any, case_id: Any, budget: int | None = None) -> int:
     """Send the pending deliveries of one subscription and case, oldest first; returns how many succeeded."""
     budget = budget or settings.WEBHOOK_DRAIN_BUDGET
-    key = _lock_key(subscription_id, case_id)
+    key = _drain_advisory_lock_key(subscription_id, case_id)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
         if not cursor.fetchone()[0]:

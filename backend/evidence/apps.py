@@ -7,9 +7,9 @@ class EvidenceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from backend.common.records import RecordType, register_record_type
         from backend.evidence.models import Photo
         from backend.evidence.photos import photo_create, photo_delete, photo_update, photos_visible_to
+        from backend.records.registry import RecordType, register_record_type
 
         register_record_type(
             RecordType(

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.gis.db import models as gis_models
 from django.db import models
 
-from backend.common.records import FieldRecord
+from backend.records.models import FieldRecord
 
 
 class StorageBackend(models.TextChoices):

@@ -33,14 +33,6 @@ from PIL import Image
 from procrastinate.contrib.django import app as procrastinate_app
 
 from backend.common.errors import ApplicationError, Conflict, RecordLocked, ValidationFailed
-from backend.common.records import (
-    RECORD_TYPES,
-    FieldRecord,
-    record_check_can_write,
-    record_create,
-    record_delete,
-    record_update,
-)
 from backend.evidence.blobs import blob_arrived, blob_local_path, blob_open, blob_store_from_file, normalize_sha256
 from backend.evidence.images import (
     CONTENT_TYPES,
@@ -52,6 +44,9 @@ from backend.evidence.images import (
 )
 from backend.evidence.models import Blob, LocationSource, Photo, PhotoProcessing, Upload, UploadStatus
 from backend.evidence.storage import CHUNK_SIZE, blob_key, blob_store, copy_stream
+from backend.records.models import FieldRecord
+from backend.records.registry import RECORD_TYPES
+from backend.records.services import record_check_can_write, record_create, record_delete, record_update
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Model
 
-from backend.common.records import RECORD_TYPES
 from backend.layers.definitions import LAYER_DEFINITIONS
+from backend.records.registry import RECORD_TYPES
 
 
 @dataclass(frozen=True)

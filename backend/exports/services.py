@@ -26,9 +26,9 @@ from backend.accounts.models import User
 from backend.cases.models import ApprovalCase
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import ApplicationError, Conflict, NotFound, ValidationFailed
-from backend.common.records import RECORD_TYPES
 from backend.exports.collections import COLLECTIONS, Collection, collection_columns_sql, collection_from_sql
 from backend.exports.models import Export, ExportFormat, JobStatus
+from backend.records.registry import RECORD_TYPES
 
 
 class ExportNotReady(Conflict):

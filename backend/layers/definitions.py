@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.db.models import Model
 
-from backend.common.records import RECORD_TYPES
+from backend.records.registry import RECORD_TYPES
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from django.contrib import admin, messages
 from django.contrib.gis.admin import GISModelAdmin
 
 from backend.common.errors import ApplicationError
-from backend.common.records import SYSTEM_FIELDS
 from backend.meetings import services
 from backend.meetings.models import Meeting, MeetingDecision, MeetingParticipant
+from backend.records.models import SYSTEM_FIELDS
 
 _RECORD_READONLY = ("id", "version", "created_at", "updated_at", "created_by", "is_locked", "locked_at", "deleted_at")
 

@@ -8,7 +8,6 @@ class MeetingsConfig(AppConfig):
     verbose_name = "协调会"
 
     def ready(self) -> None:
-        from backend.common.records import RecordType, register_record_type
         from backend.meetings import services
         from backend.meetings.models import Meeting, MeetingDecision, MeetingParticipant
         from backend.meetings.selectors import (
@@ -17,6 +16,7 @@ class MeetingsConfig(AppConfig):
             meetings_visible_to,
         )
         from backend.meetings.signing import MEETING_SIGNABLE
+        from backend.records.registry import RecordType, register_record_type
         from backend.signatures.signable import register_signable
 
         register_record_type(

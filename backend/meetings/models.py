@@ -21,7 +21,7 @@ from django.db import models
 from django.db.models import Q
 
 from backend.accounts.models import Organization
-from backend.common.records import FieldRecord, LiveRecordManager
+from backend.records.models import FieldRecord, LiveRecordManager
 
 
 class MeetingKind(models.TextChoices):

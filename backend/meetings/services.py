@@ -34,19 +34,19 @@ from backend.audit.services import audit_append
 from backend.cases.models import ApprovalCase
 from backend.cases.services import case_organizations_add
 from backend.common.errors import Conflict, RecordLocked, ValidationFailed
-from backend.common.records import (
-    FieldRecord,
-    record_check_can_write,
-    record_create,
-    record_delete,
-    record_lock_for_update,
-    record_transition,
-    record_type_of,
-    record_update,
-)
 from backend.meetings.models import Meeting, MeetingDecision, MeetingKind, MeetingParticipant, MeetingStatus
 from backend.notifications.models import NotificationKind
 from backend.notifications.services import notifications_send
+from backend.records.models import FieldRecord
+from backend.records.registry import record_type_of
+from backend.records.services import (
+    record_check_can_write,
+    record_create,
+    record_delete,
+    record_select_for_update,
+    record_transition,
+    record_update,
+)
 from backend.surveys.models import Finding, FindingStatus
 from backend.surveys.selectors import department_notice_recipients
 from backend.surveys.services import finding_escalate, finding_resolve
@@ -291,7 +291,7 @@ def meeting_update(
     """Change a meeting's content (not its status: the transitions do that)."""
     record_check_can_write(user=by, case=instance.case)
     _refuse_fields(changes, MEETING_EDITABLE_FIELDS)
-    current = record_lock_for_update(instance)
+    current = record_select_for_update(instance)
     if current.is_locked:
         raise RecordLocked("The meeting is signed off and locked; reopen it to change it.")
     if current.status in (MeetingStatus.CLOSED, MeetingStatus.CANCELLED):
@@ -339,7 +339,7 @@ def meeting_delete(
 ) -> Meeting:
     """Delete a meeting convened by mistake (tombstone, with its participants); once held it stays."""
     record_check_can_write(user=by, case=instance.case)
-    current = record_lock_for_update(instance)
+    current = record_select_for_update(instance)
     if current.deleted_at is not None:
         return current
     if current.status not in (MeetingStatus.SCHEDULED, MeetingStatus.CANCELLED):
@@ -384,7 +384,7 @@ def meeting_hold(
 ) -> Meeting:
     """scheduled → held: the meeting took place (`held_at` defaults to now); decisions may follow."""
     record_check_can_write(user=by, case=meeting.case)
-    current = record_lock_for_update(meeting)
+    current = record_select_for_update(meeting)
     extra: dict[str, Any] = {"held_at": held_at or current.held_at or timezone.now()}
     if minutes is not None:
         extra["minutes"] = minutes
@@ -404,7 +404,7 @@ def meeting_close(
 ) -> Meeting:
     """held → closed (archived): the minutes are final; a meeting without minutes is not closed."""
     record_check_can_write(user=by, case=meeting.case)
-    current = record_lock_for_update(meeting)
+    current = record_select_for_update(meeting)
     if current.status == MeetingStatus.HELD and not current.minutes.strip():
         raise ValidationFailed(
             "Record the minutes before closing the meeting.", code="minutes_required", errors={"minutes": ["Required."]}
@@ -439,8 +439,8 @@ def meeting_cancel(
 # --- participants -----------------------------------------------------------------------
 
 
-def _lock_meeting(meeting: Meeting, editable_in: frozenset[str], what: str) -> Meeting:
-    current = record_lock_for_update(meeting)
+def _select_editable_meeting_for_update(meeting: Meeting, editable_in: frozenset[str], what: str) -> Meeting:
+    current = record_select_for_update(meeting)
     if current.deleted_at is not None:
         raise ValidationFailed("The meeting was deleted.", code="record_deleted", status=410)
     if current.is_locked:
@@ -485,7 +485,7 @@ def meeting_participant_create(
         return record_create(
             model=MeetingParticipant, fields=fields, by=by, device_id=device_id, record_id=record_id, digest=digest
         )
-    current = _lock_meeting(meeting, PARTICIPANTS_EDITABLE_IN, "participants")
+    current = _select_editable_meeting_for_update(meeting, PARTICIPANTS_EDITABLE_IN, "participants")
     _check_text(fields, "person_name", "position", "remarks")
     if department is None and not person_name.strip():
         raise ValidationFailed(
@@ -523,7 +523,7 @@ def meeting_participant_update(
     """Record attendance (and name, position, remarks)."""
     record_check_can_write(user=by, case=instance.case)
     _refuse_fields(changes, PARTICIPANT_EDITABLE_FIELDS)
-    meeting = _lock_meeting(instance.meeting, PARTICIPANTS_EDITABLE_IN, "participants")
+    meeting = _select_editable_meeting_for_update(instance.meeting, PARTICIPANTS_EDITABLE_IN, "participants")
     _check_text(changes, "person_name", "position", "remarks")
     before = instance.version
     updated = record_update(
@@ -541,7 +541,7 @@ def meeting_participant_delete(
     record_check_can_write(user=by, case=instance.case)
     if instance.deleted_at is not None:
         return instance
-    meeting = _lock_meeting(instance.meeting, PARTICIPANTS_EDITABLE_IN, "participants")
+    meeting = _select_editable_meeting_for_update(instance.meeting, PARTICIPANTS_EDITABLE_IN, "participants")
     deleted = record_delete(instance=instance, by=by, device_id=device_id, expected_version=expected_version)
     _mirror(record=deleted, meeting=meeting, action="delete", by=by, device_id=device_id)
     return deleted
@@ -580,7 +580,7 @@ def meeting_decision_create(
         return record_create(
             model=MeetingDecision, fields=fields, by=by, device_id=device_id, record_id=record_id, digest=digest
         )
-    current = _lock_meeting(meeting, DECISIONS_EDITABLE_IN, "decisions")
+    current = _select_editable_meeting_for_update(meeting, DECISIONS_EDITABLE_IN, "decisions")
     if not isinstance(text, str) or not text.strip():
         raise ValidationFailed("A decision needs its text.", errors={"text": ["Required."]})
     if resolves_finding and finding is None:
@@ -626,7 +626,7 @@ def meeting_decision_update(
     """Correct a decision's text, department or due date; what it resolved stays (audited)."""
     record_check_can_write(user=by, case=instance.meeting.case)
     _refuse_fields(changes, DECISION_EDITABLE_FIELDS)
-    meeting = _lock_meeting(instance.meeting, DECISIONS_EDITABLE_IN, "decisions")
+    meeting = _select_editable_meeting_for_update(instance.meeting, DECISIONS_EDITABLE_IN, "decisions")
     if "text" in changes and (not isinstance(changes["text"], str) or not changes["text"].strip()):
         raise ValidationFailed("A decision needs its text.", errors={"text": ["Required."]})
     before = instance.version
@@ -649,7 +649,7 @@ def meeting_decision_delete(
     record_check_can_write(user=by, case=instance.meeting.case)
     if instance.deleted_at is not None:
         return instance
-    meeting = _lock_meeting(instance.meeting, DECISIONS_EDITABLE_IN, "decisions")
+    meeting = _select_editable_meeting_for_update(instance.meeting, DECISIONS_EDITABLE_IN, "decisions")
     if (
         instance.resolves_finding
         and instance.finding_id

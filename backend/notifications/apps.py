@@ -7,9 +7,9 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from backend.common.timeline import TimelineSource, register_timeline_source
         from backend.notifications.models import Supervision
         from backend.notifications.selectors import supervisions_visible_to
+        from backend.records.timeline import TimelineSource, register_timeline_source
 
         # Not a field record (no sync, photos or signatures), but part of the case's history.
         register_timeline_source(

@@ -8,10 +8,10 @@ class OnsiteConfig(AppConfig):
     verbose_name = "现场受理与现场审批"
 
     def ready(self) -> None:
-        from backend.common.records import RecordType, register_record_type
         from backend.onsite import services
         from backend.onsite.models import OnsiteDecision, OnsiteIntake
         from backend.onsite.selectors import onsite_decisions_visible_to, onsite_intakes_visible_to
+        from backend.records.registry import RecordType, register_record_type
 
         register_record_type(
             RecordType(

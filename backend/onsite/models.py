@@ -9,7 +9,7 @@ from django.db.models import Q
 from backend.accounts.models import Organization, OrganizationKind
 from backend.cases.models import ApprovalItem
 from backend.common.models import TimeStampedModel
-from backend.common.records import FieldRecord
+from backend.records.models import FieldRecord
 
 
 class OnsiteItem(TimeStampedModel):

@@ -15,14 +15,7 @@ from backend.cases.materials import MaterialScan
 from backend.cases.models import ApprovalCase, ApprovalItem, Material
 from backend.common import signing_keys as keys
 from backend.common.errors import Conflict, PermissionDenied, ValidationFailed
-from backend.common.locks import transaction_lock
-from backend.common.records import (
-    FieldRecord,
-    record_check_can_write,
-    record_create,
-    record_delete,
-    record_update,
-)
+from backend.common.locks import advisory_transaction_lock
 from backend.onsite.models import (
     Certificate,
     DecisionOutcome,
@@ -33,6 +26,8 @@ from backend.onsite.models import (
     OnsiteItem,
 )
 from backend.onsite.selectors import delegation_check, may_grant_for
+from backend.records.models import FieldRecord
+from backend.records.services import record_check_can_write, record_create, record_delete, record_update
 from backend.signatures.content import json_value, record_content_hash
 from backend.signatures.services import DEVICE_CLOCK_SKEW, document_verify
 
@@ -492,7 +487,7 @@ def _certificate_issue(*, decision: OnsiteDecision) -> Certificate:
     draw the same number (the unique constraint is the backstop)."""
     issued_at = decision.decided_at
     year = timezone.localtime(issued_at).year
-    transaction_lock(f"certificate-number:{decision.department_id}:{year}")
+    advisory_transaction_lock(f"certificate-number:{decision.department_id}:{year}")
     last = Certificate.objects.filter(department_id=decision.department_id, year=year).aggregate(last=Max("sequence"))[
         "last"
     ]

@@ -7,7 +7,7 @@ class SignaturesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from backend.common.records import REOPEN_LISTENERS, RecordType, register_record_type
+        from backend.records.registry import REOPEN_LISTENERS, RecordType, register_record_type
         from backend.signatures.models import Signature
         from backend.signatures.selectors import signatures_visible_to
         from backend.signatures.services import (

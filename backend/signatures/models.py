@@ -13,7 +13,7 @@ from django.contrib.gis.db import models as gis_models
 from django.db import models
 
 from backend.accounts.models import Organization
-from backend.common.records import FieldRecord
+from backend.records.models import FieldRecord
 
 
 class SignatureStatus(models.TextChoices):

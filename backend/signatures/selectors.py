@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from backend.common.records import RECORD_TYPES
+from backend.records.registry import RECORD_TYPES
 from backend.signatures.models import Signature, SignatureStatus
 
 NOT_SIGNABLE = frozenset({"signature"})

@@ -47,20 +47,14 @@ from backend.accounts.models import Organization, Role
 from backend.audit.services import canonical_json
 from backend.common import signing_keys as keys
 from backend.common.errors import ApplicationError, Conflict, PermissionDenied, ValidationFailed
-from backend.common.records import (
-    RECORD_TYPES,
-    FieldRecord,
-    record_can_write_case,
-    record_create,
-    record_lock_for_update,
-    record_type_of,
-    record_update,
-)
 from backend.evidence.blobs import blob_open, blob_store_from_file, normalize_sha256
 from backend.evidence.images import PNG, ImageTooLarge, UnsupportedImage, image_inspect
 from backend.evidence.models import Blob, Upload, UploadStatus
 from backend.evidence.photos import blob_local_file, local_file
 from backend.evidence.storage import CHUNK_SIZE, blob_key, blob_store
+from backend.records.models import FieldRecord
+from backend.records.registry import RECORD_TYPES, record_type_of
+from backend.records.services import record_can_write_case, record_create, record_select_for_update, record_update
 from backend.signatures.content import (
     content_hash_of,
     content_photo_hashes,
@@ -448,7 +442,7 @@ def _create(
 ) -> tuple[Signature, bool]:
     # The record's row lock serialises signers: the slot check, the hash and the lock that
     # follows the last signature see one state.
-    current = record_lock_for_update(record)
+    current = record_select_for_update(record)
     _check_ready(record_type=record_type, record=current)
     content_hash = record_content_hash(record_type=record_type, record=current)
     _void_stale(record_type=record_type, record=current, content_hash=content_hash, by=by, device_id=device_id)
@@ -493,7 +487,7 @@ def _create(
         raise Conflict(f"{department.name} has already signed this {record_type}.", code="already_signed") from error
     if created:
         _mark_signed_if_complete(
-            record_type=record_type, record=record_lock_for_update(current), by=by, device_id=device_id
+            record_type=record_type, record=record_select_for_update(current), by=by, device_id=device_id
         )
     return signature, created
 

@@ -7,7 +7,7 @@ class SitesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from backend.common.records import RecordType, register_record_type
+        from backend.records.registry import RecordType, register_record_type
         from backend.sites.models import Site
         from backend.sites.selectors import sites_visible_to
         from backend.sites.services import site_create, site_delete, site_update

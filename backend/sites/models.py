@@ -2,7 +2,7 @@ from django.contrib.gis.db import models as gis_models
 from django.db import models
 
 from backend.cases.models import ApprovalCase, Project
-from backend.common.records import FieldRecord
+from backend.records.models import FieldRecord
 
 
 class Site(FieldRecord):

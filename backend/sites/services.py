@@ -1,6 +1,6 @@
 """Writes of red-line sites. The same functions serve REST, sync push, imports and the admin.
 
-Sites are field records (backend.common.records): creation is exactly-once by client id,
+Sites are field records (backend.records): creation is exactly-once by client id,
 updates bump the version under a row lock, deletion leaves a tombstone, and every change is
 audited, which is also what feeds sync pull.
 """
@@ -16,7 +16,7 @@ from backend.cases.models import ApprovalCase, Project
 from backend.cases.selectors import cases_visible_to, projects_visible_to
 from backend.common.errors import InvalidGeometry, NotFound, PermissionDenied, ValidationFailed
 from backend.common.geometry import MAX_VERTICES, POLYGONAL
-from backend.common.records import record_create, record_delete, record_update
+from backend.records.services import record_create, record_delete, record_update
 from backend.sites.models import Site
 
 SITE_WRITABLE_FIELDS = frozenset({"project", "case", "name", "address", "boundary"})

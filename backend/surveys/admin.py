@@ -5,7 +5,8 @@ from django.contrib import admin, messages
 from django.contrib.gis.admin import GISModelAdmin
 
 from backend.common.errors import ApplicationError
-from backend.common.records import SYSTEM_FIELDS, record_delete
+from backend.records.models import SYSTEM_FIELDS
+from backend.records.services import record_delete
 from backend.surveys import services
 from backend.surveys.models import Finding, Survey, SurveyParticipant
 

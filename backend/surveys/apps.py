@@ -7,7 +7,7 @@ class SurveysConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from backend.common.records import RecordType, register_record_type
+        from backend.records.registry import RecordType, register_record_type
         from backend.signatures.signable import register_child_content, register_signable
         from backend.surveys import services
         from backend.surveys.models import Finding, Survey, SurveyParticipant

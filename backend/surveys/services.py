@@ -38,7 +38,9 @@ from backend.common.errors import (
     RecordLocked,
     ValidationFailed,
 )
-from backend.common.records import (
+from backend.notifications.models import NotificationKind
+from backend.notifications.services import notifications_send
+from backend.records.services import (
     record_can_write_case,
     record_check_can_write,
     record_check_case_site,
@@ -46,15 +48,13 @@ from backend.common.records import (
     record_delete,
     record_fast_create,
     record_fresh,
-    record_lock,
-    record_lock_for_update,
     record_reopen,
+    record_select_for_update,
+    record_sign_off,
     record_transition,
     record_update,
     write_memo,
 )
-from backend.notifications.models import NotificationKind
-from backend.notifications.services import notifications_send
 from backend.sites.models import Site
 from backend.surveys.models import (
     Finding,
@@ -211,7 +211,7 @@ def survey_update(
     """Change a survey's content. Status moves only through the transition services."""
     record_check_can_write(user=by, case=instance.case)
     _refuse_fields(changes, SURVEY_EDITABLE_FIELDS)
-    current = record_lock_for_update(instance)
+    current = record_select_for_update(instance)
     if current.is_locked:
         raise RecordLocked("The survey is signed off and locked; reopen it to change it.")
     if current.status == SurveyStatus.CANCELLED:
@@ -245,7 +245,7 @@ def survey_delete(
 ) -> Survey:
     """Delete a survey scheduled by mistake (tombstone, with its participants); later ones are cancelled."""
     record_check_can_write(user=by, case=instance.case)
-    current = record_lock_for_update(instance)
+    current = record_select_for_update(instance)
     if current.deleted_at is not None:
         return current
     if current.is_locked:
@@ -301,7 +301,7 @@ def survey_start(
 ) -> Survey:
     """On site: scheduled → in_progress. `started_at` defaults to the time recorded, else now."""
     record_check_can_write(user=by, case=survey.case)
-    current = record_lock_for_update(survey)
+    current = record_select_for_update(survey)
     extra = {"started_at": started_at or current.started_at or timezone.now()}
     return _survey_transition(
         survey=current,
@@ -334,7 +334,7 @@ def survey_submit(
     record_check_can_write(user=by, case=survey.case)
     # The survey row lock also serialises participant writes (they lock their survey first),
     # so the completeness seen here is the one committed with the transition.
-    current = record_lock_for_update(survey)
+    current = record_select_for_update(survey)
     if current.is_locked:
         raise RecordLocked("The survey is signed off and locked.")
     _check_transition(current, SurveyStatus.SUBMITTED)
@@ -429,17 +429,17 @@ def survey_mark_signed(*, survey: Survey, by: User | None, device_id: str = "") 
 
     Who may sign is the signatures flow's rule, not checked here.
     """
-    current = record_lock_for_update(survey)
+    current = record_select_for_update(survey)
     if current.deleted_at is not None:
         raise ValidationFailed("The survey was deleted.", code="record_deleted", status=410)
     if current.is_locked:
         raise RecordLocked("The survey is already signed and locked.")
     _check_transition(current, SurveyStatus.SIGNED)
-    signed = record_lock(
+    signed = record_sign_off(
         instance=current, by=by, device_id=device_id, reason="signed", changes={"status": SurveyStatus.SIGNED}
     )
     for participant in SurveyParticipant.objects.filter(survey=current, is_locked=False):
-        record_lock(instance=participant, by=by, device_id=device_id, reason="survey signed")
+        record_sign_off(instance=participant, by=by, device_id=device_id, reason="survey signed")
     return signed
 
 
@@ -464,7 +464,7 @@ def survey_reopen(
     Its signatures are voided by the record kernel's reopen listeners (the signatures app).
     """
     record_check_can_write(user=by, case=instance.case)
-    current = record_lock_for_update(instance)
+    current = record_select_for_update(instance)
     reopened = record_reopen(
         instance=current,
         by=by,
@@ -481,8 +481,8 @@ def survey_reopen(
 # --- participants -----------------------------------------------------------------------
 
 
-def _lock_survey_for_participants(survey: Survey) -> Survey:
-    current = record_lock_for_update(survey)
+def _select_survey_for_participant_change(survey: Survey) -> Survey:
+    current = record_select_for_update(survey)
     if current.deleted_at is not None:
         raise ValidationFailed("The survey was deleted.", code="record_deleted", status=410)
     if current.is_locked:
@@ -536,7 +536,7 @@ def survey_participant_create(
         return record_create(
             model=SurveyParticipant, fields=fields, by=by, device_id=device_id, record_id=record_id, digest=digest
         )
-    current_survey = _lock_survey_for_participants(survey)
+    current_survey = _select_survey_for_participant_change(survey)
     _validate_participant_fields(fields)
     is_noticed = current_survey.status == SurveyStatus.SCHEDULED
     if is_noticed:
@@ -584,7 +584,7 @@ def survey_participant_update(
     """
     answer = {name: changes[name] for name in PARTICIPANT_CONFIRMATION_FIELDS & set(changes)}
     if answer:
-        current = record_lock_for_update(instance)
+        current = record_select_for_update(instance)
         changes = {name: value for name, value in changes.items() if name not in answer}
         confirmation = answer.get("confirmation", current.confirmation)
         reason = answer.get("decline_reason", current.decline_reason)
@@ -608,9 +608,9 @@ def survey_participant_update(
             return instance
     record_check_can_write(user=by, case=instance.case)
     _refuse_fields(changes, PARTICIPANT_EDITABLE_FIELDS)
-    _lock_survey_for_participants(instance.survey)
+    _select_survey_for_participant_change(instance.survey)
     _validate_participant_fields(changes)
-    current = record_lock_for_update(instance)
+    current = record_select_for_update(instance)
     changes = dict(changes)
     if (
         "opinion" in changes
@@ -703,7 +703,7 @@ def survey_participant_confirm(
         raise ValidationFailed("attending is true or false.", errors={"attending": ["Expected true or false."]})
     if not isinstance(reason, str):
         raise ValidationFailed("reason must be text.", errors={"reason": ["Expected text."]})
-    survey = record_lock_for_update(participant.survey)
+    survey = record_select_for_update(participant.survey)
     if survey.deleted_at is not None:
         raise ValidationFailed("The survey was deleted.", code="record_deleted", status=410)
     if survey.status != SurveyStatus.SCHEDULED:
@@ -733,7 +733,7 @@ def survey_participant_delete(
 ) -> SurveyParticipant:
     record_check_can_write(user=by, case=instance.case)
     if instance.deleted_at is None:
-        _lock_survey_for_participants(instance.survey)
+        _select_survey_for_participant_change(instance.survey)
     return record_delete(instance=instance, by=by, device_id=device_id, expected_version=expected_version)
 
 
@@ -748,7 +748,7 @@ def survey_participant_reopen(
 ) -> SurveyParticipant:
     """A participant of a signed survey is unlocked by reopening the survey, never on its own."""
     record_check_can_write(user=by, case=instance.case)
-    if record_lock_for_update(instance.survey).is_locked:
+    if record_select_for_update(instance.survey).is_locked:
         raise RecordLocked("The participant belongs to a signed survey; reopen the survey.")
     return record_reopen(instance=instance, by=by, reason=reason, device_id=device_id, on_reopen=on_reopen)
 
@@ -761,7 +761,7 @@ def _check_finding_survey(*, case: ApprovalCase, survey: Survey | None) -> None:
         return
     # Read the survey's lock under a row lock: the caller's instance may predate its signing.
     # (A survey this sync push chunk created and nothing changed since is its own locked row.)
-    survey = record_fresh(Survey, survey.pk) or record_lock_for_update(survey)
+    survey = record_fresh(Survey, survey.pk) or record_select_for_update(survey)
     if survey.case_id != case.pk:
         raise ValidationFailed(
             "The survey belongs to another case.",
@@ -843,7 +843,7 @@ def finding_update(
 ) -> Finding:
     record_check_can_write(user=by, case=instance.case)
     _refuse_fields(changes, FINDING_EDITABLE_FIELDS)
-    current = record_lock_for_update(instance)
+    current = record_select_for_update(instance)
     really_changed = {name for name, value in changes.items() if getattr(current, name) != value}
     _check_finding_unlocked(current, really_changed)
     _validate_finding_fields(changes)

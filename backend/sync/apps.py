@@ -8,9 +8,9 @@ class SyncConfig(AppConfig):
 
     def ready(self) -> None:
         from backend.cases.materials import MaterialScan
-        from backend.common.records import RecordType, register_record_type
         from backend.evidence.blobs import FILE_ARRIVED_LISTENERS
         from backend.evidence.uploads import UPLOAD_COMPLETED_LISTENERS
+        from backend.records.registry import RecordType, register_record_type
         from backend.sync.scans import material_scan_files_judge, material_scan_upload_completed
         from backend.sync.selectors import material_scans_visible_to
         from backend.sync.services import (

@@ -35,8 +35,10 @@ from django.db.models.sql.where import AND
 
 from backend.audit.services import audit_batch, audit_batch_collecting, canonical_json
 from backend.common.errors import ApplicationError
-from backend.common.records import FieldRecord, RecordType, WriteMemo, payload_digest, write_memo_collecting
 from backend.events.services import events_emit_records
+from backend.records.models import FieldRecord
+from backend.records.registry import RecordType
+from backend.records.services import WriteMemo, payload_digest, write_memo_collecting
 from backend.sync.models import ReceiptStatus, SyncReceipt
 from backend.sync.selectors import sync_receipt_get, sync_receipts_get
 from backend.sync.services import (

@@ -9,9 +9,9 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, UUIDField,
 from backend.accounts.models import OrganizationKind, Role, User
 from backend.cases.materials import MaterialScan
 from backend.cases.selectors import cases_visible_to
-from backend.common.records import RECORD_TYPES
 from backend.evidence.models import Upload, UploadStatus
 from backend.evidence.photos import photos_visible_to
+from backend.records.registry import RECORD_TYPES
 from backend.signatures.selectors import signatures_visible_to
 from backend.sync.models import ConflictStatus, SyncAttachment, SyncConflict, SyncReceipt
 

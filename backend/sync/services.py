@@ -18,8 +18,10 @@ from backend.audit.services import audit_append
 from backend.cases.models import ApprovalCase, ApprovalItem, Material, MaterialScan, ScanContentType
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from backend.common.records import RECORD_TYPES, FieldRecord, record_create, record_delete, record_update
 from backend.evidence.models import Blob
+from backend.records.models import FieldRecord
+from backend.records.registry import RECORD_TYPES
+from backend.records.services import record_create, record_delete, record_update
 from backend.sync.models import (
     AttachmentKind,
     ConflictResolution,

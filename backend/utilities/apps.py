@@ -8,7 +8,7 @@ class UtilitiesConfig(AppConfig):
     verbose_name = "水电气暖信联合报装"
 
     def ready(self) -> None:
-        from backend.common.records import RecordType, register_record_type
+        from backend.records.registry import RecordType, register_record_type
         from backend.utilities import selectors, services
         from backend.utilities.models import UtilityApplication, UtilityPoint, UtilityRequest
 

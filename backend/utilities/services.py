@@ -24,12 +24,12 @@ from backend.common.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from backend.common.records import (
-    FieldRecord,
+from backend.records.models import FieldRecord
+from backend.records.services import (
     record_check_case_site,
     record_create,
     record_delete,
-    record_lock_for_update,
+    record_select_for_update,
     record_transition,
     record_update,
 )
@@ -306,7 +306,7 @@ def utility_request_update(
     if not utility_can_apply(user=by):
         raise PermissionDenied("Only the applicant's side may change a utility request.")
     _refuse_fields(changes, REQUEST_EDITABLE_FIELDS)
-    current = record_lock_for_update(instance)
+    current = record_select_for_update(instance)
     if current.deleted_at is None and current.status not in REQUEST_OPEN:
         raise Conflict(
             f"A {current.status} request cannot be changed.",
@@ -350,7 +350,7 @@ def utility_request_respond(
             f"A note is required to {decision.replace('_', ' ')}.",
             errors={"note": ["Required: tell the applicant why or what is missing."]},
         )
-    current = record_lock_for_update(request)
+    current = record_select_for_update(request)
     changes: dict[str, Any] = {
         "response_note": note,
         "responded_at": timezone.now(),
@@ -378,7 +378,7 @@ def utility_request_mark_connected(
     """The company reports the site connected (accepted → connected)."""
     if not _is_admin(by) and not _is_member_of(by, request.company_id):
         raise PermissionDenied("Only the company the request is addressed to may report the connection.")
-    current = record_lock_for_update(request)
+    current = record_select_for_update(request)
     return record_transition(
         instance=current,
         field_name="status",
@@ -397,7 +397,7 @@ def utility_request_delete(
     """The applicant withdraws an open request (tombstone)."""
     if not utility_can_apply(user=by):
         raise PermissionDenied("Only the applicant's side may withdraw a utility request.")
-    current = record_lock_for_update(instance)
+    current = record_select_for_update(instance)
     if current.deleted_at is None and current.status not in REQUEST_OPEN:
         raise Conflict(f"A {current.status} request cannot be withdrawn.", code="request_not_editable")
     return record_delete(instance=current, by=by, device_id=device_id, expected_version=expected_version)
@@ -688,7 +688,7 @@ def utility_point_transition(
         )
     if to in COMPANY_ONLY_STATUSES and not _is_admin(by) and not _is_member_of(by, point.company_id):
         raise PermissionDenied(f"Only the point's company may set it {to}.")
-    current = record_lock_for_update(point)
+    current = record_select_for_update(point)
     updated = record_transition(
         instance=current,
         field_name="status",

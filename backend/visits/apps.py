@@ -7,7 +7,7 @@ class VisitsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from backend.common.records import RecordType, naming_the_record, register_record_type
+        from backend.records.registry import RecordType, naming_the_record, register_record_type
         from backend.visits.bookings import booking_request_create, booking_request_delete, booking_request_update
         from backend.visits.models import BookingRequest, Visit
         from backend.visits.selectors import booking_requests_visible_to, visits_visible_to

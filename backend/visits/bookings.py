@@ -27,17 +27,17 @@ from backend.cases.deadlines import WorkingCalendar, calendar_from_days, horizon
 from backend.cases.models import ApprovalCase, CalendarDay
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
-from backend.common.records import (
+from backend.notifications.models import NotificationKind
+from backend.notifications.services import notifications_send
+from backend.records.services import (
     OFFICIAL_ROLES,
     record_check_case_site,
     record_create,
     record_delete,
-    record_lock_for_update,
+    record_select_for_update,
     record_transition,
     record_update,
 )
-from backend.notifications.models import NotificationKind
-from backend.notifications.services import notifications_send
 from backend.visits.models import (
     VISIT_MAX_DURATION,
     VISIT_MIN_DURATION,
@@ -323,7 +323,7 @@ def booking_request_confirm(
     The vehicle must be free (409 `vehicle_booked`, nothing written).
     """
     booking_require_staff(by)
-    current = record_lock_for_update(request)
+    current = record_select_for_update(request)
     _require_pending(current)
     windows = current.preferred_windows or []
     if scheduled_for is None:

@@ -11,7 +11,7 @@ from django.db.models.functions import Now
 
 from backend.accounts.models import Organization
 from backend.common.models import TimeStampedModel
-from backend.common.records import FieldRecord
+from backend.records.models import FieldRecord
 
 
 class Vehicle(TimeStampedModel):

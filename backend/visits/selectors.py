@@ -31,7 +31,7 @@ from backend.cases.deadlines import WorkingCalendar, calendar_from_days, horizon
 from backend.cases.models import CalendarDay
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import ValidationFailed
-from backend.common.records import RECORD_TYPES
+from backend.records.registry import RECORD_TYPES
 from backend.visits.models import VISIT_MAX_DURATION, BookingRequest, ServicePlan, Vehicle, Visit, VisitStatus
 
 TRACK_MAX_RANGE = dt.timedelta(days=7)

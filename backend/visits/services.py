@@ -29,12 +29,12 @@ from backend.cases.selectors import cases_visible_to
 from backend.cases.services import case_organizations_add
 from backend.common.errors import ApplicationError, Conflict, NotFound, PermissionDenied, ValidationFailed
 from backend.common.geometry import GCJ02, gcj02_to_wgs84_array, parse_coord_system
-from backend.common.locks import transaction_lock
-from backend.common.records import (
+from backend.common.locks import advisory_transaction_lock
+from backend.records.services import (
     record_check_case_site,
     record_create,
     record_delete,
-    record_lock_for_update,
+    record_select_for_update,
     record_transition,
     record_update,
 )
@@ -218,7 +218,7 @@ def _hold_vehicle(vehicle: Vehicle) -> None:
     still refuse a double booking, but two transactions inserting overlapping rows at once each
     wait on the other's tentative row and PostgreSQL aborts one as a deadlock instead of
     answering vehicle_booked; with the lock the second sees the first's committed row."""
-    transaction_lock(f"vehicle-booking:{vehicle.pk}")
+    advisory_transaction_lock(f"vehicle-booking:{vehicle.pk}")
 
 
 def _is_overlap(error: IntegrityError) -> bool:
@@ -420,7 +420,7 @@ def visit_transition(
     if to not in VisitStatus.values:
         raise ValidationFailed(f"Unknown status {to!r:.40}.", code="invalid_status", errors={"status": ["Unknown."]})
     _require_manager(user=by, vehicle=visit.vehicle)
-    current = record_lock_for_update(visit)
+    current = record_select_for_update(visit)
     now = _transition_time(visit=current, to=to, at=at)
     extra: dict[str, Any] = {}
     if to == VisitStatus.EN_ROUTE:

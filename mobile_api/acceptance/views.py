@@ -33,7 +33,7 @@ from backend.acceptance.services import (
     rectification_transition,
 )
 from backend.common.errors import Conflict
-from backend.common.records import payload_digest, record_check_can_reopen
+from backend.records.services import payload_digest, record_check_can_reopen
 from mobile_api.acceptance.serializers import (
     CatalogueItemSerializer,
     InspectionItemSerializer,

@@ -17,7 +17,6 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 
 from backend.common.errors import NotFound
-from backend.common.records import payload_digest
 from backend.evidence.blobs import blob_local_path, blob_presigned_url
 from backend.evidence.models import Blob, Photo
 from backend.evidence.photos import (
@@ -28,6 +27,7 @@ from backend.evidence.photos import (
     photos_visible_to,
 )
 from backend.evidence.storage import blob_key, blob_store
+from backend.records.services import payload_digest
 from mobile_api.evidence.serializers import PhotoSerializer
 from mobile_api.parsers import JSONParser, MultiPartParser
 from mobile_api.records.views import X_COORD_SYSTEM, FieldRecordViewSet

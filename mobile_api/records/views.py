@@ -25,12 +25,12 @@ from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from backend.cases.selectors import case_visible_memo_key, cases_visible_to
+from backend.cases.selectors import cases_visible_to
 from backend.common.errors import ApplicationError, VersionMismatch
-from backend.common.records import (
-    RECORD_TYPES,
-    FieldRecord,
-    RecordType,
+from backend.records.models import FieldRecord
+from backend.records.registry import RECORD_TYPES, RecordType
+from backend.records.services import (
+    case_visible_memo_key,
     payload_digest,
     record_check_can_reopen,
     record_fresh,

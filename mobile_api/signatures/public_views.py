@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.views.decorators.http import require_GET
 
-from backend.common.records import RECORD_TYPES
+from backend.records.registry import RECORD_TYPES
 from backend.signatures.services import document_verify
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")

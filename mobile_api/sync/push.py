@@ -23,7 +23,8 @@ from backend.common.errors import (
     ValidationFailed,
     flatten_errors,
 )
-from backend.common.records import FieldRecord, RecordType
+from backend.records.models import FieldRecord
+from backend.records.registry import RecordType
 from backend.sync.models import ReceiptStatus
 from backend.sync.push import (
     ACTIONS,

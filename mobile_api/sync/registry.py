@@ -15,7 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from backend.common.records import RECORD_TYPES, FieldRecord, RecordType
+from backend.records.models import FieldRecord
+from backend.records.registry import RECORD_TYPES, RecordType
 from backend.sync.push import including_tombstones
 
 __all__ = ["SyncType", "including_tombstones", "sync_type_get", "sync_types"]

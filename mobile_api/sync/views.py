@@ -15,7 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.common.errors import ApplicationError, NotFound, ValidationFailed
-from backend.common.records import RECORD_TYPES, FieldRecord
+from backend.records.models import FieldRecord
+from backend.records.registry import RECORD_TYPES
 from backend.sync.models import ConflictResolution, ConflictStatus, SyncConflict
 from backend.sync.selectors import conflicts_visible_to
 from backend.sync.services import sync_attachments_reconcile, sync_conflict_resolve

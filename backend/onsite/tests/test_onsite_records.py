@@ -13,7 +13,6 @@ from backend.audit.models import AuditEntry
 from backend.cases.models import Material
 from backend.cases.notices import promise_notices_send
 from backend.common.errors import Conflict, PermissionDenied, ValidationFailed
-from backend.common.records import RECORD_TYPES
 from backend.notifications.models import Notification
 from backend.onsite.certificate import certificate_pdf
 from backend.onsite.models import Certificate, OnsiteDecision, OnsiteIntake
@@ -25,6 +24,7 @@ from backend.onsite.services import (
     onsite_intake_update,
 )
 from backend.onsite.tests.factories import case_world, scan_of
+from backend.records.registry import RECORD_TYPES
 
 pytestmark = pytest.mark.django_db
 

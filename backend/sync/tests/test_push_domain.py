@@ -11,7 +11,7 @@ import pytest
 from backend.audit.models import AuditEntry
 from backend.cases.models import MaterialScan
 from backend.common.errors import ValidationFailed
-from backend.common.records import RECORD_TYPES
+from backend.records.registry import RECORD_TYPES
 from backend.sync.models import SyncConflict, SyncReceipt
 from backend.sync.push import PushContext, PushOperation, op_digest, push_chunk, tombstone_data
 from backend.sync.selectors import material_scans_visible_to

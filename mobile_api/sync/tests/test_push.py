@@ -5,7 +5,7 @@ from django.test import override_settings
 
 from backend.audit.models import AuditEntry
 from backend.cases.materials import MaterialScan
-from backend.common.records import record_lock
+from backend.records.services import record_sign_off
 from backend.sync.models import SyncConflict, SyncReceipt
 from mobile_api.sync.tests.factories import case_with_item, push, scan_op, vehicle_user_on
 
@@ -149,7 +149,7 @@ def test_a_locked_record_is_never_overwritten(api_client, setting):
     client = _client(api_client, user)
     create = scan_op(item=item)
     push(client, create)
-    record_lock(instance=MaterialScan.objects.get(pk=create["id"]), by=None)
+    record_sign_off(instance=MaterialScan.objects.get(pk=create["id"]), by=None)
 
     receipt = push(client, scan_op(item=item, record_id=create["id"], base_version=2, data={"note": "改"})).json()[
         "receipts"

@@ -10,7 +10,7 @@ from backend.audit.models import AuditEntry
 from backend.audit.services import GENESIS_HASH, entry_hash, entry_payload
 from backend.cases.models import MaterialScan
 from backend.common.errors import ValidationFailed
-from backend.common.records import RECORD_CHANGE_LISTENERS
+from backend.records.registry import RECORD_CHANGE_LISTENERS
 from mobile_api.sync.tests.factories import case_with_item, push, scan_op, vehicle_user_on
 
 pytestmark = pytest.mark.django_db

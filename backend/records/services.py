@@ -1,8 +1,8 @@
-"""What every field record shares: client UUIDs, versions, locks, tombstones and the audit trail.
+"""What every field record shares: client UUIDs, versions, sign-off seals, tombstones and the audit trail.
 
 Record apps (surveys, utilities, acceptance, visits, evidence) subclass `FieldRecord`, register
 their types with `register_record_type`, and build their services on `record_create`,
-`record_update`, `record_delete`, `record_lock` and `record_reopen`, so REST, sync push and the
+`record_update`, `record_delete`, `record_sign_off` and `record_reopen`, so REST, sync push and the
 admin all get the same rules: exactly-once creation by client id, optimistic concurrency,
 locked records refusing change, and one hash-chained audit entry per change.
 """
@@ -11,20 +11,16 @@ import contextlib
 import contextvars
 import datetime as dt
 import decimal
-import functools
 import hashlib
-import inspect
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry
-from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, models, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from backend.accounts.models import OrganizationKind, Role
@@ -38,153 +34,17 @@ from backend.common.errors import (
     ValidationFailed,
     VersionMismatch,
 )
+from backend.records.models import SYSTEM_FIELDS, FieldRecord
+from backend.records.registry import (
+    RECORD_CHANGE_LISTENERS,
+    REOPEN_LISTENERS,
+    record_cases_visible_to,
+    record_type_name_for_model,
+    record_type_of,
+)
 
 if TYPE_CHECKING:  # the kernel's models name cases by label: cases' own records import the kernel
     from backend.cases.models import ApprovalCase
-
-# Fields managed by the record machinery, never written by clients.
-SYSTEM_FIELDS = frozenset(
-    {
-        "id",
-        "version",
-        "created_at",
-        "updated_at",
-        "created_by",
-        "updated_by",
-        "device_id",
-        "is_locked",
-        "locked_at",
-        "deleted_at",
-        "field_versions",
-        "client_digest",
-    }
-)
-
-
-class LiveRecordManager(models.Manager):
-    def get_queryset(self) -> QuerySet:
-        return super().get_queryset().filter(deleted_at__isnull=True)
-
-
-class FieldRecord(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
-    case = models.ForeignKey("cases.ApprovalCase", on_delete=models.PROTECT, related_name="+")
-    version = models.PositiveIntegerField(default=1)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    updated_at = models.DateTimeField(default=timezone.now)
-    created_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    updated_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    device_id = models.CharField(max_length=100, blank=True)
-    is_locked = models.BooleanField(default=False)
-    locked_at = models.DateTimeField(null=True, blank=True)
-    # Tombstone: deleted records stay so devices learn of the deletion.
-    deleted_at = models.DateTimeField(null=True, blank=True)
-    # {field: version at which it last changed}: lets concurrent edits of different fields merge.
-    field_versions = models.JSONField(default=dict, blank=True)
-    # SHA-256 of the client's create payload: the same id with the same content is a replay.
-    client_digest = models.CharField(max_length=64, blank=True)
-
-    all_objects = models.Manager()
-    objects = LiveRecordManager()
-
-    class Meta:
-        abstract = True
-        base_manager_name = "all_objects"
-        # Related managers (inspection.items, survey.participants …) must skip tombstones.
-        default_manager_name = "objects"
-
-
-# --- registry --------------------------------------------------------------------------
-
-# The writes of a record type, one keyword-only signature each, so that every entry point
-# (REST, sync push, the admin, imports) calls them the same way:
-#   create(*, by, device_id, record_id, digest, **fields) -> (record, created)
-#   update(*, instance, changes, by, device_id, expected_version) -> record
-#   delete(*, instance, by, device_id, expected_version) -> record
-CreateService = Callable[..., tuple["FieldRecord", bool]]
-UpdateService = Callable[..., "FieldRecord"]
-DeleteService = Callable[..., "FieldRecord"]
-
-SERVICE_KEYWORDS = {
-    "create": ("by", "device_id", "record_id", "digest"),
-    "update": ("instance", "changes", "by", "device_id", "expected_version"),
-    "delete": ("instance", "by", "device_id", "expected_version"),
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class RecordType:
-    """A kind of field record, as sync, the timeline, signatures and photos name it.
-
-    `create`, `update` and `delete` have no default: a type states its services, or `None` where
-    the action is refused for it (inspection items are created and withdrawn with their
-    inspection), so no entry point can fall back to the bare `record_*` kernel and skip a rule.
-    """
-
-    name: str
-    model: type[FieldRecord]
-    visible_to: Callable[..., QuerySet]
-    create: CreateService | None
-    update: UpdateService | None
-    delete: DeleteService | None
-    # Short human label for the timeline, e.g. "联合踏勘".
-    label: str = ""
-    summary: Callable[[Any], str] = field(default=lambda record: "")
-    # Offered to devices by sync push and pull (API.md, "Sync", lists the types).
-    is_synced: bool = True
-
-    def service(self, action: str) -> Callable[..., Any] | None:
-        return getattr(self, action)
-
-
-RECORD_TYPES: dict[str, RecordType] = {}
-
-
-def _check_service(record_type: RecordType, action: str) -> None:
-    service = record_type.service(action)
-    if service is None:
-        return
-    if not callable(service):
-        raise ImproperlyConfigured(f"{record_type.name}.{action} is not callable.")
-    parameters = inspect.signature(service).parameters
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    missing = [
-        name
-        for name in SERVICE_KEYWORDS[action]
-        if not (name in parameters and parameters[name].kind is inspect.Parameter.KEYWORD_ONLY) and not accepts_any
-    ]
-    if missing:
-        raise ImproperlyConfigured(
-            f"{record_type.name}.{action} ({getattr(service, '__qualname__', service)}) must take the keyword-only "
-            f"arguments {', '.join(SERVICE_KEYWORDS[action])}; missing {', '.join(missing)}."
-        )
-
-
-def register_record_type(record_type: RecordType) -> None:
-    """Fails at startup when a service does not take the registry's keywords."""
-    if record_type.name in RECORD_TYPES and RECORD_TYPES[record_type.name].model is not record_type.model:
-        raise ImproperlyConfigured(f"Two models claim the record type {record_type.name}.")
-    for action in SERVICE_KEYWORDS:
-        _check_service(record_type, action)
-    RECORD_TYPES[record_type.name] = record_type
-
-
-def naming_the_record(keyword: str, service: Callable[..., Any]) -> Callable[..., Any]:
-    """Adapt a service that names its record (`inspection=`) to the registry's `instance=`."""
-
-    @functools.wraps(service)
-    def adapted(*, instance: FieldRecord, by: Any, device_id: str = "", expected_version: int | None = None) -> Any:
-        return service(**{keyword: instance}, by=by, device_id=device_id, expected_version=expected_version)
-
-    del adapted.__wrapped__  # its own signature is the registry's, not the wrapped one's
-    return adapted
-
-
-def record_type_of(instance: FieldRecord) -> str:
-    for name, record_type in RECORD_TYPES.items():
-        if type(instance) is record_type.model:
-            return name
-    return instance._meta.label_lower
 
 
 # --- snapshots -------------------------------------------------------------------------
@@ -288,21 +148,6 @@ def record_fast_create(model: type, record_id: Any) -> bool:
     return memo is not None and record_id is not None and memo.is_creating(model, record_id)
 
 
-# --- services --------------------------------------------------------------------------
-
-
-# Called by `_audit` for every change of every record type, inside the change's transaction, as
-# `listener(instance=, record_type=, action=, before=, after=, by=, device_id=, reason=)`: what a
-# listener writes commits or rolls back with the change (the events outbox, backend.events).
-RecordChangeListener = Callable[..., None]
-RECORD_CHANGE_LISTENERS: list[RecordChangeListener] = []
-
-
-def register_record_change_listener(listener: RecordChangeListener) -> None:
-    if listener not in RECORD_CHANGE_LISTENERS:
-        RECORD_CHANGE_LISTENERS.append(listener)
-
-
 def record_fresh(model: type, record_id: Any) -> FieldRecord | None:
     """In a sync push chunk: the record as this chunk created it, if nothing changed it since
     (then nobody else can have: its row is this transaction's uncommitted insert)."""
@@ -379,6 +224,12 @@ def record_can_write_case(*, user: Any, case: "ApprovalCase") -> bool:
     return True
 
 
+def case_visible_memo_key(*, user: Any, case_id: Any) -> tuple:
+    """The key of "`user` sees case `case_id`" in a sync push chunk's memo (WriteMemo): found
+    once per chunk, by cases' own rule (record_cases_visible_to)."""
+    return ("case_visible", getattr(user, "pk", None), str(case_id))
+
+
 def record_check_can_write(*, user: Any, case: "ApprovalCase") -> None:
     """Raise NotFound when the case is invisible to `user`, PermissionDenied when they may only read it.
 
@@ -386,24 +237,15 @@ def record_check_can_write(*, user: Any, case: "ApprovalCase") -> None:
     """
     if user is None:
         return
-    from backend.cases.selectors import case_visible_memo_key, cases_visible_to
-
     memo = _MEMO.get()
     key = case_visible_memo_key(user=user, case_id=case.pk)
     if memo is None or not memo.get(key):
-        if not cases_visible_to(user=user).filter(pk=case.pk).exists():
+        if not record_cases_visible_to(user=user).filter(pk=case.pk).exists():
             raise NotFound("No such case.")
         if memo is not None:
             memo.remember(key)
     if not record_can_write_case(user=user, case=case):
         raise PermissionDenied("You may read the records of this case but not change them.")
-
-
-def _record_type_name(model: type[FieldRecord]) -> str:
-    for name, record_type in RECORD_TYPES.items():
-        if record_type.model is model:
-            return name
-    return model._meta.label_lower
 
 
 def record_text_limit(model: type[FieldRecord], model_field: models.Field) -> int | None:
@@ -412,7 +254,7 @@ def record_text_limit(model: type[FieldRecord], model_field: models.Field) -> in
     if not isinstance(model_field, models.CharField | models.TextField):
         return None
     overrides = settings.RECORD_TEXT_MAX_CHARS_BY_FIELD
-    key = f"{_record_type_name(model)}.{model_field.name}"
+    key = f"{record_type_name_for_model(model)}.{model_field.name}"
     limit = overrides.get(key, settings.RECORD_TEXT_MAX_CHARS)
     # A column's own length still holds (a longer override would only move the refusal to the database).
     return min(limit, model_field.max_length) if model_field.max_length else limit
@@ -421,7 +263,7 @@ def record_text_limit(model: type[FieldRecord], model_field: models.Field) -> in
 def record_json_limit(model: type[FieldRecord], model_field: models.Field) -> int:
     """The most bytes (canonical UTF-8 JSON) a JSON field of a record holds: the per-field setting
     (`signature.strokes`), else RECORD_JSON_MAX_BYTES."""
-    key = f"{_record_type_name(model)}.{model_field.name}"
+    key = f"{record_type_name_for_model(model)}.{model_field.name}"
     return settings.RECORD_JSON_MAX_BYTES_BY_FIELD.get(key, settings.RECORD_JSON_MAX_BYTES)
 
 
@@ -525,7 +367,7 @@ def _check_version(instance: FieldRecord, expected_version: int | None) -> None:
         )
 
 
-def record_lock_for_update(instance: FieldRecord) -> FieldRecord:
+def record_select_for_update(instance: FieldRecord) -> FieldRecord:
     """The record's row, locked until commit: its writers follow one another, and its audit
     chain with them; writers of other records do not wait (there is no global lock)."""
     return type(instance).all_objects.select_for_update().get(pk=instance.pk)
@@ -548,7 +390,7 @@ def record_update(
     does not change are not counted as changed.
     """
     record_check_text_sizes(model=type(instance), values=changes)
-    current = record_lock_for_update(instance)
+    current = record_select_for_update(instance)
     if current.deleted_at is not None:
         raise ValidationFailed("The record was deleted.", code="record_deleted", status=410)
     if current.is_locked and not allow_locked:
@@ -581,7 +423,7 @@ def record_delete(
     *, instance: FieldRecord, by: Any, device_id: str = "", expected_version: int | None = None
 ) -> FieldRecord:
     """Soft-delete: the row stays as a tombstone with a new version."""
-    current = record_lock_for_update(instance)
+    current = record_select_for_update(instance)
     if current.deleted_at is not None:
         return current
     if current.is_locked:
@@ -597,11 +439,12 @@ def record_delete(
 
 
 @transaction.atomic
-def record_lock(
+def record_sign_off(
     *, instance: FieldRecord, by: Any, device_id: str = "", reason: str = "signed", changes: dict | None = None
 ) -> FieldRecord:
-    """Lock a record (it was signed off); `changes` (e.g. a status) are applied in the same version."""
-    current = record_lock_for_update(instance)
+    """Seal a signed-off record (`is_locked`: update, delete and transitions refuse it until it is
+    reopened); `changes` (e.g. a status) are applied in the same version. Audited as "lock"."""
+    current = record_select_for_update(instance)
     if current.deleted_at is not None:
         raise ValidationFailed("The record was deleted.", code="record_deleted", status=410)
     before = record_snapshot(current)
@@ -629,11 +472,6 @@ def record_check_can_reopen(*, user: Any) -> None:
         raise PermissionDenied("Only approval officials and administrators may reopen a signed record.")
 
 
-# Called inside `record_reopen`'s transaction with the unlocked record: the signatures app voids
-# the record's signatures, for every entry point that reopens (the kernel imports no app above it).
-REOPEN_LISTENERS: list[Callable[[FieldRecord], None]] = []
-
-
 @transaction.atomic
 def record_reopen(
     *,
@@ -655,7 +493,7 @@ def record_reopen(
         raise ValidationFailed(
             "A reason is required to reopen.", code="reason_required", errors={"reason": ["Required."]}
         )
-    current = record_lock_for_update(instance)
+    current = record_select_for_update(instance)
     if not current.is_locked:
         raise ValidationFailed("The record is not locked.", code="record_not_locked", status=409)
     before = record_snapshot(current)
@@ -695,7 +533,7 @@ def record_transition(
     transition move a signed, locked record on (e.g. signed → closed) without unlocking it.
     """
     with transaction.atomic():
-        current = record_lock_for_update(instance)
+        current = record_select_for_update(instance)
         if current.deleted_at is not None:
             raise ValidationFailed("The record was deleted.", code="record_deleted", status=410)
         if current.is_locked and not allow_locked:

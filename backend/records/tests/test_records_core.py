@@ -1,4 +1,4 @@
-"""The field-record services themselves (backend.common.records), on a concrete record type."""
+"""The field-record services themselves (backend.records), on a concrete record type."""
 
 import datetime as dt
 import uuid
@@ -19,18 +19,17 @@ from backend.common.errors import (
     ValidationFailed,
     VersionMismatch,
 )
-from backend.common.records import (
-    RECORD_TYPES,
+from backend.records.registry import RECORD_TYPES, record_type_of
+from backend.records.services import (
     payload_digest,
     record_can_write_case,
     record_check_can_write,
     record_create,
     record_delete,
-    record_lock,
     record_reopen,
+    record_sign_off,
     record_snapshot,
     record_transition,
-    record_type_of,
     record_update,
 )
 from backend.surveys.models import Survey
@@ -106,7 +105,7 @@ def test_update_refuses_a_stale_version_without_change(case, official):
 @pytest.mark.django_db
 def test_locked_and_deleted_records_refuse_changes(case, official):
     locked, _ = _create(case, official)
-    record_lock(instance=locked, by=official)
+    record_sign_off(instance=locked, by=official)
     with pytest.raises(RecordLocked):
         record_update(instance=locked, changes={"minutes": "x"}, by=official)
     with pytest.raises(RecordLocked):
@@ -117,7 +116,7 @@ def test_locked_and_deleted_records_refuse_changes(case, official):
         record_update(instance=deleted, changes={"minutes": "x"}, by=official)
     assert (raised.value.code, raised.value.status) == ("record_deleted", 410)
     with pytest.raises(ValidationFailed):
-        record_lock(instance=deleted, by=official)
+        record_sign_off(instance=deleted, by=official)
     assert Survey.all_objects.get(pk=deleted.pk).is_locked is False
     assert not Survey.objects.filter(pk=deleted.pk).exists()
 
@@ -128,7 +127,7 @@ def test_reopen_needs_a_locked_record_and_a_reason(case, official):
     with pytest.raises(ValidationFailed) as not_locked:
         record_reopen(instance=survey, by=official, reason="原因")
     assert (not_locked.value.code, not_locked.value.status) == ("record_not_locked", 409)
-    locked = record_lock(instance=survey, by=official)
+    locked = record_sign_off(instance=survey, by=official)
     assert (locked.is_locked, locked.version, locked.updated_by_id) == (True, 2, official.pk)
     reopened = record_reopen(instance=locked, by=official, reason="更正")
     assert (reopened.is_locked, reopened.version) == (False, 3)
@@ -149,7 +148,7 @@ def test_transition_rereads_the_status_under_the_row_lock(case, official):
 @pytest.mark.django_db
 def test_transition_of_a_locked_record_needs_allow_locked(case, official):
     survey, _ = _create(case, official)
-    signed = record_lock(instance=survey, by=official, changes={"status": "signed"})
+    signed = record_sign_off(instance=survey, by=official, changes={"status": "signed"})
     with pytest.raises(RecordLocked):
         record_transition(instance=signed, field_name="status", to="closed", allowed=ALLOWED, by=official)
     closed = record_transition(

@@ -2,12 +2,14 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import CharField, Value
 
-from backend.cases.models import ApprovalCase
-from backend.common.records import RECORD_TYPES
+from backend.records.registry import RECORD_TYPES
+
+if TYPE_CHECKING:  # cases' own records (material scans) import the kernel
+    from backend.cases.models import ApprovalCase
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class TimelineEntry:
     record: Any
 
 
-def case_timeline_page(*, case: ApprovalCase, user: Any, offset: int, limit: int) -> tuple[int, list[TimelineEntry]]:
+def case_timeline_page(*, case: "ApprovalCase", user: Any, offset: int, limit: int) -> tuple[int, list[TimelineEntry]]:
     """One page of the case's records visible to `user`, ordered by creation time.
 
     The order and the page are decided by one UNION ALL query over (created_at, id) only, so

@@ -1,0 +1,1 @@
+"""The field-record kernel (issue 10, item 9): what every field record shares."""
