@@ -27,78 +27,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.copying import copy_in, copy_out, copy_rows, copy_text, crew_case  # noqa: E402
 from bench.harness import recreate_database, setup_django, use_database  # noqa: E402
 
 TARGET = 20_000
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, dict | list):
-        value = json.dumps(value, ensure_ascii=False)
-    if isinstance(value, dt.datetime):
-        value = value.isoformat()
-    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-
-
-def _copy_in(sql: str, lines: list[str]) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        copy.write("".join(lines))
-
-
-def _copy_out(sql: str) -> tuple[int, int]:
-    """Rows and bytes COPY sends for `sql` (read and dropped)."""
-    from django.db import connection
-
-    rows = size = 0
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for data in copy:
-            chunk = bytes(data)
-            rows += chunk.count(b"\n")
-            size += len(chunk)
-    return rows, size
-
-
-def _copy_rows(model: Any, rows: list[dict]) -> None:
-    columns = [f.attname for f in model._meta.concrete_fields]
-    column_list = ", ".join(f'"{c}"' for c in columns)
-    lines = ["\t".join(_text(row.get(c)) for c in columns) + "\n" for row in rows]
-    _copy_in(f'COPY "{model._meta.db_table}" ({column_list}) FROM STDIN', lines)
-
-
-def setup() -> tuple[Any, Any, Any]:
-    from backend.accounts.models import Organization, OrganizationKind, Role, User
-    from backend.cases.models import ApprovalCase, Project
-
-    suffix = uuid.uuid4().hex[:8]
-    builder = Organization.objects.create(name=f"建设单位{suffix}", kind=OrganizationKind.BUILDER)
-    crew = Organization.objects.create(name=f"踏勘组{suffix}", kind=OrganizationKind.SURVEY_CREW)
-    department = Organization.objects.create(
-        name=f"规划部门{suffix}", kind=OrganizationKind.APPROVAL_DEPARTMENT, region="370211"
-    )
-    user = User.objects.create(username=f"bench{suffix}", organization=crew, roles=[Role.SURVEYOR])
-    project = Project.objects.create(
-        code=f"2404-370211-04-01-{uuid.uuid4().int % 1_000_000:06d}",
-        name="青岛西海岸新区重点工业项目",
-        builder=builder,
-        investment_type="private",
-        category="social_investment",
-        region_code="370211",
-    )
-    case = ApprovalCase.objects.create(
-        external_no=f"BENCH-{suffix}",
-        project=project,
-        stage="engineering_planning",
-        status=3,
-        opened_at="2026-03-02T09:00:00+08:00",
-    )
-    case.assigned_organizations.add(crew)
-    return user, case, department
 
 
 def load(*, user: Any, case: Any, department: Any, count: int) -> None:
@@ -176,11 +108,11 @@ def load(*, user: Any, case: Any, department: Any, count: int) -> None:
             prev_hash=GENESIS_HASH,
         )
         entry.hash = entry_hash(prev_hash=GENESIS_HASH, payload=entry_payload(entry))
-        lines.append("\t".join(_text(getattr(entry, c)) for c in columns) + "\n")
+        lines.append("\t".join(copy_text(getattr(entry, c)) for c in columns) + "\n")
     with transaction.atomic():
-        _copy_rows(Survey, surveys)
-        _copy_rows(Finding, findings)
-        _copy_in(f"COPY audit_auditentry ({', '.join(columns)}) FROM STDIN", lines)
+        copy_rows(Survey, surveys)
+        copy_rows(Finding, findings)
+        copy_in(f"COPY audit_auditentry ({', '.join(columns)}) FROM STDIN", lines)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
 
@@ -257,13 +189,13 @@ def measure_pull(*, user: Any, page: int = 1000, types: list[str] | None = None)
                 continue
             db.execute(f"CREATE TEMP TABLE IF NOT EXISTS bench_ids_{table} (id uuid)")
             db.execute(f"TRUNCATE bench_ids_{table}")
-            _copy_in(f"COPY bench_ids_{table} FROM STDIN", [f"{i}\n" for i in ids])
+            copy_in(f"COPY bench_ids_{table} FROM STDIN", [f"{i}\n" for i in ids])
         started = time.perf_counter()
         for name in pulled:
             if name not in available:
                 continue
             table = available[name].model._meta.db_table
-            rows, size = _copy_out(f"COPY (SELECT t.* FROM {table} t JOIN bench_ids_{table} USING (id)) TO STDOUT")
+            rows, size = copy_out(f"COPY (SELECT t.* FROM {table} t JOIN bench_ids_{table} USING (id)) TO STDOUT")
             copied += rows
             copied_bytes += size
         copy_seconds = time.perf_counter() - started
@@ -329,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     from backend.accounts.models import User
 
     if new:
-        user, case, department = setup()
+        user, case, department = crew_case()
         started = time.perf_counter()
         load(user=user, case=case, department=department, count=args.changes)
         print(f"loaded {args.changes} changes in {time.perf_counter() - started:.1f} s")

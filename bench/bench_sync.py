@@ -18,8 +18,6 @@ Uses its own database (BENCH_DATABASE_NAME, default bench_sync; dropped and migr
 """
 
 import argparse
-import io
-import json
 import os
 import sys
 import time
@@ -27,6 +25,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.copying import copy_in, copy_rows, copy_text, crew_case  # noqa: E402
 from bench.harness import recreate_database, rss_mib, setup_django, use_database  # noqa: E402
 
 DATABASE = use_database("bench_sync")
@@ -59,36 +58,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # --- fixtures ----------------------------------------------------------------------------
-
-
-def setup():
-    from backend.accounts.models import Organization, OrganizationKind, Role, User
-    from backend.cases.models import ApprovalCase, Project
-
-    suffix = uuid.uuid4().hex[:8]
-    builder = Organization.objects.create(name=f"建设单位{suffix}", kind=OrganizationKind.BUILDER)
-    crew = Organization.objects.create(name=f"踏勘组{suffix}", kind=OrganizationKind.SURVEY_CREW)
-    department = Organization.objects.create(
-        name=f"规划部门{suffix}", kind=OrganizationKind.APPROVAL_DEPARTMENT, region="370211"
-    )
-    user = User.objects.create(username=f"bench{suffix}", organization=crew, roles=[Role.SURVEYOR])
-    project = Project.objects.create(
-        code=f"2404-370211-04-01-{uuid.uuid4().int % 1_000_000:06d}",
-        name="青岛西海岸新区重点工业项目",
-        builder=builder,
-        investment_type="private",
-        category="social_investment",
-        region_code="370211",
-    )
-    case = ApprovalCase.objects.create(
-        external_no=f"BENCH-{suffix}",
-        project=project,
-        stage="engineering_planning",
-        status=3,
-        opened_at="2026-03-02T09:00:00+08:00",
-    )
-    case.assigned_organizations.add(crew)
-    return user, case, department
 
 
 def operations(*, case, department, count: int):
@@ -137,46 +106,6 @@ def operations(*, case, department, count: int):
 
 
 # --- raw COPY ----------------------------------------------------------------------------
-
-
-def _text(value) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, dict | list):
-        value = json.dumps(value, ensure_ascii=False)
-    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-
-
-def _copy_in(sql: str, buffer: io.StringIO) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        copy.write(buffer.getvalue())
-
-
-def _copy_out(sql: str) -> int:
-    """Rows COPY sends for `sql` (the bytes are read and dropped)."""
-    from django.db import connection
-
-    lines = 0
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for data in copy:
-            lines += bytes(data).count(b"\n")
-    return lines
-
-
-def copy_rows(model, rows: list[dict]) -> None:
-    """COPY rows (attname → value) into the model's table, every concrete column."""
-
-    columns = [f.attname for f in model._meta.concrete_fields]
-    buffer = io.StringIO()
-    for row in rows:
-        buffer.write("\t".join(_text(row.get(c)) for c in columns) + "\n")
-    buffer.seek(0)
-    column_list = ", ".join(f'"{c}"' for c in columns)
-    _copy_in(f'COPY "{model._meta.db_table}" ({column_list}) FROM STDIN', buffer)
 
 
 def raw_rows(*, case, department, user, count: int):
@@ -269,15 +198,8 @@ def copy_audit_entries(rows: list[tuple[str, dict]], *, user) -> None:
                 }
             )
         columns = [f.attname for f in AuditEntry._meta.concrete_fields if f.attname not in skipped]
-        buffer = io.StringIO()
-        for entry in entries:
-            values = []
-            for c in columns:
-                value = entry[c]
-                values.append(_text(value.isoformat() if isinstance(value, dt.datetime) else value))
-            buffer.write("\t".join(values) + "\n")
-        buffer.seek(0)
-        _copy_in(f"COPY audit_auditentry ({', '.join(columns)}) FROM STDIN", buffer)
+        lines = ["\t".join(copy_text(entry[c]) for c in columns) + "\n" for entry in entries]
+        copy_in(f"COPY audit_auditentry ({', '.join(columns)}) FROM STDIN", lines)
 
 
 # --- the run -----------------------------------------------------------------------------
@@ -292,7 +214,7 @@ def push_only(args) -> None:
     from django.db import connection
     from rest_framework.test import APIClient
 
-    user, case, department = setup()
+    user, case, department = crew_case()
     client = APIClient()
     client.force_authenticate(user)
     ops = operations(case=case, department=department, count=args.ops)
@@ -346,7 +268,7 @@ def run(args) -> None:
     from backend.surveys.models import Finding, Survey
     from bench.bench_pull import measure_pull
 
-    user, case, department = setup()
+    user, case, department = crew_case()
     client = APIClient()
     client.force_authenticate(user)
     ops = operations(case=case, department=department, count=args.ops)
@@ -427,7 +349,7 @@ def _pusher(ops_count: int, batch: int, barrier, results, big: bool) -> None:
     from rest_framework.test import APIClient
 
     connections.close_all()
-    user, case, department = setup()
+    user, case, department = crew_case()
     client = APIClient()
     client.force_authenticate(user)
     ops = operations(case=case, department=department, count=ops_count)

@@ -93,7 +93,8 @@ def bench_outbox(args) -> dict:
     from backend.events.models import Event
     from backend.events.services import event_record_changed
     from backend.records import registry
-    from bench.bench_sync import operations, setup
+    from bench.bench_sync import operations
+    from bench.copying import crew_case as setup
 
     timings: dict[bool, list[float]] = {True: [], False: []}
     # A warm-up push, not counted.
@@ -151,7 +152,7 @@ def bench_delivery(args) -> dict:
             organization=admin_org, url=f"http://127.0.0.1:{port}/hook", secret=secret_generate()
         )
         cases = list(ApprovalCase.objects.values_list("pk", flat=True))
-        from bench.bench_sync import setup
+        from bench.copying import crew_case as setup
 
         while len(cases) < args.cases:
             cases.append(setup()[1].pk)
