@@ -32,6 +32,7 @@ from django.db import DataError, IntegrityError, OperationalError, transaction
 from django.db.models import QuerySet
 from django.db.models.lookups import IsNull
 from django.db.models.sql.where import AND
+from django.db.transaction import TransactionManagementError
 
 from backend.audit.services import audit_batch, audit_batch_collecting, canonical_json
 from backend.common.errors import ApplicationError
@@ -412,7 +413,12 @@ def _apply_in_savepoint(*, chunk: _Chunk, op: PushOperation, target: Any) -> dic
                     result = _apply_delete(**kwargs, op=op)
                 else:
                     result = _apply_upsert(**kwargs, op=op, attachments=attachments)
-    except (Rejected, ApplicationError, IntegrityError, DataError) as exc:
+    except (Rejected, ApplicationError, IntegrityError, DataError, TransactionManagementError) as exc:
+        if isinstance(exc, TransactionManagementError) and not chunk.memo.create_raced:
+            raise
+        # (A service that turns a known-new record's IntegrityError into its own answer with a
+        # query, e.g. visit_create naming the clashing booking, finds the transaction aborted up
+        # to this savepoint: the operation runs again the ordinary way below, with its own.)
         if batch is not None:
             batch.rollback_to(mark)  # the savepoint undid the change: its audit entries go with it
         chunk.memo.rollback_to(memo_mark)  # and what it learned, and its events
