@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.copying import copy_in, copy_out, copy_rows, copy_text, crew_case  # noqa: E402
+from bench.copying import copy_audit_entries, copy_in, copy_out, copy_rows, crew_case  # noqa: E402
 from bench.harness import recreate_database, setup_django, use_database  # noqa: E402
 
 TARGET = 20_000
@@ -37,8 +37,6 @@ def load(*, user: Any, case: Any, department: Any, count: int) -> None:
     """`count` surveys and findings by COPY, with one audit entry each (a new record's chain)."""
     from django.db import connection, transaction
 
-    from backend.audit.models import AuditEntry
-    from backend.audit.services import GENESIS_HASH, entry_hash, entry_payload
     from backend.surveys.models import Finding, Survey
 
     now = dt.datetime.now(dt.UTC)
@@ -88,31 +86,10 @@ def load(*, user: Any, case: Any, department: Any, count: int) -> None:
             }
             findings.append(row)
             feed.append(("finding", row))
-    skipped = {"id", "txid", "chain"}
-    columns = [f.attname for f in AuditEntry._meta.concrete_fields if f.attname not in skipped]
-    lines = []
-    for record_type, row in feed:
-        entry = AuditEntry(
-            occurred_at=now,
-            actor_id=user.pk,
-            actor_username=user.username,
-            device_id="bench",
-            action="create",
-            record_type=record_type,
-            record_id=row["id"],
-            case_id=row["case_id"],
-            version=1,
-            before=None,
-            after={"id": str(row["id"])},
-            reason="",
-            prev_hash=GENESIS_HASH,
-        )
-        entry.hash = entry_hash(prev_hash=GENESIS_HASH, payload=entry_payload(entry))
-        lines.append("\t".join(copy_text(getattr(entry, c)) for c in columns) + "\n")
     with transaction.atomic():
         copy_rows(Survey, surveys)
         copy_rows(Finding, findings)
-        copy_in(f"COPY audit_auditentry ({', '.join(columns)}) FROM STDIN", lines)
+        copy_audit_entries(feed, user=user)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
 

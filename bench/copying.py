@@ -80,3 +80,48 @@ def crew_case() -> tuple[Any, Any, Any]:
     )
     case.assigned_organizations.add(crew)
     return user, case, department
+
+
+def copy_audit_entries(rows: list[tuple[str, dict]], *, user) -> None:
+    """Hash-chained audit entries for rows written by COPY, so the feed carries them."""
+    import datetime as dt
+
+    from django.db import transaction
+
+    from backend.audit.models import AuditEntry
+    from backend.audit.services import GENESIS_HASH, entry_hash, entry_payload
+
+    # Each row is a new record: its chain starts at the genesis (txid and chain: database defaults).
+    skipped = {"id", "txid", "chain"}
+    with transaction.atomic():
+        entries = []
+        for record_type, row in rows:
+            entry = AuditEntry(
+                occurred_at=dt.datetime.now(dt.UTC),
+                actor_id=user.pk,
+                actor_username=user.username,
+                device_id="bench",
+                action="create",
+                record_type=record_type,
+                record_id=row["id"],
+                case_id=row["case_id"],
+                version=1,
+                before=None,
+                after={"id": str(row["id"])},
+                reason="",
+                prev_hash=GENESIS_HASH,
+            )
+            entry.hash = entry_hash(prev_hash=GENESIS_HASH, payload=entry_payload(entry))
+            entries.append(
+                {
+                    f.attname: getattr(entry, f.attname)
+                    for f in AuditEntry._meta.concrete_fields
+                    if f.attname not in skipped
+                }
+            )
+        columns = [f.attname for f in AuditEntry._meta.concrete_fields if f.attname not in skipped]
+        lines = ["\t".join(copy_text(entry[c]) for c in columns) + "\n" for entry in entries]
+        copy_in(f"COPY audit_auditentry ({', '.join(columns)}) FROM STDIN", lines)
+
+
+# --- the run -----------------------------------------------------------------------------
