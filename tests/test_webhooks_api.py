@@ -179,6 +179,50 @@ def test_deliveries_list_and_retry(receiver, seeded_rows):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("answer", [200, 500])
+def test_a_replay_queued_while_the_first_attempt_is_in_flight_is_sent_again(receiver, seeded_rows, monkeypatch, answer):
+    """The replay commits between the send and the storing of its outcome: the outcome must not
+    overwrite the replay (a first attempt and a replay both start from 0 attempts)."""
+    from backend.events import services
+
+    user, item, subscription = _subscribed(receiver)
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    approval_item_change_status(item=item, status=Blzt.ACCEPTED, by=None)
+    events_relay()
+    receiver.answer(status=answer)
+    real_send = services._send
+    queued = []
+
+    def send_then_replay(sub, delivery):
+        outcome = real_send(sub, delivery)
+        if queued:
+            return outcome
+
+        def replay():  # another connection, committed before the sender stores its outcome
+            try:
+                queued.append(services.subscription_replay(subscription_id=subscription["id"], by=user, since=before))
+            finally:
+                close_old_connections()
+
+        thread = threading.Thread(target=replay)
+        thread.start()
+        thread.join()
+        return outcome
+
+    monkeypatch.setattr(services, "_send", send_then_replay)
+    deliveries_drain(subscription_id=subscription["id"], case_id=item.case_id)
+    assert queued == [1]
+    # The replayed delivery is due again: the sender sends it at once (after a 200) or the drain the
+    # replay queued does (after a 500 the sender stops); only the replay's attempt is counted.
+    deliveries_drain(subscription_id=subscription["id"], case_id=item.case_id)
+    delivery = Delivery.objects.get()
+    assert [e["headers"]["webhook-id"] for e in receiver.entries()] == [str(delivery.event.uuid)] * 2
+    assert delivery.attempts == 1
+    assert delivery.status == (DeliveryStatus.SUCCEEDED if answer == 200 else DeliveryStatus.PENDING)
+    assert [a["status_code"] for a in delivery.attempt_log] == [answer]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_410_disables_the_subscription_and_tells_its_owners(receiver, seeded_rows):
     user, item, subscription = _subscribed(receiver)
     approval_item_change_status(item=item, status=Blzt.ACCEPTED, by=None)

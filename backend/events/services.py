@@ -633,8 +633,9 @@ def deliveries_drain(*, subscription_id: Any, case_id: Any, budget: int | None =
                 if delivery.next_attempt_at > timezone.now():
                     drain_schedule(subscription_id, case_id, at=delivery.next_attempt_at)
                     return delivered
+                sent_as = (delivery.attempts, delivery.next_attempt_at)
                 outcome = _send(subscription, delivery)
-                status = _record_outcome(subscription=subscription, delivery=delivery, outcome=outcome)
+                status = _record_outcome(subscription=subscription, delivery=delivery, outcome=outcome, sent_as=sent_as)
                 if status == DeliveryStatus.SUCCEEDED:
                     delivered += 1
                 elif status == DeliveryStatus.PENDING:
@@ -669,7 +670,10 @@ def _send(subscription: Subscription, delivery: Delivery) -> outbound.Outcome:
 OUTCOME_FIELDS = ["attempts", "last_attempt_at", "last_status_code", "last_latency_ms", "last_error", "attempt_log"]
 
 
-def _record_outcome(*, subscription: Subscription, delivery: Delivery, outcome: outbound.Outcome) -> str:
+def _record_outcome(
+    *, subscription: Subscription, delivery: Delivery, outcome: outbound.Outcome, sent_as: tuple[int, dt.datetime]
+) -> str:
+    """Store the attempt's outcome; `sent_as` is the delivery's (attempts, next_attempt_at) when it was sent."""
     now = timezone.now()
     delivery.attempts += 1
     delivery.last_attempt_at = now
@@ -692,13 +696,15 @@ def _record_outcome(*, subscription: Subscription, delivery: Delivery, outcome: 
         if subscription.failing_since is not None:
             Subscription.objects.filter(pk=subscription.pk).update(failing_since=None)
             subscription.failing_since = None
-        _save_outcome(delivery, [*OUTCOME_FIELDS, "status", "delivered_at"])  # one UPDATE
+        _save_outcome(delivery, [*OUTCOME_FIELDS, "status", "delivered_at"], sent_as=sent_as)  # one UPDATE
         return delivery.status
     with transaction.atomic():
-        return _record_failure(subscription=subscription, delivery=delivery, outcome=outcome, now=now)
+        return _record_failure(subscription=subscription, delivery=delivery, outcome=outcome, now=now, sent_as=sent_as)
 
 
-def _record_failure(*, subscription: Subscription, delivery: Delivery, outcome: outbound.Outcome, now) -> str:
+def _record_failure(
+    *, subscription: Subscription, delivery: Delivery, outcome: outbound.Outcome, now, sent_as: tuple[int, dt.datetime]
+) -> str:
     subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
     if outcome.status_code == 410:
         # The receiver says the endpoint is gone for good: stop sending, keep what is pending.
@@ -713,13 +719,18 @@ def _record_failure(*, subscription: Subscription, delivery: Delivery, outcome: 
             Subscription.objects.filter(pk=subscription.pk).update(failing_since=now)
         elif now - subscription.failing_since >= dt.timedelta(seconds=settings.WEBHOOK_PAUSE_AFTER_SECONDS):
             _pause(subscription, reason=PauseReason.FAILING, now=now)
-    _save_outcome(delivery, [*OUTCOME_FIELDS, "status", "next_attempt_at"])
+    _save_outcome(delivery, [*OUTCOME_FIELDS, "status", "next_attempt_at"], sent_as=sent_as)
     return delivery.status
 
 
-def _save_outcome(delivery: Delivery, fields: list[str]) -> None:
-    """Store the attempt unless a retry or replay reset the delivery meanwhile (then it goes again)."""
-    Delivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts - 1).update(
+def _save_outcome(delivery: Delivery, fields: list[str], *, sent_as: tuple[int, dt.datetime]) -> None:
+    """Store the attempt unless a retry or replay queued the delivery again meanwhile (then it goes again).
+
+    Both give it a new due time, later than the one it was sent at; the attempt count alone cannot
+    tell, since a first attempt and a replay both start from 0.
+    """
+    attempts, next_attempt_at = sent_as
+    Delivery.objects.filter(pk=delivery.pk, attempts=attempts, next_attempt_at=next_attempt_at).update(
         **{name: getattr(delivery, name) for name in fields}
     )
 
