@@ -16,8 +16,9 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError, connection, transaction
-from django.db.models import BinaryField, BooleanField, TextField
+from django.db.models import BinaryField, BooleanField
 from django.db.models.expressions import RawSQL
+from psycopg.adapt import Loader
 
 from backend.layers.definitions import LAYER_DEFINITIONS, LayerDefinition
 from backend.layers.low_zoom import PRECOMPUTED_LAYERS, cell_scope
@@ -326,6 +327,9 @@ class Query:
         it, where the index walk finds it, instead of walking `offset` rows again."""
         sql, params = self.page_sql(limit=limit, offset=offset, after=after)
         with connection.cursor() as cursor:
+            # The features as the UTF-8 bytes PostgreSQL sent: the response is those bytes, so
+            # a 5 MB page is neither decoded to str nor encoded back.
+            cursor.cursor.adapters.register_loader("text", _Utf8Bytes)
             cursor.execute(sql, params)
             counted, rows, features, last_created_at, last_id = cursor.fetchone()
         returned = min(rows, limit)
@@ -396,24 +400,21 @@ class Query:
         return sql, [*page_params, limit, limit, offset, after is not None, offset, *count_params, limit]
 
     def _direct_page_sql(self, walked, feature: str, *, limit: int, offset: int) -> tuple[str, list[Any]] | None:
-        """The page as the selector's own ordered, limited query with each row's feature built
-        in it: `SELECT … AS pk, … AS created_at, <feature> AS feature`, one row past the page.
+        """The page as the selector's own ordered, limited query, its rows' features built over
+        it: `SELECT t.id AS pk, t.created_at, <feature> AS feature FROM (<the page's rows>) t`,
+        one row past the page.
 
         The rows the index walk finds are the features: no second pass joining the table back
-        on id (10k primary key probes for a 10k page, a third of its time). None when the
-        selector's query cannot carry the feature: a layer placed by its site (the feature
-        reads the site `s`), or a DISTINCT selector (json has no equality)."""
-        if self.layer.join_site or walked.query.distinct:
+        on id (10k primary key probes for a 10k page, a third of its time), and the features
+        are built after the LIMIT, so the rows an OFFSET skips are not. None when the selector's
+        query cannot give the rows as `t`: a layer placed by its site (the feature reads the
+        site `s`), a DISTINCT selector, or a column named apart from its field."""
+        concrete = self.layer.model._meta.concrete_fields
+        if self.layer.join_site or walked.query.distinct or any(f.attname != f.column for f in concrete):
             return None
-        table = connection.ops.quote_name(self.layer.model._meta.db_table)
-        # The feature reads only the record's own columns (`t.`), which are the query's table here.
-        on_table = re.sub(r"\bt\.", f"{table}.", feature)
-        ordered = (
-            walked.annotate(feature=RawSQL(on_table, [], output_field=TextField()))
-            .order_by("created_at", "pk")
-            .values("pk", "created_at", "feature")[offset : offset + limit + 1]
-        )
-        return ordered.query.sql_with_params()
+        rows = walked.order_by("created_at", "pk").values(*[f.attname for f in concrete])[offset : offset + limit + 1]
+        rows_sql, rows_params = rows.query.sql_with_params()
+        return f"SELECT t.id AS pk, t.created_at, {feature} AS feature FROM ({rows_sql}) t", rows_params
 
     @staticmethod
     def _page_from_features_sql(
@@ -608,6 +609,13 @@ class Query:
         return sql, [self.layer.name, *params]
 
 
+class _Utf8Bytes(Loader):
+    """A text column as the bytes PostgreSQL sent (UTF-8, the connection's encoding), not decoded."""
+
+    def load(self, data: Any) -> bytes:
+        return bytes(data)
+
+
 @dataclass(frozen=True)
 class Page:
     # numberMatched; None when not counted (more than NUMBER_MATCHED_MAX).
@@ -615,8 +623,8 @@ class Page:
     returned: int
     # Whether a next page holds more.
     more: bool
-    # The page's features, a JSON array as text.
-    features: str
+    # The page's features, a JSON array as UTF-8 text (bytes, as PostgreSQL sent it).
+    features: bytes
     # (created_at, id) of its last feature: where the next page starts (`after`).
     last: tuple[dt.datetime, uuid.UUID] | None = None
 

@@ -657,9 +657,9 @@ class ItemsView(GisView):
             "timeStamp": timezone.now().astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
             "links": links,
         }
-        features = page.features
-        # The features arrive as JSON text from PostGIS: splice them in, do not parse them.
-        body = '{"type": "FeatureCollection", "features": ' + features + ", " + json.dumps(rest)[1:]
+        # The features arrive as JSON text (UTF-8 bytes) from PostGIS: splice them in, do not parse them.
+        head = b'{"type": "FeatureCollection", "features": '
+        body = b"".join([head, page.features, b", ", json.dumps(rest).encode()[1:]])
         return _content_crs(HttpResponse(body, content_type=GEOJSON), crs)
 
 

@@ -60,4 +60,4 @@ def test_a_user_who_sees_nothing_gets_the_same_empty_page():
     query = Query(layer=LAYERS["sites"], user=outsider)
     page = query.page(limit=2, offset=0)
     assert page == _joined_back(query, limit=2, offset=0)
-    assert page.features == "[]" and page.matched == 0 and page.last is None
+    assert page.features == b"[]" and page.matched == 0 and page.last is None
