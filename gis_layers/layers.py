@@ -534,7 +534,7 @@ class Query:
             return self.aggregate_tile_sql(z=z, x=x, y=y)
         columns = ", ".join(
             f"{property_sql(self.layer, name, as_text=True)} AS {connection.ops.quote_name(name)}"
-            for name in self.layer.properties
+            for name in self.layer.tiled_properties
         )
         # The tile's envelope (with the buffer) in WGS84, for the spatial index.
         envelope = f"ST_Transform(ST_TileEnvelope({z:d}, {x:d}, {y:d}, margin => {MVT_BUFFER / MVT_EXTENT}), 4326)"

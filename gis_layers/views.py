@@ -739,7 +739,7 @@ class TileJsonView(GisView):
             raise NotFound(f"No layer {layer_name!r}.", code="layer_not_found")
         bounds = Query(layer=layer, user=request.user).extent() or WORLD_BOUNDS
         fields = {"id": "String"}
-        for name in layer.properties:
+        for name in layer.tiled_properties:
             internal = next(f for f in layer.model._meta.concrete_fields if f.attname == name).get_internal_type()
             fields[name] = (
                 "Number"

@@ -30,10 +30,20 @@ class LayerDefinition:
     # Publish every geometry as its Multi type, so the layer has one geometry type (GDAL and
     # QGIS type a layer mixing Polygon and MultiPolygon as Unknown).
     is_multi: bool = False
+    # The properties its vector tiles carry, when fewer than `properties`: what the web map
+    # styles, filters and labels by (gis_layers/static/map: status, case_id, the time) and a
+    # desktop style classifies by. A feature's other properties are one OGC item away (the
+    # map's popup reads the item). None: all of `properties`.
+    tile_properties: tuple[str, ...] | None = None
 
     @property
     def model(self) -> type[Model]:
         return RECORD_TYPES[self.record_type].model
+
+    @property
+    def tiled_properties(self) -> tuple[str, ...]:
+        """The properties of the layer's vector tiles (and their TileJSON fields)."""
+        return self.properties if self.tile_properties is None else self.tile_properties
 
 
 COMMON = ("case_id", "version", "created_at", "updated_at", "is_locked")
@@ -90,6 +100,9 @@ LAYER_DEFINITIONS: dict[str, LayerDefinition] = {
             geometry_sql="t.location",
             time_sql="t.created_at",
             geometry_type="Point",
+            # The densest layer (a million points in a city's network): its z14 tile carries
+            # ~400 of them, and each property formatted per point is time in every tile.
+            tile_properties=("utility_type", "company_id", "name", "status", "case_id", "created_at"),
         ),
         LayerDefinition(
             name="inspections",

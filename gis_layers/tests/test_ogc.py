@@ -5,14 +5,16 @@ import shutil
 import subprocess
 
 import pytest
-from django.contrib.gis.geos import Polygon
+from django.contrib.gis.geos import Point, Polygon
 from rest_framework.test import APIClient
 
-from backend.accounts.models import OrganizationKind, Role
+from backend.accounts.models import OrganizationKind, Role, UtilityType
 from backend.accounts.tests.factories import PASSWORD, user_of_kind
 from backend.api_schema import OPENAPI_JSON_CONTENT_TYPE
 from backend.cases.tests.factories import ApprovalCaseFactory
 from backend.sites.tests.factories import SiteFactory
+from backend.utilities.models import UtilityPoint
+from backend.utilities.tests.factories import UtilityCompanyFactory
 from gis_layers.layers import LAYERS
 
 pytestmark = pytest.mark.django_db
@@ -375,3 +377,31 @@ def test_gdal_ogrinfo_lists_and_reads_the_sites_layer(live_server):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Layer name: sites" in result.stdout
     assert "Feature Count: 3" in result.stdout
+
+
+def test_utility_point_tiles_carry_their_tile_properties_and_tilejson_names_them():
+    """The dense layer's tiles carry what the map styles, filters and labels by
+    (LayerDefinition.tile_properties); the OGC item keeps every property."""
+    [site] = _sites(1)
+    water = UtilityCompanyFactory(utility_types=[UtilityType.WATER])
+    point = UtilityPoint.objects.create(
+        case=site.case,
+        utility_type=UtilityType.WATER,
+        company=water,
+        location=Point(120.171, 35.9607, srid=4326),
+        name="接入点甲",
+        note="note-only-in-the-item",
+    )
+    client = _client(_official())
+    fields = client.get("/tiles/utility_points.json").json()["vector_layers"][0]["fields"]
+    assert set(fields) == {"id", "count", *LAYERS["utility_points"].tile_properties}
+    assert "note" not in fields and "updated_at" not in fields
+    x, y = _tile_of(120.171, 35.9607, 14)
+    tile = client.get(f"/tiles/utility_points/14/{x}/{y}.mvt")
+    assert tile.status_code == 200
+    for present in (str(point.pk), "接入点甲", str(site.case_id), "water", b"created_at", b"status"):
+        assert (present if isinstance(present, bytes) else present.encode()) in tile.content, present
+    for absent in (b"note", b"updated_at", b"request_id", b"is_locked"):
+        assert absent not in tile.content, absent
+    item = client.get(f"/ogc/collections/utility_points/items/{point.pk}").json()
+    assert item["properties"]["note"] == "note-only-in-the-item"
