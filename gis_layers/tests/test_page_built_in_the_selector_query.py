@@ -10,8 +10,9 @@ import pytest
 from backend.accounts.models import OrganizationKind, Role
 from backend.accounts.tests.factories import OrganizationFactory, UserFactory
 from backend.sites.tests.factories import SiteFactory
+from backend.surveys.tests.factories import SurveyFactory
 from gis_layers import layers
-from gis_layers.layers import LAYERS, Query
+from gis_layers.layers import CGCS2000, LAYERS, WEB_MERCATOR, Query
 
 pytestmark = pytest.mark.django_db
 
@@ -61,3 +62,14 @@ def test_a_user_who_sees_nothing_gets_the_same_empty_page():
     page = query.page(limit=2, offset=0)
     assert page == _joined_back(query, limit=2, offset=0)
     assert page.features == b"[]" and page.matched == 0 and page.last is None
+
+
+@pytest.mark.parametrize("crs", [CGCS2000, WEB_MERCATOR])
+def test_a_feature_without_a_geometry_and_other_crss_print_the_same(crs):
+    [site] = SiteFactory.create_batch(1)
+    SurveyFactory(case=site.case, site=site, location=None)
+    SurveyFactory(case=site.case, site=site)
+    query = Query(layer=LAYERS["surveys"], user=_official(), crs=crs)
+    page = query.page(limit=10, offset=0)
+    assert page == _joined_back(query, limit=10, offset=0)
+    assert page.returned == 2 and b'"geometry" : null' in page.features
