@@ -1,3 +1,4 @@
+import pytest
 from django.contrib.gis.geos import Point
 from django.db import connection, transaction
 
@@ -43,3 +44,20 @@ def test_nearby_walks_the_geography_index_in_distance_order(world):
     assert [p.pk for p in utility_points_nearby(user=admin, point=ORIGIN, radius_m=2000, limit=5, offset=20)] == [
         p.pk for p in utility_points_nearby(user=admin, point=ORIGIN, radius_m=2000, limit=30)[20:23]
     ]
+
+
+@pytest.mark.parametrize("who", ["official", "surveyor", "water_company"])
+def test_nearby_stays_index_led_in_every_scope(world, who):
+    """The scope is a filter on the candidate rows, never a scan of the table: the page walks
+    the geography index in distance order for each role. (The count's index is the planner's
+    choice: on a table this small it may rightly take a company's own index.)"""
+    for index in range(5):
+        utility_point_create(
+            case=world.case, utility_type="water", location=Point(120.17 + index * 0.001, 35.96, srid=4326), by=None
+        )
+    user = world.company_users["water"] if who == "water_company" else getattr(world, who)
+    query = utility_points_nearby_query(user=user, point=ORIGIN, radius_m=2000, limit=10)
+    page = explain(query.page_sql, query.page_params)
+    assert "Index Scan using utilities_point_location_geog_gist" in page
+    assert "Order By: ((location)::geography <-> " in page
+    assert len(utility_points_nearby(user=user, point=ORIGIN, radius_m=2000, limit=10)) == 5
