@@ -31,7 +31,9 @@ RUN DJANGO_DEVELOPMENT=1 python manage.py collectstatic --noinput -v 0 \
 
 USER app
 EXPOSE 8000
-# GUNICORN_WORKERS / GUNICORN_TIMEOUT are read here, not by Django. gunicorn's request-line and
-# header limits are at their maxima so that the proxy's lower ones (deploy/nginx/default.conf)
-# refuse first, with problem+json instead of gunicorn's HTML pages.
-CMD ["sh", "-c", "exec gunicorn backend.wsgi:application --bind 0.0.0.0:8000 --workers ${GUNICORN_WORKERS:-3} --timeout ${GUNICORN_TIMEOUT:-120} --limit-request-line 8190 --limit-request-fields 32768 --limit-request-field_size 8190 --access-logfile -"]
+# GUNICORN_WORKERS / GUNICORN_THREADS / GUNICORN_TIMEOUT are read here, not by Django: the same
+# defaults as docker-compose.yml (2 workers x 8 threads, see there and the README for why).
+# gunicorn's request-line and header limits are at their maxima so that the proxy's lower ones
+# (deploy/nginx/default.conf) refuse first, with problem+json instead of gunicorn's HTML pages;
+# --keep-alive 5 outlasts the proxy's 4 s idle upstream connections.
+CMD ["sh", "-c", "exec gunicorn backend.wsgi:application --bind 0.0.0.0:8000 --workers ${GUNICORN_WORKERS:-2} --threads ${GUNICORN_THREADS:-8} --timeout ${GUNICORN_TIMEOUT:-120} --keep-alive ${GUNICORN_KEEPALIVE:-5} --limit-request-line 8190 --limit-request-fields 32768 --limit-request-field_size 8190 --access-logfile -"]

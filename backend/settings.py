@@ -160,8 +160,18 @@ DATABASES = {
         engine="django.contrib.gis.db.backends.postgis",
     )
 }
+# A connection kept for DATABASE_CONN_MAX_AGE is checked (one `SELECT 1`, ~0.1 ms) before a request
+# reuses it, so a restarted or failed-over database costs a reconnect instead of that request.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DATABASE_CONN_HEALTH_CHECKS", True)
 # JIT compilation costs seconds on the planner's misjudged spatial plans and saves nothing here.
-DATABASES["default"]["OPTIONS"] = {"connect_timeout": 10, "options": env("DATABASE_OPTIONS", "-c jit=off")}
+_database_options = env("DATABASE_OPTIONS", "-c jit=off")
+# Milliseconds one statement may run (0: no limit, the default). docker-compose sets it for the API
+# server only, so that under load a runaway statement ends as 503 query_timeout instead of holding a
+# thread and a connection; the worker's exports, compactions and migrations keep no limit.
+DATABASE_STATEMENT_TIMEOUT_MS = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 0)
+if DATABASE_STATEMENT_TIMEOUT_MS > 0:
+    _database_options = f"{_database_options} -c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}".strip()
+DATABASES["default"]["OPTIONS"] = {"connect_timeout": 10, "options": _database_options}
 # Parallel developers and CI runs may share one server: let each pick its test database.
 if env("TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME")}

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from urllib.parse import unquote_to_bytes
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from psycopg.errors import QueryCanceled
 
 from backend.common.errors import ApplicationError, ValidationFailed
 from mobile_api.exceptions import problem_response
@@ -34,8 +36,17 @@ _CODES = {
 _KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
 
 
+# Seconds a client is told to wait after a statement timeout (DATABASE_STATEMENT_TIMEOUT_MS).
+QUERY_TIMEOUT_RETRY_AFTER_SECONDS = 5
+
+
 def is_api_path(path: str) -> bool:
     return path.startswith(API_PREFIXES)
+
+
+def is_statement_timeout(exception: Exception) -> bool:
+    """PostgreSQL cancelled the statement (SQLSTATE 57014: statement_timeout), as Django raises it."""
+    return isinstance(exception, OperationalError) and isinstance(exception.__cause__, QueryCanceled)
 
 
 class ProblemJsonMiddleware:
@@ -62,6 +73,13 @@ class ProblemJsonMiddleware:
             return None
         if isinstance(exception, RequestDataTooBig):
             return problem_response(413, "payload_too_large", "The request body is larger than allowed.")
+        if is_statement_timeout(exception):
+            logger.warning("Statement timeout on %s %s", request.method, request.path)
+            response = problem_response(
+                503, "query_timeout", "The database took too long to answer; retry in a few seconds."
+            )
+            response["Retry-After"] = str(QUERY_TIMEOUT_RETRY_AFTER_SECONDS)
+            return response
         logger.exception("Unhandled error on %s %s", request.method, request.path)
         return problem_response(500, "server_error", "An unexpected error occurred; it has been logged.")
 

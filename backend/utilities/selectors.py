@@ -7,10 +7,12 @@
   their jurisdiction, crews and teams their assigned cases, builders their own projects).
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.gis.geos import Point
-from django.db.models import BooleanField, F, FloatField, Func, QuerySet, Value
+from django.db import connection
+from django.db.models import BooleanField, F, Func, QuerySet, Value
 from django.db.models.expressions import RawSQL
 
 from backend.accounts.models import OrganizationKind, User
@@ -60,8 +62,12 @@ def _location() -> Func:
     return _AsGeography(F("location"))
 
 
+# The query point as geography; its two parameters are (lon, lat).
+_POINT_SQL = "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography"
+
+
 def _query_point(lon: float, lat: float) -> RawSQL:
-    return RawSQL("ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography", (lon, lat))
+    return RawSQL(_POINT_SQL, (lon, lat))
 
 
 def _operator(left: Any, operator: str, right: Any, output_field: Any) -> Func:
@@ -78,22 +84,28 @@ def _nearby_candidates(*, user: User, lon: float, lat: float, radius_m: float, u
     return qs.filter(_operator(_location(), "&&", box, BooleanField()))
 
 
-def _within(lon: float, lat: float, radius_m: float) -> Func:
-    return Func(
-        _location(), _query_point(lon, lat), Value(float(radius_m)), function="ST_DWithin", output_field=BooleanField()
-    )
+@dataclass(frozen=True)
+class NearbyQuery:
+    """The SQL of one `nearby` request, compiled from the scope once and used by every reader.
+
+    `page_sql` yields the page's rows `(id, distance_m)` nearest first (`distance_m`, then `id`);
+    `count_sql` yields one row: how many visible points lie within the radius. Both embed the
+    same candidates subquery (the user's scope, the utility type, the radius' bounding box), so
+    the ORM compiles the scope once per request instead of once per query.
+    """
+
+    page_sql: str
+    page_params: tuple
+    count_sql: str
+    count_params: tuple
 
 
-def _knn(lon: float, lat: float) -> Func:
-    return _operator(_location(), "<->", _query_point(lon, lat), FloatField())
-
-
-def utility_points_nearby(
+def utility_points_nearby_query(
     *, user: User, point: Point, radius_m: float, utility_type: str | None = None, limit: int, offset: int = 0
-) -> QuerySet[UtilityPoint]:
+) -> NearbyQuery:
     """The visible access points within `radius_m` metres of `point` (WGS84), nearest first,
-    rows `offset` to `offset + limit`, each annotated with `distance_m`: the geodesic distance on
-    the WGS84 spheroid (ST_Distance on geography).
+    rows `offset` to `offset + limit`, each with `distance_m`: the geodesic distance on the WGS84
+    spheroid (ST_Distance on geography).
 
     Two levels, because the planner misjudges ST_DWithin on geography: it multiplies the
     selectivity of ST_DWithin's own bounding-box index condition by that of the distance filter,
@@ -105,33 +117,57 @@ def utility_points_nearby(
     query keeps those ST_DWithin the radius. Points inside the box but outside the circle are
     farther than every point inside it, so the outer filter only trims the tail.
 
+    The candidates subquery carries no ORDER BY, so PostgreSQL pulls it up into the query
+    around it and the KNN `ORDER BY` is on the table's own column, as the index needs.
+
     `<->` on geography measures on the sphere and `distance_m` on the spheroid (up to ~0.3 %
-    apart), so rows are ordered here by `distance_m`; two points whose distances differ by less
+    apart), so rows are ordered by `distance_m`; two points whose distances differ by less
     than that could only trade places at the `limit` boundary.
     """
     lon, lat = point.x, point.y
-    nearest = (
+    candidates, scope_params = (
         _nearby_candidates(user=user, lon=lon, lat=lat, radius_m=radius_m, utility_type=utility_type)
-        .order_by(_knn(lon, lat))
-        .values("pk")[: offset + limit]
+        .order_by()
+        .values("pk", "location")
+        .query.sql_with_params()
     )
-    within = (
-        UtilityPoint.objects.filter(pk__in=nearest)
-        .filter(_within(lon, lat, radius_m))
-        .select_related("company")
-        .annotate(
-            distance_m=Func(_location(), _query_point(lon, lat), function="ST_Distance", output_field=FloatField())
-        )
-        .order_by("distance_m", "id")
+    within = f"ST_DWithin((u.location)::geography, {_POINT_SQL}, %s)"
+    page_sql = (
+        f"SELECT u.id, ST_Distance((u.location)::geography, {_POINT_SQL}) AS distance_m FROM ("
+        f"SELECT c.id, c.location FROM ({candidates}) c (id, location) "
+        f"ORDER BY (c.location)::geography <-> {_POINT_SQL} LIMIT %s"
+        f") u WHERE {within} ORDER BY distance_m, u.id LIMIT %s OFFSET %s"
     )
-    return within[offset : offset + limit]
+    radius = float(radius_m)
+    page_params = (lon, lat, *scope_params, lon, lat, offset + limit, lon, lat, radius, limit, offset)
+    count_sql = f"SELECT count(*) FROM ({candidates}) u (id, location) WHERE {within}"
+    count_params = (*scope_params, lon, lat, radius)
+    return NearbyQuery(page_sql, page_params, count_sql, count_params)
+
+
+def utility_points_nearby(
+    *, user: User, point: Point, radius_m: float, utility_type: str | None = None, limit: int, offset: int = 0
+) -> list[UtilityPoint]:
+    """The page of `utility_points_nearby_query` as model rows (with their company), each
+    annotated with `distance_m`, in its order."""
+    query = utility_points_nearby_query(
+        user=user, point=point, radius_m=radius_m, utility_type=utility_type, limit=limit, offset=offset
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query.page_sql, query.page_params)
+        rows = cursor.fetchall()
+    by_id = UtilityPoint.objects.select_related("company").in_bulk([pk for pk, _ in rows])
+    points = []
+    for pk, distance_m in rows:
+        point_row = by_id[pk]
+        point_row.distance_m = distance_m
+        points.append(point_row)
+    return points
 
 
 def utility_points_nearby_count(*, user: User, point: Point, radius_m: float, utility_type: str | None = None) -> int:
     """How many visible points lie within the radius (ST_DWithin on geography, index-assisted)."""
-    lon, lat = point.x, point.y
-    return (
-        _nearby_candidates(user=user, lon=lon, lat=lat, radius_m=radius_m, utility_type=utility_type)
-        .filter(_within(lon, lat, radius_m))
-        .count()
-    )
+    query = utility_points_nearby_query(user=user, point=point, radius_m=radius_m, utility_type=utility_type, limit=1)
+    with connection.cursor() as cursor:
+        cursor.execute(query.count_sql, query.count_params)
+        return cursor.fetchone()[0]

@@ -11,9 +11,9 @@ from rest_framework.response import Response
 from backend.common.geometry import GCJ02, gcj02_to_wgs84
 from backend.layers.timestamps import iso8601_sql
 from backend.utilities.selectors import (
+    NearbyQuery,
     utility_applications_visible_to,
-    utility_points_nearby,
-    utility_points_nearby_count,
+    utility_points_nearby_query,
     utility_points_visible_to,
     utility_requests_visible_to,
 )
@@ -146,12 +146,15 @@ class UtilityPointViewSet(FieldRecordViewSet):
             lon, lat = gcj02_to_wgs84(lon, lat)
         point = Point(lon, lat, srid=4326)
         offset, limit = params["offset"], params["limit"]
-        common = {"user": request.user, "point": point, "radius_m": params["radius_m"]}
-        common["utility_type"] = params.get("utility_type")
-        page = nearby_results(utility_points_nearby(**common, limit=limit, offset=offset))
-        # A short page is the last one: its count is known without counting the radius.
-        is_last_page = len(page) < limit and (page or offset == 0)
-        count = offset + len(page) if is_last_page else utility_points_nearby_count(**common)
+        query = utility_points_nearby_query(
+            user=request.user,
+            point=point,
+            radius_m=params["radius_m"],
+            utility_type=params.get("utility_type"),
+            limit=limit,
+            offset=offset,
+        )
+        page, count = nearby_page_and_count(query, limit=limit, offset=offset)
         return Response(
             {
                 "count": count,
@@ -169,11 +172,9 @@ class UtilityPointViewSet(FieldRecordViewSet):
         return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
 
 
-def nearby_results(points) -> list[dict]:
-    """The selector's page of nearby points as NearbyUtilityPointSerializer renders them, built
-    by PostgreSQL in the page's own query (json_build_object per row) rather than a model and a
-    serializer pass per point. The serializer stays the contract: a test asserts both agree."""
-    inner, params = points.values("pk", "distance_m").query.sql_with_params()
+def _nearby_row_json() -> str:
+    """json_build_object of one nearby point (`t`, its company `c`, its distance `n.distance_m`)
+    as NearbyUtilityPointSerializer renders it."""
     row = {
         "id": "t.id",
         "version": "t.version",
@@ -196,11 +197,24 @@ def nearby_results(points) -> list[dict]:
         "distance_m": "n.distance_m",
     }
     pairs = ", ".join(f"'{name}', {sql}" for name, sql in row.items())
+    return f"json_build_object({pairs})"
+
+
+def nearby_page_and_count(query: NearbyQuery, *, limit: int, offset: int) -> tuple[list[dict], int]:
+    """The selector's page of nearby points as NearbyUtilityPointSerializer renders them, and the
+    page's `count`, in one statement: PostgreSQL builds each row (json_build_object) rather than a
+    model and a serializer pass per point, and counts the radius only when the page cannot tell
+    (a short page is the last one: its count is `offset` + its length; an empty page past the end
+    tells nothing). The serializer stays the contract: a test asserts both agree."""
     sql = (
-        f"SELECT COALESCE(json_agg(json_build_object({pairs}) ORDER BY n.distance_m, n.id), '[]')::text "
-        f"FROM ({inner}) n (id, distance_m) JOIN utilities_utilitypoint t ON t.id = n.id "
-        "JOIN accounts_organization c ON c.id = t.company_id"
+        f"WITH n AS MATERIALIZED ({query.page_sql}), "
+        "size AS (SELECT count(*) AS rows FROM n) "
+        f"SELECT (SELECT COALESCE(json_agg({_nearby_row_json()} ORDER BY n.distance_m, n.id), '[]')::text "
+        "FROM n JOIN utilities_utilitypoint t ON t.id = n.id JOIN accounts_organization c ON c.id = t.company_id), "
+        "(SELECT CASE WHEN size.rows < %s AND (size.rows > 0 OR %s = 0) THEN %s + size.rows "
+        f"ELSE ({query.count_sql}) END FROM size)"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return json.loads(cursor.fetchone()[0])
+        cursor.execute(sql, (*query.page_params, limit, offset, offset, *query.count_params))
+        results, count = cursor.fetchone()
+    return json.loads(results), count

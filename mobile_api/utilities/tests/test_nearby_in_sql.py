@@ -111,3 +111,24 @@ def test_nearby_results_equal_the_serializers_answer_for_pages_types_and_gcj02(w
     assert first["created_by"] == str(world.company_users["water"].pk)
     locked = next(p for p in shifted if p["utility_type"] == "power")
     assert (locked["is_locked"], locked["created_at"]) == (True, "2026-03-01T16:00:00+08:00")
+
+
+@pytest.mark.parametrize(
+    ("limit", "offset", "count", "rows", "has_next", "has_previous"),
+    [
+        (100, 0, 3, 3, False, False),  # a short first page: the count is its length
+        (2, 0, 3, 2, True, False),  # a full page: the radius is counted
+        (2, 2, 3, 1, False, True),  # a short last page: offset + its length
+        (3, 0, 3, 3, False, False),  # a full page that happens to be the last: counted, no next
+        (2, 5, 3, 0, False, True),  # past the end: an empty page tells nothing, so it is counted
+    ],
+)
+def test_nearby_count_and_links_in_the_one_statement(
+    world, api_client, points, limit, offset, count, rows, has_next, has_previous
+):
+    api_client.force_authenticate(world.official)
+    body = api_client.get(
+        NEARBY, {"lon": ORIGIN[0], "lat": ORIGIN[1], "radius_m": 5000, "limit": limit, "offset": offset}
+    ).json()
+    assert (body["count"], len(body["results"])) == (count, rows)
+    assert (body["next"] is not None, body["previous"] is not None) == (has_next, has_previous)
