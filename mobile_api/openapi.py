@@ -41,6 +41,8 @@ PROBLEMS = {
     422: "`idempotency_key_reuse`: this `Idempotency-Key` was used with another request.",
     428: '`precondition_required`: send `If-Match` with the record\'s ETag (e.g. `"3"`) or `*`.',
     429: "`throttled`: retry after `Retry-After` seconds (also `retry_after` in the body).",
+    503: "`query_timeout`: the database took longer than the server's statement timeout "
+    "(`DATABASE_STATEMENT_TIMEOUT_MS`); retry after `Retry-After` seconds.",
 }
 TUS_PROBLEMS = {
     "PATCH": {
@@ -86,7 +88,7 @@ class ProblemAutoSchema(AutoSchema):
             response: dict[str, Any] = {"description": description}
             if self.method not in BODILESS_METHODS:
                 response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": problem}}
-            if status == 429:
+            if status in (429, 503):
                 response["headers"] = RETRY_AFTER
             responses[str(status)] = response
         return operation
@@ -114,7 +116,8 @@ class ProblemAutoSchema(AutoSchema):
         headers = {p["name"].lower(): p for p in parameters if p["in"] == "header"}
         has_body = "requestBody" in operation
         security = operation.get("security", [])
-        statuses: set[int] = set()
+        # Any operation may outrun the statement timeout a deployment sets (the database answers all).
+        statuses: set[int] = {503}
         if has_body or any(p["in"] != "path" for p in parameters):
             statuses.add(400)
         if has_body or "upload-length" in headers:

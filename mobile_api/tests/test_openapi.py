@@ -19,7 +19,7 @@ def test_schema_is_a_valid_openapi_3_document_with_the_auth_paths(client):
     assert set(paths["/api/v1/users/me/"]) == {"get"}
     token = paths["/api/v1/auth/token"]["post"]
     assert token["security"] == [{}]
-    assert set(token["responses"]) == {"200", "400", "401", "413", "415", "429"}
+    assert set(token["responses"]) == {"200", "400", "401", "413", "415", "429", "503"}
     assert list(token["responses"]["401"]["content"]) == ["application/problem+json"]
     login_fields = document["components"]["schemas"]["LoginRequest"]["properties"]
     assert set(login_fields) == {"username", "password", "device_id", "device_name"}

@@ -51,3 +51,16 @@ def test_compose_publishes_only_the_proxy_and_trusts_one_hop():
     ]
     assert services["app"]["environment"]["DJANGO_NUM_PROXIES"] == "1"
     assert services["app"]["environment"]["DJANGO_DEVELOPMENT"] == "0"
+
+
+def test_the_proxy_closes_idle_upstream_connections_before_gunicorn_does():
+    """nginx must never reuse a kept-open connection gunicorn is closing (a 502 on a busy map)."""
+    conf = (NGINX / "default.conf").read_text()
+    upstream = re.search(r"upstream app \{(.*?)\}", conf, re.S).group(1)
+    proxy_idle = int(re.search(r"keepalive_timeout (\d+)s;", upstream).group(1))
+    assert re.search(r"keepalive \d+;", upstream)
+    assert 'proxy_set_header Connection "";' in conf and "proxy_http_version 1.1;" in conf
+    dockerfile = (BASE_DIR / "Dockerfile").read_text()
+    compose = (BASE_DIR / "docker-compose.yml").read_text()
+    for text in (dockerfile, compose):
+        assert int(re.search(r"--keep-alive \$*\{GUNICORN_KEEPALIVE:-(\d+)\}", text).group(1)) > proxy_idle

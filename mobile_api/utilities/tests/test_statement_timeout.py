@@ -66,3 +66,19 @@ def test_any_other_database_error_stays_500_server_error(client):
     response = client.get("/api/v1/test/broken")
     assert response.status_code == 500
     assert response.json()["code"] == "server_error"
+
+
+def test_the_api_document_lists_the_timeout_answer_on_every_operation(client):
+    document = client.get("/api/schema/", {"format": "json"}).json()
+    operations = [
+        (path_, method, operation)
+        for path_, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in {"get", "put", "patch", "post", "delete", "head", "options"}
+    ]
+    assert len(operations) > 50
+    missing = [f"{method.upper()} {path_}" for path_, method, operation in operations if "503" not in operation["responses"]]
+    assert missing == []
+    nearby = document["paths"]["/api/v1/utility-points/nearby/"]["get"]["responses"]["503"]
+    assert "query_timeout" in nearby["description"]
+    assert set(nearby["headers"]) == {"Retry-After"}
