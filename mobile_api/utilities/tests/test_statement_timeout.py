@@ -77,7 +77,9 @@ def test_the_api_document_lists_the_timeout_answer_on_every_operation(client):
         if method in {"get", "put", "patch", "post", "delete", "head", "options"}
     ]
     assert len(operations) > 50
-    missing = [f"{method.upper()} {path_}" for path_, method, operation in operations if "503" not in operation["responses"]]
+    missing = [
+        f"{method.upper()} {path_}" for path_, method, operation in operations if "503" not in operation["responses"]
+    ]
     assert missing == []
     nearby = document["paths"]["/api/v1/utility-points/nearby/"]["get"]["responses"]["503"]
     assert "query_timeout" in nearby["description"]
