@@ -177,8 +177,12 @@ def push_only(args) -> None:
 
     def counting(execute, sql, params, many, context):
         counts["queries"] += 1
-        if sql.lstrip().upper().startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")):
-            counts["savepoints"] += sql.lstrip().upper().startswith("SAVEPOINT")
+        head = sql.lstrip()[:80].upper()
+        if head.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")):
+            # Savepoints taken (a push releases one with the next one's SAVEPOINT, one statement).
+            counts["savepoints"] += (
+                head.count("SAVEPOINT ") - head.count("RELEASE SAVEPOINT ") - head.count("TO SAVEPOINT ")
+            )
         return execute(sql, params, many, context)
 
     profiler = cProfile.Profile() if args.profile else None

@@ -183,3 +183,74 @@ def test_a_create_that_collides_with_one_made_meanwhile_answers_as_the_ordinary_
         assert receipt["code"] == "id_conflict"
     assert Survey.all_objects.filter(pk=op["id"]).count() == 1
     assert AuditEntry.objects.filter(record_id=op["id"]).count() == 1
+
+
+def _inserts_into(queries, model) -> int:
+    return sum(1 for q in queries if q["sql"].startswith(f'INSERT INTO "{model._meta.db_table}"'))
+
+
+def test_a_chunks_new_records_are_inserted_once_per_model_without_a_savepoint_each(world):
+    """Known-new records wait for one multi-row INSERT per model; an operation that sends no
+    statement takes no savepoint (its savepoint is taken at its first statement)."""
+    ops = []
+    for _ in range(10):
+        survey = _survey_op(world["case"])
+        ops += [survey, _finding_op(world["case"], survey["id"], world["department"])]
+    with CaptureQueriesContext(connection) as queries:
+        receipts = _push(world["client"], ops)
+    assert [r["status"] for r in receipts] == ["applied"] * 20
+    captured = queries.captured_queries
+    # The first finding assigns the department to the case (a write): the first survey and
+    # finding go before it; the rest go at the chunk's end.
+    assert _inserts_into(captured, Survey) == 2
+    assert _inserts_into(captured, Finding) == 2
+    operation_savepoints = [q for q in captured if "SAVEPOINT sync_op_" in q["sql"] and "ROLLBACK" not in q["sql"]]
+    assert len(operation_savepoints) <= 2, [q["sql"] for q in operation_savepoints]
+    assert Survey.objects.filter(pk__in=[op["id"] for op in ops if op["type"] == "survey"]).count() == 10
+    assert Finding.objects.filter(pk__in=[op["id"] for op in ops if op["type"] == "finding"]).count() == 10
+    assert AuditEntry.objects.filter(record_id__in=[op["id"] for op in ops]).count() == 20
+
+
+def test_new_records_sent_inside_an_operation_that_fails_are_sent_again(world):
+    """An update reads the survey table, so the chunk's waiting surveys are sent first, inside
+    the update's savepoint; the update is refused and its savepoint rolled back: the earlier
+    operations' surveys are still stored, with their audit entries."""
+    existing = _survey_op(world["case"])
+    assert _push(world["client"], [existing])[0]["status"] == "applied"
+    new = [_survey_op(world["case"]) for _ in range(3)]
+    bad_update = {
+        "op_id": str(uuid.uuid4()),
+        "type": "survey",
+        "id": existing["id"],
+        "base_version": 1,
+        "data": {"scheduled_at": "not a date"},
+    }
+    later = _survey_op(world["case"])
+    receipts = _push(world["client"], [*new, bad_update, later])
+    assert [r["status"] for r in receipts] == ["applied"] * 3 + ["rejected", "applied"]
+    stored = [*new, later]
+    assert Survey.objects.filter(pk__in=[op["id"] for op in stored]).count() == 4
+    assert AuditEntry.objects.filter(record_id__in=[op["id"] for op in stored]).count() == 4
+    assert Survey.objects.get(pk=existing["id"]).version == 1
+
+
+def test_a_deferred_insert_the_database_refuses_leaves_the_chunks_other_operations_applied(world, monkeypatch):
+    """A deferred row that collides at the chunk's INSERT (here: a create the chunk believes new
+    of an id that exists, with other content) rolls the chunk back; applied one operation at a
+    time, the others apply and that one answers as the ordinary path does."""
+    first = _survey_op(world["case"], summary="the first content")
+    assert _push(world["client"], [first])[0]["status"] == "applied"
+    clash = _survey_op(world["case"], survey_id=first["id"], summary="other content")
+    others = [_survey_op(world["case"]) for _ in range(2)]
+    real = push_module.chunk_records
+
+    def believing_it_new(*, ops, ctx):
+        absent, visible = real(ops=ops, ctx=ctx)
+        return absent | {("survey", uuid.UUID(o.id.hex)) for o in ops}, visible
+
+    monkeypatch.setattr(push_module, "chunk_records", believing_it_new)
+    receipts = _push(world["client"], [others[0], clash, others[1]])
+    assert [r["status"] for r in receipts] == ["applied", "rejected", "applied"]
+    assert receipts[1]["code"] == "id_conflict"
+    assert Survey.objects.filter(pk__in=[op["id"] for op in others]).count() == 2
+    assert AuditEntry.objects.filter(record_id=first["id"]).count() == 1

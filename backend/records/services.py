@@ -21,6 +21,7 @@ from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry
 from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, models, transaction
+from django.db.models import signals
 from django.utils import timezone
 
 from backend.accounts.models import OrganizationKind, Role
@@ -93,6 +94,11 @@ class WriteMemo:
       concurrent create), `create_raced` is set and the push runs the operation again the
       ordinary way (own savepoint, replay check), so it gets the answer it always got.
     - `events`: outbox events of the chunk's record changes, written in one INSERT at its end.
+    - `defer_inserts`: when the push sets it, the known-new record's INSERT is not sent at once
+      but kept in `inserts` and sent with the chunk's other new records of its model in one
+      statement (`flush_inserts`): before any statement that could see or need the rows (the
+      push's execute wrapper, see backend.sync.push) and at the chunk's end. The kernel's rules,
+      audit entry and listeners run as before, in the operation; only the statement waits.
     """
 
     def __init__(self) -> None:
@@ -101,6 +107,10 @@ class WriteMemo:
         self.events: list[dict[str, Any]] = []
         self.creating: tuple[type, Any] | None = None
         self.create_raced = False
+        self.defer_inserts = False
+        self.inserts: list[FieldRecord] = []
+        # inserts[:inserted] are in the database (in this transaction); the rest wait.
+        self.inserted = 0
 
     def get(self, key: tuple, default: Any = None) -> Any:
         return self.facts.get(key, default)
@@ -110,15 +120,43 @@ class WriteMemo:
             self._journal.append(key)
         self.facts[key] = value
 
-    def mark(self) -> tuple[int, int]:
-        return len(self._journal), len(self.events)
+    def mark(self) -> tuple[int, int, int, int]:
+        return len(self._journal), len(self.events), len(self.inserts), self.inserted
 
-    def rollback_to(self, mark: tuple[int, int]) -> None:
-        facts, events = mark
+    def rollback_to(self, mark: tuple[int, int, int, int]) -> None:
+        """Forget what was learned since `mark`, whose savepoint (if any) was rolled back.
+
+        The records deferred since are dropped; those of earlier operations that a flush sent
+        inside the rolled-back savepoint are gone from the database again, so they wait anew.
+        """
+        facts, events, inserts, inserted = mark
         for key in self._journal[facts:]:
             self.facts.pop(key, None)
         del self._journal[facts:]
         del self.events[events:]
+        del self.inserts[inserts:]
+        self.inserted = min(self.inserted, inserted)
+
+    def defer_insert(self, instance: FieldRecord) -> None:
+        self.inserts.append(instance)
+
+    def has_waiting_inserts(self) -> bool:
+        return self.inserted < len(self.inserts)
+
+    def waiting_tables(self) -> set[str]:
+        return {instance._meta.db_table for instance in self.inserts[self.inserted :]}
+
+    def flush_inserts(self) -> None:
+        """Send the waiting records, one INSERT per model (in the order the models came)."""
+        waiting = self.inserts[self.inserted :]
+        if not waiting:
+            return
+        by_model: dict[type, list[FieldRecord]] = {}
+        for instance in waiting:
+            by_model.setdefault(type(instance), []).append(instance)
+        for model, instances in by_model.items():
+            model.all_objects.bulk_create(instances)
+        self.inserted = len(self.inserts)
 
     def is_creating(self, model: type, record_id: Any) -> bool:
         return self.creating is not None and self.creating == (model, record_id)
@@ -146,6 +184,14 @@ def record_fast_create(model: type, record_id: Any) -> bool:
     """Whether this create is the push's known-new record (see WriteMemo.creating)."""
     memo = _MEMO.get()
     return memo is not None and record_id is not None and memo.is_creating(model, record_id)
+
+
+def _insert_may_wait(model: type) -> bool:
+    """Whether a model's INSERT may be deferred to a bulk INSERT: nothing runs on its save
+    (no save() of its own, no save signals), so one multi-row INSERT stores exactly the row."""
+    return model.save is models.Model.save and not (
+        signals.pre_save.has_listeners(model) or signals.post_save.has_listeners(model)
+    )
 
 
 def record_fresh(model: type, record_id: Any) -> FieldRecord | None:
@@ -339,7 +385,11 @@ def record_create(
     try:
         # The push's known-new record: in the operation's savepoint (a failure always reaches it).
         with transaction.atomic(savepoint=not fast):
-            instance.save(force_insert=True)
+            memo = _MEMO.get() if fast else None
+            if memo is not None and memo.defer_inserts and _insert_may_wait(model):
+                memo.defer_insert(instance)  # sent with the chunk's other new rows (WriteMemo)
+            else:
+                instance.save(force_insert=True)
             if after_create is not None:
                 after_create(instance)
             _audit(instance=instance, action="create", by=by, device_id=device_id, before=None)

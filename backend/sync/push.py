@@ -20,15 +20,16 @@ the server changed those with field_versions > b. Disjoint → the device's chan
 record in the receipt and an open conflict for the back office.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from django.db import DataError, IntegrityError, OperationalError, transaction
+from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.db.models import QuerySet
 from django.db.models.lookups import IsNull
 from django.db.models.sql.where import AND
@@ -249,6 +250,8 @@ class _Chunk:
     memo: WriteMemo = field(default_factory=WriteMemo)
     # (type, id) whose create collided with a concurrent one: created the ordinary way.
     ordinary: set[tuple[str, uuid.UUID]] = field(default_factory=set)
+    # A batched chunk's statements (lazy savepoints, deferred INSERTs); None: one atomic() each.
+    statements: "_ChunkStatements | None" = None
 
     def known_absent(self, name: str, record_id: uuid.UUID) -> bool:
         return (name, record_id) in self.absent
@@ -388,6 +391,129 @@ def canonical_copy(data: Any) -> Any:
     return json.loads(canonical_json(data))
 
 
+# --- statements of a batched chunk -------------------------------------------------------
+
+
+class DeferredInsertFailed(Exception):
+    """The chunk's deferred INSERT of new records failed (a concurrent create of one of its ids,
+    a value the database refuses): which operation it belongs to is unknown, so the chunk is
+    rolled back and applied again operation by operation. Not a DatabaseError: no service's
+    handler of an IntegrityError may take it for its own."""
+
+
+class _ChunkStatements:
+    """The SQL of a batched chunk, seen as it is sent (a connection execute wrapper).
+
+    - An operation's savepoint is taken just before its first statement, not when it starts:
+      an operation that sends nothing (a known-new record whose facts the chunk knows, its
+      INSERT deferred) needs none. What it did is then only in Python, and undone there
+      (WriteMemo, AuditBatch marks). A finished operation's savepoint is released with the next
+      one's SAVEPOINT, in the same round trip.
+    - Deferred INSERTs (WriteMemo.defer_inserts) are sent before any statement that could read
+      their rows (a SELECT naming one of their tables) or that writes (a trigger or a foreign key
+      may need them), and at the chunk's end.
+
+    The operation's savepoint is registered in `connection.savepoint_ids` from the start, so
+    on_commit callbacks registered inside it are dropped when it rolls back, as Django's own
+    savepoints do.
+    """
+
+    CONTROL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+    def __init__(self, memo: WriteMemo) -> None:
+        self.memo = memo
+        self.savepoint: str | None = None  # the current operation's, reserved
+        self.taken = False  # whether it was sent
+        self.unreleased: str | None = None
+        self.count = 0
+        self.busy = False
+
+    def __call__(self, execute, sql, params, many, context):
+        if self.busy:
+            return execute(sql, params, many, context)
+        self.busy = True
+        try:
+            if self.savepoint is not None and not self.taken:
+                self._take_savepoint()
+            if self.memo.has_waiting_inserts() and self._may_need_rows(sql):
+                self.flush()
+        finally:
+            self.busy = False
+        return execute(sql, params, many, context)
+
+    def _may_need_rows(self, sql: str) -> bool:
+        head = sql.lstrip()[:24].upper()
+        if head.startswith(self.CONTROL):
+            return False
+        if not head.startswith("SELECT"):
+            return True
+        return any(table in sql for table in self.memo.waiting_tables())
+
+    def _send(self, sql: str) -> None:
+        busy, self.busy = self.busy, True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+        finally:
+            self.busy = busy
+
+    def _take_savepoint(self) -> None:
+        release = f"RELEASE SAVEPOINT {self.unreleased}; " if self.unreleased else ""
+        self._send(f"{release}SAVEPOINT {self.savepoint}")
+        self.unreleased = None
+        self.taken = True
+
+    def flush(self) -> None:
+        busy, self.busy = self.busy, True
+        try:
+            self.memo.flush_inserts()
+        except (IntegrityError, DataError) as error:  # a deadlock stays an OperationalError (retried)
+            raise DeferredInsertFailed(str(error)) from error
+        finally:
+            self.busy = busy
+
+    @contextlib.contextmanager
+    def operation(self) -> Iterator[None]:
+        """One operation's lazy savepoint: what `transaction.atomic()` is to it otherwise."""
+        self.count += 1
+        sid = self.savepoint = f"sync_op_{self.count}"
+        self.taken = False
+        connection.savepoint_ids.append(sid)
+        try:
+            try:
+                yield
+            finally:
+                popped = connection.savepoint_ids.pop()
+                assert popped == sid, "unbalanced savepoints inside a push operation"
+        except BaseException:
+            self._undo(sid)
+            raise
+        else:
+            if connection.needs_rollback:
+                self._undo(sid)  # as atomic() does: a failure a service swallowed is still undone
+            elif self.taken:
+                self.unreleased = sid
+        finally:
+            self.savepoint = None
+
+    def _undo(self, sid: str) -> None:
+        connection.needs_rollback = False
+        connection.run_on_commit = [entry for entry in connection.run_on_commit if sid not in entry[0]]
+        if self.taken:
+            self._send(f"ROLLBACK TO SAVEPOINT {sid}")
+            self.unreleased = sid
+
+
+@contextlib.contextmanager
+def _operation_savepoint(chunk: "_Chunk") -> Iterator[None]:
+    if chunk.statements is None:
+        with transaction.atomic():
+            yield
+    else:
+        with chunk.statements.operation():
+            yield
+
+
 # --- one operation -----------------------------------------------------------------------
 
 
@@ -403,7 +529,7 @@ def _apply_in_savepoint(*, chunk: _Chunk, op: PushOperation, target: Any) -> dic
         if op.errors:
             raise Rejected("invalid_operation", "Invalid operation.", op.errors)
         attachments = sync_attachments_check(attachments=op.attachments)
-        with transaction.atomic():
+        with _operation_savepoint(chunk):
             if callable(target):
                 result = target(op=op, ctx=chunk.ctx)
             else:
@@ -535,6 +661,26 @@ def chunk_records(*, ops: Iterable[PushOperation], ctx: PushContext) -> tuple[se
     return absent, visible
 
 
+def _push_chunk_operations(
+    *, ops: list[PushOperation], ctx: PushContext, memo: WriteMemo, statements: _ChunkStatements | None
+) -> tuple[list[dict[str, Any]], "_Chunk"]:
+    """The chunk's operations in order, then (batched) its deferred records."""
+    absent, visible = chunk_records(ops=ops, ctx=ctx)
+    chunk = _Chunk(
+        ctx=ctx,
+        receipts=chunk_receipts(ops=ops, user=ctx.user),
+        absent=absent,
+        visible=visible,
+        pending=[] if statements is not None else None,
+        memo=memo,
+        statements=statements,
+    )
+    bodies = [push_operation(op=op, chunk=chunk) for op in ops]
+    if statements is not None:
+        statements.flush()  # the chunk's new records: one INSERT per model
+    return bodies, chunk
+
+
 def push_chunk(*, ops: list[PushOperation], ctx: PushContext) -> list[dict[str, Any]]:
     """Apply a chunk in one transaction, its receipts and audit entries written in one INSERT
     each at its end; returns one receipt body per operation, in order.
@@ -547,23 +693,19 @@ def push_chunk(*, ops: list[PushOperation], ctx: PushContext) -> list[dict[str, 
     for attempt in range(CHUNK_DEADLOCK_RETRIES + 1):
         try:
             with transaction.atomic(), audit_batch_collecting() as batch, write_memo_collecting() as memo:
-                absent, visible = chunk_records(ops=ops, ctx=ctx)
-                chunk = _Chunk(
-                    ctx=ctx,
-                    receipts=chunk_receipts(ops=ops, user=ctx.user),
-                    absent=absent,
-                    visible=visible,
-                    pending=[] if batched else None,
-                    memo=memo,
-                )
-                bodies = [push_operation(op=op, chunk=chunk) for op in ops]
+                statements = _ChunkStatements(memo) if batched else None
+                memo.defer_inserts = batched
+                with connection.execute_wrapper(statements) if statements else contextlib.nullcontext():
+                    bodies, chunk = _push_chunk_operations(ops=ops, ctx=ctx, memo=memo, statements=statements)
                 batch.flush()  # the chunk's audit entries: chained, then one INSERT
                 events_emit_records(events=memo.events)  # its outbox events, in order, one INSERT
                 memo.events = []
                 if chunk.pending:
-                    sync_receipts_create(chunk.pending)
+                    sync_receipts_create(chunk.pending)  # last, as ever: the same lock order as before
                 return bodies
-        except IntegrityError:
+        except (IntegrityError, DeferredInsertFailed):
+            # A receipt or a deferred record collided with a concurrent push's (or the database
+            # refused a deferred row): nothing of the chunk committed; one operation at a time.
             if not batched:
                 raise
             batched = False

@@ -25,6 +25,7 @@ from backend.common.errors import (
 )
 from backend.records.models import FieldRecord
 from backend.records.registry import RecordType
+from backend.records.services import write_memo
 from backend.sync.models import ReceiptStatus
 from backend.sync.push import (
     ACTIONS,
@@ -79,11 +80,26 @@ class OperationSerializer(serializers.Serializer):
     attachments = AttachmentSerializer(many=True, required=False)
 
 
-def parse_operation(raw: Any) -> PushOperation:
-    """An operation as the domain takes it; what does not parse is in `errors`."""
+def bound_again(serializer: serializers.Serializer, data: Any) -> serializers.Serializer:
+    """`serializer` ready to validate `data`, its fields built once.
+
+    A serializer builds (and deep-copies) its fields per instance, a third of a validation's
+    CPU; DRF itself validates many items with one bound serializer (a ListSerializer's child).
+    Only what one validation leaves on the instance is reset.
+    """
+    serializer.initial_data = data
+    for name in ("_validated_data", "_errors", "_data"):
+        serializer.__dict__.pop(name, None)
+    return serializer
+
+
+def parse_operation(raw: Any, parser: OperationSerializer | None = None) -> PushOperation:
+    """An operation as the domain takes it; what does not parse is in `errors`. `parser`: an
+    OperationSerializer to reuse (one per push), else a new one."""
     if not isinstance(raw, dict):
         return PushOperation(op_id=None, type=None, action="", id=None, not_an_object=True)
-    parser = OperationSerializer(data={k: v for k, v in raw.items() if k != "attachments"})
+    data = {k: v for k, v in raw.items() if k != "attachments"}
+    parser = bound_again(parser, data) if parser is not None else OperationSerializer(data=data)
     values = parser.validated_data if parser.is_valid() else {}
     errors = flatten_errors(parser.errors) if parser.errors else {}
     # Stricter than the fields: a number is not a type name, nor a boolean or "3" a version.
@@ -160,6 +176,27 @@ def domain_error(exc: Exception) -> ApplicationError:
     raise exc
 
 
+def _looked_up_once_per_chunk(related: serializers.PrimaryKeyRelatedField) -> Any:
+    """A plain related field's lookup (`responsible_department`: any organisation), answered
+    once per sync push chunk for each value: the object found is remembered in the chunk's
+    memo (and forgotten with an operation that rolls back). A value not found, or not a plain
+    id, takes the field's own path every time, so its errors are the field's own."""
+    lookup = related.to_internal_value
+
+    def to_internal_value(data: Any) -> Any:
+        memo = write_memo()
+        if memo is None or isinstance(data, bool) or not isinstance(data, str | int):
+            return lookup(data)
+        key = ("related", id(related), type(data), data)
+        found = memo.get(key)
+        if found is None:
+            found = lookup(data)
+            memo.remember(key, found)
+        return found
+
+    return to_internal_value
+
+
 class ViewsetInput:
     """A record type's REST viewset, bound to the push request, as the domain's RecordInput."""
 
@@ -180,20 +217,15 @@ class ViewsetInput:
         return self.view("partial_update").get_queryset()
 
     def _create_serializer(self, data: dict[str, Any]) -> serializers.Serializer:
-        """The create serializer for `data`: one per push and record type, its fields built once.
-
-        A ModelSerializer builds (and deep-copies) its fields per instance, a third of a create's
-        CPU; DRF itself validates many items with one bound serializer (a ListSerializer's child).
-        Only what one validation leaves on the instance is reset.
-        """
+        """The create serializer for `data`: one per push and record type (`bound_again`)."""
         serializer = self._create
         if serializer is None:
             serializer = self._create = self.view("create").get_serializer(data=data)
+            for related in serializer.fields.values():
+                if type(related) is serializers.PrimaryKeyRelatedField:
+                    related.to_internal_value = _looked_up_once_per_chunk(related)
             return serializer
-        serializer.initial_data = data
-        for name in ("_validated_data", "_errors", "_data"):
-            serializer.__dict__.pop(name, None)
-        return serializer
+        return bound_again(serializer, data)
 
     def parse_create(self, data: dict[str, Any], record_id: uuid.UUID) -> dict[str, Any]:
         serializer = self._create_serializer({**data, "id": str(record_id)})
@@ -272,8 +304,9 @@ def push_operations(*, raws: list[Any], request: Request, device_id: str, chunk:
     """Every operation's receipt, in order, committed `chunk` operations at a time."""
     ctx = push_context(request=request, device_id=device_id)
     receipts = []
+    parser = OperationSerializer()
     for start in range(0, len(raws), chunk):
-        ops = [parse_operation(raw) for raw in raws[start : start + chunk]]
+        ops = [parse_operation(raw, parser) for raw in raws[start : start + chunk]]
         bodies = push_chunk(ops=ops, ctx=ctx)
         receipts.extend(with_missing_attachments(bodies, user=request.user))
     return receipts
