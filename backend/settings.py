@@ -309,8 +309,11 @@ VISIT_WORKING_TIME_ZONE = env("VISIT_WORKING_TIME_ZONE", "Asia/Shanghai")
 
 # Sync limits.
 SYNC_MAX_OPERATIONS = env_int("SYNC_MAX_OPERATIONS", 500)
-# Pushed operations commit in chunks of this many (each in its own savepoint).
-SYNC_COMMIT_EVERY = env_int("SYNC_COMMIT_EVERY", 50)
+# Pushed operations commit in chunks of this many (each operation stands alone in the chunk). One
+# request's worth by default: a chunk's new rows go in one INSERT per type and its audit entries,
+# events and receipts in one each, so bigger chunks are cheaper (bench_sync: 214 ops/s at 50,
+# 352 at 500); a crash loses only the uncommitted chunk, which the device's retry replays.
+SYNC_COMMIT_EVERY = env_int("SYNC_COMMIT_EVERY", 500)
 SYNC_MAX_BODY_BYTES = env_int("SYNC_MAX_BODY_BYTES", 20 * 1024 * 1024)
 # Free text of field records (descriptions, remarks, minutes …): characters per field, with
 # per-field overrides as "record_type.field=chars,…" (the minutes of a survey run long).
