@@ -25,8 +25,17 @@ def free_port() -> int:
 class ServerProcess:
     """gunicorn serving backend.wsgi against the database the tests use (same NAME)."""
 
-    def __init__(self, *, port: int | None = None, workers: int = 1, threads: int = 4, log_path: Path | None = None):
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        workers: int = 1,
+        threads: int = 4,
+        log_path: Path | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.port = port or free_port()
+        self.extra_env = env or {}
         self.workers = workers
         self.threads = threads
         self.log_path = log_path
@@ -51,6 +60,7 @@ class ServerProcess:
                 "API_THROTTLE_RATE": "1000000/min",
             }
         )
+        env.update(self.extra_env)
         env.pop("TEST_DATABASE_NAME", None)
         if db.get("PASSWORD"):
             env["PGPASSWORD"] = db["PASSWORD"]

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def server(tmp_path):
-    process = ServerProcess(log_path=tmp_path / "server.log").start()
+    # Chunks smaller than a request (the default is one request's worth), so a kill can fall
+    # between two committed chunks of one push: what the kill -9 test must prove survives.
+    process = ServerProcess(log_path=tmp_path / "server.log", env={"SYNC_COMMIT_EVERY": "50"}).start()
     yield process
     process.kill()
 

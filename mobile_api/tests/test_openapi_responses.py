@@ -79,16 +79,16 @@ def test_authenticated_operations_document_401_403_429_and_detail_routes_404(doc
 
 def test_a_record_update_documents_exactly_its_answers(document):
     assert set(responses(document, "patch", "/api/v1/sites/{id}/")) == {
-        "200", "400", "401", "403", "404", "409", "412", "413", "415", "428", "429",
+        "200", "400", "401", "403", "404", "409", "412", "413", "415", "428", "429", "503",
     }  # fmt: skip
     assert set(responses(document, "post", "/api/v1/sites/")) == {
-        "200", "201", "400", "401", "403", "409", "413", "415", "429",
+        "200", "201", "400", "401", "403", "409", "413", "415", "429", "503",
     }  # fmt: skip
-    assert set(responses(document, "get", "/api/v1/sites/{id}/")) == {"200", "401", "403", "404", "429"}
-    assert set(responses(document, "get", "/api/v1/sites/")) == {"200", "400", "401", "403", "429"}
+    assert set(responses(document, "get", "/api/v1/sites/{id}/")) == {"200", "401", "403", "404", "429", "503"}
+    assert set(responses(document, "get", "/api/v1/sites/")) == {"200", "400", "401", "403", "429", "503"}
     # DELETE reads an optional If-Match, like every record's DELETE.
     delete = document["paths"]["/api/v1/sites/{id}/"]["delete"]
-    assert set(delete["responses"]) == {"204", "400", "401", "403", "404", "409", "412", "429"}
+    assert set(delete["responses"]) == {"204", "400", "401", "403", "404", "409", "412", "429", "503"}
     if_match = [p for p in delete["parameters"] if p["name"] == "If-Match"]
     assert [p.get("required", False) for p in if_match] == [False]
     assert responses(document, "patch", "/api/v1/sites/{id}/")["412"]["content"][PROBLEM]["schema"] == PROBLEM_REF
@@ -108,7 +108,7 @@ def test_429_documents_retry_after(document):
 def test_tus_head_and_options_are_documented(document):
     detail = document["paths"]["/api/v1/uploads/{upload_id}/"]
     assert set(detail) == {"get", "head", "patch", "delete", "options"}
-    assert set(detail["head"]["responses"]) == {"200", "400", "401", "403", "404", "410", "412", "429"}
+    assert set(detail["head"]["responses"]) == {"200", "400", "401", "403", "404", "410", "412", "429", "503"}
     assert "204" in detail["options"]["responses"]
     assert {} in detail["options"]["security"]
     assert set(detail["patch"]["responses"]) >= {"409", "410", "412", "413", "415", "460"}

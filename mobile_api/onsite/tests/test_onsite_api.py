@@ -247,7 +247,7 @@ def test_the_schema_documents_the_refusals(document):
     paths = document["paths"]
     problem = {"$ref": "#/components/schemas/Problem"}
     check_answers = paths["/api/v1/delegations/check/"]["get"]["responses"]
-    assert set(check_answers) == {"200", "400", "401", "403", "429"}
+    assert set(check_answers) == {"200", "400", "401", "403", "429", "503"}
     for code in ["not_delegated", "delegation_expired", "delegation_revoked", "delegation_not_yet_valid"]:
         assert f"`{code}`" in check_answers["403"]["description"]
     assert check_answers["403"]["content"][PROBLEM]["schema"] == problem
