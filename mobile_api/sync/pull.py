@@ -16,10 +16,8 @@ A page stops at `limit` changes, and before the change that would take its chang
 SYNC_PULL_MAX_BYTES (always at least one change); `has_more` then says the rest comes next.
 """
 
-import contextlib
 import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +25,7 @@ from django.conf import settings
 from django.contrib.gis.db import models as gis_models
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
-from django.db import connection, models, transaction
+from django.db import connection, models
 from django.db.models import Exists, Expression, ExpressionWrapper, F, Func, OuterRef, Q, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
@@ -139,7 +137,7 @@ _INTEGER_COLUMNS = (models.IntegerField, models.BigIntegerField, models.SmallInt
 
 # Python's `datetime.isoformat()` as DRF's DateTimeField renders it: microseconds only when not
 # zero, the UTC offset as ±HH:MM, `Z` for UTC. The offset is the session's time zone's, which the
-# render query sets to the current time zone for its transaction (`_session_time_zone`).
+# render query sets to the current time zone for its statement (`_fetch_in_time_zone`).
 _DATETIME_SQL = "replace(replace(to_char({x}, 'YYYY-MM-DD\"T\"HH24:MI:SS.USTZH:TZM'), '.000000', ''), '+00:00', 'Z')"
 # A tombstone's deletion time, in UTC whatever the session's time zone.
 _UTC_SQL = "to_char({x} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
@@ -461,24 +459,28 @@ def _render_sql(sync_type: SyncType, serializer: serializers.Serializer) -> tupl
 _DELETED_AT_SQL = f"replace({_UTC_SQL}, '.000000', '') || '+00:00'"
 
 
-@contextlib.contextmanager
-def _session_time_zone(name: str) -> Iterator[None]:
-    """The session's time zone is `name` inside (SET LOCAL: a rollback undoes it too), then back.
-    Re-entrant: an inner use with the same name costs nothing. Django reads timestamptz values
-    as if the session's zone were its own: queries inside must not return any (see _UTC_SQL)."""
-    if getattr(connection, "_pull_time_zone", None) == name:
-        yield
-        return
+# The heads' statement is sent between these two in one message (the simple query protocol: one
+# round trip, and one implicit transaction when none is open): the session's time zone is the
+# current time zone's for the heads only (SET LOCAL: a rollback undoes it too), then back as it
+# was inside an open transaction. Django reads timestamptz values as if the session's zone were
+# its own: the heads' statement returns none (see _UTC_SQL).
+_IN_TIME_ZONE = (
+    "SELECT set_config('pull.previous_time_zone', current_setting('TimeZone'), true),"
+    " set_config('TimeZone', %s, true); "
+)
+_TIME_ZONE_BACK = "; SELECT set_config('TimeZone', current_setting('pull.previous_time_zone'), true)"
+
+
+def _fetch_in_time_zone(sql: str, params: tuple[Any, ...], time_zone: str) -> list[tuple[Any, ...]]:
+    """The rows of `sql` run with the session in `time_zone`, text columns as UTF-8 bytes."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('TimeZone'), set_config('TimeZone', %s, true)", [name])
-        (previous, _now) = cursor.fetchone()
-    connection._pull_time_zone = name
-    try:
-        yield
-    finally:
-        connection._pull_time_zone = None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('TimeZone', %s, true)", [previous])
+        raw = cursor.cursor
+        raw.adapters.register_loader("text", _RawText)
+        cursor.execute(_IN_TIME_ZONE + sql + _TIME_ZONE_BACK, (time_zone, *params))
+        raw.nextset()
+        fetched = raw.fetchall()
+        raw.nextset()
+    return fetched
 
 
 def _has_case(model: type[models.Model]) -> bool:
@@ -559,7 +561,7 @@ def _serializer_heads(*, request: Request, sync_type: SyncType, ids: list[str]) 
 
 def _heads(*, request: Request, ids_by_type: dict[str, list[str]]) -> dict[str, _Heads]:
     """type → its heads, for the records among `ids_by_type` the caller may see: the types built in
-    SQL in one statement (in one transaction with the session in the current time zone)."""
+    SQL in one statement (with the session in the current time zone, `_fetch_in_time_zone`)."""
     available = sync_types()
     heads: dict[str, _Heads] = {}
     statements = []
@@ -577,11 +579,7 @@ def _heads(*, request: Request, ids_by_type: dict[str, list[str]]) -> dict[str, 
             for n, (_type, (statement_sql, _params)) in enumerate(statements)
         )
         params = tuple(param for _type, (_sql, statement_params) in statements for param in statement_params)
-        with transaction.atomic(), _session_time_zone(timezone.get_current_timezone_name()):
-            with connection.cursor() as cursor:
-                cursor.cursor.adapters.register_loader("text", _RawText)
-                cursor.execute(sql, params)
-                fetched = cursor.fetchall()
+        fetched = _fetch_in_time_zone(sql, params, timezone.get_current_timezone_name())
         of_type = [heads[record_type] for record_type, _statement in statements]
         for n, pk, head, size, declared in fetched:
             of_type[n][pk.decode()] = (head, size, declared)
