@@ -157,7 +157,22 @@ _GEOJSON_SQL = (
 
 
 class _JsonText(_Sql):
-    """A value's SQL that is already its JSON text (not a value to_json writes)."""
+    """A value's SQL that is already its JSON text (not a value to_json writes; NULL for null)."""
+
+
+# A 2-D point column's GeoJSON (the column's type admits nothing else): the same text as
+# _GEOJSON_SQL's first branch, without its checks. float8's text is to_json's for finite numbers.
+_POINT_GEOJSON_SQL = "'{\"type\": \"Point\", \"coordinates\": [' || ST_X({x})::text || ', ' || ST_Y({x})::text || ']}'"
+
+
+def _quoted(expression: Any) -> _JsonText:
+    """The JSON string of a text that needs no escaping (a UUID, an ISO 8601 time)."""
+    return _JsonText(expression, "'\"' || {x} || '\"'", models.TextField())
+
+
+def _json_number(expression: Any) -> _JsonText:
+    """The JSON of an integer or a boolean: its SQL text (to_json's, without its per-call type lookup)."""
+    return _JsonText(expression, "{x}::text", models.TextField())
 
 
 def _column(model: type[models.Model], source: str) -> tuple[str, models.Field]:
@@ -201,7 +216,11 @@ def _value_expression(field: Any, model: type[models.Model]) -> tuple[Expression
         if not model_field.is_relation:
             raise Untranslatable(field.field_name)
         column = F(model_field.attname)
-        return (_text(column) if isinstance(model_field.target_field, models.UUIDField) else column), path
+        if isinstance(model_field.target_field, models.UUIDField):
+            return _quoted(_text(column)), path
+        if isinstance(model_field.target_field, _INTEGER_COLUMNS):
+            return _json_number(column), path
+        return column, path
     if isinstance(field, serializers.ManyRelatedField | serializers.BaseSerializer):
         raise Untranslatable(field.field_name)
     if field.source == "*":
@@ -211,23 +230,25 @@ def _value_expression(field: Any, model: type[models.Model]) -> tuple[Expression
     if _same(field, GeometryInputField, "to_representation"):
         if not isinstance(model_field, gis_models.GeometryField) or model_field.geography:
             raise Untranslatable(field.field_name)
+        if isinstance(model_field, gis_models.PointField) and model_field.dim == 2:
+            return _JsonText(column, _POINT_GEOJSON_SQL, models.TextField()), path
         return _JsonText(column, _GEOJSON_SQL, models.TextField()), path
     if _same(field, drf_fields.UUIDField, "to_representation"):
         if field.uuid_format != "hex_verbose" or not isinstance(model_field, models.UUIDField):
             raise Untranslatable(field.field_name)
-        return _text(column), path
+        return _quoted(_text(column)), path
     if _same(field, drf_fields.DateTimeField, "to_representation", "enforce_timezone"):
         if getattr(field, "format", drf_fields.api_settings.DATETIME_FORMAT) != drf_fields.ISO_8601:
             raise Untranslatable(field.field_name)
         if not isinstance(model_field, models.DateTimeField) or getattr(field, "timezone", None) is not None:
             raise Untranslatable(field.field_name)
-        return _Sql(column, _DATETIME_SQL, models.TextField()), path
+        return _quoted(_Sql(column, _DATETIME_SQL, models.TextField())), path
     if _same(field, drf_fields.DateField, "to_representation"):
         if getattr(field, "format", drf_fields.api_settings.DATE_FORMAT) != drf_fields.ISO_8601:
             raise Untranslatable(field.field_name)
         if not isinstance(model_field, models.DateField) or isinstance(model_field, models.DateTimeField):
             raise Untranslatable(field.field_name)
-        return _Sql(column, "to_char({x}, 'YYYY-MM-DD')", models.TextField()), path
+        return _quoted(_Sql(column, "to_char({x}, 'YYYY-MM-DD')", models.TextField())), path
     if _same(field, drf_fields.ChoiceField, "to_representation") or _same(
         field, drf_fields.CharField, "to_representation"
     ):
@@ -237,16 +258,16 @@ def _value_expression(field: Any, model: type[models.Model]) -> tuple[Expression
             # Integer choices: the stored integer.
             integers = all(type(value) is int for value in field.choice_strings_to_values.values())
             if integers and isinstance(model_field, _INTEGER_COLUMNS):
-                return column, path
+                return _json_number(column), path
             raise Untranslatable(field.field_name)
         if isinstance(model_field, _STRING_COLUMNS):
             return column, path
         if isinstance(model_field, models.UUIDField):
-            return _text(column), path
+            return _quoted(_text(column)), path
         raise Untranslatable(field.field_name)
     if _same(field, drf_fields.IntegerField, "to_representation"):
         if isinstance(model_field, _INTEGER_COLUMNS) and not isinstance(model_field, models.ForeignKey):
-            return column, path
+            return _json_number(column), path
         raise Untranslatable(field.field_name)
     if _same(field, drf_fields.FloatField, "to_representation"):
         if isinstance(model_field, models.FloatField):
@@ -254,7 +275,7 @@ def _value_expression(field: Any, model: type[models.Model]) -> tuple[Expression
         raise Untranslatable(field.field_name)
     if _same(field, drf_fields.BooleanField, "to_representation"):
         if isinstance(model_field, models.BooleanField):
-            return column, path
+            return _json_number(column), path
         raise Untranslatable(field.field_name)
     if _same(field, drf_fields.JSONField, "to_representation"):
         if isinstance(model_field, models.JSONField) and not field.binary:
