@@ -16,6 +16,7 @@ A page stops at `limit` changes, and before the change that would take its chang
 SYNC_PULL_MAX_BYTES (always at least one change); `has_more` then says the rest comes next.
 """
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from django.contrib.gis.db import models as gis_models
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import connection, models
-from django.db.models import Exists, Expression, ExpressionWrapper, F, Func, OuterRef, Q, Value
+from django.db.models import Case, Exists, Expression, ExpressionWrapper, F, Func, OuterRef, Q, Subquery, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -156,13 +157,25 @@ _GEOJSON_SQL = (
 )
 
 
+# A double as Python's repr writes it: float8's text is the same shortest digits, but Python
+# writes a whole number with ".0" (45.0, not 45); |x| >= 1e15 (exponent in PostgreSQL from 1e15,
+# in Python from 1e16) is no value of this service's fields (degrees, metres).
+_FLOAT_SQL = "(CASE WHEN {x} = trunc({x}) AND abs({x}) < 1e15 THEN {x}::text || '.0' ELSE {x}::text END)"
+
+
 class _JsonText(_Sql):
     """A value's SQL that is already its JSON text (not a value to_json writes; NULL for null)."""
 
 
 # A 2-D point column's GeoJSON (the column's type admits nothing else): the same text as
-# _GEOJSON_SQL's first branch, without its checks. float8's text is to_json's for finite numbers.
-_POINT_GEOJSON_SQL = "'{\"type\": \"Point\", \"coordinates\": [' || ST_X({x})::text || ', ' || ST_Y({x})::text || ']}'"
+# _GEOJSON_SQL's first branch, without its checks.
+_POINT_GEOJSON_SQL = (
+    '\'{"type": "Point", "coordinates": [\' || '
+    + _FLOAT_SQL.replace("{x}", "ST_X({x})")
+    + " || ', ' || "
+    + _FLOAT_SQL.replace("{x}", "ST_Y({x})")
+    + " || ']}'"
+)
 
 
 def _quoted(expression: Any) -> _JsonText:
@@ -271,7 +284,7 @@ def _value_expression(field: Any, model: type[models.Model]) -> tuple[Expression
         raise Untranslatable(field.field_name)
     if _same(field, drf_fields.FloatField, "to_representation"):
         if isinstance(model_field, models.FloatField):
-            return column, path
+            return _JsonText(column, _FLOAT_SQL, models.TextField()), path
         raise Untranslatable(field.field_name)
     if _same(field, drf_fields.BooleanField, "to_representation"):
         if isinstance(model_field, models.BooleanField):
@@ -291,6 +304,8 @@ def _value_expression(field: Any, model: type[models.Model]) -> tuple[Expression
         if isinstance(model_field, models.JSONField) and identity:
             # A JSON list of strings (the service writes it so), each rendered as itself.
             return column, path
+        if isinstance(model_field, models.JSONField) and _plain_text_serializer(child):
+            return _JsonText(column, _objects_list_sql(child), models.TextField()), path
         uuid_child = _same(child, drf_fields.UUIDField, "to_representation")
         if isinstance(model_field, ArrayField) and uuid_child and isinstance(model_field.base_field, models.UUIDField):
             return _Sql(column, "to_jsonb({x})", models.JSONField()), path
@@ -334,6 +349,15 @@ def record_json_expression(serializer: serializers.Serializer, model: type[model
                 _Concat(Value(("" if not pieces else ", ") + json.dumps(name) + ": "), _json_value(expression))
             )
             continue
+        translation = _translation(serializer, field)
+        if translation is not None:
+            pieces.append(
+                _Concat(
+                    Value(("" if not pieces else ", ") + json.dumps(name) + ": "),
+                    _json_value(translation(field, model)),
+                )
+            )
+            continue
         if type(field).get_attribute not in (
             drf_fields.Field.get_attribute,
             drf_relations.RelatedField.get_attribute,
@@ -352,6 +376,169 @@ def record_json_expression(serializer: serializers.Serializer, model: type[model
         else:
             pieces.append(pair)
     return _Concat(Value("{"), *pieces, Value("}"))
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _plain_text_serializer(child: Any) -> bool:
+    """A nested plain serializer of read-only text fields, each named as its key."""
+    if not isinstance(child, serializers.Serializer) or isinstance(child, serializers.ModelSerializer):
+        return False
+    if type(child).to_representation is not serializers.Serializer.to_representation:
+        return False
+    return all(
+        _same(f, drf_fields.CharField, "to_representation", "get_attribute")
+        and f.source == name
+        and f.read_only
+        and not f.allow_null
+        and f.default is drf_fields.empty
+        for name, f in child.fields.items()
+    )
+
+
+def _objects_list_sql(child: serializers.Serializer) -> str:
+    """A JSON list of objects rendered through `child` (ListField(child=<plain serializer>)): each
+    object's keys the child's, those it lacks left out (DRF skips them), values as str() writes a
+    string (the service stores strings; a number as its JSON text, a boolean as Python writes it)."""
+    keys = []
+    for name in child.fields:
+        key = _sql_literal(name)
+        value = (
+            f"CASE jsonb_typeof(e -> {key}) WHEN 'null' THEN 'null'"
+            f" WHEN 'boolean' THEN to_json(initcap(e ->> {key}))::text ELSE to_json(e ->> {key})::text END"
+        )
+        keys.append(f"CASE WHEN e ? {key} THEN {_sql_literal(json.dumps(name) + ': ')} || {value} END")
+    keys_sql = ", ".join(keys)
+    element = (
+        "CASE jsonb_typeof(e) WHEN 'null' THEN 'null' WHEN 'object' THEN '{' || concat_ws(', ', "
+        + keys_sql
+        + ") || '}' ELSE '{}' END"
+    )
+    return (
+        "CASE WHEN {x} IS NULL OR jsonb_typeof({x}) = 'null' THEN NULL"
+        " WHEN jsonb_typeof({x}) = 'array' THEN '[' || coalesce((SELECT string_agg("
+        + element
+        + ", ', ' ORDER BY n) FROM jsonb_array_elements({x}) WITH ORDINALITY AS t(e, n)), '') || ']'"
+        " ELSE '[]' END"
+    )
+
+
+# --- Fields whose value is no column's, translated beside the Python they stand for ------------
+#
+# A method field's method, or a field class's to_representation → the SQL of its value (JSON
+# text). Looked up by the very function: when the Python changes, it is not found, and the type
+# goes back to its serializer (sql_rendered_types says why).
+
+# In a head, the place of a value the page's tails decide: the record's completeness as
+# `missing_attachments` says it (a raw control character never occurs in JSON text).
+_COMPLETE_MARK = "\x01"
+
+
+class _RequestText(str):
+    """A text parameter of the cached render SQL whose value is the request's (where the
+    absolute URLs start): `_sql_statement` puts `of(request)` in its place."""
+
+    def __new__(cls, of: Any) -> "_RequestText":
+        text = super().__new__(cls, "")
+        text.of = of
+        return text
+
+
+_URL_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def _url_around_id(request: Request | None, view_name: str) -> tuple[str, str]:
+    """The text before and after the record's id in `request.build_absolute_uri(reverse(...))`."""
+    from django.urls import reverse
+
+    path = reverse(view_name, args=[_URL_ID])
+    url = request.build_absolute_uri(path) if request is not None else path
+    before, found, after = url.partition(_URL_ID)
+    if not found or _URL_ID in after:
+        raise AssertionError(f"{view_name}: the id is not once in its URL")
+    return before, after
+
+
+def _record_url(view_name: str, pk: Any) -> Expression:
+    """The JSON string of a record's absolute URL, as the serializer's request builds it."""
+    before = _RequestText(lambda request: _url_around_id(request, view_name)[0])
+    after = _RequestText(lambda request: _url_around_id(request, view_name)[1])
+    url = _Concat(
+        Value(before, output_field=models.TextField()), _text(pk), Value(after, output_field=models.TextField())
+    )
+    return _Sql(url, "to_json({x})::text", models.TextField())
+
+
+def _scan_complete(field: Any, model: type[models.Model]) -> Expression:
+    # get_complete: the selector's is_complete, the rule missing_attachments follows (the tail).
+    return _JsonText(Value(_COMPLETE_MARK), "{x}", models.TextField())
+
+
+def _intake_materials(field: Any, model: type[models.Model]) -> Expression:
+    # IntakeChecklistField.to_representation: the stored checklist as it is (null stays null).
+    path, model_field = _column(model, field.source)
+    if not isinstance(model_field, models.JSONField):
+        raise Untranslatable(field.field_name)
+    return _JsonText(F(path), "{x}::text", models.TextField())
+
+
+def _decision_certificate(field: Any, model: type[models.Model]) -> Expression:
+    # get_certificate: the decision's certificate as CertificateSummarySerializer renders it, or null.
+    from backend.onsite.models import Certificate
+    from mobile_api.onsite.serializers import CertificateSummarySerializer
+
+    summary = record_json_expression(CertificateSummarySerializer(), Certificate)
+    found = Certificate._base_manager.filter(decision=OuterRef("pk")).annotate(text=summary).values("text")[:1]
+    return _JsonText(Subquery(found, output_field=models.TextField()), "{x}", models.TextField())
+
+
+def _photo_urls(field: Any, model: type[models.Model]) -> Expression:
+    # get_urls: the original's URL; the thumbnail's and the preview's once they are made.
+    def optional(column: str, name: str) -> Expression:
+        return Case(
+            When(**{f"{column}__isnull": True}, then=Value("null")),
+            default=_record_url(name, F("pk")),
+            output_field=models.TextField(),
+        )
+
+    return _JsonText(
+        _Concat(
+            Value('{"original": '),
+            _record_url("api:photo-original", F("pk")),
+            Value(', "thumbnail": '),
+            optional("thumbnail_id", "api:photo-thumbnail"),
+            Value(', "preview": '),
+            optional("preview_id", "api:photo-preview"),
+            Value("}"),
+        ),
+        "{x}",
+        models.TextField(),
+    )
+
+
+@functools.cache
+def _translations() -> dict[Any, Any]:
+    from mobile_api.evidence.serializers import PhotoSerializer
+    from mobile_api.onsite.serializers import IntakeChecklistField, OnsiteDecisionSerializer
+    from mobile_api.sync.scans import MaterialScanSerializer
+
+    return {
+        MaterialScanSerializer.get_complete: _scan_complete,
+        IntakeChecklistField.to_representation: _intake_materials,
+        OnsiteDecisionSerializer.get_certificate: _decision_certificate,
+        PhotoSerializer.get_urls: _photo_urls,
+    }
+
+
+def _translation(serializer: serializers.Serializer, field: Any) -> Any:
+    """The SQL builder of a field whose value comes from a function translated here, or None."""
+    if isinstance(field, serializers.SerializerMethodField):
+        function = getattr(type(serializer), field.method_name, None)
+    else:
+        function = type(field).to_representation
+    return _translations().get(function)
 
 
 class _Concat(Func):
@@ -422,6 +609,8 @@ class _RawText(Loader):
 # (type, serializer class, time zone, its fields) → the compiled SQL rendering a type's records by id.
 _RENDER_SQL: dict[tuple[str, type, str, tuple[str, ...]], tuple[str, tuple[Any, ...]] | None] = {}
 _INNER = "SELECT NULL::uuid WHERE false /* pull: the ids */"
+# Types whose heads carry _COMPLETE_MARK, filled in once the tails are known (`_completed`).
+_MARKED_TYPES: set[str] = set()
 
 # Around the type's row query: its change's head (a tombstone's data for a deleted record, as
 # backend.sync.push.tombstone_data writes it) and the head's size in bytes. OFFSET 0 keeps the
@@ -472,6 +661,8 @@ def _render_sql(sync_type: SyncType, serializer: serializers.Serializer) -> tupl
                 raise AssertionError(f"{sync_type.name}: the render query's ids are not its last parameters")
             head = '{"type": ' + json.dumps(sync_type.name) + ', "id": "'
             _RENDER_SQL[key] = (_HEAD_SQL.replace("{rows}", sql), (head, *params[:-1]))
+            if _COMPLETE_MARK in params:
+                _MARKED_TYPES.add(sync_type.name)
     return _RENDER_SQL[key]
 
 
@@ -545,6 +736,8 @@ def _sql_statement(*, request: Request, sync_type: SyncType, ids: list[str]) -> 
         inner_sql, inner_params = queryset.prefetch_related(None).order_by().values("pk").query.sql_with_params()
     except EmptyResultSet:  # the selector shows the caller nothing of this type
         return "", ()
+    if any(isinstance(param, _RequestText) for param in params):
+        params = tuple(param.of(request) if isinstance(param, _RequestText) else param for param in params)
     # The ids again outside the selector's subquery: the row lookups go by primary key.
     return sql.replace(_INNER, inner_sql), (*params, _ids_literal(ids), *inner_params)
 
@@ -616,12 +809,27 @@ def _tails(*, request: Request, record_type: str, heads: _Heads) -> dict[str, by
     return {str(pk): _tail(names) for pk, names in missing.items() if names}
 
 
+def _completed(*, record_type: str, heads: _Heads, tails: dict[str, bytes]) -> _Heads:
+    """The heads with their completeness written: false where the tail names missing attachments."""
+    if record_type not in _MARKED_TYPES:
+        return heads
+    mark = _COMPLETE_MARK.encode()
+    filled: _Heads = {}
+    for pk, (head, size, declared) in heads.items():
+        if mark in head:  # not in a tombstone
+            value = b"false" if pk in tails else b"true"
+            head, size = head.replace(mark, value, 1), size - len(mark) + len(value)
+        filled[pk] = (head, size, declared)
+    return filled
+
+
 def render_changes(*, request: Request, sync_type: SyncType, ids: list[Any]) -> dict[str, str]:
     """id → the change's JSON, for the records among `ids` the caller may see through the type's
     REST selector (deleted records as tombstones)."""
     ids = [str(pk) for pk in ids]
     heads = _heads(request=request, ids_by_type={sync_type.name: ids})[sync_type.name]
     tails = _tails(request=request, record_type=sync_type.name, heads=heads)
+    heads = _completed(record_type=sync_type.name, heads=heads, tails=tails)
     return {pk: (head + tails.get(pk, _COMPLETE_TAIL)).decode() for pk, (head, _size, _has) in heads.items()}
 
 
@@ -656,6 +864,10 @@ def pull_page(
     heads = _heads(request=request, ids_by_type=ids_by_type)
     heads[CASE_ACCESS] = access
     tails = {record_type: _tails(request=request, record_type=record_type, heads=h) for record_type, h in heads.items()}
+    heads = {
+        record_type: _completed(record_type=record_type, heads=h, tails=tails[record_type])
+        for record_type, h in heads.items()
+    }
 
     parts: list[bytes] = []  # head, tail, separator, head, tail, separator, ...
     size = 0
