@@ -333,8 +333,12 @@ def record_json_expression(serializer: serializers.Serializer, model: type[model
     translate. Keys the serializer would leave out (a dotted source through an empty relation, on
     a field with no default that is neither nullable nor required) are left out too.
     """
+    overridden: dict[str, Any] = {}
     if type(serializer).to_representation is not serializers.Serializer.to_representation:
-        raise Untranslatable(f"{type(serializer).__name__}.to_representation")
+        # A serializer's own to_representation translated here: the fields whose value it changes.
+        overridden = _serializer_translations().get(type(serializer).to_representation)
+        if overridden is None:
+            raise Untranslatable(f"{type(serializer).__name__}.to_representation")
     pieces: list[Expression] = []
     # Fields whose value is no column's, declared by the serializer in SQL beside the field (a
     # boolean expression over the record's row, the same value its Python gives).
@@ -349,7 +353,7 @@ def record_json_expression(serializer: serializers.Serializer, model: type[model
                 _Concat(Value(("" if not pieces else ", ") + json.dumps(name) + ": "), _json_value(expression))
             )
             continue
-        translation = _translation(serializer, field)
+        translation = overridden.get(name) or _translation(serializer, field)
         if translation is not None:
             pieces.append(
                 _Concat(
@@ -518,10 +522,60 @@ def _photo_urls(field: Any, model: type[models.Model]) -> Expression:
     )
 
 
+def _signer(field: Any, model: type[models.Model]) -> Expression:
+    # SignerSerializer.to_representation: the signer's columns; ids as text or null.
+    def text(column: str) -> Expression:
+        return _json_value(F(column))
+
+    def uuid_or_null(column: str) -> Expression:
+        return _json_value(_quoted(_text(F(column))))
+
+    pairs = [
+        ("name", text("signer_name")),
+        ("role", text("signer_role")),
+        ("organization", uuid_or_null("signer_organization_id")),
+        ("organization_name", text("signer_organization_name")),
+        ("user", uuid_or_null("signer_user_id")),
+        ("witness", uuid_or_null("witness_id")),
+    ]
+    pieces: list[Expression] = [Value("{")]
+    for index, (key, value) in enumerate(pairs):
+        pieces += [Value(("" if index == 0 else ", ") + json.dumps(key) + ": "), value]
+    return _JsonText(_Concat(*pieces, Value("}")), "{x}", models.TextField())
+
+
+def _signature_image(field: Any, model: type[models.Model]) -> Expression:
+    # SignatureImageField.to_representation: the image's hash and its URL.
+    return _JsonText(
+        _Concat(
+            Value('{"sha256": '),
+            _json_value(F("image_id")),
+            Value(', "url": '),
+            _record_url("api:signature-image", F("pk")),
+            Value("}"),
+        ),
+        "{x}",
+        models.TextField(),
+    )
+
+
+def _signature_image_sha256(field: Any, model: type[models.Model]) -> Expression:
+    # SignatureSerializer.to_representation: image_sha256 (in its place) is the image's id.
+    return F("image_id")
+
+
+@functools.cache
+def _serializer_translations() -> dict[Any, dict[str, Any]]:
+    from mobile_api.signatures.serializers import SignatureSerializer
+
+    return {SignatureSerializer.to_representation: {"image_sha256": _signature_image_sha256}}
+
+
 @functools.cache
 def _translations() -> dict[Any, Any]:
     from mobile_api.evidence.serializers import PhotoSerializer
     from mobile_api.onsite.serializers import IntakeChecklistField, OnsiteDecisionSerializer
+    from mobile_api.signatures.serializers import SignatureImageField, SignerSerializer
     from mobile_api.sync.scans import MaterialScanSerializer
 
     return {
@@ -529,6 +583,8 @@ def _translations() -> dict[Any, Any]:
         IntakeChecklistField.to_representation: _intake_materials,
         OnsiteDecisionSerializer.get_certificate: _decision_certificate,
         PhotoSerializer.get_urls: _photo_urls,
+        SignerSerializer.to_representation: _signer,
+        SignatureImageField.to_representation: _signature_image,
     }
 
 

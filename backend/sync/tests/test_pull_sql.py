@@ -29,9 +29,7 @@ pytestmark = pytest.mark.django_db
 
 # Types whose serializer has a field with no SQL translation (a method field, a property, a
 # custom representation): their changes are rendered by the serializer, as before.
-RENDERED_BY_SERIALIZER: set[str] = {
-    "signature",  # its own to_representation, signer and image fields
-}
+RENDERED_BY_SERIALIZER: set[str] = set()
 
 
 @pytest.fixture(scope="module")
