@@ -160,7 +160,9 @@ _GEOJSON_SQL = (
 # A double as Python's repr writes it: float8's text is the same shortest digits, but Python
 # writes a whole number with ".0" (45.0, not 45); |x| >= 1e15 (exponent in PostgreSQL from 1e15,
 # in Python from 1e16) is no value of this service's fields (degrees, metres).
-_FLOAT_SQL = "(CASE WHEN {x} = trunc({x}) AND abs({x}) < 1e15 THEN {x}::text || '.0' ELSE {x}::text END)"
+# The value is named once (a point's ST_X is computed once). NaN and ±Infinity come as json.dumps
+# writes them too.
+_FLOAT_SQL = "regexp_replace(({x})::text, '^(-?[0-9]+)$', '\\1.0')"
 
 
 class _JsonText(_Sql):
