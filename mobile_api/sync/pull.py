@@ -16,10 +16,9 @@ A page stops at `limit` changes, and before the change that would take its chang
 SYNC_PULL_MAX_BYTES (always at least one change); `has_more` then says the rest comes next.
 """
 
-import contextlib
+import functools
 import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +26,8 @@ from django.conf import settings
 from django.contrib.gis.db import models as gis_models
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
-from django.db import connection, models, transaction
-from django.db.models import Exists, Expression, ExpressionWrapper, F, Func, OuterRef, Q, Value
+from django.db import connection, models
+from django.db.models import Case, Exists, Expression, ExpressionWrapper, F, Func, OuterRef, Q, Subquery, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -139,7 +138,7 @@ _INTEGER_COLUMNS = (models.IntegerField, models.BigIntegerField, models.SmallInt
 
 # Python's `datetime.isoformat()` as DRF's DateTimeField renders it: microseconds only when not
 # zero, the UTC offset as ±HH:MM, `Z` for UTC. The offset is the session's time zone's, which the
-# render query sets to the current time zone for its transaction (`_session_time_zone`).
+# render query sets to the current time zone for its statement (`_fetch_in_time_zone`).
 _DATETIME_SQL = "replace(replace(to_char({x}, 'YYYY-MM-DD\"T\"HH24:MI:SS.USTZH:TZM'), '.000000', ''), '+00:00', 'Z')"
 # A tombstone's deletion time, in UTC whatever the session's time zone.
 _UTC_SQL = "to_char({x} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
@@ -158,8 +157,37 @@ _GEOJSON_SQL = (
 )
 
 
+# A double as Python's repr writes it: float8's text is the same shortest digits, but Python
+# writes a whole number with ".0" (45.0, not 45); |x| >= 1e15 (exponent in PostgreSQL from 1e15,
+# in Python from 1e16) is no value of this service's fields (degrees, metres).
+# The value is named once (a point's ST_X is computed once). NaN and ±Infinity come as json.dumps
+# writes them too.
+_FLOAT_SQL = "regexp_replace(({x})::text, '^(-?[0-9]+)$', '\\1.0')"
+
+
 class _JsonText(_Sql):
-    """A value's SQL that is already its JSON text (not a value to_json writes)."""
+    """A value's SQL that is already its JSON text (not a value to_json writes; NULL for null)."""
+
+
+# A 2-D point column's GeoJSON (the column's type admits nothing else): the same text as
+# _GEOJSON_SQL's first branch, without its checks.
+_POINT_GEOJSON_SQL = (
+    '\'{"type": "Point", "coordinates": [\' || '
+    + _FLOAT_SQL.replace("{x}", "ST_X({x})")
+    + " || ', ' || "
+    + _FLOAT_SQL.replace("{x}", "ST_Y({x})")
+    + " || ']}'"
+)
+
+
+def _quoted(expression: Any) -> _JsonText:
+    """The JSON string of a text that needs no escaping (a UUID, an ISO 8601 time)."""
+    return _JsonText(expression, "'\"' || {x} || '\"'", models.TextField())
+
+
+def _json_number(expression: Any) -> _JsonText:
+    """The JSON of an integer or a boolean: its SQL text (to_json's, without its per-call type lookup)."""
+    return _JsonText(expression, "{x}::text", models.TextField())
 
 
 def _column(model: type[models.Model], source: str) -> tuple[str, models.Field]:
@@ -203,7 +231,11 @@ def _value_expression(field: Any, model: type[models.Model]) -> tuple[Expression
         if not model_field.is_relation:
             raise Untranslatable(field.field_name)
         column = F(model_field.attname)
-        return (_text(column) if isinstance(model_field.target_field, models.UUIDField) else column), path
+        if isinstance(model_field.target_field, models.UUIDField):
+            return _quoted(_text(column)), path
+        if isinstance(model_field.target_field, _INTEGER_COLUMNS):
+            return _json_number(column), path
+        return column, path
     if isinstance(field, serializers.ManyRelatedField | serializers.BaseSerializer):
         raise Untranslatable(field.field_name)
     if field.source == "*":
@@ -213,23 +245,25 @@ def _value_expression(field: Any, model: type[models.Model]) -> tuple[Expression
     if _same(field, GeometryInputField, "to_representation"):
         if not isinstance(model_field, gis_models.GeometryField) or model_field.geography:
             raise Untranslatable(field.field_name)
+        if isinstance(model_field, gis_models.PointField) and model_field.dim == 2:
+            return _JsonText(column, _POINT_GEOJSON_SQL, models.TextField()), path
         return _JsonText(column, _GEOJSON_SQL, models.TextField()), path
     if _same(field, drf_fields.UUIDField, "to_representation"):
         if field.uuid_format != "hex_verbose" or not isinstance(model_field, models.UUIDField):
             raise Untranslatable(field.field_name)
-        return _text(column), path
+        return _quoted(_text(column)), path
     if _same(field, drf_fields.DateTimeField, "to_representation", "enforce_timezone"):
         if getattr(field, "format", drf_fields.api_settings.DATETIME_FORMAT) != drf_fields.ISO_8601:
             raise Untranslatable(field.field_name)
         if not isinstance(model_field, models.DateTimeField) or getattr(field, "timezone", None) is not None:
             raise Untranslatable(field.field_name)
-        return _Sql(column, _DATETIME_SQL, models.TextField()), path
+        return _quoted(_Sql(column, _DATETIME_SQL, models.TextField())), path
     if _same(field, drf_fields.DateField, "to_representation"):
         if getattr(field, "format", drf_fields.api_settings.DATE_FORMAT) != drf_fields.ISO_8601:
             raise Untranslatable(field.field_name)
         if not isinstance(model_field, models.DateField) or isinstance(model_field, models.DateTimeField):
             raise Untranslatable(field.field_name)
-        return _Sql(column, "to_char({x}, 'YYYY-MM-DD')", models.TextField()), path
+        return _quoted(_Sql(column, "to_char({x}, 'YYYY-MM-DD')", models.TextField())), path
     if _same(field, drf_fields.ChoiceField, "to_representation") or _same(
         field, drf_fields.CharField, "to_representation"
     ):
@@ -239,24 +273,24 @@ def _value_expression(field: Any, model: type[models.Model]) -> tuple[Expression
             # Integer choices: the stored integer.
             integers = all(type(value) is int for value in field.choice_strings_to_values.values())
             if integers and isinstance(model_field, _INTEGER_COLUMNS):
-                return column, path
+                return _json_number(column), path
             raise Untranslatable(field.field_name)
         if isinstance(model_field, _STRING_COLUMNS):
             return column, path
         if isinstance(model_field, models.UUIDField):
-            return _text(column), path
+            return _quoted(_text(column)), path
         raise Untranslatable(field.field_name)
     if _same(field, drf_fields.IntegerField, "to_representation"):
         if isinstance(model_field, _INTEGER_COLUMNS) and not isinstance(model_field, models.ForeignKey):
-            return column, path
+            return _json_number(column), path
         raise Untranslatable(field.field_name)
     if _same(field, drf_fields.FloatField, "to_representation"):
         if isinstance(model_field, models.FloatField):
-            return column, path
+            return _JsonText(column, _FLOAT_SQL, models.TextField()), path
         raise Untranslatable(field.field_name)
     if _same(field, drf_fields.BooleanField, "to_representation"):
         if isinstance(model_field, models.BooleanField):
-            return column, path
+            return _json_number(column), path
         raise Untranslatable(field.field_name)
     if _same(field, drf_fields.JSONField, "to_representation"):
         if isinstance(model_field, models.JSONField) and not field.binary:
@@ -272,6 +306,8 @@ def _value_expression(field: Any, model: type[models.Model]) -> tuple[Expression
         if isinstance(model_field, models.JSONField) and identity:
             # A JSON list of strings (the service writes it so), each rendered as itself.
             return column, path
+        if isinstance(model_field, models.JSONField) and _plain_text_serializer(child):
+            return _JsonText(column, _objects_list_sql(child), models.TextField()), path
         uuid_child = _same(child, drf_fields.UUIDField, "to_representation")
         if isinstance(model_field, ArrayField) and uuid_child and isinstance(model_field.base_field, models.UUIDField):
             return _Sql(column, "to_jsonb({x})", models.JSONField()), path
@@ -299,8 +335,12 @@ def record_json_expression(serializer: serializers.Serializer, model: type[model
     translate. Keys the serializer would leave out (a dotted source through an empty relation, on
     a field with no default that is neither nullable nor required) are left out too.
     """
+    overridden: dict[str, Any] = {}
     if type(serializer).to_representation is not serializers.Serializer.to_representation:
-        raise Untranslatable(f"{type(serializer).__name__}.to_representation")
+        # A serializer's own to_representation translated here: the fields whose value it changes.
+        overridden = _serializer_translations().get(type(serializer).to_representation)
+        if overridden is None:
+            raise Untranslatable(f"{type(serializer).__name__}.to_representation")
     pieces: list[Expression] = []
     # Fields whose value is no column's, declared by the serializer in SQL beside the field (a
     # boolean expression over the record's row, the same value its Python gives).
@@ -313,6 +353,15 @@ def record_json_expression(serializer: serializers.Serializer, model: type[model
             expression = ExpressionWrapper(sql, output_field=models.BooleanField()) if isinstance(sql, Q) else sql
             pieces.append(
                 _Concat(Value(("" if not pieces else ", ") + json.dumps(name) + ": "), _json_value(expression))
+            )
+            continue
+        translation = overridden.get(name) or _translation(serializer, field)
+        if translation is not None:
+            pieces.append(
+                _Concat(
+                    Value(("" if not pieces else ", ") + json.dumps(name) + ": "),
+                    _json_value(translation(field, model)),
+                )
             )
             continue
         if type(field).get_attribute not in (
@@ -333,6 +382,221 @@ def record_json_expression(serializer: serializers.Serializer, model: type[model
         else:
             pieces.append(pair)
     return _Concat(Value("{"), *pieces, Value("}"))
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _plain_text_serializer(child: Any) -> bool:
+    """A nested plain serializer of read-only text fields, each named as its key."""
+    if not isinstance(child, serializers.Serializer) or isinstance(child, serializers.ModelSerializer):
+        return False
+    if type(child).to_representation is not serializers.Serializer.to_representation:
+        return False
+    return all(
+        _same(f, drf_fields.CharField, "to_representation", "get_attribute")
+        and f.source == name
+        and f.read_only
+        and not f.allow_null
+        and f.default is drf_fields.empty
+        for name, f in child.fields.items()
+    )
+
+
+def _objects_list_sql(child: serializers.Serializer) -> str:
+    """A JSON list of objects rendered through `child` (ListField(child=<plain serializer>)): each
+    object's keys the child's, those it lacks left out (DRF skips them), values as str() writes a
+    string (the service stores strings; a number as its JSON text, a boolean as Python writes it)."""
+    keys = []
+    for name in child.fields:
+        key = _sql_literal(name)
+        value = (
+            f"CASE jsonb_typeof(e -> {key}) WHEN 'null' THEN 'null'"
+            f" WHEN 'boolean' THEN to_json(initcap(e ->> {key}))::text ELSE to_json(e ->> {key})::text END"
+        )
+        keys.append(f"CASE WHEN e ? {key} THEN {_sql_literal(json.dumps(name) + ': ')} || {value} END")
+    keys_sql = ", ".join(keys)
+    element = (
+        "CASE jsonb_typeof(e) WHEN 'null' THEN 'null' WHEN 'object' THEN '{' || concat_ws(', ', "
+        + keys_sql
+        + ") || '}' ELSE '{}' END"
+    )
+    return (
+        "CASE WHEN {x} IS NULL OR jsonb_typeof({x}) = 'null' THEN NULL"
+        " WHEN jsonb_typeof({x}) = 'array' THEN '[' || coalesce((SELECT string_agg("
+        + element
+        + ", ', ' ORDER BY n) FROM jsonb_array_elements({x}) WITH ORDINALITY AS t(e, n)), '') || ']'"
+        " ELSE '[]' END"
+    )
+
+
+# --- Fields whose value is no column's, translated beside the Python they stand for ------------
+#
+# A method field's method, or a field class's to_representation → the SQL of its value (JSON
+# text). Looked up by the very function: when the Python changes, it is not found, and the type
+# goes back to its serializer (sql_rendered_types says why).
+
+# In a head, the place of a value the page's tails decide: the record's completeness as
+# `missing_attachments` says it (a raw control character never occurs in JSON text).
+_COMPLETE_MARK = "\x01"
+
+
+class _RequestText(str):
+    """A text parameter of the cached render SQL whose value is the request's (where the
+    absolute URLs start): `_sql_statement` puts `of(request)` in its place."""
+
+    def __new__(cls, of: Any) -> "_RequestText":
+        text = super().__new__(cls, "")
+        text.of = of
+        return text
+
+
+_URL_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def _url_around_id(request: Request | None, view_name: str) -> tuple[str, str]:
+    """The text before and after the record's id in `request.build_absolute_uri(reverse(...))`."""
+    from django.urls import reverse
+
+    path = reverse(view_name, args=[_URL_ID])
+    url = request.build_absolute_uri(path) if request is not None else path
+    before, found, after = url.partition(_URL_ID)
+    if not found or _URL_ID in after:
+        raise AssertionError(f"{view_name}: the id is not once in its URL")
+    return before, after
+
+
+def _record_url(view_name: str, pk: Any) -> Expression:
+    """The JSON string of a record's absolute URL, as the serializer's request builds it."""
+    before = _RequestText(lambda request: _url_around_id(request, view_name)[0])
+    after = _RequestText(lambda request: _url_around_id(request, view_name)[1])
+    url = _Concat(
+        Value(before, output_field=models.TextField()), _text(pk), Value(after, output_field=models.TextField())
+    )
+    return _Sql(url, "to_json({x})::text", models.TextField())
+
+
+def _scan_complete(field: Any, model: type[models.Model]) -> Expression:
+    # get_complete: the selector's is_complete, the rule missing_attachments follows (the tail).
+    return _JsonText(Value(_COMPLETE_MARK), "{x}", models.TextField())
+
+
+def _intake_materials(field: Any, model: type[models.Model]) -> Expression:
+    # IntakeChecklistField.to_representation: the stored checklist as it is (null stays null).
+    path, model_field = _column(model, field.source)
+    if not isinstance(model_field, models.JSONField):
+        raise Untranslatable(field.field_name)
+    return _JsonText(F(path), "{x}::text", models.TextField())
+
+
+def _decision_certificate(field: Any, model: type[models.Model]) -> Expression:
+    # get_certificate: the decision's certificate as CertificateSummarySerializer renders it, or null.
+    from backend.onsite.models import Certificate
+    from mobile_api.onsite.serializers import CertificateSummarySerializer
+
+    summary = record_json_expression(CertificateSummarySerializer(), Certificate)
+    found = Certificate._base_manager.filter(decision=OuterRef("pk")).annotate(text=summary).values("text")[:1]
+    return _JsonText(Subquery(found, output_field=models.TextField()), "{x}", models.TextField())
+
+
+def _photo_urls(field: Any, model: type[models.Model]) -> Expression:
+    # get_urls: the original's URL; the thumbnail's and the preview's once they are made.
+    def optional(column: str, name: str) -> Expression:
+        return Case(
+            When(**{f"{column}__isnull": True}, then=Value("null")),
+            default=_record_url(name, F("pk")),
+            output_field=models.TextField(),
+        )
+
+    return _JsonText(
+        _Concat(
+            Value('{"original": '),
+            _record_url("api:photo-original", F("pk")),
+            Value(', "thumbnail": '),
+            optional("thumbnail_id", "api:photo-thumbnail"),
+            Value(', "preview": '),
+            optional("preview_id", "api:photo-preview"),
+            Value("}"),
+        ),
+        "{x}",
+        models.TextField(),
+    )
+
+
+def _signer(field: Any, model: type[models.Model]) -> Expression:
+    # SignerSerializer.to_representation: the signer's columns; ids as text or null.
+    def text(column: str) -> Expression:
+        return _json_value(F(column))
+
+    def uuid_or_null(column: str) -> Expression:
+        return _json_value(_quoted(_text(F(column))))
+
+    pairs = [
+        ("name", text("signer_name")),
+        ("role", text("signer_role")),
+        ("organization", uuid_or_null("signer_organization_id")),
+        ("organization_name", text("signer_organization_name")),
+        ("user", uuid_or_null("signer_user_id")),
+        ("witness", uuid_or_null("witness_id")),
+    ]
+    pieces: list[Expression] = [Value("{")]
+    for index, (key, value) in enumerate(pairs):
+        pieces += [Value(("" if index == 0 else ", ") + json.dumps(key) + ": "), value]
+    return _JsonText(_Concat(*pieces, Value("}")), "{x}", models.TextField())
+
+
+def _signature_image(field: Any, model: type[models.Model]) -> Expression:
+    # SignatureImageField.to_representation: the image's hash and its URL.
+    return _JsonText(
+        _Concat(
+            Value('{"sha256": '),
+            _json_value(F("image_id")),
+            Value(', "url": '),
+            _record_url("api:signature-image", F("pk")),
+            Value("}"),
+        ),
+        "{x}",
+        models.TextField(),
+    )
+
+
+def _signature_image_sha256(field: Any, model: type[models.Model]) -> Expression:
+    # SignatureSerializer.to_representation: image_sha256 (in its place) is the image's id.
+    return F("image_id")
+
+
+@functools.cache
+def _serializer_translations() -> dict[Any, dict[str, Any]]:
+    from mobile_api.signatures.serializers import SignatureSerializer
+
+    return {SignatureSerializer.to_representation: {"image_sha256": _signature_image_sha256}}
+
+
+@functools.cache
+def _translations() -> dict[Any, Any]:
+    from mobile_api.evidence.serializers import PhotoSerializer
+    from mobile_api.onsite.serializers import IntakeChecklistField, OnsiteDecisionSerializer
+    from mobile_api.signatures.serializers import SignatureImageField, SignerSerializer
+    from mobile_api.sync.scans import MaterialScanSerializer
+
+    return {
+        MaterialScanSerializer.get_complete: _scan_complete,
+        IntakeChecklistField.to_representation: _intake_materials,
+        OnsiteDecisionSerializer.get_certificate: _decision_certificate,
+        PhotoSerializer.get_urls: _photo_urls,
+        SignerSerializer.to_representation: _signer,
+        SignatureImageField.to_representation: _signature_image,
+    }
+
+
+def _translation(serializer: serializers.Serializer, field: Any) -> Any:
+    """The SQL builder of a field whose value comes from a function translated here, or None."""
+    if isinstance(field, serializers.SerializerMethodField):
+        function = getattr(type(serializer), field.method_name, None)
+    else:
+        function = type(field).to_representation
+    return _translations().get(function)
 
 
 class _Concat(Func):
@@ -403,6 +667,8 @@ class _RawText(Loader):
 # (type, serializer class, time zone, its fields) → the compiled SQL rendering a type's records by id.
 _RENDER_SQL: dict[tuple[str, type, str, tuple[str, ...]], tuple[str, tuple[Any, ...]] | None] = {}
 _INNER = "SELECT NULL::uuid WHERE false /* pull: the ids */"
+# Types whose heads carry _COMPLETE_MARK, filled in once the tails are known (`_completed`).
+_MARKED_TYPES: set[str] = set()
 
 # Around the type's row query: its change's head (a tombstone's data for a deleted record, as
 # backend.sync.push.tombstone_data writes it) and the head's size in bytes. OFFSET 0 keeps the
@@ -453,6 +719,8 @@ def _render_sql(sync_type: SyncType, serializer: serializers.Serializer) -> tupl
                 raise AssertionError(f"{sync_type.name}: the render query's ids are not its last parameters")
             head = '{"type": ' + json.dumps(sync_type.name) + ', "id": "'
             _RENDER_SQL[key] = (_HEAD_SQL.replace("{rows}", sql), (head, *params[:-1]))
+            if _COMPLETE_MARK in params:
+                _MARKED_TYPES.add(sync_type.name)
     return _RENDER_SQL[key]
 
 
@@ -461,24 +729,28 @@ def _render_sql(sync_type: SyncType, serializer: serializers.Serializer) -> tupl
 _DELETED_AT_SQL = f"replace({_UTC_SQL}, '.000000', '') || '+00:00'"
 
 
-@contextlib.contextmanager
-def _session_time_zone(name: str) -> Iterator[None]:
-    """The session's time zone is `name` inside (SET LOCAL: a rollback undoes it too), then back.
-    Re-entrant: an inner use with the same name costs nothing. Django reads timestamptz values
-    as if the session's zone were its own: queries inside must not return any (see _UTC_SQL)."""
-    if getattr(connection, "_pull_time_zone", None) == name:
-        yield
-        return
+# The heads' statement is sent between these two in one message (the simple query protocol: one
+# round trip, and one implicit transaction when none is open): the session's time zone is the
+# current time zone's for the heads only (SET LOCAL: a rollback undoes it too), then back as it
+# was inside an open transaction. Django reads timestamptz values as if the session's zone were
+# its own: the heads' statement returns none (see _UTC_SQL).
+_IN_TIME_ZONE = (
+    "SELECT set_config('pull.previous_time_zone', current_setting('TimeZone'), true),"
+    " set_config('TimeZone', %s, true); "
+)
+_TIME_ZONE_BACK = "; SELECT set_config('TimeZone', current_setting('pull.previous_time_zone'), true)"
+
+
+def _fetch_in_time_zone(sql: str, params: tuple[Any, ...], time_zone: str) -> list[tuple[Any, ...]]:
+    """The rows of `sql` run with the session in `time_zone`, text columns as UTF-8 bytes."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('TimeZone'), set_config('TimeZone', %s, true)", [name])
-        (previous, _now) = cursor.fetchone()
-    connection._pull_time_zone = name
-    try:
-        yield
-    finally:
-        connection._pull_time_zone = None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('TimeZone', %s, true)", [previous])
+        raw = cursor.cursor
+        raw.adapters.register_loader("text", _RawText)
+        cursor.execute(_IN_TIME_ZONE + sql + _TIME_ZONE_BACK, (time_zone, *params))
+        raw.nextset()
+        fetched = raw.fetchall()
+        raw.nextset()
+    return fetched
 
 
 def _has_case(model: type[models.Model]) -> bool:
@@ -522,6 +794,8 @@ def _sql_statement(*, request: Request, sync_type: SyncType, ids: list[str]) -> 
         inner_sql, inner_params = queryset.prefetch_related(None).order_by().values("pk").query.sql_with_params()
     except EmptyResultSet:  # the selector shows the caller nothing of this type
         return "", ()
+    if any(isinstance(param, _RequestText) for param in params):
+        params = tuple(param.of(request) if isinstance(param, _RequestText) else param for param in params)
     # The ids again outside the selector's subquery: the row lookups go by primary key.
     return sql.replace(_INNER, inner_sql), (*params, _ids_literal(ids), *inner_params)
 
@@ -559,7 +833,7 @@ def _serializer_heads(*, request: Request, sync_type: SyncType, ids: list[str]) 
 
 def _heads(*, request: Request, ids_by_type: dict[str, list[str]]) -> dict[str, _Heads]:
     """type → its heads, for the records among `ids_by_type` the caller may see: the types built in
-    SQL in one statement (in one transaction with the session in the current time zone)."""
+    SQL in one statement (with the session in the current time zone, `_fetch_in_time_zone`)."""
     available = sync_types()
     heads: dict[str, _Heads] = {}
     statements = []
@@ -577,11 +851,7 @@ def _heads(*, request: Request, ids_by_type: dict[str, list[str]]) -> dict[str, 
             for n, (_type, (statement_sql, _params)) in enumerate(statements)
         )
         params = tuple(param for _type, (_sql, statement_params) in statements for param in statement_params)
-        with transaction.atomic(), _session_time_zone(timezone.get_current_timezone_name()):
-            with connection.cursor() as cursor:
-                cursor.cursor.adapters.register_loader("text", _RawText)
-                cursor.execute(sql, params)
-                fetched = cursor.fetchall()
+        fetched = _fetch_in_time_zone(sql, params, timezone.get_current_timezone_name())
         of_type = [heads[record_type] for record_type, _statement in statements]
         for n, pk, head, size, declared in fetched:
             of_type[n][pk.decode()] = (head, size, declared)
@@ -597,12 +867,27 @@ def _tails(*, request: Request, record_type: str, heads: _Heads) -> dict[str, by
     return {str(pk): _tail(names) for pk, names in missing.items() if names}
 
 
+def _completed(*, record_type: str, heads: _Heads, tails: dict[str, bytes]) -> _Heads:
+    """The heads with their completeness written: false where the tail names missing attachments."""
+    if record_type not in _MARKED_TYPES:
+        return heads
+    mark = _COMPLETE_MARK.encode()
+    filled: _Heads = {}
+    for pk, (head, size, declared) in heads.items():
+        if mark in head:  # not in a tombstone
+            value = b"false" if pk in tails else b"true"
+            head, size = head.replace(mark, value, 1), size - len(mark) + len(value)
+        filled[pk] = (head, size, declared)
+    return filled
+
+
 def render_changes(*, request: Request, sync_type: SyncType, ids: list[Any]) -> dict[str, str]:
     """id → the change's JSON, for the records among `ids` the caller may see through the type's
     REST selector (deleted records as tombstones)."""
     ids = [str(pk) for pk in ids]
     heads = _heads(request=request, ids_by_type={sync_type.name: ids})[sync_type.name]
     tails = _tails(request=request, record_type=sync_type.name, heads=heads)
+    heads = _completed(record_type=sync_type.name, heads=heads, tails=tails)
     return {pk: (head + tails.get(pk, _COMPLETE_TAIL)).decode() for pk, (head, _size, _has) in heads.items()}
 
 
@@ -637,6 +922,10 @@ def pull_page(
     heads = _heads(request=request, ids_by_type=ids_by_type)
     heads[CASE_ACCESS] = access
     tails = {record_type: _tails(request=request, record_type=record_type, heads=h) for record_type, h in heads.items()}
+    heads = {
+        record_type: _completed(record_type=record_type, heads=h, tails=tails[record_type])
+        for record_type, h in heads.items()
+    }
 
     parts: list[bytes] = []  # head, tail, separator, head, tail, separator, ...
     size = 0

@@ -29,13 +29,7 @@ pytestmark = pytest.mark.django_db
 
 # Types whose serializer has a field with no SQL translation (a method field, a property, a
 # custom representation): their changes are rendered by the serializer, as before.
-RENDERED_BY_SERIALIZER = {
-    "material_scan",  # complete: a method field
-    "onsite_decision",  # certificate: a nested serializer in a method field
-    "onsite_intake",  # materials: a list field with its own to_representation
-    "photo",  # urls: a method field; location_warnings: nested serializers
-    "signature",  # its own to_representation, signer and image fields
-}
+RENDERED_BY_SERIALIZER: set[str] = set()
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +112,11 @@ def test_the_change_built_in_sql_equals_the_serializers_for_every_type_and_user(
                 if record.deleted_at is None:
                     assert change["deleted"] is False
                     assert change["data"] == expected[str(record.pk)], (user.username, name)
+                    # Byte for byte: the serializer's keys in its order, written as json.dumps writes them.
+                    assert text == json.dumps({**change, "data": expected[str(record.pk)]}, ensure_ascii=False), (
+                        user.username,
+                        name,
+                    )
                 else:
                     assert change["deleted"] is True
                     assert change["data"] == tombstone_data(record), (user.username, name)
@@ -213,3 +212,65 @@ def test_fields_declared_in_sql_agree_with_their_python_on_blank_text(world):
         if name == "survey_participant":
             completes = [expected[str(r.pk)]["is_complete"] for r in records]
             assert completes == [False, True, True, False, False]
+
+
+def _sql_and_serializer_data(request: Request, name: str, ids: list) -> tuple[dict, dict]:
+    """id → the data built in SQL, id → the serializer's; the SQL's text byte for byte json.dumps'."""
+    sync_type = sync_types()[name]
+    view = sync_type.view(request, "list")
+    live = list(view.get_queryset().filter(pk__in=ids))
+    expected = {item["id"]: item for item in jsonable(view.get_serializer(live, many=True).data)}
+    rendered = render_changes(request=request, sync_type=sync_type, ids=ids)
+    data = {}
+    for pk, text in rendered.items():
+        change = json.loads(text)
+        assert text == json.dumps({**change, "data": expected[pk]}, ensure_ascii=False), name
+        data[pk] = change["data"]
+    assert len(data) == len(ids)
+    return data, expected
+
+
+def test_a_scans_completeness_is_the_serializers_missing_file_or_not(world):
+    from backend.cases.materials import MaterialScan
+    from backend.sync.models import SyncAttachment
+
+    item = MaterialScan.all_objects.first().item
+    client = APIClient()
+    client.force_authenticate(world["device"])
+    record_id = uuid.uuid4()
+    assert push(client, scan_op(item=item, record_id=record_id)).json()["receipts"][0]["status"] == "applied"
+    request = _request(world["device"])
+    assert SyncAttachment.objects.filter(record_type="material_scan", record_id=record_id).exists()
+    rendered, expected = _sql_and_serializer_data(request, "material_scan", [record_id])
+    assert rendered == expected and rendered[str(record_id)]["complete"] is False
+    SyncAttachment.objects.filter(record_type="material_scan", record_id=record_id).delete()
+    rendered, expected = _sql_and_serializer_data(request, "material_scan", [record_id])
+    assert rendered == expected and rendered[str(record_id)]["complete"] is True
+
+
+def test_photo_urls_and_a_decisions_certificate_in_every_shape(world):
+    """A photo without its thumbnail and preview (not made yet), with location warnings; a
+    decision with and without its certificate: the same data as the serializers'."""
+    from backend.evidence.models import Photo
+    from backend.onsite.models import Certificate, OnsiteDecision
+
+    request = _request(User.objects.get(username="admin"))
+    photos = list(Photo.objects.filter(thumbnail__isnull=False).order_by("pk").values_list("pk", flat=True)[:2])
+    assert len(photos) == 2
+    Photo.objects.filter(pk=photos[0]).update(thumbnail=None, preview=None)
+    Photo.objects.filter(pk=photos[1]).update(
+        location_warnings=[{"code": "exif_gps_invalid", "detail": '秒 = 60 "x"'}, {"code": "exif_heading_invalid"}]
+    )
+    rendered, expected = _sql_and_serializer_data(request, "photo", photos)
+    assert rendered == expected
+    assert rendered[str(photos[0])]["urls"]["thumbnail"] is None
+    assert rendered[str(photos[1])]["urls"]["thumbnail"].startswith("http://testserver/")
+    assert rendered[str(photos[1])]["location_warnings"][1] == {"code": "exif_heading_invalid"}
+
+    decision = OnsiteDecision.objects.filter(pk__in=Certificate.objects.values("decision_id")).first()
+    assert decision is not None
+    rendered, expected = _sql_and_serializer_data(request, "onsite_decision", [decision.pk])
+    assert rendered == expected and rendered[str(decision.pk)]["certificate"] is not None
+    Certificate._base_manager.filter(decision=decision).delete()
+    rendered, expected = _sql_and_serializer_data(request, "onsite_decision", [decision.pk])
+    assert rendered == expected and rendered[str(decision.pk)]["certificate"] is None
