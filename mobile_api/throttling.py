@@ -42,7 +42,7 @@ class UserWindowRateThrottle(UserRateThrottle):
         self.previous = int(self.cache.get(f"{ident_key}_w{window - 1}", 0))
         if self._estimate(self.current) <= self.num_requests:
             return True
-        self.cache.decr(key)
+        self._give_back(key)
         self.current -= 1
         return False
 
@@ -56,7 +56,9 @@ class UserWindowRateThrottle(UserRateThrottle):
 
     def _take_place(self, key: str) -> int:
         """This request's place in the window's counter (1 for the first request)."""
-        # Kept two windows: the next window still reads it as its previous one.
+        # Kept two windows: the next window still reads it as its previous one. Well past its last
+        # incr, too: Django's Redis incr is EXISTS then INCR, and an INCR landing just after expiry
+        # would leave a counter without a timeout.
         timeout = 2 * self.duration + 1
         for _ in range(3):
             try:
@@ -67,6 +69,13 @@ class UserWindowRateThrottle(UserRateThrottle):
                 return 1
             # Another request created it between the two: count on it.
         raise RuntimeError(f"throttle counter {key!r} cannot be created")
+
+    def _give_back(self, key: str) -> None:
+        """A refused request's place is not counted (unless the counter is already gone)."""
+        try:
+            self.cache.decr(key)
+        except ValueError:
+            pass
 
     def _estimate(self, current: int) -> float:
         """Requests counted in the sliding window ending now, with `current` in this window."""
