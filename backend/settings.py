@@ -358,7 +358,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "mobile_api.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["mobile_api.throttling.UserWindowRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_RATE, "login": LOGIN_THROTTLE_RATE},
     "EXCEPTION_HANDLER": "mobile_api.exceptions.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "mobile_api.openapi.ProblemAutoSchema",

@@ -10,6 +10,8 @@ department official may see. Three ways, interleaved so drift hits them alike:
 - basic : `Authorization: Basic …`, the verified credential remembered (BASIC_AUTH_CACHE_SECONDS);
 - basic, no cache : BASIC_AUTH_CACHE_SECONDS=0, the password hashed on every request (before).
 Prints median and p95 per way and the ratios to the token (target: basic <= 1.1x token).
+Then the fixed cost of a token: `device_token_get_active` alone (median of `--rounds` calls) and
+`GET /api/v1/utility-points/nearby/` with the token (median and p95), what every API request pays.
 
 Uses its own database (BENCH_DATABASE_NAME, default bench_basic_auth; dropped and migrated unless --keep).
 """
@@ -160,6 +162,31 @@ def run(args) -> None:
         )
     ratio = statistics.median(samples["basic"]) / token_median
     print(f"basic (cached) / token = {ratio:.2f}x (target <= 1.10x): {'met' if ratio <= 1.10 else 'MISSED'}")
+    token_cost(client, token, token_header, args.rounds)
+
+
+def token_cost(client, token: str, token_header: str, rounds: int) -> None:
+    """What a device token costs every request: the lookup alone, and a small API request."""
+    from backend.accounts.selectors import device_token_get_active
+
+    lookups = []
+    for _ in range(rounds * 5):
+        started = time.perf_counter()
+        if device_token_get_active(raw=token) is None:
+            raise RuntimeError("the bench token is not active")
+        lookups.append(time.perf_counter() - started)
+    path = f"/api/v1/utility-points/nearby/?lon={LON}&lat={LAT}&radius_m=300&limit=20"
+    for _ in range(5):
+        _request(client, path, token_header)
+    nearby = [_request(client, path, token_header) for _ in range(rounds)]
+    print(
+        f"device_token_get_active: median {statistics.median(lookups) * 1000:.3f} ms, "
+        f"p95 {p95(lookups) * 1000:.3f} ms ({len(lookups)} calls)"
+    )
+    print(
+        f"nearby 300 m / 20 with the token: median {statistics.median(nearby) * 1000:.2f} ms, "
+        f"p95 {p95(nearby) * 1000:.2f} ms ({rounds} requests)"
+    )
 
 
 if __name__ == "__main__":

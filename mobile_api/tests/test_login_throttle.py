@@ -64,7 +64,7 @@ def test_successful_logins_do_not_count(api_client):
         "DEFAULT_THROTTLE_RATES": {"user": "6000/min", "login": "2/hour"},
         "EXCEPTION_HANDLER": "mobile_api.exceptions.problem_exception_handler",
         "DEFAULT_AUTHENTICATION_CLASSES": ["mobile_api.authentication.DeviceTokenAuthentication"],
-        "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+        "DEFAULT_THROTTLE_CLASSES": ["mobile_api.throttling.UserWindowRateThrottle"],
     }
 )
 def test_rate_comes_from_the_login_setting(api_client):

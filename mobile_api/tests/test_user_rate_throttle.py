@@ -1,0 +1,167 @@
+"""The per-user API rate (REST_FRAMEWORK "user" rate): counted per window, exact under races,
+refused with a 429 problem whose Retry-After says when one more request passes."""
+
+import os
+import threading
+import uuid
+from types import SimpleNamespace
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache as default_cache
+from django.core.cache.backends.redis import RedisCache
+from django.test import override_settings
+
+from backend.accounts.tests.factories import UserFactory
+from mobile_api.throttling import UserWindowRateThrottle
+
+pytestmark = pytest.mark.django_db
+
+ME = "/api/v1/users/me/"
+# A window boundary (3/min: windows start at multiples of 60 s).
+START = 60.0 * 29_000_000
+
+
+def rest_framework_with_user_rate(rate: str) -> dict:
+    return {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "user": rate},
+    }
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    clock = Clock(START + 10)
+    monkeypatch.setattr(UserWindowRateThrottle, "timer", staticmethod(clock))
+    return clock
+
+
+@pytest.fixture
+def signed_in(api_client):
+    api_client.force_authenticate(UserFactory())
+    return api_client
+
+
+def assert_throttled(response, retry_after: int) -> None:
+    assert response.status_code == 429
+    assert response["Content-Type"] == "application/problem+json"
+    assert response["Retry-After"] == str(retry_after)
+    assert response.json() == {
+        "type": "/problems/throttled",
+        "title": "Too Many Requests",
+        "status": 429,
+        "detail": f"Too many requests; retry in {retry_after} seconds.",
+        "code": "throttled",
+        "retry_after": retry_after,
+    }
+
+
+@override_settings(REST_FRAMEWORK=rest_framework_with_user_rate("3/min"))
+def test_the_request_past_the_rate_is_429_with_the_seconds_until_one_more_passes(signed_in, clock):
+    for _ in range(3):
+        assert signed_in.get(ME).status_code == 200
+    clock.now = START + 10.2
+    # 49.8 s to the next window, then 20 s until a third of these 3 has slid out: 69.8, rounded up.
+    assert_throttled(signed_in.get(ME), 70)
+    clock.now = START + 79.9
+    assert_throttled(signed_in.get(ME), 1)
+    clock.now = START + 80
+    assert signed_in.get(ME).status_code == 200
+
+
+@override_settings(REST_FRAMEWORK=rest_framework_with_user_rate("3/min"))
+def test_the_previous_window_counts_for_the_share_still_inside_the_last_minute(signed_in, clock):
+    for _ in range(3):
+        assert signed_in.get(ME).status_code == 200
+    # Next window, at its start: the 3 earlier requests still count whole.
+    clock.now = START + 60
+    assert_throttled(signed_in.get(ME), 20)
+    # After 20 s a third of them has slid out: 3 × 2/3 + 1 <= 3.
+    clock.now = START + 80
+    assert signed_in.get(ME).status_code == 200
+    assert_throttled(signed_in.get(ME), 20)  # 2 + 1 counted: the old share must fall to 1 (40 s in)
+
+
+@override_settings(REST_FRAMEWORK=rest_framework_with_user_rate("3/min"))
+def test_refused_requests_do_not_count(signed_in, clock):
+    for _ in range(3):
+        signed_in.get(ME)
+    for _ in range(20):
+        assert signed_in.get(ME).status_code == 429
+    clock.now = START + 80
+    assert signed_in.get(ME).status_code == 200
+
+
+@override_settings(REST_FRAMEWORK=rest_framework_with_user_rate("3/min"))
+def test_each_user_has_their_own_count(api_client, clock):
+    first, second = UserFactory(), UserFactory()
+    api_client.force_authenticate(first)
+    for _ in range(3):
+        api_client.get(ME)
+    assert api_client.get(ME).status_code == 429
+    api_client.force_authenticate(second)
+    assert api_client.get(ME).status_code == 200
+
+
+def test_the_api_uses_the_counting_throttle():
+    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] == ["mobile_api.throttling.UserWindowRateThrottle"]
+
+
+def _redis_cache():
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    redis_cache = RedisCache(url, {"KEY_PREFIX": f"test-throttle-{uuid.uuid4().hex}"})
+    try:
+        redis_cache.get("ping")
+    except Exception as error:  # noqa: BLE001 - any connection failure means no Redis here
+        pytest.skip(f"no Redis at {url}: {error}")
+    return redis_cache
+
+
+@pytest.fixture(params=["default", "redis"])
+def throttle_cache(request):
+    """The cache the tests configure (CACHES, local memory unless REDIS_URL) and a real Redis."""
+    return default_cache if request.param == "default" else _redis_cache()
+
+
+def _throttle(throttle_cache) -> UserWindowRateThrottle:
+    throttle = UserWindowRateThrottle()
+    throttle.cache = throttle_cache
+    return throttle
+
+
+def _contend_for_the_last_place(throttle_cache, request, threads: int) -> int:
+    """How many of `threads` requests released at once are let through."""
+    barrier = threading.Barrier(threads)
+    passed = []
+
+    def contend():
+        throttle = _throttle(throttle_cache)
+        barrier.wait()
+        if throttle.allow_request(request, None):
+            passed.append(1)
+
+    workers = [threading.Thread(target=contend) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return len(passed)
+
+
+@override_settings(REST_FRAMEWORK=rest_framework_with_user_rate("5/min"))
+def test_two_requests_at_once_never_both_take_the_last_place(throttle_cache, clock):
+    for round_ in range(10):
+        request = SimpleNamespace(user=SimpleNamespace(is_authenticated=True, pk=f"racer-{uuid.uuid4().hex}"))
+        for _ in range(4):
+            assert _throttle(throttle_cache).allow_request(request, None)
+        passed = _contend_for_the_last_place(throttle_cache, request, threads=16)
+        assert passed == 1, f"round {round_}: {passed} requests took the last place"
+        assert not _throttle(throttle_cache).allow_request(request, None)
