@@ -330,6 +330,8 @@ def cached(build):
         if _not_modified(request, etag, last_modified):
             response = HttpResponse(status=304)
         else:
+            # The counter the ETag names, for handlers that reuse work per data version (tiles).
+            request.layers_version = version
             response = build(self, request, *args, **kwargs)
             _gzip(request, response)
         response["ETag"] = etag
@@ -722,7 +724,7 @@ class TileView(GisView):
             raise ValidationFailed(f"z must be from 0 to {MAX_ZOOM}.", code="invalid_tile")
         if not (0 <= x < 2**z and 0 <= y < 2**z):
             raise NotFound(f"No tile {z}/{x}/{y}: x and y must be below {2**z}.", code="tile_not_found")
-        body = Query(layer=layer, user=request.user).tile(z=z, x=x, y=y)
+        body = Query(layer=layer, user=request.user).tile(z=z, x=x, y=y, version=request.layers_version)
         return HttpResponse(body, content_type=MVT, status=200 if body else 204)
 
 
