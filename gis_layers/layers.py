@@ -26,6 +26,7 @@ from backend.layers.definitions import LAYER_DEFINITIONS, LayerDefinition
 from backend.layers.low_zoom import PRECOMPUTED_LAYERS, cell_scope
 from backend.layers.timestamps import iso8601_sql
 from backend.records.registry import RECORD_TYPES
+from gis_layers import changes
 
 # Tile envelopes in Web Mercator reach ±85.0511°.
 WORLD_BOUNDS = [-180.0, -85.0511287798066, 180.0, 85.0511287798066]
@@ -557,6 +558,26 @@ class Query:
             row = cursor.fetchone()
         return bytes(row[0]) if row and row[0] is not None else b""
 
+    def tile_and_version(self, *, z: int, x: int, y: int) -> tuple[tuple[int, dt.datetime, dt.datetime], bytes | None]:
+        """(the change counter as changes.current() reads it, the tile) in one round trip when
+        the statement last compiled for this user and layer is of the current counter (one
+        statement: the counter and the tile see the same snapshot); the tile is None when the
+        counter moved (or nothing is compiled yet, or the tile is not one of features): the
+        caller reads it with `tile(version=…)`. Saves the counter's own round trip per tile."""
+        latest = FEATURE_TILE_STATEMENTS.latest(self) if z > AGGREGATE_MAX_ZOOM and self._cacheable() else None
+        if latest is None:
+            return changes.current(), None
+        version, statement = latest
+        sql, params = statement.bind(z=z, x=x, y=y)
+        # The tile's subquery is an InitPlan, run only when the CASE takes its branch.
+        combined = f"SELECT c.version, c.changed_at, c.now, CASE WHEN c.version = %s THEN ({sql}) END FROM ({changes.CURRENT_SQL}) c (version, changed_at, now)"
+        with connection.cursor() as cursor:
+            cursor.execute(combined, [version, *params])
+            current, changed_at, now, body = cursor.fetchone()
+        if current != version:
+            return (current, changed_at, now), None
+        return (current, changed_at, now), bytes(body) if body is not None else b""
+
     def tile_sql(self, *, z: int, x: int, y: int) -> tuple[str, list[Any]]:
         if z <= AGGREGATE_MAX_ZOOM and self.layer.name in PRECOMPUTED_LAYERS:
             return self.precomputed_tile_sql(z=z, x=x, y=y)
@@ -715,7 +736,8 @@ class TileStatement:
 
 
 class TileStatements:
-    """Compiled tile statements per (layer, user, change counter), the most recent kept.
+    """Compiled tile statements per (layer, user), each of the change counter it was compiled
+    at (one per user and layer: the latest).
 
     A layer's statement is a function of the user's scope, which lives in the tables the change
     counter watches (records, cases, assignments, organisations, the user's roles: every write
@@ -725,20 +747,29 @@ class TileStatements:
 
     def __init__(self, size: int = 512):
         self.size = size
-        self._statements: OrderedDict[tuple[Any, ...], TileStatement] = OrderedDict()
+        self._statements: OrderedDict[tuple[Any, ...], tuple[int, TileStatement]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, query: "Query", version: int) -> TileStatement:
-        user = query.user
-        key = (query.layer.name, version, user.pk, getattr(user, "is_active", None))
+    @staticmethod
+    def _key(query: "Query") -> tuple[Any, ...]:
+        return (query.layer.name, query.user.pk, getattr(query.user, "is_active", None))
+
+    def latest(self, query: "Query") -> tuple[int, TileStatement] | None:
+        """(counter, statement) last compiled for the query's user and layer, if any."""
         with self._lock:
-            statement = self._statements.get(key)
-            if statement is not None:
+            return self._statements.get(self._key(query))
+
+    def get(self, query: "Query", version: int) -> TileStatement:
+        """The statement for the user and layer at `version`, compiled unless it is the latest's."""
+        key = self._key(query)
+        with self._lock:
+            found = self._statements.get(key)
+            if found is not None and found[0] == version:
                 self._statements.move_to_end(key)
-                return statement
+                return found[1]
         statement = query.feature_tile_statement()
         with self._lock:
-            self._statements[key] = statement
+            self._statements[key] = (version, statement)
             while len(self._statements) > self.size:
                 self._statements.popitem(last=False)
         return statement

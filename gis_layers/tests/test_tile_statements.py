@@ -70,3 +70,26 @@ def test_a_scope_change_compiles_afresh():
     outsider.organization = user_of_kind(OrganizationKind.BUILDER).organization
     outsider.save(update_fields=["organization"])
     assert _get(outsider, _zxy()).status_code == 204
+
+
+def test_an_unconditional_tile_is_one_query_and_answers_as_a_revalidated_one(django_assert_num_queries):
+    case = ApprovalCaseFactory()
+    SiteFactory(case=case)
+    user = _official()
+    client = APIClient()
+    client.force_authenticate(user)
+    path = "/tiles/sites/{}/{}/{}.mvt".format(*_zxy())
+    first = client.get(path)  # compiles the user's statement
+    with django_assert_num_queries(1):  # the change counter and the tile in one statement
+        again = client.get(path)
+    assert (again.status_code, again.content, again["ETag"]) == (200, first.content, first["ETag"])
+    assert again["Cache-Control"] == first["Cache-Control"]
+    assert again.get("Last-Modified") == first.get("Last-Modified")
+    assert client.get(path, HTTP_IF_NONE_MATCH=again["ETag"]).status_code == 304
+
+    # A change moves the counter: the compiled statement is not used for the new data.
+    SiteFactory(case=case)
+    changed = client.get(path)
+    assert changed.status_code == 200 and changed["ETag"] != first["ETag"]
+    assert len(changed.content) > len(first.content)
+    assert changed.content == client.get(path, HTTP_IF_NONE_MATCH=first["ETag"]).content
