@@ -10,7 +10,9 @@ tile holds ~400 and a z10 tile ~100k) and `--sites` red-line polygons into its o
 generate_series, the table's indexes built after the load. Starts `gunicorn -w WORKERS
 --threads THREADS` on 127.0.0.1:PORT and, as an administrator (the same scope as the issue's
 table), times each request through HTTP beside the SQL a hand-written PostGIS query needs for
-the same rows (psycopg2, no Django), interleaved so drift hits both alike. The compared
+the same rows (psycopg2, no Django), interleaved so drift hits both alike. The client is
+http.client over one keep-alive connection per client (see Client: requests' own CPU would
+weigh on the server's two cores). The compared
 requests send `Accept-Encoding: identity`, as the raw side neither compresses nor inflates;
 one more row times the items request with gzip (the server compresses, the client inflates):
 
@@ -31,6 +33,8 @@ Prints median and p95 per request and the ratios, with each target met or MISSED
 """
 
 import argparse
+import gzip
+import http.client
 import math
 import os
 import random
@@ -191,6 +195,54 @@ def tokens() -> dict[str, str]:
     }
 
 
+# --- the HTTP client ---------------------------------------------------------------------------
+
+
+class Client:
+    """One persistent HTTP/1.1 connection (keep-alive; gunicorn's gthread workers keep it open)
+    sending GETs with fixed headers, as a map client does.
+
+    http.client, not requests: requests spends ~2 ms of client CPU per request on this
+    machine, on the same two cores as the server, which the server's figure (and the 50-client
+    one) would carry. A connection the server closed while idle (its keep-alive timeout, or
+    `Connection: close`) is opened again before the next request, as urllib3's pool does; an
+    error on a fresh connection is the request's."""
+
+    def __init__(self, port: int, headers: dict[str, str], timeout: float = 120):
+        self.port = port
+        self.headers = headers
+        self.timeout = timeout
+        self.connection: http.client.HTTPConnection | None = None
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        """(status, body): the body as sent, inflated when the server gzipped it."""
+        reused = self.connection is not None
+        try:
+            return self._get(path)
+        except (http.client.HTTPException, ConnectionError):
+            self.close()
+            if not reused:
+                raise
+        return self._get(path)
+
+    def _get(self, path: str) -> tuple[int, bytes]:
+        if self.connection is None:
+            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        self.connection.request("GET", path, headers=self.headers)
+        response = self.connection.getresponse()
+        body = response.read()
+        if response.getheader("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        if response.will_close:
+            self.close()
+        return response.status, body
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
 # --- the server --------------------------------------------------------------------------------
 
 
@@ -209,15 +261,16 @@ def start_server(args) -> subprocess.Popen:
         "120",
     ]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    import requests
-
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        probe = Client(args.port, {}, timeout=2)
         try:
-            if requests.get(f"http://127.0.0.1:{args.port}/ogc/conformance", timeout=2).status_code == 200:
+            if probe.get("/ogc/conformance")[0] == 200:
                 return server
-        except requests.RequestException:
+        except OSError:  # ConnectionRefusedError and the like, until gunicorn listens
             time.sleep(0.5)
+        finally:
+            probe.close()
     server.terminate()
     raise RuntimeError(f"gunicorn did not answer on port {args.port}: {server.stderr.read()[:2000]!r}")
 
@@ -295,19 +348,14 @@ class Requests:
         return path, raw_nearby(lon, lat, 300, 20)
 
 
-def measure(args, base: str, token: str) -> list[tuple[str, float, float, float, float, str | None]]:
+def measure(args, token: str) -> list[tuple[str, float, float, float, float, str | None]]:
     import psycopg2
-    import requests
 
-    session = requests.Session()
-    session.headers["Authorization"] = f"Token {token}"
     # Like for like: the raw side neither compresses nor decompresses its answer, so the
-    # compared requests ask for none either (requests asks gzip by default: ~35 ms to compress
-    # and ~16 ms to inflate a 5 MB page on this machine). The "gzip" row times it apart.
-    session.headers["Accept-Encoding"] = "identity"
-    gzipped = requests.Session()
-    gzipped.headers["Authorization"] = f"Token {token}"
-    gzipped.headers["Accept-Encoding"] = "gzip"
+    # compared requests ask for none either (~35 ms to compress and ~16 ms to inflate a 5 MB
+    # page on this machine). The "gzip" row times it apart.
+    session = Client(args.port, {"Authorization": f"Token {token}", "Accept-Encoding": "identity"})
+    gzipped = Client(args.port, {"Authorization": f"Token {token}", "Accept-Encoding": "gzip"})
     raw = psycopg2.connect(DATABASE.dsn)
     raw.autocommit = True
     cursor = raw.cursor()
@@ -332,10 +380,10 @@ def measure(args, base: str, token: str) -> list[tuple[str, float, float, float,
         for i in range(args.rounds + 2):
             path, (sql, params) = make(i)
             started = time.perf_counter()
-            response = (gzipped if kind == "info" else session).get(base + path, timeout=120)
+            status, body = (gzipped if kind == "info" else session).get(path)
             elapsed = time.perf_counter() - started
-            if response.status_code not in (200, 204):
-                raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:300]}")
+            if status not in (200, 204):
+                raise RuntimeError(f"{path} answered {status}: {body[:300].decode(errors='replace')}")
             started = time.perf_counter()
             cursor.execute(sql, params)
             cursor.fetchone()
@@ -343,7 +391,7 @@ def measure(args, base: str, token: str) -> list[tuple[str, float, float, float,
             if i >= 2:  # two warm-up rounds
                 server_times.append(elapsed)
                 raw_times.append(raw_elapsed)
-                size = max(size, len(response.content))
+                size = max(size, len(body))
         server_median, raw_median = statistics.median(server_times), statistics.median(raw_times)
         server_p95, raw_p95 = p95(server_times), p95(raw_times)
         if kind == "info":
@@ -359,13 +407,13 @@ def measure(args, base: str, token: str) -> list[tuple[str, float, float, float,
             goal = f"p95 <= {bound:.0f} ms"
         rows.append((label, server_median, server_p95, raw_median, raw_p95, size, goal, met))
     raw.close()
+    session.close()
+    gzipped.close()
     return rows
 
 
-def concurrent(args, base: str, token: str) -> tuple[int, int, float, float, float]:
-    """`args.clients` threads, each with its own keep-alive session, for `args.seconds`."""
-    import requests
-
+def concurrent(args, token: str) -> tuple[int, int, float, float, float]:
+    """`args.clients` threads, each with its own keep-alive connection, for `args.seconds`."""
     reqs = Requests(seed=11)
     latencies: list[float] = []
     errors = [0]
@@ -374,8 +422,8 @@ def concurrent(args, base: str, token: str) -> tuple[int, int, float, float, flo
 
     def client(n: int) -> None:
         rng = random.Random(n)
-        session = requests.Session()
-        session.headers["Authorization"] = f"Token {token}"
+        # The default Accept-Encoding of a browser or GDAL: the server gzips what is big enough.
+        session = Client(args.port, {"Authorization": f"Token {token}", "Accept-Encoding": "gzip, deflate"}, timeout=60)
         while time.monotonic() < stop:
             i = rng.randrange(1000)
             kind = rng.choice(["z14", "z14", "z12", "z10", "page", "nearby", "nearby"])
@@ -395,14 +443,16 @@ def concurrent(args, base: str, token: str) -> tuple[int, int, float, float, flo
                 path = f"/tiles/utility_points/{z}/{x}/{y}.mvt"
             started = time.perf_counter()
             try:
-                ok = session.get(base + path, timeout=60).status_code in (200, 204)
-            except requests.RequestException:
+                ok = session.get(path)[0] in (200, 204)
+            except (OSError, http.client.HTTPException):
                 ok = False
+                session.close()
             elapsed = time.perf_counter() - started
             with lock:
                 latencies.append(elapsed)
                 if not ok:
                     errors[0] += 1
+        session.close()
 
     began = time.perf_counter()
     threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
@@ -444,11 +494,10 @@ def main(argv: list[str] | None = None) -> None:
         load(args.points, args.sites)
     token = tokens()[args.user]
     server = start_server(args)
-    base = f"http://127.0.0.1:{args.port}"
     before = load_average()
     try:
-        rows = measure(args, base, token)
-        mixed = concurrent(args, base, token) if "concurrent" in args.only else None
+        rows = measure(args, token)
+        mixed = concurrent(args, token) if "concurrent" in args.only else None
     finally:
         server.terminate()
         server.wait(timeout=30)

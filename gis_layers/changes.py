@@ -55,9 +55,15 @@ def install_triggers(using: str = "default", **_) -> None:
             )
 
 
+# (version, when it last changed, the statement's time), as one row.
+CURRENT_SQL = "SELECT sum(version)::bigint, max(changed_at), statement_timestamp() FROM gis_layers_change"
+
+
 def current() -> tuple[int, dt.datetime, dt.datetime]:
     """(version, when it last changed, the statement's time). Read before the layer query, so
-    a change committed in between can only make the answer newer than its ETag, never older."""
+    a change committed in between can only make the answer newer than its ETag, never older
+    (or in the layer query's own statement, which sees the same snapshot: see
+    gis_layers.layers.Query.tile_and_version)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT sum(version)::bigint, max(changed_at), statement_timestamp() FROM gis_layers_change")
+        cursor.execute(CURRENT_SQL)
         return cursor.fetchone()

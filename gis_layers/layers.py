@@ -10,7 +10,9 @@ page or tile, never one Python object per feature.
 
 import datetime as dt
 import re
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -24,6 +26,7 @@ from backend.layers.definitions import LAYER_DEFINITIONS, LayerDefinition
 from backend.layers.low_zoom import PRECOMPUTED_LAYERS, cell_scope
 from backend.layers.timestamps import iso8601_sql
 from backend.records.registry import RECORD_TYPES
+from gis_layers import changes
 
 # Tile envelopes in Web Mercator reach ±85.0511°.
 WORLD_BOUNDS = [-180.0, -85.0511287798066, 180.0, 85.0511287798066]
@@ -205,11 +208,19 @@ class Query:
     # Property filters (attname, value), each an equality on the record's column.
     filters: tuple[tuple[str, Any], ...] = ()
 
-    def features_cte(self, columns: str, *, envelope_sql: str | None = None) -> tuple[str, list[Any]]:
+    def features_cte(
+        self,
+        columns: str,
+        *,
+        column_params: tuple[Any, ...] = (),
+        envelope_sql: str | None = None,
+        envelope_params: tuple[Any, ...] = (),
+    ) -> tuple[str, list[Any]]:
         """`SELECT <columns> FROM <table> t … WHERE <scoped and filtered>` and its params.
 
-        `columns` must not hold placeholders; `envelope_sql` (no placeholders either) is a
-        WGS84 box the features' bounding boxes must meet (a tile's, with its buffer).
+        `columns` holds placeholders for `column_params` only (the select list comes first in
+        every form of the statement); `envelope_sql`, with `envelope_params`, is a WGS84 box the
+        features' bounding boxes must meet (a tile's, with its buffer).
 
         The scope is applied to the candidate rows: the selector's own query gets the bounding
         box (and id) conditions, so the planner starts from the geometry's GiST index and checks
@@ -217,9 +228,9 @@ class Query:
         (an `id IN (selector)` over the whole table) before the box applies.
         """
         layer = self.layer
-        scoped = self.scoped(envelope_sql=envelope_sql)
+        scoped = self.scoped(envelope_sql=envelope_sql, envelope_params=envelope_params)
         where: list[str] = []
-        params: list[Any] = []
+        params: list[Any] = list(column_params)
         try:
             scoped_sql, scoped_params = scoped.values("pk").query.sql_with_params()
         except EmptyResultSet:
@@ -286,7 +297,7 @@ class Query:
             scoped = scoped.filter(RawSQL(" AND ".join(conditions), params, output_field=BooleanField()))
         return scoped
 
-    def scoped(self, *, envelope_sql: str | None = None):
+    def scoped(self, *, envelope_sql: str | None = None, envelope_params: tuple[Any, ...] = ()):
         """The selector's queryset for the user with the id, bbox and envelope conditions."""
         layer = self.layer
         scoped = RECORD_TYPES[layer.record_type].visible_to(user=self.user).order_by()
@@ -300,7 +311,7 @@ class Query:
             box = (self.bbox_crs.envelope_sql(), list(self.bbox))
             scoped = scoped.filter(layer.candidates(*box, exact=True))
         if envelope_sql is not None:
-            scoped = scoped.filter(layer.candidates(envelope_sql, [], exact=False))
+            scoped = scoped.filter(layer.candidates(envelope_sql, list(envelope_params), exact=False))
         return scoped
 
     def _from_sql(self, ids: str | None = None) -> str:
@@ -532,32 +543,78 @@ class Query:
             round(min(max(b[3] for b in boxes), 90.0), 7),
         ]
 
-    def tile(self, *, z: int, x: int, y: int) -> bytes:
-        """The layer's Mapbox vector tile z/x/y (empty bytes when nothing is there)."""
-        sql, params = self.tile_sql(z=z, x=x, y=y)
+    def tile(self, *, z: int, x: int, y: int, version: int | None = None) -> bytes:
+        """The layer's Mapbox vector tile z/x/y (empty bytes when nothing is there).
+
+        With `version` (the layers' change counter the caller read, gis_layers.changes), a
+        tile of features reuses the statement compiled for this user, layer and version
+        (see FEATURE_TILE_STATEMENTS); the low zooms compile theirs each time."""
+        if version is not None and z > AGGREGATE_MAX_ZOOM and self._cacheable():
+            sql, params = FEATURE_TILE_STATEMENTS.get(self, version).bind(z=z, x=x, y=y)
+        else:
+            sql, params = self.tile_sql(z=z, x=x, y=y)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
         return bytes(row[0]) if row and row[0] is not None else b""
+
+    def tile_and_version(self, *, z: int, x: int, y: int) -> tuple[tuple[int, dt.datetime, dt.datetime], bytes | None]:
+        """(the change counter as changes.current() reads it, the tile) in one round trip when
+        the statement last compiled for this user and layer is of the current counter (one
+        statement: the counter and the tile see the same snapshot); the tile is None when the
+        counter moved (or nothing is compiled yet, or the tile is not one of features): the
+        caller reads it with `tile(version=…)`. Saves the counter's own round trip per tile."""
+        latest = FEATURE_TILE_STATEMENTS.latest(self) if z > AGGREGATE_MAX_ZOOM and self._cacheable() else None
+        if latest is None:
+            return changes.current(), None
+        version, statement = latest
+        sql, params = statement.bind(z=z, x=x, y=y)
+        # The tile's subquery is an InitPlan, run only when the CASE takes its branch.
+        combined = f"SELECT c.version, c.changed_at, c.now, CASE WHEN c.version = %s THEN ({sql}) END FROM ({changes.CURRENT_SQL}) c (version, changed_at, now)"
+        with connection.cursor() as cursor:
+            cursor.execute(combined, [version, *params])
+            current, changed_at, now, body = cursor.fetchone()
+        if current != version:
+            return (current, changed_at, now), None
+        return (current, changed_at, now), bytes(body) if body is not None else b""
 
     def tile_sql(self, *, z: int, x: int, y: int) -> tuple[str, list[Any]]:
         if z <= AGGREGATE_MAX_ZOOM and self.layer.name in PRECOMPUTED_LAYERS:
             return self.precomputed_tile_sql(z=z, x=x, y=y)
         if z <= AGGREGATE_MAX_ZOOM and self.layer.geometry_type == "Point":
             return self.aggregate_tile_sql(z=z, x=x, y=y)
+        return self.feature_tile_statement().bind(z=z, x=x, y=y)
+
+    def feature_tile_statement(self) -> "TileStatement":
+        """The tile of features (z above AGGREGATE_MAX_ZOOM) for any z/x/y: the statement with
+        the tile's z, x and y as parameters, compiled once (the selector's query is most of a
+        tile request's Python time) and bound per tile."""
         columns = ", ".join(
             f"{property_sql(self.layer, name, as_text=True)} AS {connection.ops.quote_name(name)}"
             for name in self.layer.tiled_properties
         )
         # The tile's envelope (with the buffer) in WGS84, for the spatial index.
-        envelope = f"ST_Transform(ST_TileEnvelope({z:d}, {x:d}, {y:d}, margin => {MVT_BUFFER / MVT_EXTENT}), 4326)"
+        envelope = f"ST_Transform(ST_TileEnvelope(%s, %s, %s, margin => {MVT_BUFFER / MVT_EXTENT}), 4326)"
         inner, params = self.features_cte(
             f"t.id::text AS id, ST_AsMVTGeom(ST_Transform({self.layer.published_geometry_sql}, 3857), "
-            f"ST_TileEnvelope({z:d}, {x:d}, {y:d}), {MVT_EXTENT}, {MVT_BUFFER}, true) AS geom, {columns}",
+            f"ST_TileEnvelope(%s, %s, %s), {MVT_EXTENT}, {MVT_BUFFER}, true) AS geom, {columns}",
+            column_params=TILE_ZXY,
             envelope_sql=envelope,
+            envelope_params=TILE_ZXY,
         )
         sql = f"SELECT ST_AsMVT(m.*, %s, {MVT_EXTENT}, 'geom') FROM ({inner}) m WHERE m.geom IS NOT NULL"
-        return sql, [self.layer.name, *params]
+        return TileStatement(sql=sql, params=(self.layer.name, *params))
+
+    def _cacheable(self) -> bool:
+        """Whether the tile statement depends on nothing but the layer, the user and the data
+        (the change counter): no bbox, time, id or filters of a request (tiles have none)."""
+        return (
+            self.bbox is None
+            and self.interval is None
+            and self.feature_id is None
+            and not self.filters
+            and getattr(self.user, "pk", None) is not None
+        )
 
     def precomputed_tile_sql(self, *, z: int, x: int, y: int) -> tuple[str, list[Any]]:
         """The tile's `count` features from the precomputed cells (migrations 0003, 0004): the
@@ -650,6 +707,79 @@ class Extent:
     interval: tuple[dt.datetime | None, dt.datetime | None] | None
     # Computed over the user's own rows (else estimated from the table's statistics).
     exact: bool
+
+
+class _TileParameter:
+    """A stand-in for a tile's z, x or y among a compiled statement's parameters."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<tile {self.name}>"
+
+
+TILE_Z, TILE_X, TILE_Y = _TileParameter("z"), _TileParameter("x"), _TileParameter("y")
+TILE_ZXY = (TILE_Z, TILE_X, TILE_Y)
+
+
+@dataclass(frozen=True)
+class TileStatement:
+    """A tile's SQL with TILE_Z, TILE_X and TILE_Y among its parameters."""
+
+    sql: str
+    params: tuple[Any, ...]
+
+    def bind(self, *, z: int, x: int, y: int) -> tuple[str, list[Any]]:
+        values = {TILE_Z: int(z), TILE_X: int(x), TILE_Y: int(y)}
+        return self.sql, [values[param] if isinstance(param, _TileParameter) else param for param in self.params]
+
+
+class TileStatements:
+    """Compiled tile statements per (layer, user), each of the change counter it was compiled
+    at (one per user and layer: the latest).
+
+    A layer's statement is a function of the user's scope, which lives in the tables the change
+    counter watches (records, cases, assignments, organisations, the user's roles: every write
+    bumps it, gis_layers.changes), so it is reused only for the same counter value and user; a
+    new value compiles afresh. The counter is read per request anyway (the ETag), so this costs
+    no query. Bounded (least recently used goes), and locked for gunicorn's threads."""
+
+    def __init__(self, size: int = 512):
+        self.size = size
+        self._statements: OrderedDict[tuple[Any, ...], tuple[int, TileStatement]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(query: "Query") -> tuple[Any, ...]:
+        return (query.layer.name, query.user.pk, getattr(query.user, "is_active", None))
+
+    def latest(self, query: "Query") -> tuple[int, TileStatement] | None:
+        """(counter, statement) last compiled for the query's user and layer, if any."""
+        with self._lock:
+            return self._statements.get(self._key(query))
+
+    def get(self, query: "Query", version: int) -> TileStatement:
+        """The statement for the user and layer at `version`, compiled unless it is the latest's."""
+        key = self._key(query)
+        with self._lock:
+            found = self._statements.get(key)
+            if found is not None and found[0] == version:
+                self._statements.move_to_end(key)
+                return found[1]
+        statement = query.feature_tile_statement()
+        with self._lock:
+            self._statements[key] = (version, statement)
+            while len(self._statements) > self.size:
+                self._statements.popitem(last=False)
+        return statement
+
+    def clear(self) -> None:
+        with self._lock:
+            self._statements.clear()
+
+
+FEATURE_TILE_STATEMENTS = TileStatements()
 
 
 def property_sql(layer: Layer, name: str, *, as_text: bool) -> str:

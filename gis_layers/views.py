@@ -321,25 +321,38 @@ def cached(build):
     @functools.wraps(build)
     def get(self, request, *args, **kwargs):
         version, changed_at, now = changes.current()
-        etag = _etag(request, version)
-        # HTTP dates have whole seconds: name the second after the change, and only once that
-        # second is over, so a later change always falls after the date a client echoes.
-        last_modified = changed_at.replace(microsecond=0) + dt.timedelta(seconds=1)
-        if last_modified > now:
-            last_modified = None
+        etag, last_modified = _validators(request, version, changed_at, now)
         if _not_modified(request, etag, last_modified):
             response = HttpResponse(status=304)
         else:
+            # The counter the ETag names, for handlers that reuse work per data version (tiles).
+            request.layers_version = version
             response = build(self, request, *args, **kwargs)
             _gzip(request, response)
-        response["ETag"] = etag
-        if last_modified is not None:
-            response["Last-Modified"] = http_date(last_modified.timestamp())
-        response["Cache-Control"] = CACHE_CONTROL
-        patch_vary_headers(response, ["Authorization", "Accept-Encoding"])
-        return response
+        return _with_validators(response, etag, last_modified)
 
     return get
+
+
+def _validators(request, version: int, changed_at: dt.datetime, now: dt.datetime) -> tuple[str, dt.datetime | None]:
+    """(ETag, Last-Modified or None) of the answer at the counter changes.current() read."""
+    # HTTP dates have whole seconds: name the second after the change, and only once that
+    # second is over, so a later change always falls after the date a client echoes.
+    last_modified = changed_at.replace(microsecond=0) + dt.timedelta(seconds=1)
+    return _etag(request, version), None if last_modified > now else last_modified
+
+
+def _is_conditional(request) -> bool:
+    return "HTTP_IF_NONE_MATCH" in request.META or "HTTP_IF_MODIFIED_SINCE" in request.META
+
+
+def _with_validators(response: HttpResponse, etag: str, last_modified: dt.datetime | None) -> HttpResponse:
+    response["ETag"] = etag
+    if last_modified is not None:
+        response["Last-Modified"] = http_date(last_modified.timestamp())
+    response["Cache-Control"] = CACHE_CONTROL
+    patch_vary_headers(response, ["Authorization", "Accept-Encoding"])
+    return response
 
 
 def _gzip(request, response: HttpResponse) -> None:
@@ -713,17 +726,39 @@ class TileView(GisView):
         summary="Mapbox vector tile of a layer (204 when empty); at z <= 10 every layer carries one `count` point per grid cell",
         operation_id="tiles_tile",
     )
-    @cached
     def get(self, request, layer_name: str, z: int, x: int, y: int):
-        layer = LAYERS.get(layer_name)
-        if layer is None:
-            raise NotFound(f"No layer {layer_name!r}.", code="layer_not_found")
-        if not 0 <= z <= MAX_ZOOM:
-            raise ValidationFailed(f"z must be from 0 to {MAX_ZOOM}.", code="invalid_tile")
-        if not (0 <= x < 2**z and 0 <= y < 2**z):
-            raise NotFound(f"No tile {z}/{x}/{y}: x and y must be below {2**z}.", code="tile_not_found")
-        body = Query(layer=layer, user=request.user).tile(z=z, x=x, y=y)
-        return HttpResponse(body, content_type=MVT, status=200 if body else 204)
+        """A request without If-None-Match / If-Modified-Since reads the change counter and the
+        tile in one statement when it can (Query.tile_and_version: no 304 to decide first);
+        a revalidation reads the counter alone first, as every cached answer does."""
+        if _is_conditional(request):
+            return self.revalidated(request, layer_name, z, x, y)
+        query = Query(layer=_tile_layer(layer_name, z, x, y), user=request.user)
+        (version, changed_at, now), body = query.tile_and_version(z=z, x=x, y=y)
+        if body is None:
+            body = query.tile(z=z, x=x, y=y, version=version)
+        response = _tile_response(body)
+        _gzip(request, response)
+        return _with_validators(response, *_validators(request, version, changed_at, now))
+
+    @cached
+    def revalidated(self, request, layer_name: str, z: int, x: int, y: int):
+        layer = _tile_layer(layer_name, z, x, y)
+        return _tile_response(Query(layer=layer, user=request.user).tile(z=z, x=x, y=y, version=request.layers_version))
+
+
+def _tile_layer(layer_name: str, z: int, x: int, y: int) -> Layer:
+    layer = LAYERS.get(layer_name)
+    if layer is None:
+        raise NotFound(f"No layer {layer_name!r}.", code="layer_not_found")
+    if not 0 <= z <= MAX_ZOOM:
+        raise ValidationFailed(f"z must be from 0 to {MAX_ZOOM}.", code="invalid_tile")
+    if not (0 <= x < 2**z and 0 <= y < 2**z):
+        raise NotFound(f"No tile {z}/{x}/{y}: x and y must be below {2**z}.", code="tile_not_found")
+    return layer
+
+
+def _tile_response(body: bytes) -> HttpResponse:
+    return HttpResponse(body, content_type=MVT, status=200 if body else 204)
 
 
 class TileJsonView(GisView):
