@@ -18,14 +18,14 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.gis.db.models import GeometryField
 from django.contrib.gis.geos import GEOSGeometry
 from django.core.exceptions import FieldDoesNotExist
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import signals
 from django.utils import timezone
 
 from backend.accounts.models import OrganizationKind, Role
+from backend.audit.rows import rows_insert
 from backend.audit.services import audit_append, canonical_json
 from backend.common.errors import (
     IdConflict,
@@ -156,72 +156,11 @@ class WriteMemo:
         for instance in waiting:
             by_model.setdefault(type(instance), []).append(instance)
         for model, instances in by_model.items():
-            records_insert_many(model, instances)
+            rows_insert(model, instances)  # one INSERT ... SELECT FROM unnest
         self.inserted = len(self.inserts)
 
     def is_creating(self, model: type, record_id: Any) -> bool:
         return self.creating is not None and self.creating == (model, record_id)
-
-
-class _ManyRowInsert:
-    """One model's INSERT of many new rows as one statement of one parameter per column:
-    `INSERT INTO t (c1, c2 …) SELECT * FROM unnest(%s::type1[], %s::type2[] …)`.
-
-    What `bulk_create` stores, without its per-value SQL: Django compiles one placeholder per
-    value (13 columns x 500 rows) and psycopg then splits and quotes each; here the statement is
-    built once per model and each column travels as one array. The values are the fields' own
-    (`pre_save`, `get_db_prep_save`), geometries as hex EWKB; each array is cast to the column's
-    type without its length (`cast_db_type`: text stays text), so the insert's own assignment
-    refuses an over-long value as bulk_create's does, never truncating it.
-    """
-
-    def __init__(self, model: type[models.Model]) -> None:
-        quote = connection.ops.quote_name
-        self.fields = [field for field in model._meta.concrete_fields if not field.generated]
-        columns = ", ".join(quote(field.column) for field in self.fields)
-        arrays = ", ".join(f"%s::{self._array_type(field)}[]" for field in self.fields)
-        names = [f"c{index}" for index in range(len(self.fields))]
-        values = ", ".join(
-            f"{name}::{field.cast_db_type(connection)}" if isinstance(field, GeometryField) else name
-            for name, field in zip(names, self.fields, strict=True)
-        )
-        self.sql = (
-            f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
-            f"SELECT {values} FROM unnest({arrays}) AS rows({', '.join(names)})"
-        )
-
-    @staticmethod
-    def _array_type(field: models.Field) -> str:
-        # A geometry array's literal separates its items with ":", not ","; its items travel as
-        # text and are cast one by one (the column type checks their kind and SRID).
-        return "text" if isinstance(field, GeometryField) else field.cast_db_type(connection)
-
-    def column(self, field: models.Field, instances: list[models.Model]) -> list[Any]:
-        values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for instance in instances]
-        if isinstance(field, GeometryField):
-            values = [value if value is None else value.ewkb.hex() for value in values]
-        return values
-
-    def execute(self, instances: list[models.Model]) -> None:
-        columns = [self.column(field, instances) for field in self.fields]
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql, columns)
-        for instance in instances:
-            instance._state.adding = False
-            instance._state.db = connection.alias
-
-
-_MANY_ROW_INSERTS: dict[type, _ManyRowInsert] = {}
-
-
-def records_insert_many(model: type[models.Model], instances: list[models.Model]) -> None:
-    """Insert new rows of `model` (their primary keys set) in one statement (see _ManyRowInsert)."""
-    if not instances:
-        return
-    insert = _MANY_ROW_INSERTS.get(model)
-    if insert is None:
-        insert = _MANY_ROW_INSERTS[model] = _ManyRowInsert(model)
-    insert.execute(instances)
 
 
 _MEMO: contextvars.ContextVar[WriteMemo | None] = contextvars.ContextVar("record_write_memo", default=None)
