@@ -21,7 +21,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, monkeypatch):
+    # Chunks of 50 (the default commits a request of 500 as one chunk): the kill then lands
+    # between a push's committed chunks and its answer, which is what the scenarios are about.
+    monkeypatch.setenv("SYNC_COMMIT_EVERY", "50")
     process = ServerProcess(log_path=tmp_path / "server.log").start()
     yield process
     process.kill()

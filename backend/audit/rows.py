@@ -87,6 +87,17 @@ def _left_to_database(field: models.Field, instance: models.Model) -> bool:
 
 
 _STATEMENTS: dict[tuple, _ManyRowInsert] = {}
+_FIELDS: dict[type, list[models.Field] | None] = {}
+
+
+def _insertable_fields(model: type[models.Model]) -> list[models.Field] | None:
+    """The columns an INSERT of the model writes, or None for a model with an array column
+    (unnest() of an array of arrays yields their items, not rows: it goes bulk_create's way)."""
+    if model not in _FIELDS:
+        fields = [field for field in model._meta.concrete_fields if not field.generated]
+        nested = any(field.db_type(connection).endswith("]") for field in fields)
+        _FIELDS[model] = None if nested else fields
+    return _FIELDS[model]
 
 
 def rows_insert(model: type[models.Model], instances: list[models.Model]) -> None:
@@ -94,7 +105,10 @@ def rows_insert(model: type[models.Model], instances: list[models.Model]) -> Non
     what the database assigns (an auto primary key, a `db_default`) is set on each instance."""
     if not instances:
         return
-    fields = [field for field in model._meta.concrete_fields if not field.generated]
+    fields = _insertable_fields(model)
+    if fields is None:
+        model._base_manager.bulk_create(instances)
+        return
     optional = [field for field in fields if field.has_db_default() or (field.primary_key and field.db_returning)]
     left = tuple(field.attname for field in optional if _left_to_database(field, instances[0]))
     if any(tuple(f.attname for f in optional if _left_to_database(f, instance)) != left for instance in instances):
