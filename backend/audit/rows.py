@@ -13,11 +13,16 @@ field's `pre_save(add=True)` and `get_db_prep_save`), the same columns left to t
 database. The audit app is the lowest app the write path shares, hence this module's place.
 """
 
+import datetime as dt
+import decimal
+import json
+import uuid
 from typing import Any
 
 from django.contrib.gis.db.models import GeometryField
-from django.db import connection, models
+from django.db import connection, connections, models
 from django.db.models.expressions import DatabaseDefault
+from psycopg.types.json import Jsonb
 
 
 class _ManyRowInsert:
@@ -42,7 +47,8 @@ class _ManyRowInsert:
             self.sql += f" RETURNING {', '.join(quote(field.column) for field in returning)}"
 
     def execute(self, instances: list[models.Model]) -> None:
-        columns = [_column(field, instances) for field in self.fields]
+        db = connections[connection.alias]  # the connection itself, not its per-access proxy
+        columns = [_column(field, instances, db) for field in self.fields]
         with connection.cursor() as cursor:
             cursor.execute(self.sql, columns)
             if self.returning:
@@ -70,13 +76,43 @@ class _NotPlain(Exception):
     its placeholder wraps in ST_Transform): the rows go bulk_create's way."""
 
 
-def _column(field: models.Field, instances: list[models.Model]) -> list[Any]:
-    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for instance in instances]
+def _column(field: models.Field, instances: list[models.Model], db: Any) -> Any:
+    """The column's values, as the text of one array literal where every value's type is known
+    (else the list, which psycopg dumps: its array dumper escapes item by item with regular
+    expressions, the larger part of the cost this way avoids)."""
+    values = [field.get_db_prep_save(field.pre_save(instance, True), db) for instance in instances]
     if isinstance(field, GeometryField):
         if field.geography or any(value is not None and value.srid not in (None, field.srid) for value in values):
             raise _NotPlain
-        return [value if value is None else value.ewkb.hex() for value in values]
-    return values
+        values = [value if value is None else value.ewkb.hex() for value in values]
+    try:
+        return "{" + ",".join([_array_item(value) for value in values]) + "}"
+    except _NotPlain:
+        return values
+
+
+def _as_text(value: Any) -> str:
+    """A value's text as PostgreSQL reads it back (what psycopg's text dumpers send)."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is bool:
+        return "t" if value else "f"
+    if kind in (int, uuid.UUID, decimal.Decimal):
+        return str(value)
+    if kind is float:
+        return repr(value)
+    if kind in (dt.datetime, dt.date, dt.time):
+        return value.isoformat()
+    if kind is Jsonb:
+        return (value.dumps or json.dumps)(value.obj)
+    raise _NotPlain
+
+
+def _array_item(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    return '"' + _as_text(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _left_to_database(field: models.Field, instance: models.Model) -> bool:

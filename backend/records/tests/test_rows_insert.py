@@ -36,7 +36,17 @@ def test_rows_are_stored_as_bulk_create_stores_them():
     case = ApprovalCaseFactory()
     fields = {"summary": "概况 'quoted' \"double\" {braces}, commas", "location": Point(120.17, 35.96, srid=4326)}
     ours, theirs = _survey(case, **fields), _survey(case, **fields)
-    nulls_ours, nulls_theirs = _survey(case, summary=""), _survey(case, summary="")
+    nulls_ours, nulls_theirs = _survey(case, summary="NULL"), _survey(case, summary="NULL")
+    tricky = ["", " ", "\\", '\\"', "a\nb\tc", "{}", "NULL", "null", '"', "é 踏勘 🚧", "x\\\\y"]
+    tricky_ours = [_survey(case, summary=text, conditions=text) for text in tricky]
+    tricky_theirs = [_survey(case, summary=text, conditions=text) for text in tricky]
+    for survey in tricky_ours + tricky_theirs:
+        survey.field_versions = {"summary": 1, "text": survey.summary, "n": 1.5, "ok": True, "none": None}
+    rows_insert(Survey, tricky_ours)
+    Survey.all_objects.bulk_create(tricky_theirs)
+    for ours_one, theirs_one, text in zip(tricky_ours, tricky_theirs, tricky, strict=True):
+        assert _stored(ours_one.pk) == _stored(theirs_one.pk)
+        assert _stored(ours_one.pk)["summary"] == text
     rows_insert(Survey, [ours, nulls_ours])
     Survey.all_objects.bulk_create([theirs, nulls_theirs])
     assert _stored(ours.pk) == _stored(theirs.pk)
