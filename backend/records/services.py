@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.gis.gdal import OGRGeometry
 from django.contrib.gis.geos import GEOSGeometry
 from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, models, transaction
@@ -54,7 +55,9 @@ if TYPE_CHECKING:  # the kernel's models name cases by label: cases' own records
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, GEOSGeometry):
-        return json.loads(value.geojson)
+        # What `value.geojson` writes (GDAL's GeoJSON of the same WKB), without the spatial
+        # reference `.geojson` builds first (an EPSG lookup per geometry), which GeoJSON omits.
+        return json.loads(OGRGeometry(value.wkb).json)
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, uuid.UUID):

@@ -1,10 +1,12 @@
-"""backend.audit.rows.rows_insert stores what bulk_create stores, and the database refuses what it refuses."""
+"""backend.audit.rows.rows_insert stores what bulk_create stores, and the database refuses what it
+refuses; the audit snapshot's shortcuts give the same values."""
 
 import datetime as dt
+import json
 import uuid
 
 import pytest
-from django.contrib.gis.geos import Point
+from django.contrib.gis.geos import LineString, Point, Polygon
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
@@ -12,6 +14,7 @@ from backend.accounts.tests.factories import UserFactory
 from backend.audit.models import AuditChain, AuditEntry
 from backend.audit.rows import rows_insert
 from backend.cases.tests.factories import ApprovalCaseFactory
+from backend.records.services import _jsonable
 from backend.surveys.models import Survey
 from backend.sync.models import SyncReceipt
 
@@ -109,3 +112,16 @@ def test_a_geometry_in_another_srid_is_transformed_as_bulk_create_transforms_it(
     Survey.all_objects.bulk_create([theirs])
     assert _stored(ours.pk)["location"].srid == 4326
     assert _stored(ours.pk) == _stored(theirs.pk)
+
+
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        Point(120.17123456789012, 35.96, srid=4326),
+        Point(120.1, 35.9, 12.25, srid=4326),
+        LineString((120.0, 35.0), (120.000000000000014, 35.5), srid=4326),
+        Polygon(((0, 0), (0, 1.123456789), (1, 1), (0, 0)), srid=4326),
+    ],
+)
+def test_a_snapshots_geometry_is_the_geojson_django_writes(geometry):
+    assert _jsonable(geometry) == json.loads(geometry.geojson)
