@@ -43,6 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--push-only", action="store_true", help="only the push figures (and queries per operation)")
     parser.add_argument("--profile", type=int, default=0, help="with --push-only: print a cProfile top-N of the push")
     parser.add_argument(
+        "--profile-only",
+        default="",
+        help="with --profile: a regular expression; print the cumulative time of the matching functions only",
+    )
+    parser.add_argument(
         "--rss", action="store_true", help="with --push-only: also the RSS growth of one --big-ops push"
     )
     args = parser.parse_args(argv if argv is not None else [])
@@ -209,7 +214,9 @@ def push_only(args) -> None:
         f"CPU {cpu / args.ops * 1000:.2f} ms/op (this process); {counts['queries'] / args.ops:.2f} queries/op "
         f"({counts['savepoints'] / args.ops:.2f} savepoints/op); load {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
-    if profiler:
+    if profiler and args.profile_only:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile_only, args.profile)
+    elif profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)
     if args.rss:

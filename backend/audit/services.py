@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from backend.audit.models import AuditChain, AuditEntry
+from backend.audit.rows import rows_insert
 
 GENESIS_HASH = "0" * 64
 # Arbitrary constant: the advisory lock class of the record chains (the other half of the key
@@ -183,7 +184,8 @@ class AuditBatch:
             entry.prev_hash = heads.get(key, GENESIS_HASH)
             entry.hash = entry_hash(prev_hash=entry.prev_hash, payload=entry_payload(entry))
             heads[key] = entry.hash
-        return AuditEntry.objects.bulk_create(entries)
+        rows_insert(AuditEntry, entries)  # one INSERT ... SELECT FROM unnest, ids in append order
+        return entries
 
 
 _BATCH: contextvars.ContextVar[AuditBatch | None] = contextvars.ContextVar("audit_batch", default=None)

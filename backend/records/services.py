@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.gis.gdal import OGRGeometry
 from django.contrib.gis.geos import GEOSGeometry
 from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, models, transaction
@@ -25,6 +26,7 @@ from django.db.models import signals
 from django.utils import timezone
 
 from backend.accounts.models import OrganizationKind, Role
+from backend.audit.rows import rows_insert
 from backend.audit.services import audit_append, canonical_json
 from backend.common.errors import (
     IdConflict,
@@ -53,7 +55,9 @@ if TYPE_CHECKING:  # the kernel's models name cases by label: cases' own records
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, GEOSGeometry):
-        return json.loads(value.geojson)
+        # What `value.geojson` writes (GDAL's GeoJSON of the same WKB), without the spatial
+        # reference `.geojson` builds first (an EPSG lookup per geometry), which GeoJSON omits.
+        return json.loads(OGRGeometry(value.wkb).json)
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, uuid.UUID):
@@ -155,7 +159,7 @@ class WriteMemo:
         for instance in waiting:
             by_model.setdefault(type(instance), []).append(instance)
         for model, instances in by_model.items():
-            model.all_objects.bulk_create(instances)
+            rows_insert(model, instances)  # one INSERT ... SELECT FROM unnest
         self.inserted = len(self.inserts)
 
     def is_creating(self, model: type, record_id: Any) -> bool:

@@ -14,6 +14,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from backend.accounts.models import OrganizationKind, User
+from backend.audit.rows import rows_insert
 from backend.audit.services import audit_append
 from backend.cases.models import ApprovalCase, ApprovalItem, Material, MaterialScan, ScanContentType
 from backend.cases.selectors import cases_visible_to
@@ -99,7 +100,7 @@ def sync_receipts_create(receipts: list[SyncReceipt]) -> None:
     chunk back and applies it again operation by operation, where that op_id replays.
     """
     if receipts:
-        SyncReceipt.objects.bulk_create(receipts)
+        rows_insert(SyncReceipt, receipts)  # one INSERT ... SELECT FROM unnest
 
 
 # --- attachments -----------------------------------------------------------------------

@@ -1,0 +1,163 @@
+"""Many new rows of one model in one INSERT whose parameters are one array per column.
+
+`bulk_create` compiles one placeholder per value (13 columns x 500 rows = 6,500) and psycopg then
+splits the statement and quotes each value; a sync push chunk writes its new records, its audit
+entries and its receipts that way, and building that SQL was the largest part of its time. Here
+the statement is built once per model,
+
+    INSERT INTO t (c1, c2 …) SELECT c1, c2 … FROM unnest(%s::type1[], %s::type2[] …)
+
+and each column travels as one array. The rows stored are bulk_create's: the same values (each
+field's `pre_save(add=True)` and `get_db_prep_save`), the same columns left to the database
+(an unset auto primary key, a field left at its `db_default`), the same errors from the
+database. The audit app is the lowest app the write path shares, hence this module's place.
+"""
+
+import datetime as dt
+import decimal
+import json
+import uuid
+from typing import Any
+
+from django.contrib.gis.db.models import GeometryField
+from django.db import connection, connections, models
+from django.db.models.expressions import DatabaseDefault
+from psycopg.types.json import Jsonb
+
+
+class _ManyRowInsert:
+    """The statement of one model and one set of columns (those its instances set)."""
+
+    def __init__(self, model: type[models.Model], fields: list[models.Field], returning: list[models.Field]) -> None:
+        quote = connection.ops.quote_name
+        self.fields = fields
+        self.returning = returning
+        names = [f"c{index}" for index in range(len(fields))]
+        columns = ", ".join(quote(field.column) for field in fields)
+        arrays = ", ".join(f"%s::{_array_type(field)}[]" for field in fields)
+        values = ", ".join(
+            f"{name}::{field.cast_db_type(connection)}" if isinstance(field, GeometryField) else name
+            for name, field in zip(names, fields, strict=True)
+        )
+        self.sql = (
+            f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
+            f"SELECT {values} FROM unnest({arrays}) AS rows({', '.join(names)})"
+        )
+        if returning:
+            self.sql += f" RETURNING {', '.join(quote(field.column) for field in returning)}"
+
+    def execute(self, instances: list[models.Model]) -> None:
+        db = connections[connection.alias]  # the connection itself, not its per-access proxy
+        columns = [_column(field, instances, db) for field in self.fields]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, columns)
+            if self.returning:
+                # Rows come back in the order unnest produced them (bulk_create relies on it too).
+                for instance, row in zip(instances, cursor.fetchall(), strict=True):
+                    for field, value in zip(self.returning, row, strict=True):
+                        setattr(instance, field.attname, value)
+        for instance in instances:
+            instance._state.adding = False
+            instance._state.db = connection.alias
+
+
+def _array_type(field: models.Field) -> str:
+    """Each array's type. Text without its length (an explicit cast to varchar(n) would cut an
+    over-long value; the INSERT's own assignment refuses it, as bulk_create's does). A geometry
+    array's literal separates its items with ":", not ","; geometries travel as hex EWKB text,
+    each cast to the column's type (which checks its kind and SRID)."""
+    if isinstance(field, GeometryField | models.CharField):
+        return "text"
+    return field.cast_db_type(connection)
+
+
+class _NotPlain(Exception):
+    """A value bulk_create would send through SQL of its own (a geometry in another SRID, which
+    its placeholder wraps in ST_Transform): the rows go bulk_create's way."""
+
+
+def _column(field: models.Field, instances: list[models.Model], db: Any) -> Any:
+    """The column's values, as the text of one array literal where every value's type is known
+    (else the list, which psycopg dumps: its array dumper escapes item by item with regular
+    expressions, the larger part of the cost this way avoids)."""
+    values = [field.get_db_prep_save(field.pre_save(instance, True), db) for instance in instances]
+    if isinstance(field, GeometryField):
+        if field.geography or any(value is not None and value.srid not in (None, field.srid) for value in values):
+            raise _NotPlain
+        values = [value if value is None else value.ewkb.hex() for value in values]
+    try:
+        return "{" + ",".join([_array_item(value) for value in values]) + "}"
+    except _NotPlain:
+        return values
+
+
+def _as_text(value: Any) -> str:
+    """A value's text as PostgreSQL reads it back (what psycopg's text dumpers send)."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is bool:
+        return "t" if value else "f"
+    if kind in (int, uuid.UUID, decimal.Decimal):
+        return str(value)
+    if kind is float:
+        return repr(value)
+    if kind in (dt.datetime, dt.date, dt.time):
+        return value.isoformat()
+    if kind is Jsonb:
+        return (value.dumps or json.dumps)(value.obj)
+    raise _NotPlain
+
+
+def _array_item(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    return '"' + _as_text(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _left_to_database(field: models.Field, instance: models.Model) -> bool:
+    """Whether bulk_create would leave this column out: an unset auto primary key, a value left
+    at the field's database default."""
+    value = getattr(instance, field.attname)
+    return isinstance(value, DatabaseDefault) or (value is None and field.primary_key and field.db_returning)
+
+
+_STATEMENTS: dict[tuple, _ManyRowInsert] = {}
+_FIELDS: dict[type, list[models.Field] | None] = {}
+
+
+def _insertable_fields(model: type[models.Model]) -> list[models.Field] | None:
+    """The columns an INSERT of the model writes, or None for a model with an array column
+    (unnest() of an array of arrays yields their items, not rows: it goes bulk_create's way)."""
+    if model not in _FIELDS:
+        fields = [field for field in model._meta.concrete_fields if not field.generated]
+        nested = any(field.db_type(connection).endswith("]") for field in fields)
+        _FIELDS[model] = None if nested else fields
+    return _FIELDS[model]
+
+
+def rows_insert(model: type[models.Model], instances: list[models.Model]) -> None:
+    """Insert `instances` (new rows of `model`) in one statement, as bulk_create would store them;
+    what the database assigns (an auto primary key, a `db_default`) is set on each instance."""
+    if not instances:
+        return
+    fields = _insertable_fields(model)
+    if fields is None:
+        model._base_manager.bulk_create(instances)
+        return
+    optional = [field for field in fields if field.has_db_default() or (field.primary_key and field.db_returning)]
+    left = tuple(field.attname for field in optional if _left_to_database(field, instances[0]))
+    if any(tuple(f.attname for f in optional if _left_to_database(f, instance)) != left for instance in instances):
+        model._base_manager.bulk_create(instances)  # instances differ in what they set: Django's way
+        return
+    key = (model, left)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        returning = [field for field in optional if field.attname in left and field.db_returning]
+        statement = _STATEMENTS[key] = _ManyRowInsert(
+            model, [field for field in fields if field.attname not in left], returning
+        )
+    try:
+        statement.execute(instances)
+    except _NotPlain:
+        model._base_manager.bulk_create(instances)
