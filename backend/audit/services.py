@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from backend.audit.models import AuditChain, AuditEntry
-from backend.audit.rows import rows_insert
+from backend.common.rows import rows_insert
 
 GENESIS_HASH = "0" * 64
 # Arbitrary constant: the advisory lock class of the record chains (the other half of the key

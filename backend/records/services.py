@@ -26,7 +26,6 @@ from django.db.models import signals
 from django.utils import timezone
 
 from backend.accounts.models import OrganizationKind, Role
-from backend.audit.rows import rows_insert
 from backend.audit.services import audit_append, canonical_json
 from backend.common.errors import (
     IdConflict,
@@ -37,6 +36,7 @@ from backend.common.errors import (
     ValidationFailed,
     VersionMismatch,
 )
+from backend.common.rows import rows_insert
 from backend.records.models import SYSTEM_FIELDS, FieldRecord
 from backend.records.registry import (
     RECORD_CHANGE_LISTENERS,

@@ -14,11 +14,11 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from backend.accounts.models import OrganizationKind, User
-from backend.audit.rows import rows_insert
 from backend.audit.services import audit_append
 from backend.cases.models import ApprovalCase, ApprovalItem, Material, MaterialScan, ScanContentType
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from backend.common.rows import rows_insert
 from backend.evidence.models import Blob
 from backend.records.models import FieldRecord
 from backend.records.registry import RECORD_TYPES

@@ -1,4 +1,4 @@
-"""backend.audit.rows.rows_insert stores what bulk_create stores, and the database refuses what it
+"""backend.common.rows.rows_insert stores what bulk_create stores, and the database refuses what it
 refuses; the audit snapshot's shortcuts give the same values."""
 
 import datetime as dt
@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from backend.accounts.tests.factories import UserFactory
 from backend.audit.models import AuditChain, AuditEntry
-from backend.audit.rows import rows_insert
 from backend.cases.tests.factories import ApprovalCaseFactory
+from backend.common.rows import rows_insert
 from backend.records.services import _jsonable
 from backend.surveys.models import Survey
 from backend.sync.models import SyncReceipt

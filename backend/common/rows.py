@@ -10,7 +10,7 @@ the statement is built once per model,
 and each column travels as one array. The rows stored are bulk_create's: the same values (each
 field's `pre_save(add=True)` and `get_db_prep_save`), the same columns left to the database
 (an unset auto primary key, a field left at its `db_default`), the same errors from the
-database. The audit app is the lowest app the write path shares, hence this module's place.
+database. Records, audit and sync all write this way, so it lives in common.
 """
 
 import datetime as dt
