@@ -16,8 +16,12 @@ the last slot; a refused request gives its place back (`decr`), so hammering whi
 lengthen the wait. Retry-After is the time until the estimate lets one more request through.
 """
 
+import logging
+
 from rest_framework.settings import api_settings
 from rest_framework.throttling import UserRateThrottle
+
+logger = logging.getLogger(__name__)
 
 
 class UserWindowRateThrottle(UserRateThrottle):
@@ -68,7 +72,10 @@ class UserWindowRateThrottle(UserRateThrottle):
             if self.cache.add(key, 1, timeout):
                 return 1
             # Another request created it between the two: count on it.
-        raise RuntimeError(f"throttle counter {key!r} cannot be created")
+        # A cache that neither keeps nor counts the key (evicting it at once): the rate cannot be
+        # counted, and refusing everyone, or a 500, would be worse than letting this one through.
+        logger.warning("Throttle counter %s could not be created; request not counted", key)
+        return 1
 
     def _give_back(self, key: str) -> None:
         """A refused request's place is not counted (unless the counter is already gone)."""

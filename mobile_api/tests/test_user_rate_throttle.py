@@ -165,3 +165,25 @@ def test_two_requests_at_once_never_both_take_the_last_place(throttle_cache, clo
         passed = _contend_for_the_last_place(throttle_cache, request, threads=16)
         assert passed == 1, f"round {round_}: {passed} requests took the last place"
         assert not _throttle(throttle_cache).allow_request(request, None)
+
+
+class _ForgetfulCache:
+    """A cache that keeps nothing it is given: `add` is refused and `incr` finds no key."""
+
+    def incr(self, key, delta=1):
+        raise ValueError(key)
+
+    def add(self, key, value, timeout=None):
+        return False
+
+    def get(self, key, default=None):
+        return default
+
+    def decr(self, key, delta=1):
+        raise ValueError(key)
+
+
+@override_settings(REST_FRAMEWORK=rest_framework_with_user_rate("3/min"))
+def test_a_cache_that_keeps_no_counter_lets_requests_through_instead_of_failing(signed_in, monkeypatch):
+    monkeypatch.setattr(UserWindowRateThrottle, "cache", _ForgetfulCache())
+    assert [signed_in.get(ME).status_code for _ in range(5)] == [200] * 5
