@@ -144,19 +144,6 @@ _DATETIME_SQL = "replace(replace(to_char({x}, 'YYYY-MM-DD\"T\"HH24:MI:SS.USTZH:T
 _UTC_SQL = "to_char({x} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
 
 
-# GeoJSON as GEOS writes it (`geometry.json`), as JSON text: points with their exact doubles
-# (float8's text is the shortest that reads back as the same double, as Python's repr is); other
-# types through ST_AsGeoJSON with 15 decimals, which reads back as the same doubles for
-# |coordinate| >= 1 (every lon/lat of this service's area), spaced as jsonb writes it.
-_GEOJSON_SQL = (
-    "CASE WHEN {x} IS NULL THEN NULL"
-    " WHEN GeometryType({x}) = 'POINT' AND ST_NDims({x}) = 2"
-    ' THEN \'{"type": "Point", "coordinates": [\' || to_json(ST_X({x}))::text || \', \''
-    " || to_json(ST_Y({x}))::text || ']}'"
-    " ELSE (ST_AsGeoJSON({x}, 15, 0)::jsonb)::text END"
-)
-
-
 # A double as Python's repr writes it: float8's text is the same shortest digits, but Python
 # writes a whole number with ".0" (45.0, not 45); |x| >= 1e15 (exponent in PostgreSQL from 1e15,
 # in Python from 1e16) is no value of this service's fields (degrees, metres).
@@ -164,13 +151,7 @@ _GEOJSON_SQL = (
 # writes them too.
 _FLOAT_SQL = "regexp_replace(({x})::text, '^(-?[0-9]+)$', '\\1.0')"
 
-
-class _JsonText(_Sql):
-    """A value's SQL that is already its JSON text (not a value to_json writes; NULL for null)."""
-
-
-# A 2-D point column's GeoJSON (the column's type admits nothing else): the same text as
-# _GEOJSON_SQL's first branch, without its checks.
+# A 2-D point column's GeoJSON (the column's type admits nothing else).
 _POINT_GEOJSON_SQL = (
     '\'{"type": "Point", "coordinates": [\' || '
     + _FLOAT_SQL.replace("{x}", "ST_X({x})")
@@ -178,6 +159,25 @@ _POINT_GEOJSON_SQL = (
     + _FLOAT_SQL.replace("{x}", "ST_Y({x})")
     + " || ']}'"
 )
+
+# GeoJSON as GEOS writes it (`geometry.json`: json.dumps of the coordinates), as JSON text: points
+# with their exact doubles (float8's text is the shortest that reads back as the same double, as
+# Python's repr is); other types through ST_AsGeoJSON with 15 decimals, which reads back as the same
+# doubles for |coordinate| >= 1 (every lon/lat of this service's area), spaced as jsonb writes it,
+# and each whole-number coordinate (`120`, after `[` or `, ` and before `,` or `]`) given the
+# `.0` Python writes (`120.0`).
+_GEOJSON_SQL = (
+    "CASE WHEN {x} IS NULL THEN NULL"
+    " WHEN GeometryType({x}) = 'POINT' AND ST_NDims({x}) = 2"
+    " THEN "
+    + _POINT_GEOJSON_SQL
+    + " ELSE regexp_replace((ST_AsGeoJSON({x}, 15, 0)::jsonb)::text, '([[ ])(-?[0-9]+)([],])', '\\1\\2.0\\3', 'g')"
+    " END"
+)
+
+
+class _JsonText(_Sql):
+    """A value's SQL that is already its JSON text (not a value to_json writes; NULL for null)."""
 
 
 def _quoted(expression: Any) -> _JsonText:

@@ -274,3 +274,26 @@ def test_photo_urls_and_a_decisions_certificate_in_every_shape(world):
     Certificate._base_manager.filter(decision=decision).delete()
     rendered, expected = _sql_and_serializer_data(request, "onsite_decision", [decision.pk])
     assert rendered == expected and rendered[str(decision.pk)]["certificate"] is None
+
+
+def test_whole_number_coordinates_are_written_as_the_serializer_writes_them(world):
+    """A site's boundary (a polygon, a multipolygon: what its CHECK admits) with whole-number
+    coordinates: `120.0`, not `120`, byte for byte as the serializer's json.dumps writes them."""
+    from django.contrib.gis.geos import GEOSGeometry
+
+    from backend.sites.models import Site
+
+    request = _request(User.objects.get(username="admin"))
+    shapes = [
+        "POLYGON((120 30, 121 30, 121.5 31, 120 30))",
+        "MULTIPOLYGON(((-120 -30, 121 30, 121.25 31, -120 -30)), ((100 10, 101 10, 101 11, 100 10)))",
+    ]
+    sites = list(Site.objects.order_by("pk").values_list("pk", flat=True)[:2])
+    assert len(sites) == 2
+    for pk, wkt in zip(sites, shapes, strict=True):
+        Site.objects.filter(pk=pk).update(boundary=GEOSGeometry(wkt, srid=4326))
+    rendered, expected = _sql_and_serializer_data(request, "site", sites)
+    assert rendered == expected
+    polygon, multipolygon = (rendered[str(pk)]["boundary"] for pk in sites)
+    assert polygon["coordinates"][0][:2] == [[120.0, 30.0], [121.0, 30.0]]
+    assert multipolygon["coordinates"][1][0][0] == [100.0, 10.0]
