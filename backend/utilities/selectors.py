@@ -30,14 +30,27 @@ def _company_of(user: User) -> Any:
     return org if org.kind == OrganizationKind.UTILITY_COMPANY else None
 
 
+def _on_visible_cases(qs: QuerySet, *, user: User) -> QuerySet:
+    """`qs` narrowed to the records of the cases the user may see.
+
+    When that is every case (cases_visible_to without a condition: an administrator), the
+    records are not narrowed at all: `case` is a required foreign key, so every record is on a
+    case, and `case_id IN (SELECT id FROM cases)` would only cost a probe of the cases' primary
+    key per row (a fifth of a z14 tile of 400 points)."""
+    cases = cases_visible_to(user=user)
+    if not cases.query.has_filters() and not cases.query.is_sliced and not cases.query.is_empty():
+        return qs
+    return qs.filter(case__in=cases)
+
+
 def utility_applications_visible_to(*, user: User) -> QuerySet[UtilityApplication]:
     if _company_of(user) is not None:
         return UtilityApplication.objects.none()
-    return UtilityApplication.objects.filter(case__in=cases_visible_to(user=user))
+    return _on_visible_cases(UtilityApplication.objects.all(), user=user)
 
 
 def utility_requests_visible_to(*, user: User) -> QuerySet[UtilityRequest]:
-    qs = UtilityRequest.objects.filter(case__in=cases_visible_to(user=user))
+    qs = _on_visible_cases(UtilityRequest.objects.all(), user=user)
     company = _company_of(user)
     if company is not None:
         qs = qs.filter(company=company)
@@ -45,7 +58,7 @@ def utility_requests_visible_to(*, user: User) -> QuerySet[UtilityRequest]:
 
 
 def utility_points_visible_to(*, user: User) -> QuerySet[UtilityPoint]:
-    qs = UtilityPoint.objects.filter(case__in=cases_visible_to(user=user))
+    qs = _on_visible_cases(UtilityPoint.objects.all(), user=user)
     company = _company_of(user)
     if company is not None:
         qs = qs.filter(company=company, utility_type__in=list(company.utility_types))
