@@ -3,10 +3,35 @@ from django.contrib.gis.geos import Point
 from django.db import connection, transaction
 
 from backend.accounts.models import User
+from backend.utilities.models import UtilityPoint
 from backend.utilities.selectors import utility_points_nearby, utility_points_nearby_count, utility_points_nearby_query
 from backend.utilities.services import utility_point_create
 
 ORIGIN = Point(120.17, 35.96, srid=4326)
+
+
+def grow_far_away(template: UtilityPoint, clones: int = 3000) -> None:
+    """`clones` copies of the template point, 0.05°-2° away (outside every radius asked here), in
+    its case, then fresh statistics: a table the size where the planner must choose the geography
+    index on its own, whatever statistics an earlier test (another module's plan tests grow the
+    tables and ANALYZE them) left behind."""
+    table = UtilityPoint._meta.db_table
+    columns = [field.column for field in UtilityPoint._meta.concrete_fields]
+    moved = "(CASE WHEN random() < 0.5 THEN -1 ELSE 1 END) * (0.05 + random() * 2)"
+    overrides = {
+        "id": "gen_random_uuid()",
+        "location": f"ST_Translate(p.location, {moved}, {moved})",
+        "created_at": "p.created_at - g * interval '1 second'",
+    }
+    values = [overrides.get(column, f'p."{column}"') for column in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in columns)}) "
+            f"SELECT {', '.join(values)} FROM {table} p, generate_series(1, %s) AS g WHERE p.id = %s",
+            [clones, template.pk],
+        )
+        for analyzed in (table, "cases_approvalcase", "cases_approvalcase_assigned_organizations"):
+            cursor.execute(f'ANALYZE "{analyzed}"')
 
 
 def explain(sql: str, params) -> str:
@@ -26,6 +51,7 @@ def test_nearby_walks_the_geography_index_in_distance_order(world):
             location=Point(120.17 + index * 0.001, 35.96, srid=4326),
             by=None,
         )
+    grow_far_away(UtilityPoint.objects.filter(case=world.case).earliest("created_at"))
     admin = User.objects.create(username="root", is_superuser=True)
     query = utility_points_nearby_query(user=admin, point=ORIGIN, radius_m=2000, limit=10)
     # The candidates subquery is pulled up, so the KNN order is the index's own expression.
@@ -55,6 +81,7 @@ def test_nearby_stays_index_led_in_every_scope(world, who):
         utility_point_create(
             case=world.case, utility_type="water", location=Point(120.17 + index * 0.001, 35.96, srid=4326), by=None
         )
+    grow_far_away(UtilityPoint.objects.filter(case=world.case).earliest("created_at"))
     user = world.company_users["water"] if who == "water_company" else getattr(world, who)
     query = utility_points_nearby_query(user=user, point=ORIGIN, radius_m=2000, limit=10)
     page = explain(query.page_sql, query.page_params)
