@@ -2,6 +2,7 @@ import json
 
 from django.contrib.gis.geos import Point
 from django.db import connection
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import action
@@ -22,6 +23,7 @@ from backend.utilities.services import (
     utility_request_mark_connected,
     utility_request_respond,
 )
+from gis_layers import answer_cache, changes
 from mobile_api.geometry import request_coord_system
 from mobile_api.records.idempotency import idempotent
 from mobile_api.records.views import (
@@ -43,6 +45,10 @@ from mobile_api.utilities.serializers import (
     UtilityRequestSerializer,
 )
 
+NEARBY_DESCRIPTION = (
+    "Visible access points within `radius_m` (≤ 50 000 m) of `lon`,`lat`, nearest first, each with "
+    "`distance_m` (geodesic, metres). `X-Coord-System` declares the query point's coordinates."
+)
 OPTIONAL_IF_MATCH = OpenApiParameter(
     "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False, description='Optional ETag, e.g. "3".'
 )
@@ -133,11 +139,30 @@ class UtilityPointViewSet(FieldRecordViewSet):
     @extend_schema(
         parameters=[NearbyQuerySerializer, X_COORD_SYSTEM],
         responses=NearbyUtilityPointSerializer(many=True),
+        description=NEARBY_DESCRIPTION + "\n\n" + answer_cache.OPENAPI_NOTE,
     )
     @action(detail=False, methods=["get"], filterset_class=None, filter_backends=[])
-    def nearby(self, request: Request) -> Response:
-        """Visible access points within `radius_m` (≤ 50 000 m) of `lon`,`lat`, nearest first, each with
-        `distance_m` (geodesic, metres). `X-Coord-System` declares the query point's coordinates."""
+    def nearby(self, request: Request) -> Response | HttpResponse:
+        """The answer cache (gis_layers.answer_cache) in front of `_nearby`: the same user, request
+        (query string, X-Coord-System) and data version get the stored body."""
+        if not answer_cache.enabled():
+            return self._nearby(request)
+        version, changed_at, _ = changes.current()
+        skip = answer_cache.directives(request)
+        cache_key = answer_cache.key(
+            request, version, changed_at, encoding="identity", extra=request.META.get("HTTP_X_COORD_SYSTEM", "")
+        )
+        if not skip:
+            hit = answer_cache.lookup(cache_key)
+            if hit is not None:
+                return hit
+        response = self._nearby(request)
+        if "no-store" not in skip:
+            # Stored as rendered (JSONRenderer), after this view's rendering, before any middleware.
+            response.add_post_render_callback(lambda rendered: answer_cache.store(cache_key, rendered))
+        return response
+
+    def _nearby(self, request: Request) -> Response:
         query = NearbyQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
