@@ -132,3 +132,24 @@ def answer(
     if "no-store" not in skip:
         store(cache_key, response)
     return response
+
+
+def drf_answer(request, build: Callable[[], "HttpResponse"], *, extra: str = "") -> HttpResponse:
+    """`answer` for a DRF handler whose `build()` returns a Response (rendered after the view
+    returns): the entry is stored from the rendered response, before any middleware. Its data
+    version is read here (the view sets no validators of its own)."""
+    if not enabled():
+        return build()
+    from gis_layers import changes
+
+    version, changed_at, _ = changes.current()
+    skip = directives(request)
+    cache_key = key(request, version, changed_at, encoding="identity", extra=extra)
+    if not skip:
+        hit = lookup(cache_key)
+        if hit is not None:
+            return hit
+    response = build()
+    if "no-store" not in skip:
+        response.add_post_render_callback(lambda rendered: store(cache_key, rendered))
+    return response

@@ -372,3 +372,20 @@ def test_off_when_the_ttl_is_zero(settings):
         for _ in range(2):
             assert not _get(client, path)[2]
     assert len(caches[answer_cache.ALIAS]._cache) == 0
+
+
+def test_the_openapi_documents_the_cache_and_its_bypass():
+    from mobile_api.utilities.views import NEARBY_DESCRIPTION
+
+    assert NEARBY_DESCRIPTION.endswith("\n\n" + answer_cache.OPENAPI_NOTE)
+    schema = APIClient().get("/api/schema/?format=json").json()
+    operations = {
+        operation["operationId"]: operation
+        for methods in schema["paths"].values()
+        for operation in methods.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    nearby = next(op for op_id, op in operations.items() if "nearby" in op_id)
+    for operation in (operations["ogc_items"], operations["tiles_tile"], nearby):
+        assert answer_cache.OPENAPI_NOTE in operation["description"]
+        assert "`Cache-Control: no-cache`" in operation["description"]

@@ -23,7 +23,6 @@ from backend.utilities.services import (
     utility_request_mark_connected,
     utility_request_respond,
 )
-from gis_layers import answer_cache, changes
 from mobile_api.geometry import request_coord_system
 from mobile_api.records.idempotency import idempotent
 from mobile_api.records.views import (
@@ -47,7 +46,15 @@ from mobile_api.utilities.serializers import (
 
 NEARBY_DESCRIPTION = (
     "Visible access points within `radius_m` (≤ 50 000 m) of `lon`,`lat`, nearest first, each with "
-    "`distance_m` (geodesic, metres). `X-Coord-System` declares the query point's coordinates."
+    "`distance_m` (geodesic, metres). `X-Coord-System` declares the query point's coordinates.\n\n"
+    # The words of gis_layers.answer_cache.OPENAPI_NOTE (a test keeps them equal; mobile_api does
+    # not import gis_layers at load time).
+    "Answers are kept in a server-side cache per user, request, encoding and data version (any "
+    "write to a record or to what decides a user's scope moves the version, so a kept answer is "
+    "never stale; LAYERS_CACHE_SECONDS, LAYERS_CACHE_MAX_BYTES). Send `Cache-Control: no-cache` "
+    "to have it computed live (the fresh answer is kept for the next request), or "
+    "`Cache-Control: no-store` to have it computed live and not kept. The answer is the same "
+    "either way, headers included."
 )
 OPTIONAL_IF_MATCH = OpenApiParameter(
     "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False, description='Optional ETag, e.g. "3".'
@@ -139,28 +146,17 @@ class UtilityPointViewSet(FieldRecordViewSet):
     @extend_schema(
         parameters=[NearbyQuerySerializer, X_COORD_SYSTEM],
         responses=NearbyUtilityPointSerializer(many=True),
-        description=NEARBY_DESCRIPTION + "\n\n" + answer_cache.OPENAPI_NOTE,
+        description=NEARBY_DESCRIPTION,
     )
     @action(detail=False, methods=["get"], filterset_class=None, filter_backends=[])
     def nearby(self, request: Request) -> Response | HttpResponse:
-        """The answer cache (gis_layers.answer_cache) in front of `_nearby`: the same user, request
-        (query string, X-Coord-System) and data version get the stored body."""
-        if not answer_cache.enabled():
-            return self._nearby(request)
-        version, changed_at, _ = changes.current()
-        skip = answer_cache.directives(request)
-        cache_key = answer_cache.key(
-            request, version, changed_at, encoding="identity", extra=request.META.get("HTTP_X_COORD_SYSTEM", "")
-        )
-        if not skip:
-            hit = answer_cache.lookup(cache_key)
-            if hit is not None:
-                return hit
-        response = self._nearby(request)
-        if "no-store" not in skip:
-            # Stored as rendered (JSONRenderer), after this view's rendering, before any middleware.
-            response.add_post_render_callback(lambda rendered: answer_cache.store(cache_key, rendered))
-        return response
+        """The layers' answer cache in front of `_nearby`: the same user, request (query string,
+        X-Coord-System) and data version get the stored body."""
+        # Imported when called: gis_layers imports mobile_api at load time, not the other way round.
+        from gis_layers import answer_cache
+
+        extra = request.META.get("HTTP_X_COORD_SYSTEM", "")
+        return answer_cache.drf_answer(request, lambda: self._nearby(request), extra=extra)
 
     def _nearby(self, request: Request) -> Response:
         query = NearbyQuerySerializer(data=request.query_params)
