@@ -12,7 +12,10 @@ An entry is keyed by
   string as sent (the `self`/`next` links keep the request's parameter order, so two orders are
   two answers), and whatever else a view names (`extra`: nearby's X-Coord-System);
 - the encoding the answer was made in (gzip or identity): the gzip body is stored, so a hit costs
-  no compression.
+  no compression;
+- the code: a hash of the first-party source (read once per process), so a deploy that changes
+  how an answer is built or scoped never meets the entries of the code before it in a shared
+  Redis, while the workers of one deploy share theirs.
 
 Entries of old versions are never read again (the version moved past them); they expire after
 LAYERS_CACHE_SECONDS. An answer over LAYERS_CACHE_MAX_BYTES (as stored, i.e. compressed when the
@@ -27,10 +30,12 @@ process). Headers that name the data (ETag, Last-Modified, Cache-Control, Vary) 
 the views set them from the counter read of the request, exactly as on a live answer.
 """
 
+import functools
 import hashlib
 import logging
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import caches
@@ -69,9 +74,27 @@ def accepts_gzip(request) -> bool:
     return re.search(r"\bgzip\b", request.META.get("HTTP_ACCEPT_ENCODING", "")) is not None
 
 
+# The packages whose source decides an answer (views, layers, selectors, scopes, settings).
+CODE_PACKAGES = ("backend", "mobile_api", "gis_layers")
+
+
+@functools.cache
+def code_version() -> str:
+    """A hash of the first-party Python source but tests (~2 MB, read once per process)."""
+    root = Path(settings.BASE_DIR)
+    digest = hashlib.sha256()
+    for package in CODE_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            if "tests" in path.relative_to(root).parts:
+                continue
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def key(request, version: int, changed_at, *, encoding: str, extra: str = "") -> str:
     parts = (
         FORMAT,
+        code_version(),
         str(version),
         changed_at.isoformat() if changed_at is not None else "",
         str(request.user.pk),

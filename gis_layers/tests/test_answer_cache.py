@@ -389,3 +389,16 @@ def test_the_openapi_documents_the_cache_and_its_bypass():
     for operation in (operations["ogc_items"], operations["tiles_tile"], nearby):
         assert answer_cache.OPENAPI_NOTE in operation["description"]
         assert "`Cache-Control: no-cache`" in operation["description"]
+
+
+def test_new_code_never_meets_the_entries_of_the_old(monkeypatch):
+    # A shared Redis outlives a deploy: the key holds a hash of the source.
+    assert len(answer_cache.code_version()) == 16
+    world = utility_world()
+    _point(world)
+    client = _client(world.official)
+    _get(client, _tile_path())
+    assert _get(client, _tile_path())[2]
+    monkeypatch.setattr(answer_cache, "code_version", lambda: "0" * 16)
+    assert not _get(client, _tile_path())[2]
+    assert _get(client, _tile_path())[2]
