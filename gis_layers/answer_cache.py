@@ -161,18 +161,17 @@ def drf_answer(request, build: Callable[[], "HttpResponse"], *, extra: str = "")
     """`answer` for a DRF handler whose `build()` returns a Response (rendered after the view
     returns): the entry is stored from the rendered response, before any middleware. Its data
     version is read here (the view sets no validators of its own)."""
-    if not enabled():
-        return build()
+    skip = directives(request)
+    if not enabled() or "no-store" in skip:
+        return build()  # nothing to read or keep: no counter read either
     from gis_layers import changes
 
     version, changed_at, _ = changes.current()
-    skip = directives(request)
     cache_key = key(request, version, changed_at, encoding="identity", extra=extra)
     if not skip:
         hit = lookup(cache_key)
         if hit is not None:
             return hit
     response = build()
-    if "no-store" not in skip:
-        response.add_post_render_callback(lambda rendered: store(cache_key, rendered))
+    response.add_post_render_callback(lambda rendered: store(cache_key, rendered))
     return response
