@@ -353,7 +353,8 @@ CACHES = {
     # answer (and a warning), not a stalled request. In memory, each worker keeps its own.
     "layers": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's, keeping its redis client (gis_layers.redis_cache: ~0.17 ms less per call).
+            "BACKEND": "gis_layers.redis_cache.RedisCache",
             "LOCATION": env("REDIS_URL"),
             "KEY_PREFIX": "layers",
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
