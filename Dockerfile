@@ -32,7 +32,8 @@ RUN DJANGO_DEVELOPMENT=1 python manage.py collectstatic --noinput -v 0 \
 USER app
 EXPOSE 8000
 # GUNICORN_WORKERS / GUNICORN_THREADS / GUNICORN_TIMEOUT are read here, not by Django: the same
-# defaults as docker-compose.yml (2 workers x 8 threads, see there and the README for why).
+# defaults as docker-compose.yml (2 workers x 8 threads, see there and the README for why; the
+# layers' answer cache did not change the choice).
 # gunicorn's request-line and header limits are at their maxima so that the proxy's lower ones
 # (deploy/nginx/default.conf) refuse first, with problem+json instead of gunicorn's HTML pages;
 # --keep-alive 5 outlasts the proxy's 4 s idle upstream connections.

@@ -347,8 +347,32 @@ CACHES = {
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("REDIS_URL")}
         if env("REDIS_URL")
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
+    ),
+    # Whole layer answers (gis_layers.answer_cache): tiles, OGC items pages, nearby points. On
+    # Redis the workers share them; a short socket timeout, so a Redis that hangs costs a live
+    # answer (and a warning), not a stalled request. In memory, each worker keeps its own.
+    "layers": (
+        {
+            # Django's, keeping its redis client (gis_layers.redis_cache: ~0.17 ms less per call).
+            "BACKEND": "gis_layers.redis_cache.RedisCache",
+            "LOCATION": env("REDIS_URL"),
+            "KEY_PREFIX": "layers",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+        if env("REDIS_URL")
+        else {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "layers",
+            "OPTIONS": {"MAX_ENTRIES": env_int("LAYERS_CACHE_MAX_ENTRIES", 2000)},
+        }
+    ),
 }
+# Seconds a layer answer is kept (its key holds the data version, so it is never served stale;
+# this only bounds how long entries of old versions linger); 0: no answer cache.
+LAYERS_CACHE_SECONDS = env_int("LAYERS_CACHE_SECONDS", 300)
+# Largest answer stored, in bytes as sent (gzipped when the client takes gzip); bigger ones are
+# computed on every request.
+LAYERS_CACHE_MAX_BYTES = env_int("LAYERS_CACHE_MAX_BYTES", 1048576)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

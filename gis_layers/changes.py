@@ -23,7 +23,8 @@ SCOPE_TABLES: dict[str, tuple[str, ...] | None] = {
     "cases_approvalitem": None,
     "cases_project": None,
     "acceptance_inspectionitem": None,
-    "accounts_organization": ("kind", "region", "utility_types"),
+    # `name`: nearby points carry their company's name (and are kept in the answer cache).
+    "accounts_organization": ("name", "kind", "region", "utility_types"),
     "accounts_user": ("roles", "organization_id", "is_active", "is_superuser"),
 }
 

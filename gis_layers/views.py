@@ -11,7 +11,6 @@ import functools
 import gzip
 import hashlib
 import json
-import re
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -31,7 +30,7 @@ from rest_framework.views import APIView
 
 from backend.api_schema import OPENAPI_JSON_CONTENT_TYPE
 from backend.common.errors import NotFound, ValidationFailed
-from gis_layers import changes
+from gis_layers import answer_cache, changes
 from gis_layers.layers import CRS84, CRSS, LAYERS, MAX_ZOOM, STORAGE_CRS, WORLD_BOUNDS, Crs, Layer, Query
 from mobile_api.authentication import BasicForGisAuthentication, DeviceTokenAuthentication
 from mobile_api.exceptions import PROBLEM_CONTENT_TYPE, ProblemSerializer
@@ -313,10 +312,13 @@ def _not_modified(request, etag: str, last_modified: dt.datetime | None) -> bool
     return since is not None and last_modified is not None and int(last_modified.timestamp()) <= since
 
 
-def cached(build):
+def cached(build=None, *, stored: bool = False):
     """Wrap a GET handler `build(self, request, ...) -> HttpResponse` with the layers' ETag,
     Last-Modified, Cache-Control and a 304 that costs one counter read, and gzip its body when
-    the client accepts it."""
+    the client accepts it. `stored=True`: the answer is also kept in the server's answer cache
+    (gis_layers.answer_cache) for the same user, request, encoding and data version."""
+    if build is None:
+        return functools.partial(cached, stored=stored)
 
     @functools.wraps(build)
     def get(self, request, *args, **kwargs):
@@ -327,11 +329,24 @@ def cached(build):
         else:
             # The counter the ETag names, for handlers that reuse work per data version (tiles).
             request.layers_version = version
-            response = build(self, request, *args, **kwargs)
-            _gzip(request, response)
+
+            def live() -> HttpResponse:
+                response = build(self, request, *args, **kwargs)
+                _gzip(request, response)
+                return response
+
+            if stored:
+                response = answer_cache.answer(request, version, changed_at, live, encoding=_encoding(request))
+            else:
+                response = live()
         return _with_validators(response, etag, last_modified)
 
     return get
+
+
+def _encoding(request) -> str:
+    """The encoding _gzip answers this request in (when the body is worth compressing)."""
+    return "gzip" if answer_cache.accepts_gzip(request) else "identity"
 
 
 def _validators(request, version: int, changed_at: dt.datetime, now: dt.datetime) -> tuple[str, dt.datetime | None]:
@@ -358,7 +373,7 @@ def _with_validators(response: HttpResponse, etag: str, last_modified: dt.dateti
 def _gzip(request, response: HttpResponse) -> None:
     if response.status_code != 200 or len(response.content) < GZIP_MIN_BYTES:
         return
-    if not re.search(r"\bgzip\b", request.META.get("HTTP_ACCEPT_ENCODING", "")):
+    if not answer_cache.accepts_gzip(request):
         return
     response.content = gzip.compress(response.content, compresslevel=GZIP_LEVEL, mtime=0)
     response["Content-Encoding"] = "gzip"
@@ -626,9 +641,10 @@ class ItemsView(GisView):
         parameters=ITEMS_PARAMETERS,
         responses={(200, GEOJSON): OpenApiTypes.OBJECT, **ITEMS_PROBLEMS},
         summary="Features of a collection (GeoJSON FeatureCollection)",
+        description=answer_cache.OPENAPI_NOTE,
         operation_id="ogc_items",
     )
-    @cached
+    @cached(stored=True)
     def get(self, request, collection_id: str):
         layer = _layer(collection_id)
         params = query_parameters(request, (*ITEMS_QUERY, *layer.queryables))
@@ -724,23 +740,47 @@ class TileView(GisView):
         tags=["tiles"],
         responses={(200, MVT): OpenApiTypes.BINARY, 204: None},
         summary="Mapbox vector tile of a layer (204 when empty); at z <= 10 every layer carries one `count` point per grid cell",
+        description=answer_cache.OPENAPI_NOTE,
         operation_id="tiles_tile",
     )
     def get(self, request, layer_name: str, z: int, x: int, y: int):
-        """A request without If-None-Match / If-Modified-Since reads the change counter and the
-        tile in one statement when it can (Query.tile_and_version: no 304 to decide first);
-        a revalidation reads the counter alone first, as every cached answer does."""
+        """A request without If-None-Match / If-Modified-Since reads the change counter and
+        looks the tile up in the answer cache; on a miss it computes the tile for that counter.
+        With the answer cache off or bypassed (`Cache-Control: no-cache`), the counter and the
+        tile come in one statement when they can (Query.tile_and_version). A revalidation reads
+        the counter alone first, as every cached answer does."""
         if _is_conditional(request):
             return self.revalidated(request, layer_name, z, x, y)
-        query = Query(layer=_tile_layer(layer_name, z, x, y), user=request.user)
+        layer = _tile_layer(layer_name, z, x, y)
+        encoding = _encoding(request)
+        skip = answer_cache.directives(request)
+        if answer_cache.enabled() and not skip:
+            version, changed_at, now = changes.current()
+            response = answer_cache.answer(
+                request,
+                version,
+                changed_at,
+                lambda: self.live(request, layer, z, x, y, version=version),
+                encoding=encoding,
+            )
+            return _with_validators(response, *_validators(request, version, changed_at, now))
+        query = Query(layer=layer, user=request.user)
         (version, changed_at, now), body = query.tile_and_version(z=z, x=x, y=y)
         if body is None:
             body = query.tile(z=z, x=x, y=y, version=version)
         response = _tile_response(body)
         _gzip(request, response)
+        if answer_cache.enabled() and "no-store" not in skip:
+            answer_cache.store(answer_cache.key(request, version, changed_at, encoding=encoding), response)
         return _with_validators(response, *_validators(request, version, changed_at, now))
 
-    @cached
+    @staticmethod
+    def live(request, layer: Layer, z: int, x: int, y: int, *, version: int) -> HttpResponse:
+        response = _tile_response(Query(layer=layer, user=request.user).tile(z=z, x=x, y=y, version=version))
+        _gzip(request, response)
+        return response
+
+    @cached(stored=True)
     def revalidated(self, request, layer_name: str, z: int, x: int, y: int):
         layer = _tile_layer(layer_name, z, x, y)
         return _tile_response(Query(layer=layer, user=request.user).tile(z=z, x=x, y=y, version=request.layers_version))

@@ -2,6 +2,7 @@ import json
 
 from django.contrib.gis.geos import Point
 from django.db import connection
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import action
@@ -43,6 +44,18 @@ from mobile_api.utilities.serializers import (
     UtilityRequestSerializer,
 )
 
+NEARBY_DESCRIPTION = (
+    "Visible access points within `radius_m` (≤ 50 000 m) of `lon`,`lat`, nearest first, each with "
+    "`distance_m` (geodesic, metres). `X-Coord-System` declares the query point's coordinates.\n\n"
+    # The words of gis_layers.answer_cache.OPENAPI_NOTE (a test keeps them equal; mobile_api does
+    # not import gis_layers at load time).
+    "Answers are kept in a server-side cache per user, request, encoding and data version (any "
+    "write to a record or to what decides a user's scope moves the version, so a kept answer is "
+    "never stale; LAYERS_CACHE_SECONDS, LAYERS_CACHE_MAX_BYTES). Send `Cache-Control: no-cache` "
+    "to have it computed live (the fresh answer is kept for the next request), or "
+    "`Cache-Control: no-store` to have it computed live and not kept. The answer is the same "
+    "either way, headers included."
+)
 OPTIONAL_IF_MATCH = OpenApiParameter(
     "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False, description='Optional ETag, e.g. "3".'
 )
@@ -133,11 +146,19 @@ class UtilityPointViewSet(FieldRecordViewSet):
     @extend_schema(
         parameters=[NearbyQuerySerializer, X_COORD_SYSTEM],
         responses=NearbyUtilityPointSerializer(many=True),
+        description=NEARBY_DESCRIPTION,
     )
     @action(detail=False, methods=["get"], filterset_class=None, filter_backends=[])
-    def nearby(self, request: Request) -> Response:
-        """Visible access points within `radius_m` (≤ 50 000 m) of `lon`,`lat`, nearest first, each with
-        `distance_m` (geodesic, metres). `X-Coord-System` declares the query point's coordinates."""
+    def nearby(self, request: Request) -> Response | HttpResponse:
+        """The layers' answer cache in front of `_nearby`: the same user, request (query string,
+        X-Coord-System) and data version get the stored body."""
+        # Imported when called: gis_layers imports mobile_api at load time, not the other way round.
+        from gis_layers import answer_cache
+
+        extra = request.META.get("HTTP_X_COORD_SYSTEM", "")
+        return answer_cache.drf_answer(request, lambda: self._nearby(request), extra=extra)
+
+    def _nearby(self, request: Request) -> Response:
         query = NearbyQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
