@@ -6,6 +6,6 @@ class GisLayersConfig(AppConfig):
     name = "gis_layers"
 
     def ready(self) -> None:
-        from gis_layers.changes import install_triggers
+        from backend.layers.changes import install_triggers
 
         post_migrate.connect(install_triggers, sender=self, dispatch_uid="gis_layers_change_triggers")

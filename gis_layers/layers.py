@@ -22,11 +22,11 @@ from django.db.models import BinaryField, BooleanField
 from django.db.models.expressions import RawSQL
 from psycopg.adapt import Loader
 
+from backend.layers import changes
 from backend.layers.definitions import LAYER_DEFINITIONS, LayerDefinition
 from backend.layers.low_zoom import PRECOMPUTED_LAYERS, cell_scope
 from backend.layers.timestamps import iso8601_sql
 from backend.records.registry import RECORD_TYPES
-from gis_layers import changes
 
 # Tile envelopes in Web Mercator reach ±85.0511°.
 WORLD_BOUNDS = [-180.0, -85.0511287798066, 180.0, 85.0511287798066]
@@ -557,7 +557,7 @@ class Query:
     def tile(self, *, z: int, x: int, y: int, version: int | None = None) -> bytes:
         """The layer's Mapbox vector tile z/x/y (empty bytes when nothing is there).
 
-        With `version` (the layers' change counter the caller read, gis_layers.changes), a
+        With `version` (the layers' change counter the caller read, backend.layers.changes), a
         tile of features reuses the statement compiled for this user, layer and version
         (see FEATURE_TILE_STATEMENTS); the low zooms compile theirs each time."""
         if version is not None and z > AGGREGATE_MAX_ZOOM and self._cacheable():
@@ -752,7 +752,7 @@ class TileStatements:
 
     A layer's statement is a function of the user's scope, which lives in the tables the change
     counter watches (records, cases, assignments, organisations, the user's roles: every write
-    bumps it, gis_layers.changes), so it is reused only for the same counter value and user; a
+    bumps it, backend.layers.changes), so it is reused only for the same counter value and user; a
     new value compiles afresh. The counter is read per request anyway (the ETag), so this costs
     no query. Bounded (least recently used goes), and locked for gunicorn's threads."""
 

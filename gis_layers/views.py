@@ -30,8 +30,9 @@ from rest_framework.views import APIView
 
 from backend.api_schema import OPENAPI_JSON_CONTENT_TYPE
 from backend.common.errors import NotFound, ValidationFailed
-from gis_layers import answer_cache, changes
+from backend.layers import changes
 from gis_layers.layers import CRS84, CRSS, LAYERS, MAX_ZOOM, STORAGE_CRS, WORLD_BOUNDS, Crs, Layer, Query
+from mobile_api import answer_cache
 from mobile_api.authentication import BasicForGisAuthentication, DeviceTokenAuthentication
 from mobile_api.exceptions import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from mobile_api.parsers import parse_non_negative_int
@@ -316,7 +317,7 @@ def cached(build=None, *, stored: bool = False):
     """Wrap a GET handler `build(self, request, ...) -> HttpResponse` with the layers' ETag,
     Last-Modified, Cache-Control and a 304 that costs one counter read, and gzip its body when
     the client accepts it. `stored=True`: the answer is also kept in the server's answer cache
-    (gis_layers.answer_cache) for the same user, request, encoding and data version."""
+    (mobile_api.answer_cache) for the same user, request, encoding and data version."""
     if build is None:
         return functools.partial(cached, stored=stored)
 

@@ -3,7 +3,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     """One row counting committed changes to anything a map layer or its scope reads, for the
-    layers' ETag and Last-Modified (gis_layers.changes). The triggers that bump it are installed
+    layers' ETag and Last-Modified (backend.layers.changes). The triggers that bump it are installed
     after every migrate (gis_layers.apps), so tables added later are covered too."""
 
     initial = True

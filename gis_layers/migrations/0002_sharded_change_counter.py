@@ -6,7 +6,7 @@ SHARDS = 64
 class Migration(migrations.Migration):
     """The change counter in 64 rows: a writing transaction bumps the row of its transaction id
     (txid mod 64), so concurrent writers rarely queue on one row; readers sum the rows, a total
-    that grows with every commit (gis_layers.changes.current)."""
+    that grows with every commit (backend.layers.changes.current)."""
 
     dependencies = [("gis_layers", "0001_layer_change_counter")]
 

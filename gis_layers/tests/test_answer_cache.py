@@ -1,4 +1,4 @@
-"""The server-side answer cache (gis_layers.answer_cache) of tiles, OGC items and nearby points:
+"""The server-side answer cache (mobile_api.answer_cache) of tiles, OGC items and nearby points:
 a hit is the live answer byte for byte, headers included; any write or scope change makes the
 next request live; users never share entries; `Cache-Control: no-cache`/`no-store` bypass it;
 a failing cache answers live with a warning; an answer over the size bound is not stored.
@@ -20,11 +20,11 @@ from rest_framework.test import APIClient
 
 from backend.accounts.models import Role, UtilityType
 from backend.accounts.tests.factories import UserFactory
+from backend.layers.changes import CURRENT_SQL
 from backend.utilities.services import utility_point_create
 from backend.utilities.tests.factories import utility_world
-from gis_layers import answer_cache
-from gis_layers.changes import CURRENT_SQL
 from gis_layers.layers import CGCS2000
+from mobile_api import answer_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -319,7 +319,7 @@ def test_a_failing_cache_answers_live(settings, caplog, backend):
     point = _point(world)
     client = _client(world.official)
     settings.CACHES = {**settings.CACHES, answer_cache.ALIAS: {"BACKEND": backend}}
-    caplog.set_level(logging.WARNING, logger="gis_layers.answer_cache")
+    caplog.set_level(logging.WARNING, logger="mobile_api.answer_cache")
     for path, params in [
         (_tile_path(), {}),
         (ITEMS, {}),
@@ -329,7 +329,7 @@ def test_a_failing_cache_answers_live(settings, caplog, backend):
             response, _, was_hit = _get(client, path, params)
             assert (response.status_code, was_hit) == (200, False), response.content
             assert str(point.pk).encode() in response.content
-    warnings = [r.getMessage() for r in caplog.records if r.name == "gis_layers.answer_cache"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "mobile_api.answer_cache"]
     if backend.endswith("BrokenCache"):
         # Each request: the read failed, then the write.
         assert len(warnings) == 12

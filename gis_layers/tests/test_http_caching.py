@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 from backend.accounts.models import OrganizationKind, Role
 from backend.accounts.tests.factories import user_of_kind
 from backend.cases.tests.factories import ApprovalCaseFactory
+from backend.layers.changes import watched_tables
 from backend.sites.tests.factories import SiteFactory
-from gis_layers.changes import watched_tables
 
 pytestmark = pytest.mark.django_db
 
@@ -171,7 +171,7 @@ def test_two_open_writers_do_not_wait_on_the_counter_and_the_version_counts_both
 
     from django.db import connections, transaction
 
-    from gis_layers import changes
+    from backend.layers import changes
 
     first_site, second_site = SiteFactory(), SiteFactory()
     before = changes.current()[0]

@@ -19,11 +19,11 @@ from backend.accounts.models import OrganizationKind, Role, UtilityType
 from backend.accounts.tests.factories import OrganizationFactory, UserFactory
 from backend.evidence.models import LocationSource, Photo
 from backend.evidence.tests.factories import BlobFactory
+from backend.layers import changes
 from backend.sites.tests.factories import SiteFactory
 from backend.surveys.tests.factories import FindingFactory, SurveyFactory
 from backend.utilities.models import UtilityPoint
 from backend.utilities.tests.factories import UtilityCompanyFactory
-from gis_layers import changes
 from gis_layers.layers import LAYERS, WEB_MERCATOR, Query
 
 pytestmark = pytest.mark.django_db

@@ -20,8 +20,9 @@ from backend.cases.tests.factories import ApprovalCaseFactory
 from backend.sites.tests.factories import SiteFactory
 from backend.utilities.models import UtilityPoint, UtilityPointStatus
 from backend.utilities.tests.factories import UtilityCompanyFactory
-from gis_layers import answer_cache, layers
+from gis_layers import layers
 from gis_layers.layers import CGCS2000, CRS84, WEB_MERCATOR, WORLD_BOUNDS
+from mobile_api import answer_cache
 
 pytestmark = pytest.mark.django_db
 

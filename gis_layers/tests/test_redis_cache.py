@@ -1,4 +1,4 @@
-"""gis_layers.redis_cache.RedisCache: Django's Redis cache with one redis client per pool, against
+"""mobile_api.redis_cache.RedisCache: Django's Redis cache with one redis client per pool, against
 a real Redis (REDIS_URL, else the local default; skipped when there is none)."""
 
 import os
@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from gis_layers.redis_cache import RedisCache
+from mobile_api.redis_cache import RedisCache
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from rest_framework.test import APIClient
 from backend.accounts.models import OrganizationKind, Role
 from backend.accounts.tests.factories import user_of_kind
 from backend.cases.tests.factories import ApprovalCaseFactory
+from backend.layers import changes
 from backend.sites.tests.factories import SiteFactory
-from gis_layers import changes
 from gis_layers.layers import FEATURE_TILE_STATEMENTS, LAYERS, Query
 
 pytestmark = pytest.mark.django_db

@@ -23,6 +23,7 @@ from backend.utilities.services import (
     utility_request_mark_connected,
     utility_request_respond,
 )
+from mobile_api import answer_cache
 from mobile_api.geometry import request_coord_system
 from mobile_api.records.idempotency import idempotent
 from mobile_api.records.views import (
@@ -47,14 +48,7 @@ from mobile_api.utilities.serializers import (
 NEARBY_DESCRIPTION = (
     "Visible access points within `radius_m` (≤ 50 000 m) of `lon`,`lat`, nearest first, each with "
     "`distance_m` (geodesic, metres). `X-Coord-System` declares the query point's coordinates.\n\n"
-    # The words of gis_layers.answer_cache.OPENAPI_NOTE (a test keeps them equal; mobile_api does
-    # not import gis_layers at load time).
-    "Answers are kept in a server-side cache per user, request, encoding and data version (any "
-    "write to a record or to what decides a user's scope moves the version, so a kept answer is "
-    "never stale; LAYERS_CACHE_SECONDS, LAYERS_CACHE_MAX_BYTES). Send `Cache-Control: no-cache` "
-    "to have it computed live (the fresh answer is kept for the next request), or "
-    "`Cache-Control: no-store` to have it computed live and not kept. The answer is the same "
-    "either way, headers included."
+    + answer_cache.OPENAPI_NOTE
 )
 OPTIONAL_IF_MATCH = OpenApiParameter(
     "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False, description='Optional ETag, e.g. "3".'
@@ -152,9 +146,6 @@ class UtilityPointViewSet(FieldRecordViewSet):
     def nearby(self, request: Request) -> Response | HttpResponse:
         """The layers' answer cache in front of `_nearby`: the same user, request (query string,
         X-Coord-System) and data version get the stored body."""
-        # Imported when called: gis_layers imports mobile_api at load time, not the other way round.
-        from gis_layers import answer_cache
-
         extra = request.META.get("HTTP_X_COORD_SYSTEM", "")
         return answer_cache.drf_answer(request, lambda: self._nearby(request), extra=extra)
 

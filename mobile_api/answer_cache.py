@@ -3,7 +3,7 @@ tile servers keep one, that never shows a user what their REST view would not an
 
 An entry is keyed by
 
-- the data version and the time it last changed (gis_layers.changes.current(): every write to a
+- the data version and the time it last changed (backend.layers.changes.current(): every write to a
   record table or a scope table bumps it, in the writing transaction; the time too, so a database
   restored from a backup, whose counter may be back at an old number, cannot meet old entries);
 - the user (pk): scopes differ per user, and a change of the user's roles or organisation bumps
@@ -40,6 +40,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpResponse
+
+from backend.layers import changes
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +166,6 @@ def drf_answer(request, build: Callable[[], "HttpResponse"], *, extra: str = "")
     skip = directives(request)
     if not enabled() or "no-store" in skip:
         return build()  # nothing to read or keep: no counter read either
-    from gis_layers import changes
-
     version, changed_at, _ = changes.current()
     cache_key = key(request, version, changed_at, encoding="identity", extra=extra)
     if not skip:
