@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from backend.audit.models import AuditChain, AuditEntry
-from backend.common.rows import rows_insert
+from backend.common.rows import rows_insert_plain
 
 GENESIS_HASH = "0" * 64
 # Arbitrary constant: the advisory lock class of the record chains (the other half of the key
@@ -101,17 +101,30 @@ def audit_append(
     before: dict | None = None,
     after: dict | None = None,
     reason: str = "",
-) -> AuditEntry:
+) -> AuditEntry | None:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_append must run inside the transaction that makes the change")
     batch = _BATCH.get()
-    prev_hash = GENESIS_HASH if batch is not None else _chain_lock_and_head(record_type, record_id)
+    if batch is not None:
+        # Chained and stored by AuditBatch.flush, in this transaction, as a plain row.
+        batch.append(
+            action=action,
+            record_type=record_type,
+            record_id=record_id,
+            actor=actor,
+            device_id=device_id,
+            case_id=case_id,
+            version=version,
+            before=before,
+            after=after,
+            reason=reason,
+        )
+        return None
+    prev_hash = _chain_lock_and_head(record_type, record_id)
     # Round-trip before/after through JSON so the hash is computed over what is stored.
     entry = AuditEntry(
         occurred_at=timezone.now(),
-        actor_id=getattr(actor, "pk", None)
-        if actor is not None and getattr(actor, "is_authenticated", False)
-        else None,
+        actor_id=_actor_id(actor),
         actor_username=getattr(actor, "username", "") or "",
         device_id=device_id or "",
         action=action,
@@ -125,30 +138,111 @@ def audit_append(
         prev_hash=prev_hash,
         chain=AuditChain.RECORD,
     )
-    if batch is not None:
-        batch.entries.append(entry)  # chained and stored by AuditBatch.flush, in this transaction
-        return entry
     entry.hash = entry_hash(prev_hash=entry.prev_hash, payload=entry_payload(entry))
     entry.save(force_insert=True)
     return entry
 
 
+def _actor_id(actor: Any) -> Any:
+    return getattr(actor, "pk", None) if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+
 # --- many appends in one transaction -------------------------------------------------------
+
+
+# The columns a batch writes, in this order (id and txid are the database's).
+_BATCH_COLUMNS = (
+    "occurred_at",
+    "actor_id",
+    "actor_username",
+    "device_id",
+    "action",
+    "record_type",
+    "record_id",
+    "case_id",
+    "version",
+    "before",
+    "after",
+    "reason",
+    "chain",
+    "prev_hash",
+    "hash",
+)
+
+
+class _PendingEntry:
+    """An entry a batch keeps until its flush: the hashed payload (`entry_payload`'s form) and
+    the JSON text stored for before/after."""
+
+    __slots__ = ("payload", "before_text", "after_text", "actor_id", "record_id", "case_id", "chain_key")
+
+    def __init__(self, *, payload, before_text, after_text, actor_id, record_id, case_id) -> None:
+        self.payload = payload
+        self.before_text = before_text
+        self.after_text = after_text
+        self.actor_id = actor_id
+        self.record_id = record_id
+        self.case_id = case_id
+        self.chain_key = (payload["record_type"], payload["record_id"])
 
 
 class AuditBatch:
     """The entries of one transaction's many changes (a sync push chunk), stored together.
 
-    Inside `audit_batch_collecting()`, `audit_append` keeps its entry here (unsaved, not yet
-    chained). `flush` then takes every chain's lock in one statement (in key order), reads every
-    head in one query, chains the entries in the order they were appended, and stores them in one
-    INSERT, all in the same transaction as the changes: what commits is exactly what one
-    `audit_append` per change would have stored. A caller that rolls a savepoint back drops that
-    savepoint's entries with `rollback_to(mark())`.
+    Inside `audit_batch_collecting()`, `audit_append` keeps its entry here (not yet chained).
+    `flush` then takes every chain's lock in one statement (in key order), reads every head in
+    one query, chains the entries in the order they were appended, and stores them in one
+    INSERT of plain rows, all in the same transaction as the changes: what commits is exactly
+    what one `audit_append` per change would have stored (the same columns, the hash over the
+    same payload: `entry_payload` of the stored row). A caller that rolls a savepoint back drops
+    that savepoint's entries with `rollback_to(mark())`.
     """
 
     def __init__(self) -> None:
-        self.entries: list[AuditEntry] = []
+        self.entries: list[_PendingEntry] = []
+
+    def append(
+        self,
+        *,
+        action: str,
+        record_type: str,
+        record_id: UUID,
+        actor: Any,
+        device_id: str,
+        case_id: UUID | None,
+        version: int | None,
+        before: dict | None,
+        after: dict | None,
+        reason: str,
+    ) -> None:
+        # Round-trip before/after through JSON so the hash is computed over what is stored.
+        before_text = canonical_json(before) if before is not None else None
+        after_text = canonical_json(after) if after is not None else None
+        actor_id = _actor_id(actor)
+        payload = {
+            "occurred_at": timezone.now().isoformat(),
+            "actor_id": str(actor_id) if actor_id else None,
+            "actor_username": getattr(actor, "username", "") or "",
+            "device_id": device_id or "",
+            "action": action,
+            "record_type": record_type,
+            "record_id": str(record_id),
+            "case_id": str(case_id) if case_id else None,
+            "version": version,
+            "before": json.loads(before_text) if before_text is not None else None,
+            "after": json.loads(after_text) if after_text is not None else None,
+            "reason": reason,
+        }
+        self.entries.append(
+            _PendingEntry(
+                payload=payload,
+                before_text=before_text,
+                after_text=after_text,
+                actor_id=actor_id,
+                record_id=record_id,
+                case_id=case_id,
+            )
+        )
 
     def mark(self) -> int:
         return len(self.entries)
@@ -156,11 +250,12 @@ class AuditBatch:
     def rollback_to(self, mark: int) -> None:
         del self.entries[mark:]
 
-    def flush(self) -> list[AuditEntry]:
+    def flush(self) -> int:
+        """Chain and store the entries; returns how many."""
         entries, self.entries = self.entries, []
         if not entries:
-            return []
-        chains = sorted({(entry.record_type, str(entry.record_id)) for entry in entries})
+            return 0
+        chains = sorted({entry.chain_key for entry in entries})
         keys = sorted({audit_chain_key(record_type, record_id) for record_type, record_id in chains})
         heads: dict[tuple[str, str], str] = {}
         with connection.cursor() as cursor:
@@ -179,13 +274,32 @@ class AuditBatch:
             )
             for record_type, record_id, head in cursor.fetchall():
                 heads[(record_type, record_id)] = head
+        rows = []
         for entry in entries:
-            key = (entry.record_type, str(entry.record_id))
-            entry.prev_hash = heads.get(key, GENESIS_HASH)
-            entry.hash = entry_hash(prev_hash=entry.prev_hash, payload=entry_payload(entry))
-            heads[key] = entry.hash
-        rows_insert(AuditEntry, entries)  # one INSERT ... SELECT FROM unnest, ids in append order
-        return entries
+            payload = entry.payload
+            prev_hash = heads.get(entry.chain_key, GENESIS_HASH)
+            heads[entry.chain_key] = digest = entry_hash(prev_hash=prev_hash, payload=payload)
+            rows.append(
+                (
+                    payload["occurred_at"],
+                    entry.actor_id,
+                    payload["actor_username"],
+                    payload["device_id"],
+                    payload["action"],
+                    payload["record_type"],
+                    entry.record_id,
+                    entry.case_id,
+                    payload["version"],
+                    entry.before_text,
+                    entry.after_text,
+                    payload["reason"],
+                    AuditChain.RECORD.value,
+                    prev_hash,
+                    digest,
+                )
+            )
+        rows_insert_plain(AuditEntry, _BATCH_COLUMNS, rows)  # one INSERT ... SELECT FROM unnest, ids in append order
+        return len(rows)
 
 
 _BATCH: contextvars.ContextVar[AuditBatch | None] = contextvars.ContextVar("audit_batch", default=None)

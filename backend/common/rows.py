@@ -161,3 +161,39 @@ def rows_insert(model: type[models.Model], instances: list[models.Model]) -> Non
         statement.execute(instances)
     except _NotPlain:
         model._base_manager.bulk_create(instances)
+
+
+_PLAIN_STATEMENTS: dict[tuple, tuple[str, list[models.Field]]] = {}
+
+
+def rows_insert_plain(model: type[models.Model], columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert rows given as plain values, no model instances: `columns` are attnames, each row a
+    tuple of the values the fields' `get_db_prep_save` would send (str, int, bool, UUID,
+    datetime, None), a JSON column's value its JSON text (None: SQL NULL). Columns not named
+    get the database's default (an auto primary key, a `db_default`); nothing is read back.
+
+    For rows whose instances nobody needs (a push chunk's audit entries and receipts): the same
+    INSERT ... SELECT FROM unnest as `rows_insert`, without building and reading instances.
+    """
+    if not rows:
+        return
+    key = (model, columns)
+    found = _PLAIN_STATEMENTS.get(key)
+    if found is None:
+        fields = [model._meta.get_field(name) for name in columns]
+        for field in fields:
+            if isinstance(field, GeometryField) or field.db_type(connection).endswith("]"):
+                raise ValueError(f"rows_insert_plain: {field.name} is not a plain column")
+            if isinstance(field, models.JSONField) and field.encoder is not None:
+                raise ValueError(f"rows_insert_plain: {field.name} has an encoder of its own")
+        statement = _ManyRowInsert(model, fields, [])
+        found = _PLAIN_STATEMENTS[key] = (statement.sql, fields)
+    sql, _fields = found
+    try:
+        arrays = ["{" + ",".join([_array_item(value) for value in column]) + "}" for column in zip(*rows, strict=True)]
+    except _NotPlain:
+        raise TypeError("rows_insert_plain: a value of a type it does not write") from None
+    if len(arrays) != len(columns):
+        raise ValueError("rows_insert_plain: rows and columns differ in length")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
