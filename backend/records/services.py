@@ -23,6 +23,8 @@ from django.contrib.gis.geos import GEOSGeometry
 from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, models, transaction
 from django.db.models import signals
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
 
 from backend.accounts.models import OrganizationKind, Role
@@ -67,12 +69,43 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# Values `_jsonable` returns as they are (none is a geometry, date, UUID or Decimal).
+_PLAIN_SNAPSHOT_TYPES = frozenset({str, int, bool, float, type(None), dict, list})
+
+
 def record_snapshot(instance: models.Model) -> dict[str, Any]:
     """Every concrete field as JSON-ready values (foreign keys as ids)."""
     data = {}
-    for model_field in instance._meta.concrete_fields:
-        data[model_field.attname] = _jsonable(getattr(instance, model_field.attname))
+    values = instance.__dict__
+    for attname, direct in _snapshot_fields(type(instance)):
+        # A plain field's loaded value is its attribute (what its DeferredAttribute returns).
+        value = values[attname] if direct and attname in values else getattr(instance, attname)
+        data[attname] = value if type(value) in _PLAIN_SNAPSHOT_TYPES else _jsonable(value)
     return data
+
+
+_SNAPSHOT_FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {}
+
+
+def _snapshot_fields(model: type[models.Model]) -> tuple[tuple[str, bool], ...]:
+    """(attname, whether its descriptor is Django's plain one) per concrete field; others (a
+    geometry's SpatialProxy, which turns stored text into a geometry) are read with getattr."""
+    found = _SNAPSHOT_FIELDS.get(model)
+    if found is None:
+        plain = (DeferredAttribute, ForeignKeyDeferredAttribute)
+        found = _SNAPSHOT_FIELDS[model] = tuple(
+            (field.attname, type(_class_attribute(model, field.attname)) in plain)
+            for field in model._meta.concrete_fields
+        )
+    return found
+
+
+def _class_attribute(model: type, name: str) -> Any:
+    """The class attribute `name` as found on the MRO (not called as a descriptor)."""
+    for klass in model.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return None
 
 
 def payload_digest(payload: dict[str, Any]) -> str:
