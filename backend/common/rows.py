@@ -80,7 +80,18 @@ def _column(field: models.Field, instances: list[models.Model], db: Any) -> Any:
     """The column's values, as the text of one array literal where every value's type is known
     (else the list, which psycopg dumps: its array dumper escapes item by item with regular
     expressions, the larger part of the cost this way avoids)."""
-    values = [field.get_db_prep_save(field.pre_save(instance, True), db) for instance in instances]
+    plain = _plain_types(field)
+    if plain is None:
+        values = [field.get_db_prep_save(field.pre_save(instance, True), db) for instance in instances]
+    else:
+        attname = field.attname
+        values = []
+        for instance in instances:
+            value = getattr(instance, attname)  # what the field's pre_save returns
+            kind = type(value)
+            if kind not in plain or (kind is dt.datetime and value.utcoffset() is None):
+                value = field.get_db_prep_save(value, db)  # anything else: the field's own way
+            values.append(value)
     if isinstance(field, GeometryField):
         if field.geography or any(value is not None and value.srid not in (None, field.srid) for value in values):
             raise _NotPlain
@@ -89,6 +100,45 @@ def _column(field: models.Field, instances: list[models.Model], db: Any) -> Any:
         return "{" + ",".join([_array_item(value) for value in values]) + "}"
     except _NotPlain:
         return values
+
+
+# Field classes (exactly these, not subclasses) and the value types their get_db_prep_save
+# returns unchanged on PostgreSQL (to_python / get_prep_value / adapt_*_value of such a value
+# is the value itself). None is not among them: a non-null BooleanField refuses it.
+_UNCHANGED: dict[type, frozenset[type]] = {
+    models.CharField: frozenset({str}),
+    models.TextField: frozenset({str}),
+    models.UUIDField: frozenset({uuid.UUID}),
+    models.BooleanField: frozenset({bool}),
+    models.IntegerField: frozenset({int}),
+    models.PositiveIntegerField: frozenset({int}),
+    models.PositiveSmallIntegerField: frozenset({int}),
+    models.SmallIntegerField: frozenset({int}),
+    models.BigIntegerField: frozenset({int}),
+    models.DateField: frozenset({dt.date}),
+    models.DateTimeField: frozenset({dt.datetime}),  # aware ones only (a naive one is warned about and made aware)
+}
+_PLAIN_TYPES: dict[models.Field, frozenset[type] | None] = {}
+
+
+def _plain_types(field: models.Field) -> frozenset[type] | None:
+    """The value types a field stores as they are, when its pre_save is reading the attribute
+    (no auto_now); None: every value goes through pre_save and get_db_prep_save."""
+    if field in _PLAIN_TYPES:
+        return _PLAIN_TYPES[field]
+    kind = type(field)
+    target = field.target_field if kind is models.ForeignKey else field
+    found = _UNCHANGED.get(type(target))
+    if kind is models.ForeignKey and type(target).get_db_prep_save is not models.Field.get_db_prep_save:
+        found = None
+    if isinstance(field, models.DateField) and (field.auto_now or field.auto_now_add):
+        found = None
+    elif kind.pre_save not in (models.Field.pre_save, models.DateField.pre_save, models.DateTimeField.pre_save):
+        found = None
+    if kind.get_db_prep_save not in (models.Field.get_db_prep_save, models.ForeignKey.get_db_prep_save):
+        found = None
+    _PLAIN_TYPES[field] = found
+    return found
 
 
 def _as_text(value: Any) -> str:
