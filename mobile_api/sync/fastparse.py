@@ -154,7 +154,14 @@ class FastParser:
     def __init__(self, serializer: serializers.Serializer) -> None:
         self.serializer = serializer
         self.steps: list[tuple[str, str, drf_fields.Field, Callable, Callable | None]] = []
-        self.usable = not getattr(serializer, "partial", False)
+        kind = type(serializer)
+        # Only DRF's own Serializer.run_validation / to_internal_value are what this stands for.
+        self.usable = (
+            not getattr(serializer, "partial", False)
+            and kind.run_validation is serializers.Serializer.run_validation
+            and kind.to_internal_value is serializers.Serializer.to_internal_value
+            and kind.validate_empty_values is drf_fields.Field.validate_empty_values
+        )
         for field in serializer._writable_fields:
             if field.source == "*" or len(field.source_attrs) != 1:
                 self.usable = False  # nested sources: DRF's set_value
@@ -162,7 +169,9 @@ class FastParser:
             validate_method = getattr(serializer, "validate_" + field.field_name, None)
             self.steps.append((field.field_name, field.source_attrs[0], field, _converter(field), validate_method))
         self.known = frozenset(name for name, *_ in self.steps)
-        self.has_validators = bool(serializer.validators)
+        self.has_validators = (
+            bool(serializer.validators) or kind.run_validators is not serializers.Serializer.run_validators
+        )
         # The serializer's own validate(): left out when it is Serializer.validate (returns attrs).
         validate = type(serializer).validate
         self.validate = None if validate is serializers.Serializer.validate else serializer.validate

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
 from backend.accounts.models import User
+from mobile_api.sync.fastparse import FastParser
 from mobile_api.sync.push import OperationParser, OperationSerializer, ViewsetInput, bound_again
 from mobile_api.sync.registry import sync_types
 
@@ -159,3 +160,19 @@ def test_fast_path_equals_drf_for_the_operation_envelope():
     assert fast_count >= 10
     assert parser.fast.parse({**good, "extra": 1}) is None
     assert parser.fast.parse(good) is not None
+
+
+def test_a_serializer_with_its_own_to_internal_value_is_never_fast():
+    class Own(serializers.Serializer):
+        name = serializers.CharField()
+
+        def to_internal_value(self, data):
+            return {"name": "changed"}
+
+    class Plain(serializers.Serializer):
+        name = serializers.CharField(max_length=3)
+
+    assert FastParser(Own()).parse({"name": "x"}) is None
+    assert FastParser(Plain()).parse({"name": " ab "}) == {"name": "ab"}
+    assert FastParser(Plain()).parse({"name": "abcd"}) is None
+    assert FastParser(Plain(partial=True)).parse({"name": "ab"}) is None
