@@ -44,6 +44,44 @@ def entry_hash(*, prev_hash: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical_json(payload)).encode()).hexdigest()
 
 
+def _canonical_is_fixed_point(value: Any) -> bool:
+    """Whether canonical_json(json.loads(canonical_json(value))) == canonical_json(value) is
+    sure: every dict key at any depth is a str. (A non-str key is written as a string, so after a
+    round trip it sorts, or even collides, differently; every other value canonical_json writes
+    reads back as a value it writes the same way: tuples as lists, `default=str` objects as their
+    string, floats by repr, NaN and infinities as NaN/Infinity.)"""
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            if isinstance(item, dict | list | tuple) and not _canonical_is_fixed_point(item):
+                return False
+        return True
+    if type(value) in (list, tuple):
+        for item in value:
+            if isinstance(item, dict | list | tuple) and not _canonical_is_fixed_point(item):
+                return False
+        return True
+    # Subclasses of dict/list (their own items()/iteration) and anything else: not judged here.
+    return type(value) in (str, int, float, bool, type(None))
+
+
+def _payload_text(payload: dict[str, Any], before_text: str | None, after_text: str | None) -> str:
+    """canonical_json(payload) where payload["before"] / ["after"] are json.loads of
+    before_text / after_text, each a fixed point of canonical_json (see
+    _canonical_is_fixed_point): the texts are put in place instead of read and written again.
+    The keys sort as action, actor_id, actor_username, after, before, case_id, ...; the
+    separators are canonical_json's (",", ":")."""
+    head = canonical_json({key: payload[key] for key in ("action", "actor_id", "actor_username")})
+    rest = canonical_json({key: value for key, value in payload.items() if key not in _HEAD_AND_TEXTS})
+    after = "null" if after_text is None else after_text
+    before = "null" if before_text is None else before_text
+    return f'{head[:-1]},"after":{after},"before":{before},{rest[1:]}'
+
+
+_HEAD_AND_TEXTS = frozenset({"action", "actor_id", "actor_username", "after", "before"})
+
+
 def audit_lock() -> None:
     """Nothing any more: there is no lock shared by all writers.
 
@@ -174,10 +212,20 @@ class _PendingEntry:
     """An entry a batch keeps until its flush: the hashed payload (`entry_payload`'s form) and
     the JSON text stored for before/after."""
 
-    __slots__ = ("payload", "before_text", "after_text", "actor_id", "record_id", "case_id", "chain_key")
+    __slots__ = (
+        "payload",
+        "payload_text",
+        "before_text",
+        "after_text",
+        "actor_id",
+        "record_id",
+        "case_id",
+        "chain_key",
+    )
 
-    def __init__(self, *, payload, before_text, after_text, actor_id, record_id, case_id) -> None:
+    def __init__(self, *, payload, payload_text, before_text, after_text, actor_id, record_id, case_id) -> None:
         self.payload = payload
+        self.payload_text = payload_text
         self.before_text = before_text
         self.after_text = after_text
         self.actor_id = actor_id
@@ -229,13 +277,21 @@ class AuditBatch:
             "record_id": str(record_id),
             "case_id": str(case_id) if case_id else None,
             "version": version,
-            "before": json.loads(before_text) if before_text is not None else None,
-            "after": json.loads(after_text) if after_text is not None else None,
+            "before": None,
+            "after": None,
             "reason": reason,
         }
+        if _canonical_is_fixed_point(before) and _canonical_is_fixed_point(after):
+            # The hash's text with the stored texts in place, not read back and written again.
+            payload_text = _payload_text(payload, before_text, after_text)
+        else:
+            payload["before"] = json.loads(before_text) if before_text is not None else None
+            payload["after"] = json.loads(after_text) if after_text is not None else None
+            payload_text = canonical_json(payload)
         self.entries.append(
             _PendingEntry(
                 payload=payload,
+                payload_text=payload_text,
                 before_text=before_text,
                 after_text=after_text,
                 actor_id=actor_id,
@@ -278,7 +334,7 @@ class AuditBatch:
         for entry in entries:
             payload = entry.payload
             prev_hash = heads.get(entry.chain_key, GENESIS_HASH)
-            heads[entry.chain_key] = digest = entry_hash(prev_hash=prev_hash, payload=payload)
+            heads[entry.chain_key] = digest = hashlib.sha256((prev_hash + entry.payload_text).encode()).hexdigest()
             rows.append(
                 (
                     payload["occurred_at"],
