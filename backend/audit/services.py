@@ -18,8 +18,14 @@ GENESIS_HASH = "0" * 64
 AUDIT_CHAIN_LOCK_CLASS = 7_302_211
 
 
+# What json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+# builds on every call (json.dumps makes a JSONEncoder with these arguments and calls .encode),
+# made once: the encoder keeps no state between calls.
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL_ENCODER.encode(value)
 
 
 def entry_payload(entry: AuditEntry) -> dict[str, Any]:
@@ -44,26 +50,30 @@ def entry_hash(*, prev_hash: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical_json(payload)).encode()).hexdigest()
 
 
+_CONTAINERS = (dict, list, tuple)
+_STR_ONLY = {str}
+
+
 def _canonical_is_fixed_point(value: Any) -> bool:
     """Whether canonical_json(json.loads(canonical_json(value))) == canonical_json(value) is
     sure: every dict key at any depth is a str. (A non-str key is written as a string, so after a
     round trip it sorts, or even collides, differently; every other value canonical_json writes
     reads back as a value it writes the same way: tuples as lists, `default=str` objects as their
     string, floats by repr, NaN and infinities as NaN/Infinity.)"""
-    if type(value) is dict:
-        for key, item in value.items():
-            if type(key) is not str:
-                return False
-            if isinstance(item, dict | list | tuple) and not _canonical_is_fixed_point(item):
-                return False
-        return True
-    if type(value) in (list, tuple):
-        for item in value:
-            if isinstance(item, dict | list | tuple) and not _canonical_is_fixed_point(item):
-                return False
-        return True
-    # Subclasses of dict/list (their own items()/iteration) and anything else: not judged here.
-    return type(value) in (str, int, float, bool, type(None))
+    kind = type(value)
+    if kind is dict:
+        if value and set(map(type, value)) != _STR_ONLY:
+            return False
+        items = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    else:
+        # Subclasses of dict/list (their own items()/iteration) and anything else: not judged here.
+        return kind in (str, int, float, bool, type(None))
+    for item in items:
+        if isinstance(item, _CONTAINERS) and not _canonical_is_fixed_point(item):
+            return False
+    return True
 
 
 def _payload_text(payload: dict[str, Any], before_text: str | None, after_text: str | None) -> str:

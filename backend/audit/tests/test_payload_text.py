@@ -135,3 +135,12 @@ def test_a_batched_entry_hash_is_over_what_was_stored(int_keys):
         assert entry.hash == entry_hash(prev_hash=entry.prev_hash, payload=entry_payload(entry))
     assert second.before["keys"] == {"10": "ten", "9": "nine"}
     assert second.after["when"] == "2026-01-02 03:04:05.000600+00:00"
+
+
+@pytest.mark.parametrize(
+    "value", SNAPSHOTS + [{10: "a", 9: "b"}, "text \u2028", 1.5, [1, "a"], {"k": object}], ids=repr
+)
+def test_canonical_json_is_what_json_dumps_writes(value):
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    assert canonical_json(value) == expected
+    assert canonical_json(value) == expected  # and again: the shared encoder keeps nothing between calls
