@@ -21,10 +21,12 @@ from django.conf import settings
 from django.contrib.gis.gdal import OGRGeometry
 from django.contrib.gis.geos import GEOSGeometry
 from django.core.exceptions import FieldDoesNotExist
+from django.core.signals import setting_changed
 from django.db import IntegrityError, models, transaction
 from django.db.models import signals
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
+from django.dispatch import receiver
 from django.utils import timezone
 
 from backend.accounts.models import OrganizationKind, Role
@@ -350,6 +352,38 @@ def record_json_limit(model: type[FieldRecord], model_field: models.Field) -> in
     return settings.RECORD_JSON_MAX_BYTES_BY_FIELD.get(key, settings.RECORD_JSON_MAX_BYTES)
 
 
+# model → field name → (is JSON, limit), or None for a name with no limit (not a field, or not
+# text/JSON). What record_json_limit / record_text_limit answer, computed once per name; their
+# settings changing (override_settings) empties it.
+_SIZE_LIMITS: dict[type, dict[str, tuple[bool, int] | None]] = {}
+_UNKNOWN = object()
+_SIZE_SETTINGS = frozenset(
+    {
+        "RECORD_TEXT_MAX_CHARS",
+        "RECORD_TEXT_MAX_CHARS_BY_FIELD",
+        "RECORD_JSON_MAX_BYTES",
+        "RECORD_JSON_MAX_BYTES_BY_FIELD",
+    }
+)
+
+
+def _size_limit(model: type[FieldRecord], name: str) -> tuple[bool, int] | None:
+    try:
+        model_field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None
+    if isinstance(model_field, models.JSONField):
+        return (True, record_json_limit(model, model_field))
+    limit = record_text_limit(model, model_field)
+    return None if limit is None else (False, limit)
+
+
+@receiver(setting_changed)
+def _size_settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in _SIZE_SETTINGS:
+        _SIZE_LIMITS.clear()
+
+
 def record_check_text_sizes(*, model: type[FieldRecord], values: dict[str, Any]) -> None:
     """Refuse text longer than its field's limit, and JSON larger than its field's limit, naming
     every such field (400 validation_error).
@@ -358,21 +392,24 @@ def record_check_text_sizes(*, model: type[FieldRecord], values: dict[str, Any])
     refuse alike, before anything is stored.
     """
     errors: dict[str, list[str]] = {}
+    limits = _SIZE_LIMITS.get(model)
+    if limits is None:
+        limits = _SIZE_LIMITS[model] = {}
     for name, value in values.items():
-        try:
-            model_field = model._meta.get_field(name)
-        except FieldDoesNotExist:
+        found = limits.get(name, _UNKNOWN)
+        if found is _UNKNOWN:
+            found = limits[name] = _size_limit(model, name)
+        if found is None:
             continue
-        if isinstance(model_field, models.JSONField):
-            limit = record_json_limit(model, model_field)
+        is_json, limit = found
+        if is_json:
             size = len(canonical_json(value).encode("utf-8"))
             if size > limit:
                 errors[name] = [f"At most {limit} bytes of JSON (this has {size})."]
             continue
         if not isinstance(value, str):
             continue
-        limit = record_text_limit(model, model_field)
-        if limit is not None and len(value) > limit:
+        if len(value) > limit:
             errors[name] = [f"At most {limit} characters (this has {len(value)})."]
     if errors:
         raise ValidationFailed(f"Too long: {', '.join(sorted(errors))}.", code="validation_error", errors=errors)
