@@ -424,6 +424,25 @@ def _replay_or_conflict(model: type[FieldRecord], record_id: uuid.UUID, digest: 
     raise IdConflict(f"A record with id {record_id} already exists with other content.")
 
 
+# Names of the fields record_create sets itself, as a caller's `fields` could spell them.
+_KERNEL_NAMES = frozenset(
+    {
+        "pk",
+        "id",
+        "version",
+        "created_at",
+        "updated_at",
+        "created_by",
+        "created_by_id",
+        "updated_by",
+        "updated_by_id",
+        "device_id",
+        "client_digest",
+        "field_versions",
+    }
+)
+
+
 def record_create(
     *,
     model: type[FieldRecord],
@@ -447,15 +466,27 @@ def record_create(
             return existing, False
     record_check_text_sizes(model=model, values=fields)
     now = timezone.now()
-    instance = model(**fields)
+    author = by if getattr(by, "is_authenticated", False) else None
+    # The kernel's own fields given to the constructor (they win over `fields`, as when they were
+    # set after it), so their defaults (a uuid4 for the id, now() for the times) are not computed.
+    kernel = {
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "created_by": author,
+        "updated_by": author,
+        "device_id": device_id or "",
+        "client_digest": digest,
+        "field_versions": {},
+    }
     if record_id is not None:
-        instance.pk = record_id
-    instance.version = 1
-    instance.created_at = instance.updated_at = now
-    instance.created_by = instance.updated_by = by if getattr(by, "is_authenticated", False) else None
-    instance.device_id = device_id or ""
-    instance.client_digest = digest
-    instance.field_versions = {}
+        kernel[model._meta.pk.attname] = record_id
+    if not _KERNEL_NAMES.isdisjoint(fields) or not kernel.keys().isdisjoint(fields):
+        instance = model(**fields)  # a caller's value for one of them: set after, as always
+        for name, value in kernel.items():
+            setattr(instance, name, value)
+    else:
+        instance = model(**fields, **kernel)
     try:
         # The push's known-new record: in the operation's savepoint (a failure always reaches it).
         with transaction.atomic(savepoint=not fast):
