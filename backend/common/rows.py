@@ -160,6 +160,12 @@ def _as_text(value: Any) -> str:
 
 
 def _array_item(value: Any) -> str:
+    kind = type(value)
+    if kind is uuid.UUID or kind is int:
+        # Their text (hex digits and dashes; digits and a sign) has no quote or backslash to escape.
+        return '"' + str(value) + '"'
+    if kind is dt.datetime or kind is dt.date:
+        return '"' + value.isoformat() + '"'  # digits, -, :, ., +, T and space: nothing to escape
     if value is None:
         return "NULL"
     return '"' + _as_text(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
