@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         default="",
         help="with --profile: a regular expression; print the cumulative time of the matching functions only",
     )
+    parser.add_argument("--profile-dump", default="", help="with --profile: also write the pstats file here")
     parser.add_argument(
         "--rss", action="store_true", help="with --push-only: also the RSS growth of one --big-ops push"
     )
@@ -214,6 +215,8 @@ def push_only(args) -> None:
         f"CPU {cpu / args.ops * 1000:.2f} ms/op (this process); {counts['queries'] / args.ops:.2f} queries/op "
         f"({counts['savepoints'] / args.ops:.2f} savepoints/op); load {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
+    if profiler and args.profile_dump:
+        profiler.dump_stats(args.profile_dump)
     if profiler and args.profile_only:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile_only, args.profile)
     elif profiler:

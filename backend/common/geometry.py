@@ -18,6 +18,7 @@ import itertools
 import json
 import math
 import re
+import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -272,6 +273,36 @@ def _check_valid(geometry: shapely.Geometry, *, suffix: str = "") -> None:
         raise _fail(f"invalid geometry: {_explain(shapely.is_valid_reason(geometry))}{suffix}.")
 
 
+_POINT_WKB = struct.Struct("<BIdd")
+
+
+def _plain_point(value: dict, allowed: tuple[str, ...]) -> GEOSGeometry | None:
+    """The common case without shapely: a WGS84/CGCS2000 GeoJSON Point whose coordinates are a
+    list of 2 or 3 finite plain ints/floats with lon in -180..180 and lat in -90..90.
+
+    Such a point passes every check of the general path (a finite point is never empty or
+    invalid), which would give the WKB written here: little-endian, type 1 (2D Point), the two
+    coordinates as doubles (height dropped). Anything else returns None and takes the general
+    path, so every error message stays that path's.
+    """
+    if value.get("type") != "Point" or "Point" not in allowed:
+        return None
+    coordinates = value.get("coordinates")
+    if type(coordinates) is not list or not 2 <= len(coordinates) <= 3:
+        return None
+    for item in coordinates:
+        kind = type(item)
+        if kind is float:
+            if not math.isfinite(item):
+                return None
+        elif kind is not int:
+            return None
+    lon, lat = coordinates[0], coordinates[1]
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        return None
+    return GEOSGeometry(memoryview(_POINT_WKB.pack(1, 1, float(lon), float(lat))), srid=4326)
+
+
 def parse_geometry(
     value: Any,
     *,
@@ -287,6 +318,10 @@ def parse_geometry(
     """
     allowed = tuple(allowed_types)
     coord_system = parse_coord_system(coord_system)
+    if coord_system != GCJ02 and type(value) is dict:
+        point = _plain_point(value, allowed)
+        if point is not None:
+            return point
     if isinstance(value, str | bytes):
         try:
             value = json.loads(value)

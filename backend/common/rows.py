@@ -80,7 +80,18 @@ def _column(field: models.Field, instances: list[models.Model], db: Any) -> Any:
     """The column's values, as the text of one array literal where every value's type is known
     (else the list, which psycopg dumps: its array dumper escapes item by item with regular
     expressions, the larger part of the cost this way avoids)."""
-    values = [field.get_db_prep_save(field.pre_save(instance, True), db) for instance in instances]
+    plain = _plain_types(field)
+    if plain is None:
+        values = [field.get_db_prep_save(field.pre_save(instance, True), db) for instance in instances]
+    else:
+        attname = field.attname
+        values = []
+        for instance in instances:
+            value = getattr(instance, attname)  # what the field's pre_save returns
+            kind = type(value)
+            if kind not in plain or (kind is dt.datetime and value.utcoffset() is None):
+                value = field.get_db_prep_save(value, db)  # anything else: the field's own way
+            values.append(value)
     if isinstance(field, GeometryField):
         if field.geography or any(value is not None and value.srid not in (None, field.srid) for value in values):
             raise _NotPlain
@@ -89,6 +100,45 @@ def _column(field: models.Field, instances: list[models.Model], db: Any) -> Any:
         return "{" + ",".join([_array_item(value) for value in values]) + "}"
     except _NotPlain:
         return values
+
+
+# Field classes (exactly these, not subclasses) and the value types their get_db_prep_save
+# returns unchanged on PostgreSQL (to_python / get_prep_value / adapt_*_value of such a value
+# is the value itself). None is not among them: a non-null BooleanField refuses it.
+_UNCHANGED: dict[type, frozenset[type]] = {
+    models.CharField: frozenset({str}),
+    models.TextField: frozenset({str}),
+    models.UUIDField: frozenset({uuid.UUID}),
+    models.BooleanField: frozenset({bool}),
+    models.IntegerField: frozenset({int}),
+    models.PositiveIntegerField: frozenset({int}),
+    models.PositiveSmallIntegerField: frozenset({int}),
+    models.SmallIntegerField: frozenset({int}),
+    models.BigIntegerField: frozenset({int}),
+    models.DateField: frozenset({dt.date}),
+    models.DateTimeField: frozenset({dt.datetime}),  # aware ones only (a naive one is warned about and made aware)
+}
+_PLAIN_TYPES: dict[models.Field, frozenset[type] | None] = {}
+
+
+def _plain_types(field: models.Field) -> frozenset[type] | None:
+    """The value types a field stores as they are, when its pre_save is reading the attribute
+    (no auto_now); None: every value goes through pre_save and get_db_prep_save."""
+    if field in _PLAIN_TYPES:
+        return _PLAIN_TYPES[field]
+    kind = type(field)
+    target = field.target_field if kind is models.ForeignKey else field
+    found = _UNCHANGED.get(type(target))
+    if kind is models.ForeignKey and type(target).get_db_prep_save is not models.Field.get_db_prep_save:
+        found = None
+    if isinstance(field, models.DateField) and (field.auto_now or field.auto_now_add):
+        found = None
+    elif kind.pre_save not in (models.Field.pre_save, models.DateField.pre_save, models.DateTimeField.pre_save):
+        found = None
+    if kind.get_db_prep_save not in (models.Field.get_db_prep_save, models.ForeignKey.get_db_prep_save):
+        found = None
+    _PLAIN_TYPES[field] = found
+    return found
 
 
 def _as_text(value: Any) -> str:
@@ -110,6 +160,12 @@ def _as_text(value: Any) -> str:
 
 
 def _array_item(value: Any) -> str:
+    kind = type(value)
+    if kind is uuid.UUID or kind is int:
+        # Their text (hex digits and dashes; digits and a sign) has no quote or backslash to escape.
+        return '"' + str(value) + '"'
+    if kind is dt.datetime or kind is dt.date:
+        return '"' + value.isoformat() + '"'  # digits, -, :, ., +, T and space: nothing to escape
     if value is None:
         return "NULL"
     return '"' + _as_text(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -161,3 +217,39 @@ def rows_insert(model: type[models.Model], instances: list[models.Model]) -> Non
         statement.execute(instances)
     except _NotPlain:
         model._base_manager.bulk_create(instances)
+
+
+_PLAIN_STATEMENTS: dict[tuple, tuple[str, list[models.Field]]] = {}
+
+
+def rows_insert_plain(model: type[models.Model], columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert rows given as plain values, no model instances: `columns` are attnames, each row a
+    tuple of the values the fields' `get_db_prep_save` would send (str, int, bool, UUID,
+    datetime, None), a JSON column's value its JSON text (None: SQL NULL). Columns not named
+    get the database's default (an auto primary key, a `db_default`); nothing is read back.
+
+    For rows whose instances nobody needs (a push chunk's audit entries and receipts): the same
+    INSERT ... SELECT FROM unnest as `rows_insert`, without building and reading instances.
+    """
+    if not rows:
+        return
+    key = (model, columns)
+    found = _PLAIN_STATEMENTS.get(key)
+    if found is None:
+        fields = [model._meta.get_field(name) for name in columns]
+        for field in fields:
+            if isinstance(field, GeometryField) or field.db_type(connection).endswith("]"):
+                raise ValueError(f"rows_insert_plain: {field.name} is not a plain column")
+            if isinstance(field, models.JSONField) and field.encoder is not None:
+                raise ValueError(f"rows_insert_plain: {field.name} has an encoder of its own")
+        statement = _ManyRowInsert(model, fields, [])
+        found = _PLAIN_STATEMENTS[key] = (statement.sql, fields)
+    sql, _fields = found
+    try:
+        arrays = ["{" + ",".join([_array_item(value) for value in column]) + "}" for column in zip(*rows, strict=True)]
+    except _NotPlain:
+        raise TypeError("rows_insert_plain: a value of a type it does not write") from None
+    if len(arrays) != len(columns):
+        raise ValueError("rows_insert_plain: rows and columns differ in length")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)

@@ -21,8 +21,12 @@ from django.conf import settings
 from django.contrib.gis.gdal import OGRGeometry
 from django.contrib.gis.geos import GEOSGeometry
 from django.core.exceptions import FieldDoesNotExist
+from django.core.signals import setting_changed
 from django.db import IntegrityError, models, transaction
 from django.db.models import signals
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
+from django.dispatch import receiver
 from django.utils import timezone
 
 from backend.accounts.models import OrganizationKind, Role
@@ -67,12 +71,43 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# Values `_jsonable` returns as they are (none is a geometry, date, UUID or Decimal).
+_PLAIN_SNAPSHOT_TYPES = frozenset({str, int, bool, float, type(None), dict, list})
+
+
 def record_snapshot(instance: models.Model) -> dict[str, Any]:
     """Every concrete field as JSON-ready values (foreign keys as ids)."""
     data = {}
-    for model_field in instance._meta.concrete_fields:
-        data[model_field.attname] = _jsonable(getattr(instance, model_field.attname))
+    values = instance.__dict__
+    for attname, direct in _snapshot_fields(type(instance)):
+        # A plain field's loaded value is its attribute (what its DeferredAttribute returns).
+        value = values[attname] if direct and attname in values else getattr(instance, attname)
+        data[attname] = value if type(value) in _PLAIN_SNAPSHOT_TYPES else _jsonable(value)
     return data
+
+
+_SNAPSHOT_FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {}
+
+
+def _snapshot_fields(model: type[models.Model]) -> tuple[tuple[str, bool], ...]:
+    """(attname, whether its descriptor is Django's plain one) per concrete field; others (a
+    geometry's SpatialProxy, which turns stored text into a geometry) are read with getattr."""
+    found = _SNAPSHOT_FIELDS.get(model)
+    if found is None:
+        plain = (DeferredAttribute, ForeignKeyDeferredAttribute)
+        found = _SNAPSHOT_FIELDS[model] = tuple(
+            (field.attname, type(_class_attribute(model, field.attname)) in plain)
+            for field in model._meta.concrete_fields
+        )
+    return found
+
+
+def _class_attribute(model: type, name: str) -> Any:
+    """The class attribute `name` as found on the MRO (not called as a descriptor)."""
+    for klass in model.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return None
 
 
 def payload_digest(payload: dict[str, Any]) -> str:
@@ -317,6 +352,38 @@ def record_json_limit(model: type[FieldRecord], model_field: models.Field) -> in
     return settings.RECORD_JSON_MAX_BYTES_BY_FIELD.get(key, settings.RECORD_JSON_MAX_BYTES)
 
 
+# model → field name → (is JSON, limit), or None for a name with no limit (not a field, or not
+# text/JSON). What record_json_limit / record_text_limit answer, computed once per name; their
+# settings changing (override_settings) empties it.
+_SIZE_LIMITS: dict[type, dict[str, tuple[bool, int] | None]] = {}
+_UNKNOWN = object()
+_SIZE_SETTINGS = frozenset(
+    {
+        "RECORD_TEXT_MAX_CHARS",
+        "RECORD_TEXT_MAX_CHARS_BY_FIELD",
+        "RECORD_JSON_MAX_BYTES",
+        "RECORD_JSON_MAX_BYTES_BY_FIELD",
+    }
+)
+
+
+def _size_limit(model: type[FieldRecord], name: str) -> tuple[bool, int] | None:
+    try:
+        model_field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None
+    if isinstance(model_field, models.JSONField):
+        return (True, record_json_limit(model, model_field))
+    limit = record_text_limit(model, model_field)
+    return None if limit is None else (False, limit)
+
+
+@receiver(setting_changed)
+def _size_settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in _SIZE_SETTINGS:
+        _SIZE_LIMITS.clear()
+
+
 def record_check_text_sizes(*, model: type[FieldRecord], values: dict[str, Any]) -> None:
     """Refuse text longer than its field's limit, and JSON larger than its field's limit, naming
     every such field (400 validation_error).
@@ -325,21 +392,24 @@ def record_check_text_sizes(*, model: type[FieldRecord], values: dict[str, Any])
     refuse alike, before anything is stored.
     """
     errors: dict[str, list[str]] = {}
+    limits = _SIZE_LIMITS.get(model)
+    if limits is None:
+        limits = _SIZE_LIMITS[model] = {}
     for name, value in values.items():
-        try:
-            model_field = model._meta.get_field(name)
-        except FieldDoesNotExist:
+        found = limits.get(name, _UNKNOWN)
+        if found is _UNKNOWN:
+            found = limits[name] = _size_limit(model, name)
+        if found is None:
             continue
-        if isinstance(model_field, models.JSONField):
-            limit = record_json_limit(model, model_field)
+        is_json, limit = found
+        if is_json:
             size = len(canonical_json(value).encode("utf-8"))
             if size > limit:
                 errors[name] = [f"At most {limit} bytes of JSON (this has {size})."]
             continue
         if not isinstance(value, str):
             continue
-        limit = record_text_limit(model, model_field)
-        if limit is not None and len(value) > limit:
+        if len(value) > limit:
             errors[name] = [f"At most {limit} characters (this has {len(value)})."]
     if errors:
         raise ValidationFailed(f"Too long: {', '.join(sorted(errors))}.", code="validation_error", errors=errors)
@@ -352,6 +422,25 @@ def _replay_or_conflict(model: type[FieldRecord], record_id: uuid.UUID, digest: 
     if digest and existing.client_digest == digest:
         return existing
     raise IdConflict(f"A record with id {record_id} already exists with other content.")
+
+
+# Names of the fields record_create sets itself, as a caller's `fields` could spell them.
+_KERNEL_NAMES = frozenset(
+    {
+        "pk",
+        "id",
+        "version",
+        "created_at",
+        "updated_at",
+        "created_by",
+        "created_by_id",
+        "updated_by",
+        "updated_by_id",
+        "device_id",
+        "client_digest",
+        "field_versions",
+    }
+)
 
 
 def record_create(
@@ -377,15 +466,27 @@ def record_create(
             return existing, False
     record_check_text_sizes(model=model, values=fields)
     now = timezone.now()
-    instance = model(**fields)
+    author = by if getattr(by, "is_authenticated", False) else None
+    # The kernel's own fields given to the constructor (they win over `fields`, as when they were
+    # set after it), so their defaults (a uuid4 for the id, now() for the times) are not computed.
+    kernel = {
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "created_by": author,
+        "updated_by": author,
+        "device_id": device_id or "",
+        "client_digest": digest,
+        "field_versions": {},
+    }
     if record_id is not None:
-        instance.pk = record_id
-    instance.version = 1
-    instance.created_at = instance.updated_at = now
-    instance.created_by = instance.updated_by = by if getattr(by, "is_authenticated", False) else None
-    instance.device_id = device_id or ""
-    instance.client_digest = digest
-    instance.field_versions = {}
+        kernel[model._meta.pk.attname] = record_id
+    if not _KERNEL_NAMES.isdisjoint(fields) or not kernel.keys().isdisjoint(fields):
+        instance = model(**fields)  # a caller's value for one of them: set after, as always
+        for name, value in kernel.items():
+            setattr(instance, name, value)
+    else:
+        instance = model(**fields, **kernel)
     try:
         # The push's known-new record: in the operation's savepoint (a failure always reaches it).
         with transaction.atomic(savepoint=not fast):

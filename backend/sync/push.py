@@ -44,6 +44,7 @@ from backend.records.services import WriteMemo, payload_digest, write_memo_colle
 from backend.sync.models import ReceiptStatus, SyncReceipt
 from backend.sync.selectors import sync_receipt_get, sync_receipts_get
 from backend.sync.services import (
+    PendingReceipt,
     sync_attachments_check,
     sync_attachments_declare,
     sync_conflict_create,
@@ -193,7 +194,7 @@ def rejection_of(exc: Exception) -> Rejected:
     raise exc
 
 
-def replay(stored: SyncReceipt, op: PushOperation) -> dict[str, Any]:
+def replay(stored: SyncReceipt | PendingReceipt, op: PushOperation) -> dict[str, Any]:
     if stored.op_digest != op.digest:
         return rejected_body(
             op.op_id,
@@ -244,7 +245,7 @@ class _Chunk:
     # (type, id) the user may see, found for the whole chunk in one query per type; a record not
     # in it (made meanwhile by another transaction) is looked up on its own.
     visible: set[tuple[str, uuid.UUID]]
-    pending: list[SyncReceipt] | None
+    pending: list[PendingReceipt] | None
     # What the kernel and services learn once per chunk (case visibility, assignments), the
     # create the current operation makes of a known-new id, and the chunk's outbox events.
     memo: WriteMemo = field(default_factory=WriteMemo)

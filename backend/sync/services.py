@@ -4,9 +4,11 @@ The record changes themselves go through each record app's own services; these f
 only keep what sync needs around them.
 """
 
+import json
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -18,7 +20,7 @@ from backend.audit.services import audit_append
 from backend.cases.models import ApprovalCase, ApprovalItem, Material, MaterialScan, ScanContentType
 from backend.cases.selectors import cases_visible_to
 from backend.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from backend.common.rows import rows_insert
+from backend.common.rows import rows_insert_plain
 from backend.evidence.models import Blob
 from backend.records.models import FieldRecord
 from backend.records.registry import RECORD_TYPES
@@ -66,6 +68,32 @@ def sync_receipt_create(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PendingReceipt:
+    """A receipt built, not yet stored (see sync_receipts_create): what a replay of its op_id
+    later in the same chunk reads (`op_digest`, `body`), and the row it is stored as."""
+
+    op_digest: str
+    body: dict[str, Any]
+    row: tuple
+
+
+# The columns of a receipt row (sync_receipts_create), in the order of PendingReceipt.row.
+_RECEIPT_COLUMNS = (
+    "user_id",
+    "op_id",
+    "device_id",
+    "record_type",
+    "record_id",
+    "action",
+    "op_digest",
+    "status",
+    "version",
+    "body",
+    "created_at",
+)
+
+
 def sync_receipt_build(
     *,
     user: User,
@@ -76,31 +104,36 @@ def sync_receipt_build(
     action: str,
     op_digest: str,
     body: dict[str, Any],
-) -> SyncReceipt:
-    """A receipt not yet stored (see sync_receipts_create)."""
-    return SyncReceipt(
-        user=user,
-        op_id=op_id,
-        device_id=device_id[:100],
-        record_type=record_type[:64],
-        record_id=record_id,
-        action=action[:16],
+) -> PendingReceipt:
+    """A receipt not yet stored (see sync_receipts_create), with the values sync_receipt_create
+    stores (the body as its JSON text)."""
+    return PendingReceipt(
         op_digest=op_digest,
-        status=body["status"],
-        version=body.get("version"),
         body=body,
-        created_at=timezone.now(),
+        row=(
+            user.pk,
+            op_id,
+            device_id[:100],
+            record_type[:64],
+            record_id,
+            action[:16],
+            op_digest,
+            body["status"],
+            body.get("version"),
+            json.dumps(body),
+            timezone.now(),
+        ),
     )
 
 
-def sync_receipts_create(receipts: list[SyncReceipt]) -> None:
+def sync_receipts_create(receipts: list[PendingReceipt]) -> None:
     """Store a chunk's receipts in one INSERT, in the chunk's transaction (with its changes).
 
     An op_id a concurrent push stored meanwhile raises IntegrityError: the caller rolls the
     chunk back and applies it again operation by operation, where that op_id replays.
     """
     if receipts:
-        rows_insert(SyncReceipt, receipts)  # one INSERT ... SELECT FROM unnest
+        rows_insert_plain(SyncReceipt, _RECEIPT_COLUMNS, [receipt.row for receipt in receipts])
 
 
 # --- attachments -----------------------------------------------------------------------

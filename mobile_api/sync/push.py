@@ -38,6 +38,7 @@ from backend.sync.push import (
 from backend.sync.selectors import attachments_missing_by_record
 from backend.visits.selectors import vehicles_visible_to
 from backend.visits.services import vehicle_track_append
+from mobile_api.sync.fastparse import FastParser
 from mobile_api.sync.registry import SyncType, sync_type_get
 
 __all__ = ["jsonable", "tombstone_data", "push_operations", "with_missing_attachments", "check_push_body"]
@@ -93,15 +94,30 @@ def bound_again(serializer: serializers.Serializer, data: Any) -> serializers.Se
     return serializer
 
 
-def parse_operation(raw: Any, parser: OperationSerializer | None = None) -> PushOperation:
+class OperationParser:
+    """One OperationSerializer per push, with its fast path (FastParser) compiled once."""
+
+    def __init__(self) -> None:
+        self.serializer = OperationSerializer()
+        self.fast = FastParser(self.serializer)
+
+    def validate(self, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        """(validated values, flattened errors) of one operation's envelope."""
+        serializer = bound_again(self.serializer, data)
+        values = self.fast.parse(data)
+        if values is not None:
+            return values, {}
+        values = serializer.validated_data if serializer.is_valid() else {}
+        return values, flatten_errors(serializer.errors) if serializer.errors else {}
+
+
+def parse_operation(raw: Any, parser: OperationParser | None = None) -> PushOperation:
     """An operation as the domain takes it; what does not parse is in `errors`. `parser`: an
-    OperationSerializer to reuse (one per push), else a new one."""
+    OperationParser to reuse (one per push), else a new one."""
     if not isinstance(raw, dict):
         return PushOperation(op_id=None, type=None, action="", id=None, not_an_object=True)
     data = {k: v for k, v in raw.items() if k != "attachments"}
-    parser = bound_again(parser, data) if parser is not None else OperationSerializer(data=data)
-    values = parser.validated_data if parser.is_valid() else {}
-    errors = flatten_errors(parser.errors) if parser.errors else {}
+    values, errors = (parser or OperationParser()).validate(data)
     # Stricter than the fields: a number is not a type name, nor a boolean or "3" a version.
     if not isinstance(raw.get("type"), str):
         errors["type"] = ["Expected a sync type name."]
@@ -207,6 +223,7 @@ class ViewsetInput:
         self.request = request
         self._views: dict[str, Any] = {}
         self._create: serializers.Serializer | None = None
+        self._fast: FastParser | None = None
 
     def view(self, action: str) -> Any:
         if action not in self._views:
@@ -217,18 +234,27 @@ class ViewsetInput:
         return self.view("partial_update").get_queryset()
 
     def _create_serializer(self, data: dict[str, Any]) -> serializers.Serializer:
-        """The create serializer for `data`: one per push and record type (`bound_again`)."""
+        """The create serializer for `data`: one per push and record type (`bound_again`),
+        with its fast path compiled from it."""
         serializer = self._create
         if serializer is None:
             serializer = self._create = self.view("create").get_serializer(data=data)
             for related in serializer.fields.values():
                 if type(related) is serializers.PrimaryKeyRelatedField:
                     related.to_internal_value = _looked_up_once_per_chunk(related)
+            self._fast = FastParser(serializer)
             return serializer
         return bound_again(serializer, data)
 
     def parse_create(self, data: dict[str, Any], record_id: uuid.UUID) -> dict[str, Any]:
-        serializer = self._create_serializer({**data, "id": str(record_id)})
+        body = {**data, "id": str(record_id)}
+        serializer = self._create_serializer(body)
+        # Input the fast path fully understands as valid: the very validated_data DRF gives;
+        # anything else (and every error) the serializer's own way.
+        validated = self._fast.parse(body)
+        if validated is not None:
+            validated.pop("id", None)
+            return validated
         try:
             serializer.is_valid(raise_exception=True)
         except drf.ValidationError as exc:
@@ -304,7 +330,7 @@ def push_operations(*, raws: list[Any], request: Request, device_id: str, chunk:
     """Every operation's receipt, in order, committed `chunk` operations at a time."""
     ctx = push_context(request=request, device_id=device_id)
     receipts = []
-    parser = OperationSerializer()
+    parser = OperationParser()
     for start in range(0, len(raws), chunk):
         ops = [parse_operation(raw, parser) for raw in raws[start : start + chunk]]
         bodies = push_chunk(ops=ops, ctx=ctx)

@@ -125,3 +125,40 @@ def test_a_geometry_in_another_srid_is_transformed_as_bulk_create_transforms_it(
 )
 def test_a_snapshots_geometry_is_the_geojson_django_writes(geometry):
     assert _jsonable(geometry) == json.loads(geometry.geojson)
+
+
+def test_values_a_field_converts_are_converted_as_bulk_create_converts_them():
+    """Plain values are sent as they are; others (a UUID as text, a naive datetime, a date where
+    a datetime goes, a choice enum, an int as text, a date as text) take the field's own way."""
+    from backend.surveys.models import SurveyStatus
+
+    case = ApprovalCaseFactory()
+    naive = dt.datetime(2026, 3, 10, 9, 30)  # noqa: DTZ001 - the field makes it aware (with a warning)
+
+    def odd(survey):
+        survey.case_id = str(case.pk).upper()
+        survey.scheduled_at = naive
+        survey.started_at = dt.date(2026, 3, 11)
+        survey.status = SurveyStatus.SCHEDULED
+        survey.version = "2"
+        survey.updated_at = "2026-03-12T08:00:00+08:00"
+        return survey
+
+    ours, theirs = odd(_survey(case)), odd(_survey(case))
+    with pytest.warns(RuntimeWarning):
+        rows_insert(Survey, [ours])
+    with pytest.warns(RuntimeWarning):
+        Survey.all_objects.bulk_create([theirs])
+    stored = _stored(ours.pk)
+    assert stored == _stored(theirs.pk)
+    assert stored["case_id"] == case.pk and stored["version"] == 2 and stored["status"] == "scheduled"
+    assert stored["started_at"] == dt.datetime(2026, 3, 10, 16, 0, tzinfo=dt.UTC)  # midnight, Asia/Shanghai
+    with pytest.raises(Exception) as ours_error, transaction.atomic():
+        bad = _survey(case)
+        bad.is_locked = None  # a non-null BooleanField refuses None on the way in, not in the database
+        rows_insert(Survey, [bad])
+    with pytest.raises(Exception) as theirs_error, transaction.atomic():
+        bad = _survey(case)
+        bad.is_locked = None
+        Survey.all_objects.bulk_create([bad])
+    assert type(ours_error.value) is type(theirs_error.value)
