@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet
 
 from backend.acceptance.models import CatalogueItem, Inspection, InspectionItem, RectificationItem
 from backend.accounts.models import Organization, OrganizationKind, User
-from backend.cases.selectors import cases_visible_to
+from backend.cases.selectors import on_cases_visible_to
 
 
 def organization_is_acceptance_department(*, organization: Organization) -> bool:
@@ -50,7 +50,7 @@ def inspection_items_visible_to(*, user: User) -> QuerySet[InspectionItem]:
         return qs.none()
     if scope == "department":
         return qs.filter(department=organization)
-    return qs.filter(case__in=cases_visible_to(user=user))
+    return on_cases_visible_to(qs, user=user)
 
 
 def inspections_visible_to(*, user: User) -> QuerySet[Inspection]:
@@ -62,7 +62,7 @@ def inspections_visible_to(*, user: User) -> QuerySet[Inspection]:
         return qs.none()
     if scope == "department":
         return qs.filter(pk__in=InspectionItem.objects.filter(department=organization).values("inspection_id"))
-    return qs.filter(case__in=cases_visible_to(user=user))
+    return on_cases_visible_to(qs, user=user)
 
 
 def rectifications_visible_to(*, user: User) -> QuerySet[RectificationItem]:
@@ -74,7 +74,7 @@ def rectifications_visible_to(*, user: User) -> QuerySet[RectificationItem]:
         return qs.none()
     if scope == "department":
         return qs.filter(inspection_item__department=organization)
-    return qs.filter(case__in=cases_visible_to(user=user))
+    return on_cases_visible_to(qs, user=user)
 
 
 def catalogue_items(*, include_inactive: bool = False) -> QuerySet[CatalogueItem]:

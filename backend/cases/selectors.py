@@ -20,12 +20,30 @@ def cases_visible_to(*, user: User) -> QuerySet[ApprovalCase]:
     qs = ApprovalCase.objects.all()
     if not user.is_authenticated or not user.is_active:
         return qs.none()
-    if user.is_administrator:
+    if sees_every_case(user):
         return qs
     org = user.organization
     if org is None:
         return qs.none()
     return cases_visible_to_organization(organization=org)
+
+
+def sees_every_case(user: User) -> bool:
+    """Whether cases_visible_to(user) is every case (an active administrator)."""
+    return user.is_authenticated and user.is_active and user.is_administrator
+
+
+def on_cases_visible_to(qs: QuerySet, *, user: User) -> QuerySet:
+    """`qs` (records with a `case`) narrowed to those on the cases the user may see; every
+    record selector scopes through this.
+
+    For a user who sees every case, records whose `case` is a required foreign key are not
+    narrowed at all: each is on a case, so `case_id IN (SELECT id FROM cases)` keeps every row
+    and would only cost a probe of the cases' primary key per row (a fifth of a z14 tile's SQL
+    over 400 points)."""
+    if sees_every_case(user) and not qs.model._meta.get_field("case").null:
+        return qs
+    return qs.filter(case__in=cases_visible_to(user=user))
 
 
 def cases_visible_to_organization(*, organization: Organization) -> QuerySet[ApprovalCase]:

@@ -3,7 +3,7 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from backend.accounts.models import Organization, Role, User
-from backend.cases.selectors import cases_visible_to
+from backend.cases.selectors import on_cases_visible_to
 from backend.common.errors import PermissionDenied
 from backend.onsite.models import Certificate, Delegation, DepartmentHead, OnsiteDecision, OnsiteIntake, OnsiteItem
 
@@ -87,14 +87,14 @@ def delegation_check(*, user: User, department: Organization, item: OnsiteItem, 
 
 
 def onsite_intakes_visible_to(*, user: User) -> QuerySet[OnsiteIntake]:
-    return OnsiteIntake.objects.filter(case__in=cases_visible_to(user=user)).select_related("onsite_item", "item")
+    return on_cases_visible_to(OnsiteIntake.objects.all(), user=user).select_related("onsite_item", "item")
 
 
 def onsite_decisions_visible_to(*, user: User) -> QuerySet[OnsiteDecision]:
-    return OnsiteDecision.objects.filter(case__in=cases_visible_to(user=user)).select_related(
+    return on_cases_visible_to(OnsiteDecision.objects.all(), user=user).select_related(
         "onsite_item", "department", "delegate", "certificate"
     )
 
 
 def certificates_visible_to(*, user: User) -> QuerySet[Certificate]:
-    return Certificate.objects.filter(case__in=cases_visible_to(user=user)).select_related("decision")
+    return on_cases_visible_to(Certificate.objects.all(), user=user).select_related("decision")

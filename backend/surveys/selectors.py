@@ -3,20 +3,20 @@
 from django.db.models import QuerySet
 
 from backend.accounts.models import Role, User
-from backend.cases.selectors import cases_visible_to
+from backend.cases.selectors import on_cases_visible_to
 from backend.surveys.models import Finding, Survey, SurveyParticipant
 
 
 def surveys_visible_to(*, user: User) -> QuerySet[Survey]:
-    return Survey.objects.filter(case__in=cases_visible_to(user=user)).select_related("case", "site")
+    return on_cases_visible_to(Survey.objects.all(), user=user).select_related("case", "site")
 
 
 def survey_participants_visible_to(*, user: User) -> QuerySet[SurveyParticipant]:
-    return SurveyParticipant.objects.filter(case__in=cases_visible_to(user=user)).select_related("survey", "department")
+    return on_cases_visible_to(SurveyParticipant.objects.all(), user=user).select_related("survey", "department")
 
 
 def findings_visible_to(*, user: User) -> QuerySet[Finding]:
-    return Finding.objects.filter(case__in=cases_visible_to(user=user)).select_related("responsible_department")
+    return on_cases_visible_to(Finding.objects.all(), user=user).select_related("responsible_department")
 
 
 def findings_for_department(*, user: User, department_id) -> QuerySet[Finding]:

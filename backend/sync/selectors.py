@@ -8,7 +8,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, UUIDField,
 
 from backend.accounts.models import OrganizationKind, Role, User
 from backend.cases.materials import MaterialScan
-from backend.cases.selectors import cases_visible_to
+from backend.cases.selectors import cases_visible_to, on_cases_visible_to
 from backend.evidence.models import Upload, UploadStatus
 from backend.evidence.photos import photos_visible_to
 from backend.records.registry import RECORD_TYPES
@@ -117,7 +117,7 @@ def conflicts_open_for_case(*, user: User, case_id: uuid.UUID) -> QuerySet[SyncC
 
 def material_scans_visible_to(*, user: User) -> QuerySet[MaterialScan]:
     """Scans of visible cases (the record type's scope: photos and signatures are scoped by it)."""
-    return MaterialScan.objects.filter(case__in=cases_visible_to(user=user)).select_related("item", "material")
+    return on_cases_visible_to(MaterialScan.objects.all(), user=user).select_related("item", "material")
 
 
 def material_scans_with_completeness(*, user: User) -> QuerySet[MaterialScan]:

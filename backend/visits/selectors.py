@@ -29,7 +29,7 @@ from django.utils import timezone
 from backend.accounts.models import OrganizationKind, User
 from backend.cases.deadlines import WorkingCalendar, calendar_from_days, horizon_error
 from backend.cases.models import CalendarDay
-from backend.cases.selectors import cases_visible_to
+from backend.cases.selectors import on_cases_visible_to
 from backend.common.errors import ValidationFailed
 from backend.records.registry import RECORD_TYPES
 from backend.visits.models import VISIT_MAX_DURATION, BookingRequest, ServicePlan, Vehicle, Visit, VisitStatus
@@ -64,7 +64,7 @@ def visits_visible_to(*, user: User) -> QuerySet[Visit]:
         return qs.none()
     if kind == OrganizationKind.VEHICLE_TEAM:
         return qs.filter(vehicle__team_id=user.organization_id)
-    return qs.filter(case__in=cases_visible_to(user=user))
+    return on_cases_visible_to(qs, user=user)
 
 
 def visits_overlapping(*, vehicle: Vehicle, start: dt.datetime, end: dt.datetime) -> QuerySet[Visit]:
@@ -99,7 +99,7 @@ def booking_requests_visible_to(*, user: User) -> QuerySet[BookingRequest]:
     kind = user.organization_kind
     if kind is None or kind == OrganizationKind.UTILITY_COMPANY:
         return qs.none()
-    return qs.filter(case__in=cases_visible_to(user=user))
+    return on_cases_visible_to(qs, user=user)
 
 
 def service_plans_visible_to(*, user: User) -> QuerySet[ServicePlan]:
@@ -113,7 +113,7 @@ def service_plans_visible_to(*, user: User) -> QuerySet[ServicePlan]:
         return qs.none()
     if kind == OrganizationKind.VEHICLE_TEAM:
         return qs.filter(vehicle__team_id=user.organization_id)
-    return qs.filter(case__in=cases_visible_to(user=user))
+    return on_cases_visible_to(qs, user=user)
 
 
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
