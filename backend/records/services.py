@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import datetime as dt
 import decimal
+import functools
 import hashlib
 import json
 import uuid
@@ -424,23 +425,12 @@ def _replay_or_conflict(model: type[FieldRecord], record_id: uuid.UUID, digest: 
     raise IdConflict(f"A record with id {record_id} already exists with other content.")
 
 
-# Names of the fields record_create sets itself, as a caller's `fields` could spell them.
-_KERNEL_NAMES = frozenset(
-    {
-        "pk",
-        "id",
-        "version",
-        "created_at",
-        "updated_at",
-        "created_by",
-        "created_by_id",
-        "updated_by",
-        "updated_by_id",
-        "device_id",
-        "client_digest",
-        "field_versions",
-    }
-)
+@functools.cache
+def _kernel_names(model: type[FieldRecord], kernel: tuple[str, ...]) -> frozenset[str]:
+    """Every name a caller's `fields` could give one of the fields record_create sets itself
+    (`kernel`, and the pk): `pk`, or a field's name or attname."""
+    fields = [model._meta.pk, *(model._meta.get_field(name) for name in kernel)]
+    return frozenset({"pk", *(field.name for field in fields), *(field.attname for field in fields)})
 
 
 def record_create(
@@ -481,7 +471,7 @@ def record_create(
     }
     if record_id is not None:
         kernel[model._meta.pk.attname] = record_id
-    if not _KERNEL_NAMES.isdisjoint(fields) or not kernel.keys().isdisjoint(fields):
+    if not _kernel_names(model, tuple(kernel)).isdisjoint(fields):
         instance = model(**fields)  # a caller's value for one of them: set after, as always
         for name, value in kernel.items():
             setattr(instance, name, value)
