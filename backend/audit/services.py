@@ -30,19 +30,51 @@ def canonical_json(value: Any) -> str:
 
 def entry_payload(entry: AuditEntry) -> dict[str, Any]:
     """The fields the hash covers, in a form that survives a round trip through the database."""
+    return _hashed_fields(
+        occurred_at=entry.occurred_at,
+        actor_id=entry.actor_id,
+        actor_username=entry.actor_username,
+        device_id=entry.device_id,
+        action=entry.action,
+        record_type=entry.record_type,
+        record_id=entry.record_id,
+        case_id=entry.case_id,
+        version=entry.version,
+        before=entry.before,
+        after=entry.after,
+        reason=entry.reason,
+    )
+
+
+def _hashed_fields(
+    *,
+    occurred_at: Any,
+    actor_id: Any,
+    actor_username: str,
+    device_id: str,
+    action: str,
+    record_type: str,
+    record_id: Any,
+    case_id: Any,
+    version: int | None,
+    before: Any,
+    after: Any,
+    reason: str,
+) -> dict[str, Any]:
+    """entry_payload's form of an entry's values (a stored entry's or a batch's pending one)."""
     return {
-        "occurred_at": entry.occurred_at.isoformat(),
-        "actor_id": str(entry.actor_id) if entry.actor_id else None,
-        "actor_username": entry.actor_username,
-        "device_id": entry.device_id,
-        "action": entry.action,
-        "record_type": entry.record_type,
-        "record_id": str(entry.record_id),
-        "case_id": str(entry.case_id) if entry.case_id else None,
-        "version": entry.version,
-        "before": entry.before,
-        "after": entry.after,
-        "reason": entry.reason,
+        "occurred_at": occurred_at.isoformat(),
+        "actor_id": str(actor_id) if actor_id else None,
+        "actor_username": actor_username,
+        "device_id": device_id,
+        "action": action,
+        "record_type": record_type,
+        "record_id": str(record_id),
+        "case_id": str(case_id) if case_id else None,
+        "version": version,
+        "before": before,
+        "after": after,
+        "reason": reason,
     }
 
 
@@ -277,20 +309,20 @@ class AuditBatch:
         before_text = canonical_json(before) if before is not None else None
         after_text = canonical_json(after) if after is not None else None
         actor_id = _actor_id(actor)
-        payload = {
-            "occurred_at": timezone.now().isoformat(),
-            "actor_id": str(actor_id) if actor_id else None,
-            "actor_username": getattr(actor, "username", "") or "",
-            "device_id": device_id or "",
-            "action": action,
-            "record_type": record_type,
-            "record_id": str(record_id),
-            "case_id": str(case_id) if case_id else None,
-            "version": version,
-            "before": None,
-            "after": None,
-            "reason": reason,
-        }
+        payload = _hashed_fields(
+            occurred_at=timezone.now(),
+            actor_id=actor_id,
+            actor_username=getattr(actor, "username", "") or "",
+            device_id=device_id or "",
+            action=action,
+            record_type=record_type,
+            record_id=record_id,
+            case_id=case_id,
+            version=version,
+            before=None,
+            after=None,
+            reason=reason,
+        )
         if _canonical_is_fixed_point(before) and _canonical_is_fixed_point(after):
             # The hash's text with the stored texts in place, not read back and written again.
             payload_text = _payload_text(payload, before_text, after_text)
