@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.copying import copy_audit_entries, copy_rows, crew_case  # noqa: E402
-from bench.harness import recreate_database, rss_mib, setup_django, use_database  # noqa: E402
+from bench.harness import cpu_reference_ms, recreate_database, rss_mib, setup_django, use_database  # noqa: E402
 
 DATABASE = use_database("bench_sync")
 
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     recreate_database(DATABASE, keep=args.keep)
     setup_django()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
+    print(f"CPU reference: {cpu_reference_ms():.0f} ms (bench.harness.cpu_reference_ms; compares machines)")
     if args.push_only:
         push_only(args)
     else:

@@ -92,3 +92,26 @@ def rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_reference_ms() -> float:
+    """Milliseconds a fixed pure-Python workload takes on one core (best of three).
+
+    Absolute figures (ops/s, ms) move with the machine's speed; printing this beside them lets
+    figures from two machines be compared (the ratios against raw PostgreSQL in the same run do not
+    need it). The workload is the interpreter's everyday work: calls, dicts, strings and JSON.
+    """
+    import json
+    import time
+
+    def workload() -> None:
+        for i in range(20_000):
+            row = {"id": i, "name": f"point {i}", "kind": ("water", "power")[i % 2], "x": i * 0.5}
+            json.loads(json.dumps(row))
+
+    best = math.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        workload()
+        best = min(best, time.perf_counter() - start)
+    return best * 1000
