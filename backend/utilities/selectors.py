@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.gis.geos import Point
-from django.db import connection
 from django.db.models import BooleanField, F, Func, QuerySet, Value
 from django.db.models.expressions import RawSQL
 
@@ -143,31 +142,3 @@ def utility_points_nearby_query(
     count_sql = f"SELECT count(*) FROM ({candidates}) u (id, location) WHERE {within}"
     count_params = (*scope_params, lon, lat, radius)
     return NearbyQuery(page_sql, page_params, count_sql, count_params)
-
-
-def utility_points_nearby(
-    *, user: User, point: Point, radius_m: float, utility_type: str | None = None, limit: int, offset: int = 0
-) -> list[UtilityPoint]:
-    """The page of `utility_points_nearby_query` as model rows (with their company), each
-    annotated with `distance_m`, in its order."""
-    query = utility_points_nearby_query(
-        user=user, point=point, radius_m=radius_m, utility_type=utility_type, limit=limit, offset=offset
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(query.page_sql, query.page_params)
-        rows = cursor.fetchall()
-    by_id = UtilityPoint.objects.select_related("company").in_bulk([pk for pk, _ in rows])
-    points = []
-    for pk, distance_m in rows:
-        point_row = by_id[pk]
-        point_row.distance_m = distance_m
-        points.append(point_row)
-    return points
-
-
-def utility_points_nearby_count(*, user: User, point: Point, radius_m: float, utility_type: str | None = None) -> int:
-    """How many visible points lie within the radius (ST_DWithin on geography, index-assisted)."""
-    query = utility_points_nearby_query(user=user, point=point, radius_m=radius_m, utility_type=utility_type, limit=1)
-    with connection.cursor() as cursor:
-        cursor.execute(query.count_sql, query.count_params)
-        return cursor.fetchone()[0]

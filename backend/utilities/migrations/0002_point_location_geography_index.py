@@ -4,7 +4,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
     """Distances in metres (nearby search) are computed on geography: a functional GiST index on
     location::geography serves both ST_DWithin(location::geography, …) and the KNN ordering
-    location::geography <-> point::geography (backend.utilities.selectors.utility_points_nearby)."""
+    location::geography <-> point::geography (backend.utilities.selectors.utility_points_nearby_query)."""
 
     dependencies = [("utilities", "0001_utility_applications_requests_points")]
 

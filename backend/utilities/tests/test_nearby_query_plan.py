@@ -4,8 +4,9 @@ from django.db import connection, transaction
 
 from backend.accounts.models import User
 from backend.utilities.models import UtilityPoint
-from backend.utilities.selectors import utility_points_nearby, utility_points_nearby_count, utility_points_nearby_query
+from backend.utilities.selectors import utility_points_nearby_query
 from backend.utilities.services import utility_point_create
+from backend.utilities.tests.nearby_rows import utility_points_nearby, utility_points_nearby_count
 
 ORIGIN = Point(120.17, 35.96, srid=4326)
 

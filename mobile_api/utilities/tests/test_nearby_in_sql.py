@@ -12,9 +12,9 @@ from rest_framework.test import APIRequestFactory
 
 from backend.common.geometry import wgs84_to_gcj02
 from backend.utilities.models import UtilityPoint, UtilityRequest
-from backend.utilities.selectors import utility_points_nearby
 from backend.utilities.services import utility_application_create, utility_point_create, utility_request_respond
 from backend.utilities.tests.factories import VALID_DEMANDS
+from backend.utilities.tests.nearby_rows import utility_points_nearby
 from mobile_api.utilities.serializers import NearbyUtilityPointSerializer
 
 NEARBY = "/api/v1/utility-points/nearby/"
