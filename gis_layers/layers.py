@@ -628,22 +628,35 @@ class Query:
         )
 
     def precomputed_tile_sql(self, *, z: int, x: int, y: int) -> tuple[str, list[Any]]:
-        """The tile's `count` features from the precomputed cells (migrations 0003, 0004): the
-        sum, per cell, of the cell rows the user may count (backend.layers.low_zoom): the layer's
-        total cells for a user who sees every record; a regional official's region cells and the
-        key cells of their other cases; the key cells of the visible cases otherwise. One index
-        range read of (layer, z, x, y, family) per set of rows."""
+        """The tile's `count` features from the precomputed cells (migrations 0003, 0004) and the
+        pending points not yet in them (0005): the sum, per cell, of the cell rows and the points
+        the user may count (backend.layers.low_zoom): the layer's total for a user who sees every
+        record; a regional official's region and the keys of their other cases; the keys of the
+        visible cases otherwise. One index range read of (layer, z, x, y, family) per arm over
+        the cells, and of the tile's band of fx over the points (few: the compaction empties
+        them), each point in the cell the compaction puts it in (0005's arithmetic)."""
         tile = f"ST_TileEnvelope({z:d}, {x:d}, {y:d})"
         scope = cell_scope(layer=self.layer.name, user=self.user)
         if scope is None:
             return "SELECT NULL::bytea", []
+        # A point's global grid column and row at z (0003: floor(fx * CELLS * 2^z)); it is in the
+        # tile exactly when fx * 2^z is in [x, x + 1) (scaling by a power of two is exact).
+        gx, gy = (f"floor(c.{f} * {AGGREGATE_CELLS} * 2 ^ {z:d})::int" for f in ("fx", "fy"))
+        point_cell = f"((({gy}) %% {AGGREGATE_CELLS}) * {AGGREGATE_CELLS} + ({gx}) %% {AGGREGATE_CELLS})::smallint"
+        band = [x / 2**z, (x + 1) / 2**z, y / 2**z, (y + 1) / 2**z]
         arms, params = [], [self.layer.name]
-        for condition, condition_params in scope.arms:
+        for arm in scope.arms:
             arms.append(
                 "SELECT c.cell, c.n, c.sx, c.sy FROM gis_layers_cell c "
-                f"WHERE c.layer = %s AND c.z = %s AND c.tx = %s AND c.ty = %s AND {condition}"
+                f"WHERE c.layer = %s AND c.z = %s AND c.tx = %s AND c.ty = %s AND {arm.cells}"
             )
-            params += [self.layer.name, z, x, y, *condition_params]
+            params += [self.layer.name, z, x, y, *arm.params]
+            arms.append(
+                f"SELECT {point_cell} AS cell, c.sign::int AS n, c.sign * c.x AS sx, c.sign * c.y AS sy "
+                "FROM gis_layers_cell_point c WHERE c.layer = %s AND c.fx >= %s AND c.fx < %s "
+                f"AND c.fy >= %s AND c.fy < %s AND {arm.keys}"
+            )
+            params += [self.layer.name, *band, *arm.params]
         sql = (
             f"SELECT ST_AsMVT(m.*, %s, {MVT_EXTENT}, 'geom') FROM ("
             f"SELECT ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(sum(c.sx) / sum(c.n), sum(c.sy) / sum(c.n)), 3857), "

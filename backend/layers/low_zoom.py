@@ -1,4 +1,5 @@
-"""Whose precomputed low-zoom cells a user may count (the table of gis_layers migration 0003).
+"""Whose precomputed low-zoom cells a user may count (the table of gis_layers migration 0003),
+and their pending points (migration 0005: one row per changed record, not yet in the cells).
 
 A layer's cells are kept per scope key: the record's own columns its selector decides
 visibility on. A user's low-zoom tile sums the cells of the keys their selector admits, which
@@ -34,14 +35,31 @@ NO_CASE = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)
+class Arm:
+    """One set of records the user may count: `family`, the cell rows that count them (a
+    condition over the cell table aliased `c`), and `keys`, the condition on the records' scope
+    keys and region (columns of the same names in the cell table and its pending points, both
+    aliased `c`), with its params. A pending point counts in every family, so over the points
+    the arm is its `keys` alone."""
+
+    family: str
+    keys: str
+    params: tuple[Any, ...] = ()
+
+    @property
+    def cells(self) -> str:
+        return f"{self.family} AND {self.keys}"
+
+
+@dataclass(frozen=True)
 class CellScope:
-    """Disjoint sets of cell rows (each a condition over the cell table aliased `c`, with its
-    params) whose sum is what the user may count; each set is one range of the cells' index."""
+    """Disjoint sets of records (arms) whose sum is what the user may count; over the cells each
+    arm is one range of the cells' index."""
 
-    arms: tuple[tuple[str, tuple[Any, ...]], ...]
+    arms: tuple[Arm, ...]
 
 
-TOTAL = ("c.total AND c.region = ''", ())
+TOTAL = Arm(family="c.total AND c.region = ''", keys="true")
 
 
 def _sees_every_case(user: Any) -> bool:
@@ -82,11 +100,11 @@ def cell_scope(*, layer: str, user: Any) -> CellScope | None:
         raise ValueError(f"{layer} is not precomputed")
     if _sees_every_case(user):
         return CellScope(arms=(TOTAL,))
-    arms: list[tuple[str, tuple[Any, ...]]] = []
+    arms: list[Arm] = []
     visible = cases_visible_to(user=user)
     region = _region_of(user)
     if region is not None:
-        arms.append(("c.total AND c.region LIKE %s", (_like_prefix(region),)))
+        arms.append(Arm(family="c.total", keys="c.region LIKE %s", params=(_like_prefix(region),)))
         visible = visible.exclude(project__region_code__startswith=region)
     cases = _in("c.case_id", visible)
     if layer == "sites":
@@ -94,7 +112,7 @@ def cell_scope(*, layer: str, user: Any) -> CellScope | None:
         # A site without a case has NO_CASE as its case key (the cell table's keys are NOT NULL).
         for condition in (cases, projects and (f"c.case_id = '{NO_CASE}'::uuid AND {projects[0]}", projects[1])):
             if condition:
-                arms.append((f"NOT c.total AND {condition[0]}", tuple(condition[1])))
+                arms.append(Arm(family="NOT c.total", keys=condition[0], params=tuple(condition[1])))
         return CellScope(arms=tuple(arms)) if arms else None
     if cases is not None:
         sql, params = cases
@@ -107,15 +125,17 @@ def cell_scope(*, layer: str, user: Any) -> CellScope | None:
             # A company's staff see their own company's points of their own utility types.
             sql += " AND c.company_id = %s AND c.kind = ANY(%s)"
             params += [organization.pk, list(organization.utility_types)]
-        arms.append((f"NOT c.total AND {sql}", tuple(params)))
+        arms.append(Arm(family="NOT c.total", keys=sql, params=tuple(params)))
     return CellScope(arms=tuple(arms)) if arms else None
 
 
 def cells_compact() -> int:
-    """Merge the cells' pending rows (the triggers' deltas) into one row per key and cell.
+    """Expand the pending points (the triggers' deltas, migration 0005) into cells and merge them
+    into one row per key and cell, in one statement: readers see the points or their cells.
 
     Its own transaction; returns the rows written, or -1 when another compaction holds the lock.
-    Readers are right either way (they sum a key's rows); compacting keeps them to one row each.
+    Readers are right either way (they sum a key's rows and the points); compacting keeps the
+    points few (the tile reads each of its own) and the cells to one row per key.
     """
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT gis_layers_cells_compact()")

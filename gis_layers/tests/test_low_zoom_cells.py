@@ -1,7 +1,8 @@
 """Low-zoom tiles (z <= 10) count, cell by cell, exactly what the user's OGC/REST view lists in the
 cell: per role and layer (the precomputed cells of migration 0003 for sites, surveys, findings and
 utility points; live counts for inspections and photos), and still after records are created,
-moved, moved to another case, soft-deleted and deleted (the triggers keep the cells)."""
+moved, moved to another case, soft-deleted and deleted (the triggers append pending points,
+the compaction merges them into the cells)."""
 
 import json
 import math
@@ -220,14 +221,17 @@ def test_the_cells_follow_creates_moves_and_deletes(world, tmp_path):
     SurveyFactory(case=a, location=_near(P3, 2))
     seen = _assert_tiles_show_what_ogc_shows(world, tmp_path)
     assert [seen[("utility_points", AGGREGATE_MAX_ZOOM, role)] for role in ROLES] == [9, 7, 3, 3]
-    # The writes appended pending deltas (and negative ones); compacted, the same tiles.
+    # The writes appended pending points (and negative ones); compacted, the same tiles.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM gis_layers_cell WHERE pending AND n < 0")
+        cursor.execute("SELECT count(*) FROM gis_layers_cell_point WHERE sign < 0")
         assert cursor.fetchone()[0] > 0
     assert cells_compact() > 0
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM gis_layers_cell WHERE pending OR n <= 0")
-        assert cursor.fetchone()[0] == 0
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM gis_layers_cell WHERE pending OR n <= 0), "
+            "(SELECT count(*) FROM gis_layers_cell_point)"
+        )
+        assert cursor.fetchone() == (0, 0)
     assert _assert_tiles_show_what_ogc_shows(world, tmp_path) == seen
 
 
@@ -282,20 +286,30 @@ def test_a_bulk_statement_and_a_truncate_are_counted():
     UtilityPoint.objects.bulk_create(
         UtilityPoint(case=case, company=company, utility_type="water", location=_near(P1, i)) for i in range(25)
     )
+    totals = "SELECT z, sum(n) FROM gis_layers_cell WHERE layer = 'utility_points' AND total AND region = '' GROUP BY z"
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT z, sum(n) FROM gis_layers_cell WHERE layer = 'utility_points' AND total AND region = '' GROUP BY z"
-        )
+        # One pending point per row of the statement; the compaction puts each in its cells.
+        cursor.execute("SELECT layer, sum(sign) FROM gis_layers_cell_point GROUP BY layer")
+        assert cursor.fetchall() == [("utility_points", 25)]
+        cursor.execute(totals)
+        assert cursor.fetchall() == []
+    assert cells_compact() > 0
+    UtilityPoint.objects.create(case=case, company=company, utility_type="water", location=_near(P2))
+    with connection.cursor() as cursor:
+        cursor.execute(totals)
         assert dict(cursor.fetchall()) == {z: 25 for z in range(AGGREGATE_MAX_ZOOM + 1)}
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # Django's deferred foreign keys would refuse it
         cursor.execute("TRUNCATE utilities_utilitypoint")
-        cursor.execute("SELECT count(*) FROM gis_layers_cell WHERE layer = 'utility_points'")
-        assert cursor.fetchone()[0] == 0
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM gis_layers_cell WHERE layer = 'utility_points'), "
+            "(SELECT count(*) FROM gis_layers_cell_point WHERE layer = 'utility_points')"
+        )
+        assert cursor.fetchone() == (0, 0)
 
 
 def test_a_low_zoom_tile_reads_one_index_range_of_the_cells_for_every_role(world):
-    """Grown to 20k points over the 1° square round P1 (one statement: the trigger's grouped
-    upsert), the tile query reads the cells by their key index for every role, never the table."""
+    """Grown to 20k points over the 1° square round P1 (one statement, then compacted), the tile
+    query reads the cells by their key index for every role, never the table."""
     a, b, c = world["cases"]
     template = world["points"]["a_water_p1"][0]
     with connection.cursor() as cursor:
@@ -307,6 +321,8 @@ def test_a_low_zoom_tile_reads_one_index_range_of_the_cells_for_every_role(world
             "(ARRAY[%s, %s, %s]::uuid[])[1 + g %% 3], %s FROM generate_series(1, 20000) g",
             [*P1, str(a.pk), str(b.pk), str(c.pk), str(template.company_id)],
         )
+    assert cells_compact() > 0  # the statement's 20k pending points, into the cells
+    with connection.cursor() as cursor:
         cursor.execute("ANALYZE gis_layers_cell")
     layer = LAYERS["utility_points"]
     for z in (AGGREGATE_MAX_ZOOM, 6):
@@ -329,8 +345,8 @@ def test_a_low_zoom_tile_reads_one_index_range_of_the_cells_for_every_role(world
 
 @pytest.mark.django_db(transaction=True)
 def test_writers_of_two_layers_in_opposite_orders_neither_wait_nor_deadlock():
-    """Each writing transaction only appends its deltas: two that write the same low-zoom cells of
-    two layers in opposite orders both commit (upserted cells would lock the shared z0 rows until
+    """Each writing transaction only appends its pending points: two that write the same low-zoom
+    cells of two layers in opposite orders both commit (upserted cells would lock the shared z0 rows until
     commit: one would wait for the other, and the crossed order is a deadlock)."""
     case = ApprovalCaseFactory()
     company = UtilityCompanyFactory(utility_types=[UtilityType.WATER])
@@ -366,5 +382,5 @@ def test_writers_of_two_layers_in_opposite_orders_neither_wait_nor_deadlock():
         thread.join(timeout=30)
     assert failures == []
     with connection.cursor() as cursor:
-        cursor.execute("SELECT layer, sum(n) FROM gis_layers_cell WHERE total AND region = '' AND z = 0 GROUP BY layer")
+        cursor.execute("SELECT layer, sum(sign)::int FROM gis_layers_cell_point GROUP BY layer")
         assert dict(cursor.fetchall()) == {"utility_points": 2, "surveys": 2}
