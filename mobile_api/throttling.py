@@ -5,8 +5,8 @@ cache value that each request reads and writes back whole: ~50 KB each way per r
 and two requests at once both read the same list and one write wins, so it under-counts.
 
 `UserWindowRateThrottle` counts instead, with the sliding two-window estimate: a counter per user
-per fixed window (`cache.add` + `cache.incr`, atomic in Redis and in the local-memory cache), and
-a request passes while
+per fixed window (`cache.add` + `cache.incr`, atomic in Redis and in the local-memory cache; with
+Redis one MULTI/EXEC that also reads the previous window's count), and a request passes while
 
     previous window's count × (share of the previous window still inside the sliding window)
     + this window's count (this request included)  <=  the rate's number of requests.
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 class UserWindowRateThrottle(UserRateThrottle):
     """Same scope ("user"), identity (user id, or client address when anonymous) and rate as
-    DRF's `UserRateThrottle`; O(1) cache work per request (incr and get; add once per window)."""
+    DRF's `UserRateThrottle`; O(1) cache work per request (one Redis round trip)."""
 
     def get_rate(self) -> str | None:
         # Read at call time (the class attribute is frozen at import), so settings overrides apply.
@@ -42,8 +42,7 @@ class UserWindowRateThrottle(UserRateThrottle):
         window = int(self.now // self.duration)
         self.elapsed = self.now - window * self.duration
         key = f"{ident_key}_w{window}"
-        self.current = self._take_place(key)
-        self.previous = int(self.cache.get(f"{ident_key}_w{window - 1}", 0))
+        self.current, self.previous = self._count(key, f"{ident_key}_w{window - 1}")
         if self._estimate(self.current) <= self.num_requests:
             return True
         self._give_back(key)
@@ -58,12 +57,21 @@ class UserWindowRateThrottle(UserRateThrottle):
             ident = self.get_ident(request)
         return f"throttle_{self.scope}_{ident}"
 
-    def _take_place(self, key: str) -> int:
-        """This request's place in the window's counter (1 for the first request)."""
-        # Kept two windows: the next window still reads it as its previous one. Well past its last
-        # incr, too: Django's Redis incr is EXISTS then INCR, and an INCR landing just after expiry
-        # would leave a counter without a timeout.
+    def _count(self, key: str, previous_key: str) -> tuple[int, int]:
+        """(this request's place in the window's counter, the previous window's count): one
+        round trip with the Redis cache (mobile_api.redis_cache.RedisCache.count_and_get),
+        else (local memory in tests and development) `add`/`incr` and `get`."""
+        # Kept two windows: the next window still reads it as its previous one.
         timeout = 2 * self.duration + 1
+        count_and_get = getattr(self.cache, "count_and_get", None)
+        if count_and_get is not None:
+            return count_and_get(key, timeout, previous_key)
+        return self._take_place(key, timeout), int(self.cache.get(previous_key, 0))
+
+    def _take_place(self, key: str, timeout: int) -> int:
+        """This request's place in the window's counter (1 for the first request)."""
+        # Well past the window's last incr: a cache whose incr is EXISTS then INCR (Django's Redis
+        # cache) could, on an INCR landing just after expiry, leave a counter without a timeout.
         for _ in range(3):
             try:
                 return int(self.cache.incr(key))

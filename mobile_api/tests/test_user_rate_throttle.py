@@ -13,6 +13,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.test import override_settings
 
 from backend.accounts.tests.factories import UserFactory
+from mobile_api.redis_cache import RedisCache as KeptClientRedisCache
 from mobile_api.throttling import UserWindowRateThrottle
 
 pytestmark = pytest.mark.django_db
@@ -115,9 +116,9 @@ def test_the_api_uses_the_counting_throttle():
     assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] == ["mobile_api.throttling.UserWindowRateThrottle"]
 
 
-def _redis_cache():
+def _redis_cache(backend=KeptClientRedisCache):
     url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    redis_cache = RedisCache(url, {"KEY_PREFIX": f"test-throttle-{uuid.uuid4().hex}"})
+    redis_cache = backend(url, {"KEY_PREFIX": f"test-throttle-{uuid.uuid4().hex}"})
     try:
         redis_cache.get("ping")
     except Exception as error:  # noqa: BLE001 - any connection failure means no Redis here
@@ -125,10 +126,13 @@ def _redis_cache():
     return redis_cache
 
 
-@pytest.fixture(params=["default", "redis"])
+@pytest.fixture(params=["default", "redis", "django-redis"])
 def throttle_cache(request):
-    """The cache the tests configure (CACHES, local memory unless REDIS_URL) and a real Redis."""
-    return default_cache if request.param == "default" else _redis_cache()
+    """The cache the tests configure (CACHES, local memory unless REDIS_URL), a real Redis through
+    the API's cache (one round trip per request) and through Django's own (add/incr/get)."""
+    if request.param == "default":
+        return default_cache
+    return _redis_cache(KeptClientRedisCache if request.param == "redis" else RedisCache)
 
 
 def _throttle(throttle_cache) -> UserWindowRateThrottle:
@@ -187,3 +191,54 @@ class _ForgetfulCache:
 def test_a_cache_that_keeps_no_counter_lets_requests_through_instead_of_failing(signed_in, monkeypatch):
     monkeypatch.setattr(UserWindowRateThrottle, "cache", _ForgetfulCache())
     assert [signed_in.get(ME).status_code for _ in range(5)] == [200] * 5
+
+
+def _decisions(throttle_cache, clock, moments) -> list[tuple[bool, float | None]]:
+    """(allowed, Retry-After when refused) of one user's requests at each of `moments`."""
+    request = SimpleNamespace(user=SimpleNamespace(is_authenticated=True, pk=f"same-{uuid.uuid4().hex}"))
+    decisions = []
+    for moment in moments:
+        clock.now = moment
+        throttle = _throttle(throttle_cache)
+        allowed = throttle.allow_request(request, None)
+        decisions.append((allowed, None if allowed else throttle.wait()))
+    return decisions
+
+
+@override_settings(REST_FRAMEWORK=rest_framework_with_user_rate("3/min"))
+def test_one_round_trip_counts_exactly_as_add_incr_and_get(clock):
+    # Across two windows, with refusals (their places given back) and the previous window's share.
+    moments = [START + 1, START + 2, START + 3, START + 4, START + 30, START + 61, START + 79, START + 85, START + 95]
+    expected = _decisions(default_cache, clock, moments)
+    assert expected.count((True, None)) == 4, expected
+    assert _decisions(_redis_cache(RedisCache), clock, moments) == expected
+    assert _decisions(_redis_cache(KeptClientRedisCache), clock, moments) == expected
+
+
+@override_settings(REST_FRAMEWORK=rest_framework_with_user_rate("3/min"))
+def test_with_redis_a_request_costs_one_round_trip_and_its_counter_expires(clock, monkeypatch):
+    redis_cache = _redis_cache()
+    client = redis_cache._cache.get_client(write=True)
+    connection_class = client.connection_pool.connection_class
+    sent = []
+    original = connection_class.send_packed_command
+
+    def counted(self, command, check_health=True):
+        sent.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(connection_class, "send_packed_command", counted)
+    request = SimpleNamespace(user=SimpleNamespace(is_authenticated=True, pk=f"trips-{uuid.uuid4().hex}"))
+    for expected_place in (1, 2):
+        sent.clear()
+        throttle = _throttle(redis_cache)
+        assert throttle.allow_request(request, None)
+        assert len(sent) == 1
+        assert (throttle.current, throttle.previous) == (expected_place, 0)
+    monkeypatch.setattr(connection_class, "send_packed_command", original)
+    name = f"throttle_user_{request.user.pk}_w{int(clock.now // 60)}"
+    # Created with the window's timeout (two windows and a second), which later counts keep.
+    assert 120 < client.ttl(redis_cache.make_and_validate_key(name)) <= 121
+    # The same integer Django's own cache calls read and count.
+    assert redis_cache.get(name) == 2
+    assert redis_cache.incr(name) == 3
