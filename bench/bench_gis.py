@@ -187,7 +187,10 @@ def load(points: int, sites: int) -> None:
             "accounts_organization",
         ):
             cursor.execute(f"ANALYZE {table}")
+        # The load's pending points expanded into cells, as the worker's compaction would have.
+        cursor.execute("SELECT gis_layers_cells_compact()")
         cursor.execute("VACUUM ANALYZE gis_layers_cell")
+        cursor.execute("VACUUM ANALYZE gis_layers_cell_point")
         cursor.execute(
             "SELECT count(*), pg_size_pretty(pg_total_relation_size('gis_layers_cell')) FROM gis_layers_cell"
         )
