@@ -22,7 +22,9 @@ class DatabaseWrapper(PostGISDatabaseWrapper):
         if connection is None or connection.closed or connection.broken:
             return False
         if connection.pgconn.transaction_status == pq.TransactionStatus.IDLE:
-            readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
-            if not readable:
+            # poll, not select: select refuses descriptors above 1023 (a busy threaded worker).
+            poller = select.poll()
+            poller.register(connection.pgconn.socket, select.POLLIN)
+            if not poller.poll(0):
                 return True
         return super().is_usable()
