@@ -323,7 +323,7 @@ def cached(build=None, *, stored: bool = False):
 
     @functools.wraps(build)
     def get(self, request, *args, **kwargs):
-        version, changed_at, now = changes.current(request)
+        version, changed_at, now = changes.current()
         etag, last_modified = _validators(request, version, changed_at, now)
         if _not_modified(request, etag, last_modified):
             response = HttpResponse(status=304)
@@ -531,7 +531,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 def _extent(request, layer: Layer) -> dict[str, Any]:
     """The collection's extent for this user (layers.Query.extents: their own rows, bounded),
     kept per user and data version: /collections asks for six of them on every visit."""
-    version = changes.current(request)[0]
+    version = changes.current()[0]
     key = f"gis_layers:extent:{version}:{request.user.pk}:{layer.name}"
     extent = cache.get(key)
     if extent is None:
@@ -756,7 +756,7 @@ class TileView(GisView):
         encoding = _encoding(request)
         skip = answer_cache.directives(request)
         if answer_cache.enabled() and not skip:
-            version, changed_at, now = changes.current(request)
+            version, changed_at, now = changes.current()
             response = answer_cache.answer(
                 request,
                 version,

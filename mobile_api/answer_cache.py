@@ -166,7 +166,7 @@ def drf_answer(request, build: Callable[[], "HttpResponse"], *, extra: str = "")
     skip = directives(request)
     if not enabled() or "no-store" in skip:
         return build()  # nothing to read or keep: no counter read either
-    version, changed_at, _ = changes.current(request)
+    version, changed_at, _ = changes.current()
     cache_key = key(request, version, changed_at, encoding="identity", extra=extra)
     if not skip:
         hit = lookup(cache_key)

@@ -6,7 +6,6 @@ from django.utils import timezone
 
 from backend.accounts.models import DeviceToken, Organization, User
 from backend.accounts.services import token_hash
-from backend.layers import changes
 
 
 def device_token_get_active(*, raw: str) -> DeviceToken | None:
@@ -18,11 +17,6 @@ def device_token_get_active(*, raw: str) -> DeviceToken | None:
     answering it). Nothing is cached across requests: a revocation or an expiry applies to the
     very next request. The three rows are whole model instances (every concrete column), so
     code reading any field of the token, the user or the organisation works as before.
-
-    The same statement reads the map layers' change counter (backend.layers.changes.current:
-    a sum over 64 rows), kept on the token as `layers_current` for the request's layer answer
-    (tiles, OGC items, nearby), which would otherwise spend a round trip of its own on it; the
-    user's scope and the counter then come from one snapshot.
     """
     with connection.cursor() as cursor:
         cursor.execute(_active_token_sql(), [token_hash(raw), timezone.now()])
@@ -31,22 +25,17 @@ def device_token_get_active(*, raw: str) -> DeviceToken | None:
         return None
     token_end = len(DeviceToken._meta.concrete_fields)
     user_end = token_end + len(User._meta.concrete_fields)
-    organization_end = user_end + len(Organization._meta.concrete_fields)
     token = _instance(DeviceToken, "t", row[:token_end])
     user = _instance(User, "u", row[token_end:user_end])
-    organization = (
-        _instance(Organization, "o", row[user_end:organization_end]) if user.organization_id is not None else None
-    )
+    organization = _instance(Organization, "o", row[user_end:]) if user.organization_id is not None else None
     user.organization = organization
     token.user = user
-    token.layers_current = tuple(row[organization_end:])
     return token
 
 
 @functools.cache
 def _active_token_sql() -> str:
-    """SELECT every concrete column of token `t`, user `u` and organisation `o` (in field order),
-    then the layers' change counter."""
+    """SELECT every concrete column of token `t`, user `u` and organisation `o` (in field order)."""
     qn = connection.ops.quote_name
     columns = [
         f"{alias}.{qn(field.column)}"
@@ -56,11 +45,10 @@ def _active_token_sql() -> str:
     token_user = DeviceToken._meta.get_field("user")
     user_organization = User._meta.get_field("organization")
     return (
-        f"SELECT {', '.join(columns)}, c.* FROM {qn(DeviceToken._meta.db_table)} t "
+        f"SELECT {', '.join(columns)} FROM {qn(DeviceToken._meta.db_table)} t "
         f"JOIN {qn(User._meta.db_table)} u ON u.{qn(User._meta.pk.column)} = t.{qn(token_user.column)} "
         f"LEFT JOIN {qn(Organization._meta.db_table)} o "
         f"ON o.{qn(Organization._meta.pk.column)} = u.{qn(user_organization.column)} "
-        f"CROSS JOIN ({changes.CURRENT_SQL}) c "
         f"WHERE t.{qn(DeviceToken._meta.get_field('key_hash').column)} = %s "
         f"AND t.{qn(DeviceToken._meta.get_field('revoked_at').column)} IS NULL "
         f"AND t.{qn(DeviceToken._meta.get_field('expires_at').column)} > %s"

@@ -60,18 +60,11 @@ def install_triggers(using: str = "default", **_) -> None:
 CURRENT_SQL = "SELECT sum(version)::bigint, max(changed_at), statement_timestamp() FROM gis_layers_change"
 
 
-def current(request=None) -> tuple[int, dt.datetime, dt.datetime]:
+def current() -> tuple[int, dt.datetime, dt.datetime]:
     """(version, when it last changed, the statement's time). Read before the layer query, so
     a change committed in between can only make the answer newer than its ETag, never older
     (or in the layer query's own statement, which sees the same snapshot: see
-    gis_layers.layers.Query.tile_and_version).
-
-    With `request`: the reading its device token's statement made, at the start of this
-    request (backend.accounts.selectors.device_token_get_active), when it was authenticated so;
-    else a read of its own."""
-    reading = getattr(getattr(request, "auth", None), "layers_current", None)
-    if reading is not None:
-        return reading
+    gis_layers.layers.Query.tile_and_version)."""
     with connection.cursor() as cursor:
         cursor.execute(CURRENT_SQL)
         return cursor.fetchone()

@@ -11,7 +11,6 @@ from backend.accounts.models import DeviceToken, OrganizationKind, UtilityType
 from backend.accounts.selectors import device_token_get_active
 from backend.accounts.services import device_token_issue, device_token_revoke
 from backend.accounts.tests.factories import OrganizationFactory, UserFactory
-from backend.layers import changes
 
 pytestmark = pytest.mark.django_db
 
@@ -62,18 +61,3 @@ def test_revocation_and_expiry_apply_to_the_very_next_call():
 def test_an_unknown_token_is_none():
     device_token_issue(user=UserFactory(), device_id="phone-4")
     assert device_token_get_active(raw="not-a-token") is None
-
-
-def test_the_same_statement_reads_the_layers_change_counter_afresh_each_time():
-    raw, _ = device_token_issue(user=UserFactory(), device_id="phone-1")
-    with CaptureQueriesContext(connection) as queries:
-        token = device_token_get_active(raw=raw)
-    assert len(queries) == 1
-    # (version, changed_at, the statement's time), as changes.current() reads it.
-    version, changed_at, now = token.layers_current
-    assert (version, changed_at) == changes.current()[:2]
-    assert now > token.created_at
-    OrganizationFactory()  # a scope table: the counter moves
-    again = device_token_get_active(raw=raw).layers_current
-    assert again[:2] == changes.current()[:2]
-    assert again[0] != version
