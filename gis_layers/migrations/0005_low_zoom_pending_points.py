@@ -114,11 +114,6 @@ def _region_trigger_functions() -> list[str]:
     return sql
 
 
-def _replacing(sql: str) -> str:
-    # The triggers call the functions by name: they are replaced, not dropped.
-    return sql.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
-
-
 def _compact_sql() -> str:
     """Expand the pending points into cells and merge them, with any pending cell rows (written
     before this migration), into the merged rows of the same keys: one statement, so readers see
@@ -186,7 +181,7 @@ def _backward() -> list[str]:
         f"INSERT INTO gis_layers_cell (layer, z, tx, ty, total, region, {keys}, cell, n, sx, sy, pending) "
         f"SELECT *, true FROM ({_expanded_sql('SELECT * FROM points')}) e",
         previous._compact_sql(),
-        *[_replacing(function) for function in previous._region_trigger_functions()],
+        *[previous._replacing(function) for function in previous._region_trigger_functions()],
     ]
     for layer, (table, point, layer_keys) in LAYERS.items():
         sql.append(previous._function_sql(layer, point, layer_keys))
