@@ -47,7 +47,10 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}"
 
     def answer(self, **control) -> None:
-        self.control.write_text(json.dumps(control), encoding="utf-8")
+        # Written aside and renamed, so the receiver never reads a half-written control file.
+        draft = self.control.with_suffix(".draft")
+        draft.write_text(json.dumps(control), encoding="utf-8")
+        os.replace(draft, self.control)
 
     def start(self) -> None:
         self.process = subprocess.Popen(

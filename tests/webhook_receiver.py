@@ -2,9 +2,11 @@
 
     python tests/webhook_receiver.py PORT LOG CONTROL
 
-Appends every request it gets to LOG as one JSON line ({path, headers, body, at}) before answering,
-then answers as CONTROL (a JSON file, re-read on every request) says:
-{"status": 200, "delay": 0}. It verifies nothing itself: the tests verify what it logged.
+Reads CONTROL (a JSON file, re-read on every request: {"status": 200, "delay": 0}) when a request
+arrives, appends the request and the status it will answer to LOG as one JSON line
+({path, headers, body, at, status}), then answers as that control said. Reading the control before
+logging means a test that sees an entry and then changes CONTROL cannot change that entry's answer.
+It verifies nothing itself: the tests verify what it logged.
 """
 
 import json
@@ -26,24 +28,25 @@ def main() -> None:
         def do_POST(self):
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length)
-            entry = {
-                "path": self.path,
-                "headers": {k.lower(): v for k, v in self.headers.items()},
-                "body": body.decode("utf-8"),
-                "at": time.time(),
-            }
-            with open(log_path, "a", encoding="utf-8") as log:
-                log.write(json.dumps(entry, ensure_ascii=False) + "\n")
-                log.flush()
-                os.fsync(log.fileno())
             try:
                 with open(control_path, encoding="utf-8") as control_file:
                     control = json.load(control_file)
             except (OSError, ValueError):
                 control = {}
+            entry = {
+                "path": self.path,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": body.decode("utf-8"),
+                "at": time.time(),
+                "status": int(control.get("status", 200)),
+            }
+            with open(log_path, "a", encoding="utf-8") as log:
+                log.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                log.flush()
+                os.fsync(log.fileno())
             time.sleep(float(control.get("delay", 0)))
             answer = json.dumps({"ok": True}).encode() * int(control.get("repeat", 1))
-            self.send_response(int(control.get("status", 200)))
+            self.send_response(entry["status"])
             if control.get("location"):
                 self.send_header("location", control["location"])
             self.send_header("content-type", "application/json")
