@@ -79,6 +79,12 @@ def _function_sql(layer: str, point: str, keys: dict[str, str]) -> str:
 def _moved_region_sql(layer: str, table: str, point: str, keys: dict[str, str], cases: str) -> str:
     """Move the region rows of the layer's records whose case's project region changed: `cases`
     yields (case id, old region, new region); the other families do not depend on the region."""
+    return _add_sql(layer, _moved_region_rows(table, point, keys, cases), pending=True, families=REGION)
+
+
+def _moved_region_rows(table: str, point: str, keys: dict[str, str], cases: str) -> str:
+    """The moved records of `cases` as rows (keys, region, g, sign): each once at its old region
+    (-1) and once at its new one (+1)."""
     rows = []
     for sign, region in ((-1, "m.old_region"), (1, "m.new_region")):
         columns = ", ".join(
@@ -91,11 +97,12 @@ def _moved_region_sql(layer: str, table: str, point: str, keys: dict[str, str], 
             f"SELECT {columns}, COALESCE({region}, '') AS region, {point} AS g, {sign} AS sign "
             f"FROM {table} r JOIN ({cases}) m ON m.case_id = r.case_id WHERE r.deleted_at IS NULL"
         )
-    return _add_sql(layer, " UNION ALL ".join(rows), pending=True, families=REGION)
+    return " UNION ALL ".join(rows)
 
 
-def _region_trigger_functions() -> list[str]:
-    """A project's region code or a case's project changing moves its records' region rows."""
+def _region_trigger_functions(moved_sql=_moved_region_sql, create: str = "CREATE") -> list[str]:
+    """A project's region code or a case's project changing moves its records' region rows.
+    `moved_sql` writes one layer's move (0005 passes its own, which appends pending points)."""
     projects = (
         "SELECT ac.id AS case_id, o.region_code AS old_region, n.region_code AS new_region FROM old_rows o "
         "JOIN new_rows n ON n.id = o.id AND n.region_code IS DISTINCT FROM o.region_code "
@@ -110,10 +117,10 @@ def _region_trigger_functions() -> list[str]:
     sql = []
     for name, source in (("projects", projects), ("cases", cases)):
         body = "; ".join(
-            _moved_region_sql(layer, table, point, keys, source) for layer, (table, point, keys) in LAYERS.items()
+            moved_sql(layer, table, point, keys, source) for layer, (table, point, keys) in LAYERS.items()
         )
         sql.append(
-            f"CREATE FUNCTION gis_layers_cells_region_{name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"{create} FUNCTION gis_layers_cells_region_{name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
             f"{body}; RETURN NULL; END $$"
         )
     return sql

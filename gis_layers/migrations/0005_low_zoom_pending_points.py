@@ -71,47 +71,15 @@ def _function_sql(layer: str, point: str, keys: dict[str, str]) -> str:
 
 
 def _moved_region_sql(layer: str, table: str, point: str, keys: dict[str, str], cases: str) -> str:
-    """0004's region move as pending points: each record of `cases` once at its old region (-1)
-    and once at its new one (+1). Its keys and position are the same in both, so its keyed and
-    total cells cancel out and only its region cells move."""
-    rows = []
-    for sign, region in ((-1, "m.old_region"), (1, "m.new_region")):
-        columns = ", ".join(
-            f"COALESCE({keys[key]}::{KEY_TYPES[key]}, {NONE[KEY_TYPES[key]]}) AS {key}"
-            if key in keys
-            else f"{NONE[KEY_TYPES[key]]} AS {key}"
-            for key in KEYS
-        )
-        rows.append(
-            f"SELECT {columns}, COALESCE({region}, '') AS region, {point} AS g, {sign} AS sign "
-            f"FROM {table} r JOIN ({cases}) m ON m.case_id = r.case_id WHERE r.deleted_at IS NULL"
-        )
-    return _points_sql(layer, " UNION ALL ".join(rows))
+    """0004's region move as pending points. A moved record's keys and position are the same at
+    its old region (-1) and its new one (+1), so its keyed and total cells cancel out and only
+    its region cells move."""
+    return _points_sql(layer, previous._moved_region_rows(table, point, keys, cases))
 
 
 def _region_trigger_functions() -> list[str]:
     """0004's region triggers (the same cases, whose records' region moves) as pending points."""
-    projects = (
-        "SELECT ac.id AS case_id, o.region_code AS old_region, n.region_code AS new_region FROM old_rows o "
-        "JOIN new_rows n ON n.id = o.id AND n.region_code IS DISTINCT FROM o.region_code "
-        "JOIN cases_approvalcase ac ON ac.project_id = n.id"
-    )
-    cases = (
-        "SELECT n.id AS case_id, op.region_code AS old_region, np.region_code AS new_region FROM old_rows o "
-        "JOIN new_rows n ON n.id = o.id AND n.project_id IS DISTINCT FROM o.project_id "
-        "JOIN cases_project op ON op.id = o.project_id JOIN cases_project np ON np.id = n.project_id "
-        "WHERE op.region_code IS DISTINCT FROM np.region_code"
-    )
-    sql = []
-    for name, source in (("projects", projects), ("cases", cases)):
-        body = "; ".join(
-            _moved_region_sql(layer, table, point, keys, source) for layer, (table, point, keys) in LAYERS.items()
-        )
-        sql.append(
-            f"CREATE OR REPLACE FUNCTION gis_layers_cells_region_{name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            f"BEGIN {body}; RETURN NULL; END $$"
-        )
-    return sql
+    return previous._region_trigger_functions(_moved_region_sql, create="CREATE OR REPLACE")
 
 
 def _compact_sql() -> str:
