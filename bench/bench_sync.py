@@ -5,7 +5,10 @@
 
 Push: `--ops` operations (surveys with a location point, and findings on them) through
 POST /api/v1/sync/push in batches, in process (no network), every rule, receipt and audit
-entry included; then COPY of the same number of rows of the same shape into the same tables.
+entry included, after one small warm-up push (a running server has imported what it needs);
+then COPY of the same number of rows of the same shape into the same tables. When the push
+misses its target, a cProfile of 1,000 more operations says where the time goes, summed by what
+the code is (bench.harness.PROFILE_GROUPS: waiting for PostgreSQL, geometry, DRF, the ORM, ...).
 Pull: grows the feed to `--pull` changes (COPY of rows plus their hash-chained audit entries),
 then `bench.bench_pull.measure_pull`: pages through the view's pull with limit 1000, then
 COPY (SELECT …) TO STDOUT of the same rows. Prints a table with rows per second and the ratio
@@ -26,7 +29,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.copying import copy_audit_entries, copy_rows, crew_case  # noqa: E402
-from bench.harness import cpu_reference_ms, recreate_database, rss_mib, setup_django, use_database  # noqa: E402
+from bench.harness import (  # noqa: E402
+    cpu_reference_ms,
+    profile_shares,
+    recreate_database,
+    rss_mib,
+    setup_django,
+    use_database,
+)
 
 DATABASE = use_database("bench_sync")
 
@@ -167,6 +177,19 @@ def raw_rows(*, case, department, user, count: int):
     return surveys, findings
 
 
+def warm_up(batch: int) -> None:
+    """One small push on a case of its own before anything is timed, as a running server has done
+    long before: the first request imports and compiles what it needs (0.2-0.3 s on this machine)."""
+    from rest_framework.test import APIClient
+
+    user, case, department = crew_case()
+    client = APIClient()
+    client.force_authenticate(user)
+    ops = operations(case=case, department=department, count=min(batch, 50))
+    response = client.post("/api/v1/sync/push", {"device_id": "bench", "operations": ops}, format="json")
+    assert response.status_code == 200, response.content[:500]
+
+
 def push_only(args) -> None:
     """Only the push: wall and CPU per operation, queries (and savepoints) per operation, and with
     --profile a cProfile of the push's requests (cumulative time, top N)."""
@@ -192,6 +215,7 @@ def push_only(args) -> None:
             )
         return execute(sql, params, many, context)
 
+    warm_up(args.batch)
     profiler = cProfile.Profile() if args.profile else None
     started, cpu_started = time.perf_counter(), time.process_time()
     statuses: dict[str, int] = {}
@@ -216,6 +240,11 @@ def push_only(args) -> None:
         f"CPU {cpu / args.ops * 1000:.2f} ms/op (this process); {counts['queries'] / args.ops:.2f} queries/op "
         f"({counts['savepoints'] / args.ops:.2f} savepoints/op); load {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
+    if profiler:
+        shares = profile_shares(profiler)
+        total = sum(seconds for _label, seconds in shares)
+        for label, seconds in shares:
+            print(f"  {seconds / total:>6.1%}  {seconds * 1000 / args.ops:>6.3f} ms/op  {label}")
     if profiler and args.profile_dump:
         profiler.dump_stats(args.profile_dump)
     if profiler and args.profile_only:
@@ -236,13 +265,15 @@ def run(args) -> None:
     from rest_framework.test import APIClient
 
     from backend.surveys.models import Finding, Survey
-    from bench.bench_pull import measure_pull
+    from bench.bench_pull import _backend_cpu_seconds, measure_pull
 
     user, case, department = crew_case()
     client = APIClient()
     client.force_authenticate(user)
     ops = operations(case=case, department=department, count=args.ops)
 
+    warm_up(args.batch)
+    backend_started = _backend_cpu_seconds()
     started, cpu_started = time.perf_counter(), time.process_time()
     statuses: dict[str, int] = {}
     for start in range(0, len(ops), args.batch):
@@ -255,6 +286,7 @@ def run(args) -> None:
             if receipt["status"] != "applied":
                 print("not applied:", receipt, file=sys.stderr)
     push_seconds, push_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    push_backend_cpu = _backend_cpu_seconds() - backend_started
     assert statuses == {"applied": args.ops}, statuses
 
     surveys, findings = raw_rows(case=case, department=department, user=user, count=args.ops)
@@ -291,8 +323,8 @@ def run(args) -> None:
         f"{'COPY TO (same rows)':<24}{copied:>10}{copy_out_seconds:>10.2f}{out_rate:>12.0f}{out_rate / pull_rate:>12.1f}"
     )
     print(
-        f"(push: {push_cpu:.2f} s of this process's CPU, {args.ops / push_cpu:.0f} ops per CPU second; the rest is "
-        f"PostgreSQL and waiting for a core. pull pages: {pages})"
+        f"(push: Python {push_cpu:.2f} s + PostgreSQL backend {push_backend_cpu:.2f} s of CPU, "
+        f"{args.ops / push_cpu:.0f} ops per Python CPU second; pull pages: {pages})"
     )
     print(
         f"(pull: Python {pull['pull_cpu_seconds']:.2f} s + PostgreSQL backend {pull['backend_cpu_seconds']:.2f} s "
@@ -302,7 +334,36 @@ def run(args) -> None:
         f"targets: push >= 2000 ops/s ({'met' if push_rate >= 2000 else f'missed: {push_rate / 2000:.3f}x'}), "
         f"pull >= 20000 changes/s ({'met' if pull_rate >= 20000 else f'missed: {pull_rate / 20000:.3f}x'})"
     )
+    if push_rate < 2000:
+        push_profile(min(args.ops, 1000), args.batch)
     concurrency(args)
+
+
+def push_profile(count: int, batch: int) -> None:
+    """Why the push misses its target: a cProfile of `count` more operations (another case, the
+    same shape), its own time summed by what the code is (bench.harness.PROFILE_GROUPS). cProfile
+    slows Python down more than it slows waiting, so the shares are a guide, not a measurement."""
+    import cProfile
+
+    from rest_framework.test import APIClient
+
+    user, case, department = crew_case()
+    client = APIClient()
+    client.force_authenticate(user)
+    ops = operations(case=case, department=department, count=count)
+    profiler = cProfile.Profile()
+    for start in range(0, len(ops), batch):
+        profiler.enable()
+        response = client.post(
+            "/api/v1/sync/push", {"device_id": "bench", "operations": ops[start : start + batch]}, format="json"
+        )
+        profiler.disable()
+        assert response.status_code == 200, response.content[:500]
+    shares = profile_shares(profiler)
+    total = sum(seconds for _label, seconds in shares)
+    print(f"where the push's time goes (cProfile of {count} more operations, {total:.2f} s profiled):")
+    for label, seconds in shares:
+        print(f"  {seconds / total:>6.1%}  {seconds * 1000 / count:>6.3f} ms/op  {label}")
 
 
 # --- two pushers on different cases, and the memory of one big push ----------------------

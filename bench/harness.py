@@ -13,6 +13,7 @@ import os
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -115,3 +116,63 @@ def cpu_reference_ms() -> float:
         workload()
         best = min(best, time.perf_counter() - start)
     return best * 1000
+
+
+# Where a profiled run's time goes, by what the code is: (label, path fragments of its files).
+# The first group whose fragment is in a function's file takes its own time; a C function's own
+# time (a builtin, a driver method) goes to the groups of the Python functions that called it, in
+# proportion to what each call cost, so "waiting for PostgreSQL" lands where psycopg waits.
+PROFILE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("psycopg: sending SQL and waiting for PostgreSQL", ("/psycopg/", "/psycopg_pool/")),
+    (
+        "geometry (GEOS, GDAL, shapely, the project's geometry code)",
+        ("/django/contrib/gis/", "/shapely/", "backend/common/geometry.py"),
+    ),
+    ("DRF fields and serializers, the fast parser", ("/rest_framework/", "mobile_api/sync/fastparse.py")),
+    ("Django ORM: models, queries, SQL compiling", ("/django/db/",)),
+    ("JSON encode and decode", ("/json/",)),
+    (
+        "record kernel and audit (backend.records, backend.audit, backend.common.rows)",
+        ("backend/records/", "backend/audit/", "backend/common/rows.py"),
+    ),
+    ("sync domain (backend.sync: receipts, merge, chunks)", ("backend/sync/",)),
+    ("record types' services and selectors (surveys, cases, ...)", ("/backend/",)),
+    ("HTTP: Django handlers, middleware, the sync view (mobile_api)", ("/django/", "/mobile_api/")),
+)
+
+
+def profile_shares(profiler: Any) -> list[tuple[str, float]]:
+    """A cProfile.Profile's own times summed per PROFILE_GROUPS label (plus "other"), largest first."""
+    import pstats
+
+    stats = pstats.Stats(profiler).stats  # (file, line, name) -> (cc, nc, tottime, cumtime, callers)
+
+    def group(function: tuple[str, int, str]) -> str | None:
+        filename = function[0]
+        if filename == "~" or filename.startswith("<"):
+            return None  # a C function or generated code: its callers decide
+        for label, fragments in PROFILE_GROUPS:
+            if any(fragment in filename for fragment in fragments):
+                return label
+        return "other (the standard library, the bench itself)"
+
+    def owner(function: tuple[str, int, str], seen: frozenset = frozenset()) -> dict[str, float]:
+        """The shares (summing to 1) of the groups a C function's time belongs to."""
+        label = group(function)
+        if label is not None:
+            return {label: 1.0}
+        callers = stats.get(function, (0, 0, 0.0, 0.0, {}))[4]
+        total = sum(entry[2] for entry in callers.values())
+        if not callers or total <= 0 or function in seen:
+            return {"other (the standard library, the bench itself)": 1.0}
+        shares: dict[str, float] = {}
+        for caller, entry in callers.items():
+            for caller_label, share in owner(caller, seen | {function}).items():
+                shares[caller_label] = shares.get(caller_label, 0.0) + share * entry[2] / total
+        return shares
+
+    totals: dict[str, float] = {}
+    for function, (_cc, _nc, tottime, _cumtime, _callers) in stats.items():
+        for label, share in owner(function).items():
+            totals[label] = totals.get(label, 0.0) + tottime * share
+    return sorted(totals.items(), key=lambda item: -item[1])
