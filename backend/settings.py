@@ -126,6 +126,14 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "mobile_api.middleware.ProblemJsonMiddleware",
 ]
+# Server-Timing (db, app) on every answer: off by default (it tells clients how long work took);
+# the benchmarks and a developer's browser tools turn it on.
+SERVER_TIMING = env_bool("SERVER_TIMING", False)
+if SERVER_TIMING:
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware"),
+        "mobile_api.middleware.ServerTimingMiddleware",
+    )
 
 ROOT_URLCONF = "backend.urls"
 WSGI_APPLICATION = "backend.wsgi.application"

@@ -44,7 +44,11 @@ the region's cells (gis_layers migration 0004) and the key cells of their other 
 machine's load average is printed before and after the measurements.
 
 Prints median and p95 per request, the ratios and both answers' sizes, with each cold row's
-target met or MISSED.
+target met or MISSED; then, per row, where the server's time goes, from the Server-Timing header
+the bench's server sends (SERVER_TIMING=1, mobile_api.middleware.ServerTimingMiddleware): HTTP and
+gunicorn (what the client waited beyond the Django request), Python (the request beyond its SQL)
+and SQL (statements sent and waited for), beside the raw SQL's time; and the CPU reference
+(bench.harness.cpu_reference_ms), which compares absolute figures across machines.
 """
 
 import argparse
@@ -62,7 +66,7 @@ import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.harness import ROOT, p95, recreate_database, setup_django, use_database  # noqa: E402
+from bench.harness import ROOT, cpu_reference_ms, p95, recreate_database, setup_django, use_database  # noqa: E402
 
 DATABASE = use_database("bench_gis")
 
@@ -231,6 +235,9 @@ class Client:
         self.headers = headers
         self.timeout = timeout
         self.connection: http.client.HTTPConnection | None = None
+        # The last answer's Server-Timing (the bench's server runs with SERVER_TIMING=1):
+        # {"db": ms in SQL, "statements": n, "app": ms in Django}, or {} without the header.
+        self.timing: dict[str, float] = {}
 
     def get(self, path: str) -> tuple[int, bytes]:
         """(status, body): the body as sent, inflated when the server gzipped it."""
@@ -249,6 +256,7 @@ class Client:
         self.connection.request("GET", path, headers=self.headers)
         response = self.connection.getresponse()
         body = response.read()
+        self.timing = server_timing(response.getheader("Server-Timing") or "")
         if response.getheader("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
         if response.will_close:
@@ -261,11 +269,26 @@ class Client:
             self.connection = None
 
 
+def server_timing(header: str) -> dict[str, float]:
+    """`db;dur=1.2;desc="3 statements", app;dur=4.5` (mobile_api.middleware.ServerTimingMiddleware)."""
+    timing: dict[str, float] = {}
+    for metric in header.split(","):
+        name, *parts = (part.strip() for part in metric.split(";"))
+        for part in parts:
+            if part.startswith("dur="):
+                timing[name] = float(part[4:])
+            elif part.startswith('desc="') and part.endswith(' statements"'):
+                timing["statements"] = float(part[6:].split()[0])
+    return timing
+
+
 # --- the server --------------------------------------------------------------------------------
 
 
 def start_server(args) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=DATABASE.url)
+    # SERVER_TIMING: each answer says its SQL and Django time, so the bench can say where the
+    # server's time goes beyond raw PostGIS (network and gunicorn, Python, SQL).
+    env = dict(os.environ, DATABASE_URL=DATABASE.url, SERVER_TIMING="1")
     command = [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
         "backend.wsgi:application",
@@ -480,6 +503,7 @@ def measure(args, token: str) -> list[tuple]:
         if name not in args.only:
             continue
         server_times, raw_times, size, raw_size = [], [], 0, 0
+        timings: list[dict[str, float]] = []
         kind, bound = target
         for i in range(args.rounds + 2):
             path, (sql, params) = make(i)
@@ -495,6 +519,7 @@ def measure(args, token: str) -> list[tuple]:
             if i >= 2:  # two warm-up rounds
                 server_times.append(elapsed)
                 raw_times.append(raw_elapsed)
+                timings.append(clients[via].timing)
                 size = max(size, len(body))
                 raw_size = max(raw_size, body_size(answer))
         server_median, raw_median = statistics.median(server_times), statistics.median(raw_times)
@@ -510,7 +535,11 @@ def measure(args, token: str) -> list[tuple]:
         else:
             met = server_p95 * 1000 <= bound
             goal = f"p95 <= {bound:.0f} ms"
-        rows.append((label, server_median, server_p95, raw_median, raw_p95, size, raw_size, goal, met))
+        split = {
+            key: statistics.median(timing.get(key, math.nan) for timing in timings)
+            for key in ("app", "db", "statements")
+        }
+        rows.append((label, server_median, server_p95, raw_median, raw_p95, size, raw_size, goal, met, split))
     raw.close()
     for client in clients.values():
         client.close()
@@ -607,6 +636,7 @@ def main(argv: list[str] | None = None) -> None:
         server.terminate()
         server.wait(timeout=30)
     print(f"before: {before}; after: {load_average()}")
+    print(f"CPU reference: {cpu_reference_ms():.0f} ms (bench.harness.cpu_reference_ms; compares machines)")
     who = "administrator" if args.user == "admin" else "department official (raw: the administrator's rows)"
     print(
         f"gunicorn -w {args.workers} --threads {args.threads}; {who}; {args.rounds} rounds each "
@@ -616,12 +646,27 @@ def main(argv: list[str] | None = None) -> None:
         f"{'request':<40}{'server med':>11}{'p95':>9}{'raw med':>9}{'p95':>9}{'ratio':>8}"
         f"{'bytes':>11}{'raw bytes':>11}  target"
     )
-    for label, s_med, s_p95, r_med, r_p95, size, raw_size, goal, met in rows:
+    for label, s_med, s_p95, r_med, r_p95, size, raw_size, goal, met, _split in rows:
         print(
             f"{label:<40}{s_med * 1000:>9.1f}ms{s_p95 * 1000:>7.1f}ms{r_med * 1000:>7.1f}ms{r_p95 * 1000:>7.1f}ms"
             f"{s_med / r_med:>7.2f}x{size:>11,}{raw_size:>11,}  {goal}"
             + ("" if met is None else f": {'met' if met else 'MISSED'}")
         )
+    print()
+    print("where the server's time goes (medians; Server-Timing: app = the Django request, db = its SQL):")
+    print(
+        f"{'request':<40}{'client':>9}{'HTTP+wsgi':>11}{'Python':>9}{'SQL':>9}{'stmts':>7}{'raw SQL':>9}{'SQL/raw':>9}"
+    )
+    for label, s_med, _s_p95, r_med, _r_p95, _size, _raw_size, _goal, _met, split in rows:
+        app, db = split["app"], split["db"]
+        print(
+            f"{label:<40}{s_med * 1000:>7.1f}ms{s_med * 1000 - app:>9.1f}ms{app - db:>7.1f}ms{db:>7.1f}ms"
+            f"{split['statements']:>7.0f}{r_med * 1000:>7.1f}ms{db / (r_med * 1000):>8.2f}x"
+        )
+    print(
+        "(HTTP+wsgi: loopback, gunicorn and the middleware above the timer; Python: DRF, authentication, "
+        "the throttle's Redis round trip, building and compressing the answer)"
+    )
     if mixed is None:
         return
     count, errors, c_median, c_p95, rate = mixed
