@@ -48,9 +48,28 @@ _QUERY_TIMESTAMP_OFFSET = re.compile(
     r"^\s*\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?([+ -])(\d{2}):?(\d{2})?\s*$"
 )
 _ASCII_INTEGER = re.compile(r"[0-9]+")
-# In JSON text without a \u escape: what every string check_tree refuses for its offset contains
-# (the digit before the sign, then hours above 15 or minutes above 59), see _text_may_be_refused.
-_IMPOSSIBLE_OFFSET_IN_TEXT = re.compile(r"\d[+-](?:1[6-9]|[2-9]\d|\d\d:?[6-9]\d)")
+# Every string check_tree refuses for its offset fully matches _TIMESTAMP_OFFSET: in JSON text
+# it stands after a quote, behind any leading whitespace (raw or escaped), as the same literal
+# characters, see _text_may_be_refused. Its candidates are then judged by has_impossible_offset.
+_TIMESTAMP_IN_TEXT = re.compile(
+    r'"(?:\s|\\[nrtf]|\\u[0-9a-fA-F]{4})*'
+    r"(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?[+-]\d{2}(?::?\d{2})?)"
+)
+
+
+# The \u escapes that can write a character check_tree refuses (NUL, a surrogate) or one a
+# timestamp must show literally for _TIMESTAMP_IN_TEXT (ASCII: digits, signs, colon, "T";
+# another script's digit, which \d matches: "{block}[{last hex digits}]" per 16 code points).
+def _risky_escapes() -> re.Pattern:
+    digits: dict[int, str] = {}  # 16-code-point block → its last hex digits that are digits
+    for code in range(0x80, 0x10000):
+        if not 0xD800 <= code <= 0xDFFF and chr(code).isdecimal():  # \d is Unicode category Nd
+            digits[code >> 4] = digits.get(code >> 4, "") + f"{code & 15:x}"
+    blocks = "|".join(f"{block:03x}[{last}]" for block, last in digits.items())
+    return re.compile(rf"\\u(?:00[0-7][0-9a-f]|d[89a-f][0-9a-f]{{2}}|{blocks})", re.IGNORECASE)
+
+
+_RISKY_ESCAPE = _risky_escapes()
 
 
 class InvalidText(ValidationFailed):
@@ -122,14 +141,17 @@ def check_tree(data: Any) -> None:
 def _text_may_be_refused(text: str) -> bool:
     """Whether check_tree could refuse anything of `json.loads(text)`; False is sure.
 
-    Without a `\\u` escape, every character of a key or string is in the text as it is (the
-    other escapes write quotes, backslashes, slashes and control characters), and NUL cannot be
-    (the decoder refuses a raw control character in a string, and a lone surrogate is not UTF-8).
-    So nothing is refused for its characters, and a timestamp refused for its offset stands in
-    the text digit, sign, hours and minutes (`_IMPOSSIBLE_OFFSET_IN_TEXT`). Most bodies have
-    neither, and their strings need no walk.
+    Without a risky `\\u` escape (`_RISKY_ESCAPE`), NUL and lone surrogates cannot be there (the
+    decoder refuses a raw control character in a string, and a lone surrogate is not UTF-8), and
+    every digit, sign, colon and "T" of a decoded string stands in the text as it is (the other
+    escapes write quotes, backslashes, slashes, control characters and other scripts' letters).
+    So a string refused for its offset shows in the text as a quote, leading whitespace, then the
+    timestamp itself (`_TIMESTAMP_IN_TEXT`), which has_impossible_offset judges as check_tree
+    would. Ordinary bodies (ids, ISO dates with +08:00, Chinese text raw or escaped) need no walk.
     """
-    return "\\u" in text or _IMPOSSIBLE_OFFSET_IN_TEXT.search(text) is not None
+    if _RISKY_ESCAPE.search(text) is not None:
+        return True
+    return any(has_impossible_offset(match[1]) for match in _TIMESTAMP_IN_TEXT.finditer(text))
 
 
 def _printable(path: str) -> str:

@@ -72,6 +72,21 @@ HOSTILE_BODIES = [
     ("offset +24:00", b'{"scheduled_at": "2026-01-01T00:00:00+24:00"}', "invalid_datetime", "scheduled_at"),
     ("offset +20:00", b'{"scheduled_at": "2026-01-01T00:00:00+20:00"}', "invalid_datetime", "scheduled_at"),
     ("offset -16:00", b'{"x": {"at": "2026-01-01 00:00-1600"}}', "invalid_datetime", "x.at"),
+    # Offsets in another script's digits (Python's \d and int() read them): UTF-8 and escaped.
+    (
+        "offset +20:00 in Arabic-Indic digits",
+        json.dumps({"scheduled_at": "2026-01-01T00:00:00+\u0662\u0660:00"}, ensure_ascii=False).encode(),
+        "invalid_datetime",
+        "scheduled_at",
+    ),
+    (
+        "offset -24:00 in fullwidth digits, escaped",
+        json.dumps(
+            {"id": "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b", "at": "2026-01-01T00:00:00-\uff12\uff14:00"}
+        ).encode(),
+        "invalid_datetime",
+        "at",
+    ),
 ]
 
 
