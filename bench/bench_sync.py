@@ -17,6 +17,9 @@ COPY / sync, and whether the targets
 user and case) against one (target >= 1.6x), and the RSS growth of one push of `--big-ops`
 operations in a single request.
 
+The pushes run in this process through the Django test client, with the application loaded as
+gunicorn loads it (`backend.wsgi`: what loading made is frozen out of the cyclic collector).
+
 Uses its own database (BENCH_DATABASE_NAME, default bench_sync; dropped and migrated unless --keep).
 """
 
@@ -65,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
 
     recreate_database(DATABASE, keep=args.keep)
     setup_django()
+    import backend.wsgi  # noqa: F401 - the server's application as gunicorn loads it (its loaded objects frozen)
+
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     print(f"CPU reference: {cpu_reference_ms():.0f} ms (bench.harness.cpu_reference_ms; compares machines)")
     if args.push_only:
