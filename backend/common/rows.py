@@ -20,6 +20,7 @@ import uuid
 from typing import Any
 
 from django.contrib.gis.db.models import GeometryField
+from django.contrib.gis.geos import GEOSGeometry
 from django.db import connection, connections, models
 from django.db.models.expressions import DatabaseDefault
 from psycopg.types.json import Jsonb
@@ -81,6 +82,8 @@ def _column(field: models.Field, instances: list[models.Model], db: Any) -> Any:
     (else the list, which psycopg dumps: its array dumper escapes item by item with regular
     expressions, the larger part of the cost this way avoids)."""
     plain = _plain_types(field)
+    if isinstance(field, GeometryField) and not field.geography and type(field).pre_save is models.Field.pre_save:
+        return _geometry_column(field, instances, db)
     if plain is None:
         values = [field.get_db_prep_save(field.pre_save(instance, True), db) for instance in instances]
     else:
@@ -100,6 +103,25 @@ def _column(field: models.Field, instances: list[models.Model], db: Any) -> Any:
         return "{" + ",".join([_array_item(value) for value in values]) + "}"
     except _NotPlain:
         return values
+
+
+def _geometry_column(field: GeometryField, instances: list[models.Model], db: Any) -> str:
+    """A geometry column's array literal of hex EWKB. A geometry in the field's SRID is written as
+    its own EWKB: what get_db_prep_save's adapter would hold (get_prep_value leaves such a
+    geometry as it is), without building the adapter. Anything else goes the field's own way."""
+    attname, srid = field.attname, field.srid
+    items = []
+    for instance in instances:
+        value = getattr(instance, attname)  # what the field's pre_save returns
+        if value is None:
+            items.append("NULL")
+            continue
+        if not (isinstance(value, GEOSGeometry) and value.srid == srid):
+            value = field.get_db_prep_save(value, db)
+            if value.srid not in (None, srid):
+                raise _NotPlain
+        items.append('"' + value.ewkb.hex() + '"')
+    return "{" + ",".join(items) + "}"
 
 
 # Field classes (exactly these, not subclasses) and the value types their get_db_prep_save

@@ -115,6 +115,32 @@ def test_a_geometry_in_another_srid_is_transformed_as_bulk_create_transforms_it(
 
 
 @pytest.mark.parametrize(
+    "location",
+    [
+        Point(120.17123456789012, 35.96, srid=4326),
+        Point(120.1, 35.9),  # no SRID: the field's
+        "SRID=4326;POINT (120.5 35.5)",  # text, which the field turns into a geometry
+        "POINT (120.25 35.25)",
+        None,
+    ],
+    ids=["4326", "no-srid", "ewkt", "wkt", "null"],
+)
+def test_a_geometry_column_is_stored_as_bulk_create_stores_it(location):
+    case = ApprovalCaseFactory()
+    copy = location.clone() if hasattr(location, "clone") else location
+    ours, theirs = _survey(case, location=location), _survey(case, location=copy)
+    others = [_survey(case, location=Point(121.0, 36.0, srid=4326)), _survey(case)]  # one statement, mixed rows
+    rows_insert(Survey, [ours, *others])
+    Survey.all_objects.bulk_create([theirs])
+    assert _stored(ours.pk) == _stored(theirs.pk)
+    stored = _stored(ours.pk)["location"]
+    if location is not None:
+        assert stored.srid == 4326
+    assert _stored(others[0].pk)["location"] == Point(121.0, 36.0, srid=4326)
+    assert _stored(others[1].pk)["location"] is None
+
+
+@pytest.mark.parametrize(
     "geometry",
     [
         Point(120.17123456789012, 35.96, srid=4326),
