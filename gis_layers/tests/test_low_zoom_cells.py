@@ -310,17 +310,7 @@ def test_a_bulk_statement_and_a_truncate_are_counted():
 def test_a_low_zoom_tile_reads_one_index_range_of_the_cells_for_every_role(world):
     """Grown to 20k points over the 1° square round P1 (one statement, then compacted), the tile
     query reads the cells by their key index for every role, never the table."""
-    a, b, c = world["cases"]
-    template = world["points"]["a_water_p1"][0]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO utilities_utilitypoint (id, version, created_at, updated_at, device_id, is_locked, "
-            "field_versions, client_digest, utility_type, name, location, status, attributes, note, case_id, "
-            "company_id) SELECT gen_random_uuid(), 1, now(), now(), '', false, '{}', '', 'water', 'p', "
-            "ST_SetSRID(ST_MakePoint(%s + random() - 0.5, %s + random() - 0.5), 4326), 'proposed', '{}', '', "
-            "(ARRAY[%s, %s, %s]::uuid[])[1 + g %% 3], %s FROM generate_series(1, 20000) g",
-            [*P1, str(a.pk), str(b.pk), str(c.pk), str(template.company_id)],
-        )
+    insert_points(world, count=20000, spread=1)
     assert cells_compact() > 0  # the statement's 20k pending points, into the cells
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE gis_layers_cell")
@@ -328,16 +318,7 @@ def test_a_low_zoom_tile_reads_one_index_range_of_the_cells_for_every_role(world
     for z in (AGGREGATE_MAX_ZOOM, 6):
         gx, gy = _global_cell(*P1, z)
         for role in ROLES:
-            sql, params = Query(layer=layer, user=world["users"][role]).tile_sql(z=z, x=gx // 64, y=gy // 64)
-            with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-                plan = cursor.fetchone()[0]
-            plan = json.loads(plan) if isinstance(plan, str) else plan
-            nodes, stack = [], [plan[0]["Plan"]]
-            while stack:
-                node = stack.pop()
-                nodes.append(node)
-                stack.extend(node.get("Plans", []))
+            nodes = tile_plan_nodes(layer, world["users"][role], z=z, x=gx // 64, y=gy // 64)
             cells = [node for node in nodes if node.get("Relation Name") == "gis_layers_cell"]
             assert cells and all(node.get("Index Name") == "gis_layers_cell_key" for node in cells), (z, role)
             assert not [node for node in nodes if node.get("Relation Name") == "utilities_utilitypoint"], (z, role)
@@ -384,3 +365,34 @@ def test_writers_of_two_layers_in_opposite_orders_neither_wait_nor_deadlock():
     with connection.cursor() as cursor:
         cursor.execute("SELECT layer, sum(sign)::int FROM gis_layers_cell_point GROUP BY layer")
         assert dict(cursor.fetchall()) == {"utility_points": 2, "surveys": 2}
+
+
+def insert_points(world, *, count: int, spread: float) -> None:
+    """`count` water points in one statement, uniformly within `spread` degrees round P1, spread
+    over the three cases (pending points until compacted)."""
+    a, b, c = world["cases"]
+    template = world["points"]["a_water_p1"][0]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO utilities_utilitypoint (id, version, created_at, updated_at, device_id, is_locked, "
+            "field_versions, client_digest, utility_type, name, location, status, attributes, note, case_id, "
+            "company_id) SELECT gen_random_uuid(), 1, now(), now(), '', false, '{}', '', 'water', 'p', "
+            "ST_SetSRID(ST_MakePoint(%s + %s * (random() - 0.5), %s + %s * (random() - 0.5)), 4326), 'proposed', "
+            "'{}', '', (ARRAY[%s, %s, %s]::uuid[])[1 + g %% 3], %s FROM generate_series(1, %s) g",
+            [P1[0], spread, P1[1], spread, str(a.pk), str(b.pk), str(c.pk), str(template.company_id), count],
+        )
+
+
+def tile_plan_nodes(layer, user, *, z: int, x: int, y: int) -> list[dict]:
+    """Every node of the plan of `user`'s tile z/x/y of `layer`."""
+    sql, params = Query(layer=layer, user=user).tile_sql(z=z, x=x, y=y)
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    nodes, stack = [], [plan[0]["Plan"]]
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        stack.extend(node.get("Plans", []))
+    return nodes

@@ -3,7 +3,6 @@ one scope: exact per role whatever is compacted, a compaction is seen whole (nev
 points and their cells, never neither), it keeps the points committed while it runs, and the
 cells it leaves are the ones a rebuild from scratch computes."""
 
-import json
 import shutil
 import threading
 
@@ -210,33 +209,15 @@ def test_readers_never_count_a_record_twice_or_not_at_all_while_writers_and_comp
 def test_a_low_zoom_tile_reads_its_band_of_the_pending_points_by_their_index(world):
     """5,000 pending points over a 20° square: at z10 and z8 the tile reads the points of its
     band of the grid by the points' index for every role, never the whole table."""
-    a, b, c = world["cases"]
-    template = world["points"]["a_water_p1"][0]
+    cells.insert_points(world, count=5000, spread=20)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO utilities_utilitypoint (id, version, created_at, updated_at, device_id, is_locked, "
-            "field_versions, client_digest, utility_type, name, location, status, attributes, note, case_id, "
-            "company_id) SELECT gen_random_uuid(), 1, now(), now(), '', false, '{}', '', 'water', 'p', "
-            "ST_SetSRID(ST_MakePoint(%s + 20 * (random() - 0.5), %s + 20 * (random() - 0.5)), 4326), 'proposed', "
-            "'{}', '', (ARRAY[%s, %s, %s]::uuid[])[1 + g %% 3], %s FROM generate_series(1, 5000) g",
-            [*P1, str(a.pk), str(b.pk), str(c.pk), str(template.company_id)],
-        )
         cursor.execute("ANALYZE gis_layers_cell_point")
     assert _pending() > 5000
     layer = LAYERS["utility_points"]
     for z in (AGGREGATE_MAX_ZOOM, 8):
         gx, gy = cells._global_cell(*P1, z)
         for role in ROLES:
-            sql, params = Query(layer=layer, user=world["users"][role]).tile_sql(z=z, x=gx // 64, y=gy // 64)
-            with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-                plan = cursor.fetchone()[0]
-            plan = json.loads(plan) if isinstance(plan, str) else plan
-            nodes, stack = [], [plan[0]["Plan"]]
-            while stack:
-                node = stack.pop()
-                nodes.append(node)
-                stack.extend(node.get("Plans", []))
+            nodes = cells.tile_plan_nodes(layer, world["users"][role], z=z, x=gx // 64, y=gy // 64)
             points = [node for node in nodes if node.get("Relation Name") == "gis_layers_cell_point"]
             assert points and not [node for node in points if node["Node Type"] == "Seq Scan"], (z, role)
             assert [node for node in nodes if node.get("Index Name") == "gis_layers_cell_point_tile"], (z, role)
