@@ -60,12 +60,17 @@ def _add_sql(layer: str, source: str, *, pending: bool, families: str = f"{KEYED
     )
 
 
-def _function_sql(layer: str, point: str, keys: dict[str, str]) -> str:
+def _changed_rows(point: str, keys: dict[str, str]) -> str:
+    """An UPDATE's rows whose position, keys or deletion changed: old_rows o joined to new_rows n."""
     counted = f"{point}, {', '.join(keys.values())}, r.deleted_at IS NULL"
     changed = f"({counted.replace('r.', 'o.')}) IS DISTINCT FROM ({counted.replace('r.', 'n.')})".replace(
         "ST_PointOnSurface(o.boundary)", "o.boundary"
     ).replace("ST_PointOnSurface(n.boundary)", "n.boundary")
-    moved = f"old_rows o JOIN new_rows n ON n.id = o.id AND {changed}"
+    return f"old_rows o JOIN new_rows n ON n.id = o.id AND {changed}"
+
+
+def _function_sql(layer: str, point: str, keys: dict[str, str]) -> str:
+    moved = _changed_rows(point, keys)
     update = f"{_rows(keys, point, 'o', -1, moved)} UNION ALL {_rows(keys, point, 'n', 1, moved)}"
     return (
         f"CREATE OR REPLACE FUNCTION gis_layers_cells_{layer}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
@@ -116,9 +121,7 @@ def _region_trigger_functions(moved_sql=_moved_region_sql, create: str = "CREATE
     )
     sql = []
     for name, source in (("projects", projects), ("cases", cases)):
-        body = "; ".join(
-            moved_sql(layer, table, point, keys, source) for layer, (table, point, keys) in LAYERS.items()
-        )
+        body = "; ".join(moved_sql(layer, table, point, keys, source) for layer, (table, point, keys) in LAYERS.items())
         sql.append(
             f"{create} FUNCTION gis_layers_cells_region_{name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
             f"{body}; RETURN NULL; END $$"

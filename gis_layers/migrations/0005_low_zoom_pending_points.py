@@ -53,11 +53,7 @@ def _expanded_sql(points: str) -> str:
 
 def _function_sql(layer: str, point: str, keys: dict[str, str]) -> str:
     """0004's trigger function, appending one pending point per changed row instead of its cells."""
-    counted = f"{point}, {', '.join(keys.values())}, r.deleted_at IS NULL"
-    changed = f"({counted.replace('r.', 'o.')}) IS DISTINCT FROM ({counted.replace('r.', 'n.')})".replace(
-        "ST_PointOnSurface(o.boundary)", "o.boundary"
-    ).replace("ST_PointOnSurface(n.boundary)", "n.boundary")
-    moved = f"old_rows o JOIN new_rows n ON n.id = o.id AND {changed}"
+    moved = previous._changed_rows(point, keys)
     rows = previous._rows
     update = f"{rows(keys, point, 'o', -1, moved)} UNION ALL {rows(keys, point, 'n', 1, moved)}"
     return (
