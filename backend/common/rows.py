@@ -81,9 +81,11 @@ def _column(field: models.Field, instances: list[models.Model], db: Any) -> Any:
     """The column's values, as the text of one array literal where every value's type is known
     (else the list, which psycopg dumps: its array dumper escapes item by item with regular
     expressions, the larger part of the cost this way avoids)."""
-    plain = _plain_types(field)
-    if isinstance(field, GeometryField) and not field.geography and type(field).pre_save is models.Field.pre_save:
+    if isinstance(field, GeometryField):
+        if field.geography:
+            raise _NotPlain
         return _geometry_column(field, instances, db)
+    plain = _plain_types(field)
     if plain is None:
         values = [field.get_db_prep_save(field.pre_save(instance, True), db) for instance in instances]
     else:
@@ -95,10 +97,6 @@ def _column(field: models.Field, instances: list[models.Model], db: Any) -> Any:
             if kind not in plain or (kind is dt.datetime and value.utcoffset() is None):
                 value = field.get_db_prep_save(value, db)  # anything else: the field's own way
             values.append(value)
-    if isinstance(field, GeometryField):
-        if field.geography or any(value is not None and value.srid not in (None, field.srid) for value in values):
-            raise _NotPlain
-        values = [value if value is None else value.ewkb.hex() for value in values]
     try:
         return "{" + ",".join([_array_item(value) for value in values]) + "}"
     except _NotPlain:
@@ -108,11 +106,12 @@ def _column(field: models.Field, instances: list[models.Model], db: Any) -> Any:
 def _geometry_column(field: GeometryField, instances: list[models.Model], db: Any) -> str:
     """A geometry column's array literal of hex EWKB. A geometry in the field's SRID is written as
     its own EWKB: what get_db_prep_save's adapter would hold (get_prep_value leaves such a
-    geometry as it is), without building the adapter. Anything else goes the field's own way."""
-    attname, srid = field.attname, field.srid
+    geometry as it is), without building the adapter. Anything else goes the field's own way; a
+    geometry in another SRID raises _NotPlain (bulk_create's placeholder transforms it)."""
+    srid = field.srid
     items = []
     for instance in instances:
-        value = getattr(instance, attname)  # what the field's pre_save returns
+        value = field.pre_save(instance, True)
         if value is None:
             items.append("NULL")
             continue
