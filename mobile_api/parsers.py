@@ -41,20 +41,14 @@ _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
 _DEPTH_STEP = [1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256)]
 # An RFC 3339 / ISO 8601 extended timestamp ending in a numeric offset (checked separately). In a
 # query string a '+' the client forgot to percent-encode arrives as a space.
-_TIMESTAMP_OFFSET = re.compile(
-    r"^\s*\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?([+-])(\d{2}):?(\d{2})?\s*$"
-)
-_QUERY_TIMESTAMP_OFFSET = re.compile(
-    r"^\s*\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?([+ -])(\d{2}):?(\d{2})?\s*$"
-)
+_DATE_TIME = r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+_TIMESTAMP_OFFSET = re.compile(rf"^\s*{_DATE_TIME}([+-])(\d{{2}}):?(\d{{2}})?\s*$")
+_QUERY_TIMESTAMP_OFFSET = re.compile(rf"^\s*{_DATE_TIME}([+ -])(\d{{2}}):?(\d{{2}})?\s*$")
 _ASCII_INTEGER = re.compile(r"[0-9]+")
 # Every string check_tree refuses for its offset fully matches _TIMESTAMP_OFFSET: in JSON text
 # it stands after a quote, behind any leading whitespace (raw or escaped), as the same literal
 # characters, see _text_may_be_refused. Its candidates are then judged by has_impossible_offset.
-_TIMESTAMP_IN_TEXT = re.compile(
-    r'"(?:\s|\\[nrtf]|\\u[0-9a-fA-F]{4})*'
-    r"(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?[+-]\d{2}(?::?\d{2})?)"
-)
+_TIMESTAMP_IN_TEXT = re.compile(rf'"(?:\s|\\[nrtf]|\\u[0-9a-fA-F]{{4}})*({_DATE_TIME}[+-]\d{{2}}(?::?\d{{2}})?)')
 
 
 # The \u escapes that can write a character check_tree refuses (NUL, a surrogate) or one a
