@@ -144,6 +144,13 @@ HOSTILE_QUERIES = [
     ("offset +20:00", "updated_after=2026-01-01T00:00:00%2B20:00", "invalid_datetime", "updated_after"),
     ("unencoded offset 24:00", "datetime=2026-01-01T00:00:00+24:00", "invalid_datetime", "datetime"),
     ("interval end", "datetime=2026-01-01T00:00:00Z/2026-01-02T00:00:00-18:30", "invalid_datetime", "datetime"),
+    # An offset in another script's digits (+٢٠:00, percent-encoded UTF-8), as in JSON bodies.
+    (
+        "offset in Arabic-Indic digits",
+        "updated_after=2026-01-01T00:00:00%2B%D9%A2%D9%A0:00",
+        "invalid_datetime",
+        "updated_after",
+    ),
 ]
 QUERY_PATHS = [
     "/api/v1/cases/",
